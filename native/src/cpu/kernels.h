@@ -1,0 +1,160 @@
+// The CPU kernel contract: what the forward pass (native/src/model/) calls and
+// what the kernels (native/src/cpu/*.cc) provide. Plain functions over raw
+// buffers; callers own every buffer and guarantee the sizes stated per
+// function. Kernels never allocate on the hot path except where noted, never
+// throw, never abort.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hs {
+
+enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3 };
+
+// Q8_0 as GGUF stores it: blocks of 32 weights, one f16 scale then 32 int8.
+constexpr int64_t kQ8Block = 32;
+struct BlockQ8_0 {
+  uint16_t d;  // f16 bits of the scale
+  int8_t qs[kQ8Block];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block is 34 bytes");
+
+const char* dtype_name(DType t);
+// Bytes taken by `n` consecutive elements of a row (n % 32 == 0 for Q8_0).
+size_t dtype_row_bytes(DType t, int64_t n);
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float bf16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float f);
+
+// A weight matrix in its file layout: row-major [rows][cols], rows = output
+// features (N), cols = input features (K), as HF and GGUF both store Linear
+// weights. Invariant: `data` points at rows * dtype_row_bytes(dtype, cols)
+// readable bytes that outlive every call using the view (the model's mmap).
+struct WeightView {
+  const void* data = nullptr;
+  DType dtype = DType::F32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+namespace cpu {
+
+// Which SIMD path run-time detection chose: "avx512", "avx2" or "scalar".
+// HIPSERVE_SIMD=scalar|avx2|avx512 in the environment forces a lower path.
+const char* simd_level();
+
+// A fixed pool of worker threads (default: hardware threads). parallel_for
+// splits [0, n) into contiguous chunks, runs fn(begin, end, thread_index) on
+// the calling thread plus the workers, and returns when all are done.
+class ThreadPool;
+ThreadPool* default_pool();
+int pool_threads(ThreadPool* pool);
+void parallel_for(ThreadPool* pool, int64_t n,
+                  void (*fn)(void* ctx, int64_t begin, int64_t end, int thread), void* ctx);
+
+// y[M][N] = x[M][K] . W^T  (W is [N][K]); y must not alias x.
+// Decode (M = 1) and prefill (M large) both go through here; the weights are
+// read once per call however large M is.
+void matmul(ThreadPool* pool, const float* x, int64_t M, const WeightView& w, float* y);
+
+// Gather rows of an embedding table (any dtype) into f32: out[T][cols].
+// Returns false (and writes nothing) if an id is out of [0, rows).
+bool embed(const WeightView& table, const int32_t* ids, int64_t T, float* out);
+
+// y[r] = x[r] / rms(x[r]) * weight, over `rows` rows of `dim`; y may be x.
+void rmsnorm(const float* x, const float* weight, float* y, int64_t rows, int64_t dim, float eps);
+
+enum class RopeStyle : int32_t {
+  Neox = 0,         // HF layout: pairs (i, i + D/2)
+  Interleaved = 1,  // GGUF llama layout: pairs (2i, 2i + 1)
+};
+struct RopeParams {
+  float theta = 10000.0f;
+  RopeStyle style = RopeStyle::Neox;
+  int32_t rotary_dim = 0;  // 0 = head_dim
+  // Llama 3 rope_scaling ("rope_type": "llama3"); factor 0 = off.
+  float llama3_factor = 0.0f;
+  float llama3_low_freq_factor = 1.0f;
+  float llama3_high_freq_factor = 4.0f;
+  int32_t llama3_original_max_pos = 8192;
+};
+// x is [T][n_heads][head_dim]; rotates every head of token t by positions[t].
+void rope(float* x, const int32_t* positions, int64_t T, int64_t n_heads, int64_t head_dim,
+          const RopeParams& p);
+
+// out[i] = silu(gate[i]) * up[i]; out may alias gate.
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+// y[i] += x[i]
+void add_inplace(float* y, const float* x, int64_t n);
+// x[r][c] += bias[c]
+void add_bias(float* x, const float* bias, int64_t rows, int64_t cols);
+
+// Paged attention over the cache layout of native/README.md.
+struct AttnBatch {
+  int32_t num_seqs = 0;
+  int32_t num_tokens = 0;
+  const int32_t* query_start = nullptr;   // [S+1]
+  const int32_t* seq_lens = nullptr;      // [S]
+  const int32_t* block_tables = nullptr;  // [S * max_blocks]
+  int32_t max_blocks = 0;
+  const int32_t* positions = nullptr;     // [T]
+};
+struct AttnShape {
+  int32_t n_heads = 0;
+  int32_t n_kv_heads = 0;  // n_heads % n_kv_heads == 0 (GQA)
+  int32_t head_dim = 0;
+  int32_t block_size = 0;
+  float scale = 0.0f;      // usually 1/sqrt(head_dim)
+};
+// Writes k/v ([T][n_kv_heads][head_dim]) into the layer's caches at slots.
+// k_cache/v_cache point at one layer's [num_blocks][n_kv_heads][block_size][head_dim].
+void kv_write(const float* k, const float* v, const int32_t* slot_mapping, int64_t T,
+              const AttnShape& s, float* k_cache, float* v_cache);
+// q [T][n_heads][head_dim] -> out [T][n_heads][head_dim]. Token t of seq i at
+// position p attends to positions 0..p of seq i (causal), all read from the
+// cache (kv_write for this step must have run first).
+void paged_attention(ThreadPool* pool, const float* q, const float* k_cache, const float* v_cache,
+                     const AttnBatch& b, const AttnShape& s, float* out);
+
+// Sampling, one row of logits per sequence that samples (see native/README.md
+// for the pipeline order and parameter meanings).
+struct SampleParams {
+  float temperature = 0.0f;
+  float top_p = 1.0f;
+  int32_t top_k = 0;
+  float min_p = 0.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  float repetition_penalty = 1.0f;
+  uint64_t seed = 0;
+  int32_t sample_index = 0;
+  int32_t num_logprobs = -1;
+  const int32_t* output_tokens = nullptr;
+  int32_t n_output_tokens = 0;
+  const int32_t* prompt_tokens = nullptr;
+  int32_t n_prompt_tokens = 0;
+  const int32_t* banned = nullptr;
+  int32_t n_banned = 0;
+};
+struct SampleResult {
+  int32_t token = -1;
+  float logprob = 0.0f;
+  // top_ids/top_logprobs have room for `top_n` entries (caller-owned);
+  // entries past num_logprobs are left as -1 / -inf.
+  int32_t* top_ids = nullptr;
+  float* top_logprobs = nullptr;
+  int32_t top_n = 0;
+};
+// `logits` [vocab] is scratch: the sampler may modify it. `scratch` must hold
+// at least 2 * vocab floats.
+void sample(float* logits, int32_t vocab, const SampleParams& p, float* scratch, SampleResult& r);
+
+// Counter-based RNG (Philox-4x32-10): uniform float in [0, 1) from
+// (seed, counter), independent of any other state.
+float philox_uniform(uint64_t seed, uint64_t counter);
+
+}  // namespace cpu
+}  // namespace hs

@@ -1,0 +1,158 @@
+// The engine's public contract: what src/server/ may use. The server never
+// reaches below this file (scheduler, runner, native).
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+/** Sampling parameters of one request, vLLM's names in camelCase. */
+export interface SamplingParams {
+  n: number;
+  maxTokens: number;
+  minTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number; // 0 or -1 = off
+  minP: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  repetitionPenalty: number;
+  seed: number | null;
+  stop: string[];
+  stopTokenIds: number[];
+  includeStopStrInOutput: boolean;
+  ignoreEos: boolean;
+  /** null = no logprobs; 0 = the chosen token's only; N = also the top N. */
+  logprobs: number | null;
+  skipSpecialTokens: boolean;
+  priority: number; // lower runs first, as in vLLM
+}
+
+export interface TopLogprob {
+  tokenId: number;
+  token: string;
+  logprob: number;
+}
+
+export interface TokenLogprob extends TopLogprob {
+  top: TopLogprob[];
+}
+
+/** What one choice (index < n) gained since the last output of its request. */
+export interface ChoiceDelta {
+  index: number;
+  text: string;
+  tokenIds: number[];
+  logprobs: TokenLogprob[] | null;
+  finishReason: FinishReason | null;
+  /** The stop string or stop token id that ended the choice, else null. */
+  stopReason: string | number | null;
+}
+
+export interface RequestTimings {
+  arrival: number; // performance.now() ms
+  firstScheduled: number | null;
+  firstToken: number | null;
+  finished: number | null;
+}
+
+/** One item of generate()'s iterator. */
+export interface RequestOutput {
+  requestId: string;
+  promptTokenIds: number[];
+  deltas: ChoiceDelta[];
+  /** true on the last item: every choice has finished. */
+  finished: boolean;
+  numGeneratedTokens: number;
+  timings: RequestTimings;
+}
+
+export interface GenerateInput {
+  requestId?: string;
+  /** Text is tokenized by the engine (no chat template); ids are used as is. */
+  prompt: string | number[];
+  params?: Partial<SamplingParams>;
+  signal?: AbortSignal;
+}
+
+export interface Heartbeat {
+  /** performance.now() of the last completed step, or of start-up. */
+  lastStepAt: number;
+  /** true when requests wait or run, so a stale lastStepAt means a stall. */
+  pending: boolean;
+}
+
+export interface EngineStats {
+  numRunning: number;
+  numWaiting: number;
+  kvBlocksTotal: number;
+  kvBlocksUsed: number;
+  kvBlocksCachedFree: number;
+  prefixCacheQueries: number; // tokens queried, cumulative
+  prefixCacheHits: number; // tokens hit, cumulative
+  numPreemptions: number; // cumulative
+}
+
+/** Emitted once per request when it ends, for metrics. */
+export interface FinishedRequestInfo {
+  requestId: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  generationTokens: number;
+  queueTimeS: number;
+  ttftS: number | null;
+  e2eS: number;
+  /** Seconds between consecutive output tokens (one entry per gap). */
+  interTokenS: number[];
+}
+
+export interface StepInfo {
+  numTokens: number; // tokens computed in the step (prefill + decode)
+  numPromptTokens: number;
+  numGenerationTokens: number;
+  jsMs: number;
+  nativeMs: number;
+}
+
+export interface EngineEvents {
+  onRequestFinished?: (info: FinishedRequestInfo) => void;
+  onStep?: (info: StepInfo) => void;
+}
+
+export interface ModelInfo {
+  /** The name the server answers to (served-model-name). */
+  name: string;
+  maxModelLen: number;
+  vocabSize: number;
+  architecture: string;
+  eosTokenIds: number[];
+  /** True for the generated demo model: its text is noise. */
+  isDemo: boolean;
+}
+
+export interface ChatMessage {
+  role: string;
+  content: string | null;
+  [k: string]: unknown;
+}
+
+export interface TokenizerApi {
+  encode(text: string, addSpecialTokens?: boolean): number[];
+  decode(ids: readonly number[], skipSpecialTokens?: boolean): string;
+  /** Renders the model's chat template; throws a typed error if it has none. */
+  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt: boolean; extra?: Record<string, unknown> }): string;
+  tokenToString(id: number): string;
+}
+
+export interface Engine {
+  readonly model: ModelInfo;
+  readonly tokenizer: TokenizerApi;
+  generate(input: GenerateInput): AsyncIterable<RequestOutput>;
+  abort(requestId: string): void;
+  /** Waiting requests could take one more without exceeding the queue bound. */
+  canAdmit(): boolean;
+  heartbeat(): Heartbeat;
+  stats(): EngineStats;
+  setEvents(events: EngineEvents): void;
+  /** Stop taking requests; resolve when running ones finish or the timeout aborts them. */
+  drain(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
