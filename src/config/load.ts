@@ -1,0 +1,63 @@
+// Merges defaults < config file < HIPSERVE_* environment < flags into one
+// validated ServeConfig.
+
+import { parseServeArgs, normalizeName } from './argv.js';
+import { coerce } from './coerce.js';
+import { ConfigError } from './errors.js';
+import { readConfigFile, type FileEntry } from './file.js';
+import { defaultConfig, envName, OPTION_BY_NAME, OPTIONS, type ServeConfig } from './options.js';
+import { nearest } from './suggest.js';
+
+export interface LoadInput {
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  /** Injected in tests; defaults to reading the file from disk. */
+  readFile?: (path: string) => FileEntry[];
+}
+
+export interface LoadResult {
+  config: ServeConfig;
+  help: boolean;
+  configPath: string | null;
+}
+
+function assign(config: ServeConfig, key: keyof ServeConfig, value: unknown): void {
+  (config as unknown as Record<string, unknown>)[key] = value;
+}
+
+export function loadConfig(input: LoadInput): LoadResult {
+  const args = parseServeArgs(input.argv);
+  const config = defaultConfig();
+  const configPath = args.configPath ?? input.env.HIPSERVE_CONFIG ?? null;
+
+  if (configPath !== null) {
+    const entries = (input.readFile ?? readConfigFile)(configPath);
+    const names = OPTIONS.map((o) => o.name);
+    for (const e of entries) {
+      const name = normalizeName(e.key);
+      const spec = OPTION_BY_NAME.get(name);
+      const at = `${configPath}${e.line === null ? '' : `:${e.line}`}`;
+      if (spec === undefined) {
+        const guess = nearest(name, names);
+        throw new ConfigError(`${at}: unknown key ${e.key}${guess === null ? '' : `; did you mean ${guess}?`}`);
+      }
+      assign(config, spec.key, coerce(spec, e.value, { kind: 'file', path: configPath, line: e.line }));
+    }
+  }
+
+  for (const spec of OPTIONS) {
+    const name = envName(spec);
+    const raw = input.env[name];
+    if (raw === undefined || raw === '') continue;
+    assign(config, spec.key, coerce(spec, raw, { kind: 'env', name }));
+  }
+
+  for (const [name, raw] of args.values) {
+    const spec = OPTION_BY_NAME.get(name);
+    if (spec === undefined) continue; // parseServeArgs already rejected unknown names
+    assign(config, spec.key, coerce(spec, raw, { kind: 'flag' }));
+  }
+
+  if (config.servedModelName === null && config.model !== null) config.servedModelName = config.model;
+  return { config, help: args.help, configPath };
+}

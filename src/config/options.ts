@@ -1,0 +1,128 @@
+// The one table of `hipserve serve` options. Flags, YAML keys, HIPSERVE_*
+// environment variables, defaults, help text and the exported JSON Schema are
+// all derived from it, so they cannot drift apart.
+
+export type OptionKind = 'string' | 'int' | 'number' | 'bool' | 'size' | 'list' | 'enum';
+
+export interface OptionSpec {
+  /** camelCase field of ServeConfig. */
+  key: keyof ServeConfig;
+  /** kebab-case name: the flag without "--" and the YAML key. */
+  name: string;
+  kind: OptionKind;
+  help: string;
+  /** Default value (already normalized); null = decided by the engine or the model. */
+  default: ServeConfig[keyof ServeConfig];
+  nullable?: boolean;
+  min?: number;
+  max?: number;
+  /** Exclusive lower bound, for ratios such as gpu-memory-utilization. */
+  exclusiveMin?: number;
+  values?: readonly string[];
+  /** Name of the environment variable when it is not HIPSERVE_<NAME>. */
+  env?: string;
+}
+
+export type Device = 'auto' | 'cpu' | 'hip' | 'hip-emu';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Everything `hipserve serve` runs with, after flags, env, file and defaults were merged. */
+export interface ServeConfig {
+  /** Local directory, GGUF file or hub id; null serves the generated demo model. */
+  model: string | null;
+  revision: string | null;
+  servedModelName: string | null;
+  host: string;
+  port: number;
+  apiKeys: string[];
+  maxModelLen: number | null;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number | null;
+  blockSize: number;
+  enablePrefixCaching: boolean;
+  gpuMemoryUtilization: number;
+  /** Bytes for the KV cache; null = derived from gpuMemoryUtilization. */
+  kvCacheMemory: number | null;
+  device: Device;
+  dtype: string;
+  seed: number;
+  maxNumQueuedRequests: number;
+  logLevel: LogLevel;
+  /** 0 = no timeout. */
+  requestTimeoutS: number;
+  shutdownTimeoutS: number;
+  maxBodySize: number;
+  allowedOrigins: string[];
+  metricsRequireAuth: boolean;
+  offline: boolean;
+}
+
+export const DTYPES = ['auto', 'float32', 'float', 'float16', 'half', 'bfloat16'] as const;
+export const DEVICES: readonly Device[] = ['auto', 'cpu', 'hip', 'hip-emu'];
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'model', name: 'model', kind: 'string', nullable: true, default: null, help: 'Model directory, GGUF file or hub id (none: the generated demo model, whose text is noise)' },
+  { key: 'revision', name: 'revision', kind: 'string', nullable: true, default: null, help: 'Hub revision (branch, tag or commit) of --model' },
+  { key: 'servedModelName', name: 'served-model-name', kind: 'string', nullable: true, default: null, help: 'Name clients pass as "model" (default: --model)' },
+  { key: 'host', name: 'host', kind: 'string', default: '127.0.0.1', help: 'Address to bind; 0.0.0.0 exposes the server to the network' },
+  { key: 'port', name: 'port', kind: 'int', min: 0, max: 65535, default: 8000, help: 'TCP port' },
+  { key: 'apiKeys', name: 'api-key', kind: 'list', default: [], help: 'API key clients must send as "Authorization: Bearer KEY"; repeat or comma-separate for several' },
+  { key: 'maxModelLen', name: 'max-model-len', kind: 'int', min: 1, nullable: true, default: null, help: 'Context length (prompt + output tokens); default: the model\'s' },
+  { key: 'maxNumSeqs', name: 'max-num-seqs', kind: 'int', min: 1, max: 65536, default: 256, help: 'Most sequences running in one step' },
+  { key: 'maxNumBatchedTokens', name: 'max-num-batched-tokens', kind: 'int', min: 1, nullable: true, default: null, help: 'Token budget of one step (chunked prefill); default chosen by the engine' },
+  { key: 'blockSize', name: 'block-size', kind: 'int', min: 1, max: 256, default: 16, help: 'Tokens per KV-cache block' },
+  { key: 'enablePrefixCaching', name: 'enable-prefix-caching', kind: 'bool', default: true, help: 'Reuse KV blocks of shared prompt prefixes (--no-enable-prefix-caching to turn off)' },
+  { key: 'gpuMemoryUtilization', name: 'gpu-memory-utilization', kind: 'number', exclusiveMin: 0, max: 1, default: 0.9, help: 'Fraction of device memory the server may use' },
+  { key: 'kvCacheMemory', name: 'kv-cache-memory', kind: 'size', nullable: true, default: null, help: 'Bytes for the KV cache, e.g. 2GiB (overrides --gpu-memory-utilization)' },
+  { key: 'device', name: 'device', kind: 'enum', values: DEVICES, default: 'auto', help: 'Compute backend' },
+  { key: 'dtype', name: 'dtype', kind: 'enum', values: DTYPES, default: 'auto', help: 'Activation/weight dtype' },
+  { key: 'seed', name: 'seed', kind: 'int', min: 0, default: 0, help: 'Seed of the engine\'s random sampling' },
+  { key: 'maxNumQueuedRequests', name: 'max-num-queued-requests', kind: 'int', min: 0, default: 1024, help: 'Waiting requests beyond which new ones get 429' },
+  { key: 'logLevel', name: 'log-level', kind: 'enum', values: LOG_LEVELS, default: 'info', help: 'Log level' },
+  { key: 'requestTimeoutS', name: 'request-timeout', kind: 'number', min: 0, default: 600, help: 'Seconds before a request is aborted (0 = never)' },
+  { key: 'shutdownTimeoutS', name: 'shutdown-timeout', kind: 'number', min: 0, default: 30, help: 'Seconds running requests get to finish on SIGTERM before they are aborted' },
+  { key: 'maxBodySize', name: 'max-body-size', kind: 'size', min: 1024, default: 16 * 1024 * 1024, help: 'Largest request body, e.g. 16MiB (413 beyond)' },
+  { key: 'allowedOrigins', name: 'allowed-origins', kind: 'list', default: [], help: 'CORS origins allowed (comma-separated, "*" for any); CORS is off when empty' },
+  { key: 'metricsRequireAuth', name: 'metrics-require-auth', kind: 'bool', default: false, help: 'Require the API key on /metrics too' },
+  { key: 'offline', name: 'offline', kind: 'bool', default: false, help: 'Never download: --model must be local or already cached' },
+];
+
+export const OPTION_BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map((o) => [o.name, o]));
+
+export function envName(spec: OptionSpec): string {
+  return spec.env ?? 'HIPSERVE_' + spec.name.toUpperCase().replace(/-/g, '_');
+}
+
+/** "an integer >= 1", "one of auto, cpu, hip": what a valid value looks like. */
+export function describeValid(spec: OptionSpec): string {
+  const range = (what: string): string => {
+    const parts: string[] = [];
+    if (spec.exclusiveMin !== undefined) parts.push(`> ${spec.exclusiveMin}`);
+    if (spec.min !== undefined) parts.push(`>= ${spec.min}`);
+    if (spec.max !== undefined) parts.push(`<= ${spec.max}`);
+    return parts.length ? `${what} ${parts.join(' and ')}` : what;
+  };
+  switch (spec.kind) {
+    case 'int':
+      return range('an integer');
+    case 'number':
+      return range('a number');
+    case 'bool':
+      return 'true or false';
+    case 'size':
+      return range('a size in bytes such as 1048576, 512MiB or 2GiB,');
+    case 'enum':
+      return `one of ${(spec.values ?? []).join(', ')}`;
+    case 'list':
+      return 'a string or a list of strings';
+    case 'string':
+      return 'a string';
+  }
+}
+
+export function defaultConfig(): ServeConfig {
+  const out: Record<string, unknown> = {};
+  for (const o of OPTIONS) out[o.key] = Array.isArray(o.default) ? [...o.default] : o.default;
+  return out as unknown as ServeConfig;
+}
