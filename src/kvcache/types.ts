@@ -25,6 +25,8 @@ export type BlockHash = string;
 export interface KvSeq {
   readonly id: string;
   readonly tokenIds: readonly number[];
+  /** Tokens whose KV is in the request's blocks (0 while it holds none). */
+  readonly numComputedTokens: number;
   readonly blockHashes: BlockHash[];
 }
 

@@ -1,0 +1,342 @@
+// Iteration-level continuous batching in the manner of vLLM v1's scheduler:
+// there are no prefill and decode phases, only requests whose computed
+// tokens catch up with their known tokens (prompt + output), a step at a time.
+//
+//   waiting (new or preempted, head first)      running (hold blocks)
+//   [w0][w1][w2] ...                            [r0][r1][r2] ...
+//         |   admitted in chunks when               |  each step: decode 1 token, or
+//         +-> budget, seats and blocks allow ------>+  the next prefill chunk
+//   <------ preempted by recompute (to the head) ---+  when blocks run out
+//
+// The contract is in interface.ts; this file is its one implementation.
+
+import { KVCacheManager } from '../kvcache/manager.js';
+import type { BlockHash, ComputedBlocks } from '../kvcache/types.js';
+import type {
+  FailedRequest,
+  SchedFinishReason,
+  SchedRequestInit,
+  SchedRequestView,
+  Scheduler,
+  SchedulerConfig,
+  SchedulerOutput,
+  SchedulerStats,
+  ScheduledSeq,
+} from './interface.js';
+import { SchedRequest, compareRequests } from './request.js';
+
+/** What update() needs of each seq of the step in flight, kept on our side of the boundary. */
+interface InFlightSeq {
+  req: SchedRequest;
+  numTokens: number;
+  sample: boolean;
+}
+
+export class BatchScheduler implements Scheduler {
+  readonly kv: KVCacheManager;
+  private readonly maxNumBatchedTokens: number;
+  private readonly maxNumSeqs: number;
+  private readonly usePriority: boolean;
+  private readonly requests = new Map<string, SchedRequest>();
+  /** Ordered: FCFS = preempted first then arrival order; priority = by (priority, arrival). */
+  private readonly waiting: SchedRequest[] = [];
+  /** Ordered by admission (preempted ones re-enter at the end). */
+  private readonly running: SchedRequest[] = [];
+  private nextSeqNo = 0;
+  private stepId = 0;
+  private inFlight: { stepId: number; seqs: InFlightSeq[] } | null = null;
+  private preemptions = 0;
+
+  constructor(cfg: SchedulerConfig) {
+    for (const [name, v] of [
+      ['maxNumBatchedTokens', cfg.maxNumBatchedTokens],
+      ['maxNumSeqs', cfg.maxNumSeqs],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    }
+    this.maxNumBatchedTokens = cfg.maxNumBatchedTokens;
+    this.maxNumSeqs = cfg.maxNumSeqs;
+    this.usePriority = (cfg.policy ?? 'fcfs') === 'priority';
+    this.kv = new KVCacheManager({
+      numBlocks: cfg.numBlocks,
+      blockSize: cfg.blockSize ?? 16,
+      enablePrefixCaching: cfg.enablePrefixCaching ?? true,
+      hashSeed: cfg.hashSeed,
+    });
+  }
+
+  addRequest(init: SchedRequestInit): void {
+    if (this.requests.has(init.id)) throw new Error(`request ${init.id} is already scheduled`);
+    if (init.promptTokenIds.length === 0) throw new Error(`request ${init.id} has an empty prompt`);
+    const req = new SchedRequest(init, this.nextSeqNo++);
+    this.requests.set(req.id, req);
+    this.insertWaiting(req, false);
+  }
+
+  schedule(): SchedulerOutput {
+    if (this.inFlight !== null) {
+      throw new Error(`schedule() called before update() of step ${this.inFlight.stepId}`);
+    }
+    const stepId = ++this.stepId;
+    const seqs: ScheduledSeq[] = [];
+    const flight: InFlightSeq[] = [];
+    const preempted: string[] = [];
+    const failed: FailedRequest[] = [];
+    let budget = this.maxNumBatchedTokens;
+
+    // 1. Running requests, in order: decodes and unfinished prefill chunks.
+    let i = 0;
+    while (i < this.running.length && budget > 0) {
+      const req = this.running[i];
+      const numNew = Math.min(req.numTokens - req.numComputedTokens, budget);
+      if (numNew <= 0) {
+        // Nothing known left to compute (a sample came back as -1): the
+        // engine must finish it; skipping keeps the step loop alive.
+        i++;
+        continue;
+      }
+      let scheduled = false;
+      for (;;) {
+        if (this.kv.allocateSlots(req, numNew) !== null) {
+          scheduled = true;
+          break;
+        }
+        if (this.running.length === 1) {
+          // Nobody else holds a block: it can never fit.
+          failed.push(this.fail(req, req.numComputedTokens + numNew));
+          break;
+        }
+        const victim = this.pickVictim();
+        const vi = this.running.indexOf(victim);
+        const si = flight.findIndex((f) => f.req === victim);
+        if (si >= 0) {
+          // Scheduled earlier in this step: take back its seat and tokens.
+          budget += flight[si].numTokens;
+          flight.splice(si, 1);
+          seqs.splice(si, 1);
+        }
+        this.preempt(victim, vi);
+        preempted.push(victim.id);
+        if (vi < i) i--;
+        if (victim === req) break;
+      }
+      if (!scheduled) continue; // req left running; i already points at the next one
+      this.emit(req, numNew, seqs, flight);
+      budget -= numNew;
+      i++;
+    }
+
+    // 2. Waiting requests, head first, unless this step had to preempt (the
+    // pool is tight: admitting now would only preempt again).
+    if (preempted.length === 0) {
+      let pending: Set<BlockHash> | null = null;
+      while (this.waiting.length > 0 && budget > 0 && this.running.length < this.maxNumSeqs) {
+        const req = this.waiting[0];
+        if (this.kv.blocksFor(req.numTokens) > this.kv.usage().total) {
+          this.waiting.shift();
+          failed.push(this.fail(req, req.numTokens));
+          continue;
+        }
+        const computed = this.kv.getComputedBlocks(req);
+        pending ??= this.pendingHashes();
+        if (this.waitsForSibling(req, computed, pending)) break;
+        const numNew = Math.min(req.numTokens - computed.numTokens, budget);
+        if (this.kv.allocateSlots(req, numNew, computed) === null) {
+          if (this.kv.usage().used === 0) {
+            this.waiting.shift();
+            failed.push(this.fail(req, computed.numTokens + numNew));
+            continue;
+          }
+          break; // FCFS: nobody overtakes the head; blocks free up as others finish
+        }
+        this.waiting.shift();
+        req.status = 'running';
+        req.numComputedTokens = computed.numTokens;
+        req.numCachedTokens = computed.numTokens;
+        this.running.push(req);
+        this.addPending(req, pending);
+        this.emit(req, numNew, seqs, flight);
+        budget -= numNew;
+      }
+    }
+
+    this.inFlight = { stepId, seqs: flight };
+    const numBatchedTokens = this.maxNumBatchedTokens - budget;
+    return { stepId, seqs, numBatchedTokens, preempted, failed };
+  }
+
+  update(out: SchedulerOutput, sampled: ArrayLike<number>): void {
+    const flight = this.inFlight;
+    if (flight?.stepId !== out.stepId) {
+      throw new Error(`update() of step ${out.stepId}, but the step in flight is ${flight?.stepId ?? 'none'}`);
+    }
+    if (sampled.length < flight.seqs.length) {
+      throw new Error(`update() got ${sampled.length} sampled tokens for ${flight.seqs.length} seqs`);
+    }
+    this.inFlight = null;
+    flight.seqs.forEach((f, j) => {
+      const req = f.req;
+      // Finished or aborted while its step ran (its blocks are already free),
+      // or even replaced by a new request under the same id.
+      if (this.requests.get(req.id) !== req || req.status !== 'running') return;
+      req.numComputedTokens += f.numTokens;
+      this.kv.cacheFullBlocks(req, req.numComputedTokens);
+      if (f.sample) {
+        const tok = sampled[j];
+        if (tok >= 0) req.appendOutput(tok);
+      }
+    });
+  }
+
+  finish(requestId: string, _reason: SchedFinishReason): boolean {
+    const req = this.requests.get(requestId);
+    if (req === undefined) return false;
+    this.remove(req);
+    return true;
+  }
+
+  getRequest(requestId: string): SchedRequestView | undefined {
+    return this.requests.get(requestId);
+  }
+
+  numWaiting(): number {
+    return this.waiting.length;
+  }
+
+  numRunning(): number {
+    return this.running.length;
+  }
+
+  hasPending(): boolean {
+    return this.requests.size > 0;
+  }
+
+  stats(): SchedulerStats {
+    return {
+      numWaiting: this.waiting.length,
+      numRunning: this.running.length,
+      kv: this.kv.usage(),
+      prefixCacheQueries: this.kv.prefixCacheQueries,
+      prefixCacheHits: this.kv.prefixCacheHits,
+      numPreemptions: this.preemptions,
+    };
+  }
+
+  /** Ids in queue order, for tests and debugging. */
+  queues(): { waiting: string[]; running: string[] } {
+    return { waiting: this.waiting.map((r) => r.id), running: this.running.map((r) => r.id) };
+  }
+
+  private emit(req: SchedRequest, numNew: number, seqs: ScheduledSeq[], flight: InFlightSeq[]): void {
+    const start = req.numComputedTokens;
+    const end = start + numNew;
+    const promptLen = req.promptTokenIds.length;
+    const sample = end === req.numTokens;
+    seqs.push({
+      requestId: req.id,
+      tokenIds: req.tokenIds.slice(start, end),
+      startPos: start,
+      numTokens: numNew,
+      blockIds: this.kv.blockTable(req.id).slice(),
+      sample,
+      numOutputTokens: req.outputTokenIds.length,
+      numPromptTokens: Math.max(0, Math.min(end, promptLen) - start),
+    });
+    flight.push({ req, numTokens: numNew, sample });
+  }
+
+  /** The least important running request: the largest (priority, arrival). */
+  private pickVictim(): SchedRequest {
+    let victim = this.running[0];
+    for (const r of this.running) if (compareRequests(r, victim, this.usePriority) > 0) victim = r;
+    return victim;
+  }
+
+  /** By recompute: its blocks go back to the pool (cached ones stay reusable), its KV is forgotten. */
+  private preempt(req: SchedRequest, runningIndex: number): void {
+    this.running.splice(runningIndex, 1);
+    this.kv.free(req);
+    req.numComputedTokens = 0;
+    req.numCachedTokens = 0;
+    req.numPreemptions++;
+    req.status = 'waiting';
+    this.preemptions++;
+    this.insertWaiting(req, true);
+  }
+
+  private fail(req: SchedRequest, numTokens: number): FailedRequest {
+    const usable = this.kv.usage().total;
+    const bs = this.kv.blockSize;
+    this.remove(req);
+    return {
+      requestId: req.id,
+      reason:
+        `request ${req.id} needs ${this.kv.blocksFor(numTokens)} KV blocks for ${numTokens} tokens, ` +
+        `but the cache has ${usable} blocks of ${bs} tokens (${usable * bs} tokens): it cannot fit alone`,
+    };
+  }
+
+  /** Out of whichever queue holds it, blocks freed, forgotten. */
+  private remove(req: SchedRequest): void {
+    const qi = req.status === 'running' ? this.running.indexOf(req) : this.waiting.indexOf(req);
+    if (qi >= 0) (req.status === 'running' ? this.running : this.waiting).splice(qi, 1);
+    this.kv.free(req);
+    this.requests.delete(req.id);
+  }
+
+  /**
+   * FCFS: new requests at the tail, preempted ones at the head (they arrived
+   * before anything still waiting behind them). Priority: sorted by
+   * (priority, arrival), a preempted request keeps its place by those keys.
+   */
+  private insertWaiting(req: SchedRequest, preempted: boolean): void {
+    if (!this.usePriority) {
+      if (preempted) this.waiting.unshift(req);
+      else this.waiting.push(req);
+      return;
+    }
+    let lo = 0;
+    let hi = this.waiting.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareRequests(this.waiting[mid], req, true) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    this.waiting.splice(lo, 0, req);
+  }
+
+  /**
+   * Hashes of full prompt blocks that running requests are computing but have
+   * not cached yet. (getComputedBlocks hashed every full prompt block at
+   * admission; the ones at or past numComputedTokens are still in flight.)
+   */
+  private pendingHashes(): Set<BlockHash> {
+    const out = new Set<BlockHash>();
+    for (const r of this.running) this.addPending(r, out);
+    return out;
+  }
+
+  private addPending(req: SchedRequest, into: Set<BlockHash>): void {
+    if (!this.kv.enablePrefixCaching) return;
+    for (let j = Math.floor(req.numComputedTokens / this.kv.blockSize); j < req.blockHashes.length; j++) {
+      into.add(req.blockHashes[j]);
+    }
+  }
+
+  /**
+   * n > 1 siblings (and any requests sharing a prompt prefix) arrive
+   * together: if the next block this request would compute is being computed
+   * right now by a running request, wait a step or two and take it from the
+   * cache instead of computing it twice. Waiting stops here (break), which
+   * keeps FCFS; the sibling ahead is running, so this always resolves.
+   */
+  private waitsForSibling(req: SchedRequest, computed: ComputedBlocks, pending: Set<BlockHash>): boolean {
+    const k = computed.blockIds.length;
+    return k < req.blockHashes.length && pending.has(req.blockHashes[k]);
+  }
+}
+
+/** The scheduler the engine uses. */
+export function createScheduler(cfg: SchedulerConfig): Scheduler {
+  return new BatchScheduler(cfg);
+}
