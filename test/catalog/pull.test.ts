@@ -1,0 +1,72 @@
+import t from 'tap';
+import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { pull } from '../../src/catalog/pull.js';
+import { readIndex } from '../../src/catalog/index-store.js';
+import { startMockHub, sha256, gitBlobSha1 } from './mock-hub.js';
+import { safetensorsRepo, tempEnv, SHARD1 } from './helpers.js';
+
+t.test('pull writes the huggingface_hub layout: refs, blobs named by hash, relative snapshot links', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  const { commit, files } = hub.addRepo(safetensorsRepo('acme/tiny'));
+  const { cache, env } = tempEnv(t, hub.url);
+
+  const res = await pull('acme/tiny', { env });
+  const repoDir = join(cache, 'models--acme--tiny');
+  t.equal(res.commit, commit);
+  t.equal(res.snapshotDir, join(repoDir, 'snapshots', commit));
+  t.equal(readFileSync(join(repoDir, 'refs', 'main'), 'utf8'), commit, 'refs/main holds the commit, no newline');
+
+  const wanted = ['config.json', 'generation_config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'];
+  t.same(readdirSync(res.snapshotDir).sort(), wanted, 'only what serving needs');
+  for (const f of files.filter((x) => wanted.includes(x.path))) {
+    const link = join(res.snapshotDir, f.path);
+    t.ok(lstatSync(link).isSymbolicLink(), `${f.path} is a symlink`);
+    const blob = f.lfs ? f.sha256 : f.blobId;
+    t.equal(readlinkSync(link), `../../blobs/${blob}`, `${f.path} links relatively to its blob`);
+    const data = readFileSync(realpathSync(link));
+    t.equal(f.lfs ? sha256(data) : gitBlobSha1(data), blob, `${f.path}: the blob's hash is its name`);
+  }
+  t.notOk(readdirSync(join(repoDir, 'blobs')).some((n) => n.endsWith('.incomplete')), 'no partial blobs left');
+  t.equal(statSync(join(cache, '.hipserve')).mode & 0o777, 0o700, 'bookkeeping dir 0700');
+  t.equal(statSync(join(cache, '.hipserve', 'index.json')).mode & 0o777, 0o600, 'index 0600');
+  const idx = await readIndex(cache);
+  t.equal(idx['acme/tiny']?.trust, 'verified');
+  t.equal(idx['acme/tiny']?.commit, commit);
+  t.notOk(hub.requests.some((r) => r.origin === 'cdn' && r.authorization), 'no token sent anywhere without HF_TOKEN');
+
+  // A second pull downloads nothing.
+  hub.resetCounters();
+  const again = await pull('acme/tiny', { env });
+  t.equal(again.downloadedBytes, 0);
+  t.equal(hub.gets('acme/tiny', SHARD1), 0);
+});
+
+t.test('HF_TOKEN goes to the hub as Bearer and is dropped on the redirect to the CDN origin', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  hub.addRepo({ ...safetensorsRepo('acme/gated', 1000), gated: true, acceptedTokens: ['hf_good'] });
+  const { env } = tempEnv(t, hub.url, { HF_TOKEN: 'hf_good' });
+  await pull('acme/gated', { env });
+  const hubReqs = hub.requests.filter((r) => r.origin === 'hub');
+  t.ok(hubReqs.length > 0 && hubReqs.every((r) => r.authorization === 'Bearer hf_good'));
+  const cdnReqs = hub.requests.filter((r) => r.origin === 'cdn');
+  t.ok(cdnReqs.length > 0 && cdnReqs.every((r) => r.authorization === undefined));
+  t.ok(existsSync(join(env.HF_HOME ?? '', 'hub', 'models--acme--gated', 'refs', 'main')));
+});
+
+t.test('clear errors for 401, 403 (gated) and 404', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  hub.addRepo({ ...safetensorsRepo('acme/gated', 100), gated: true, acceptedTokens: ['hf_good'] });
+  hub.addRepo(safetensorsRepo('acme/open', 100));
+  const anon = tempEnv(t, hub.url).env;
+  await t.rejects(pull('acme/gated', { env: anon }), { code: 'HIPSERVE_ERR_CATALOG_HUB_GATED', message: /gated \(HTTP 401\).*HF_TOKEN/ });
+  const wrong = tempEnv(t, hub.url, { HF_TOKEN: 'hf_other' }).env;
+  await t.rejects(pull('acme/gated', { env: wrong }), { code: 'HIPSERVE_ERR_CATALOG_HUB_GATED', message: /HTTP 403.*accept its terms/ });
+  await t.rejects(pull('acme/missing', { env: anon }), { code: 'HIPSERVE_ERR_CATALOG_HUB_AUTH', message: /not found or needs authentication/ });
+  await t.rejects(pull('acme/missing', { env: wrong }), { code: 'HIPSERVE_ERR_CATALOG_HUB_NOT_FOUND', message: /acme\/missing not found/ });
+  await t.rejects(pull('acme/open', { env: anon, revision: 'nope' }), { code: 'HIPSERVE_ERR_CATALOG_HUB_NOT_FOUND', message: /revision nope not found/ });
+  await t.rejects(pull('acme/open', { env: anon, gguf: 'x.gguf' }), { code: 'HIPSERVE_ERR_CATALOG_HUB_NOT_FOUND' });
+});
