@@ -1,11 +1,16 @@
 // Entry of the addon: registers exports only; each operation lives in its own file.
 #include <napi.h>
 
+#include "bindings/bindings.h"
 #include "ops/ops.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   hs::RegisterOps(env, exports);
+  hs::RegisterRegistryExports(env, exports);
+  hs::RegisterModelExports(env, exports);
+  hs::RegisterKvExports(env, exports);
+  hs::RegisterForwardExports(env, exports);
   return exports;
 }
 

@@ -25,7 +25,8 @@ namespace hs {
   X(OUT_OF_MEMORY, "an allocation failed")                                      \
   X(DEVICE, "a device runtime or library call failed")                          \
   X(UNAVAILABLE, "the backend or device is not present on this machine")        \
-  X(INTERNAL, "an invariant of the addon itself was broken")
+  X(INTERNAL, "an invariant of the addon itself was broken")                    \
+  X(BUSY, "the model is already running a forward pass")
 
 enum class Code : int {
 #define HS_X(name, doc) name,

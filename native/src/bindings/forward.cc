@@ -1,0 +1,126 @@
+// forward(model, kv, step) -> Promise<Result<StepOutput>>; step layout in
+// native/README.md. One forward at a time per model: a concurrent second
+// call resolves at once with HIPSERVE_E_BUSY (it does not wait).
+#include <chrono>
+
+#include "bindings/args.h"
+#include "bindings/bindings.h"
+#include "bindings/handles.h"
+#include "model/forward.h"
+#include "result.h"
+
+namespace hs {
+
+namespace {
+
+void read_step(Napi::Object o, StepInput* s) {
+  copy_i32(o, "tokenIds", &s->token_ids);
+  copy_i32(o, "positions", &s->positions);
+  copy_i32(o, "queryStart", &s->query_start);
+  copy_i32(o, "seqLens", &s->seq_lens);
+  copy_i32(o, "blockTables", &s->block_tables);
+  s->max_blocks = static_cast<int32_t>(req_int(o, "maxBlocksPerSeq", 0, 1 << 24));
+  copy_i32(o, "slotMapping", &s->slot_mapping);
+  copy_u8(o, "doSample", &s->do_sample);
+  copy_f32(o, "temperature", &s->temperature);
+  copy_f32(o, "topP", &s->top_p);
+  copy_i32(o, "topK", &s->top_k);
+  copy_f32(o, "minP", &s->min_p);
+  copy_f32(o, "presencePenalty", &s->presence_penalty);
+  copy_f32(o, "frequencyPenalty", &s->frequency_penalty);
+  copy_f32(o, "repetitionPenalty", &s->repetition_penalty);
+  copy_u64(o, "seeds", &s->seeds);
+  copy_i32(o, "sampleIndex", &s->sample_index);
+  copy_i32(o, "numLogprobs", &s->num_logprobs);
+  // The flat token lists may be left out: empty lists, all offsets 0.
+  const size_t S = s->query_start.empty() ? 0 : s->query_start.size() - 1;
+  auto flat = [&](const char* list, const char* start, std::vector<int32_t>* l, std::vector<int32_t>* st) {
+    copy_i32(o, list, l, true);
+    copy_i32(o, start, st, true);
+    if (st->empty() && l->empty() && o.Get(start).IsUndefined()) st->assign(S + 1, 0);
+  };
+  flat("outputTokens", "outputStart", &s->output_tokens, &s->output_start);
+  flat("promptTokens", "promptStart", &s->prompt_tokens, &s->prompt_start);
+  flat("bannedTokens", "bannedStart", &s->banned_tokens, &s->banned_start);
+}
+
+class ForwardWorker : public Napi::AsyncWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<Model> m, std::shared_ptr<KvCache> kv)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), model_(std::move(m)), kv_(std::move(kv)) {}
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+  StepInput& step() { return step_; }
+
+  void Execute() override {
+    // No V8 here: the step was copied in the constructor's caller; the model
+    // and cache are kept alive by the shared_ptrs this worker holds.
+    status_ = run_forward(*model_, *kv_, step_, &out_);
+  }
+  void OnOK() override {
+    model_->busy.store(false);
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      deferred_.Resolve(make_error(env, status_.error()));
+      return;
+    }
+    Napi::Object v = Napi::Object::New(env);
+    v.Set("sampled", to_i32(env, out_.sampled));
+    v.Set("logprob", to_f32(env, out_.logprob));
+    v.Set("topN", Napi::Number::New(env, out_.top_n));
+    v.Set("topIds", to_i32(env, out_.top_ids));
+    v.Set("topLogprobs", to_f32(env, out_.top_logprobs));
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("forwardMs", Napi::Number::New(env, out_.forward_ms));
+    t.Set("sampleMs", Napi::Number::New(env, out_.sample_ms));
+    v.Set("timings", t);
+    deferred_.Resolve(make_ok(env, v));
+  }
+  void OnError(const Napi::Error& e) override {
+    model_->busy.store(false);
+    deferred_.Resolve(make_error(Env(), make_err(Code::INTERNAL, e.Message(), "forward")));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Model> model_;
+  std::shared_ptr<KvCache> kv_;
+  StepInput step_;
+  StepOutput out_;
+  Status status_;
+};
+
+Napi::Value Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ModelHolder* mh = unwrap_model(env, info.Length() > 0 ? info[0] : env.Undefined());
+  KvHolder* kh = unwrap_kv(env, info.Length() > 1 ? info[1] : env.Undefined());
+  Napi::Object step = arg_object(info, 2, "step");
+  auto resolved = [&](const Error& e) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Resolve(make_error(env, e));
+    return d.Promise();
+  };
+  if (!mh->model) return resolved(make_err(Code::INVALID_ARGUMENT, "the model handle was released", "forward"));
+  if (!kh->kv) return resolved(make_err(Code::INVALID_ARGUMENT, "the KV cache handle was released", "forward"));
+  auto* w = new ForwardWorker(env, mh->model, kh->kv);
+  try {
+    read_step(step, &w->step());  // throws TypeError on a wrong type
+  } catch (...) {
+    delete w;  // never queued
+    throw;
+  }
+  if (mh->model->busy.exchange(true)) {
+    delete w;
+    return resolved(make_err(Code::BUSY, "a forward pass of this model is already running", "forward"));
+  }
+  Napi::Promise p = w->Promise();
+  w->Queue();  // libuv owns and deletes the worker after OnOK/OnError
+  return p;
+}
+
+}  // namespace
+
+void RegisterForwardExports(Napi::Env env, Napi::Object exports) {
+  exports.Set("forward", Napi::Function::New(env, Forward, "forward"));
+}
+
+}  // namespace hs

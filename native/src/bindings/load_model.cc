@@ -1,0 +1,171 @@
+// loadModel(path, { device?, threads? }) -> Promise<Result<{ handle, info }>>,
+// releaseModel(handle) -> Result<boolean>, ggufMetadata(path) -> Result<object>.
+#include <string>
+
+#include "bindings/args.h"
+#include "bindings/bindings.h"
+#include "bindings/handles.h"
+#include "model/gguf.h"
+#include "registry.h"
+#include "result.h"
+
+namespace hs {
+
+namespace {
+
+Napi::Object model_info(Napi::Env env, const Model& m) {
+  const ModelConfig& c = m.cfg;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("architecture", c.architecture);
+  o.Set("format", c.format);
+  o.Set("dtype", dtype_name(m.dtype));
+  o.Set("vocabSize", Napi::Number::New(env, static_cast<double>(c.vocab_size)));
+  o.Set("hiddenSize", Napi::Number::New(env, static_cast<double>(c.hidden_size)));
+  o.Set("numLayers", Napi::Number::New(env, static_cast<double>(c.num_layers)));
+  o.Set("numHeads", Napi::Number::New(env, static_cast<double>(c.num_heads)));
+  o.Set("numKvHeads", Napi::Number::New(env, static_cast<double>(c.num_kv_heads)));
+  o.Set("headDim", Napi::Number::New(env, static_cast<double>(c.head_dim)));
+  o.Set("intermediateSize", Napi::Number::New(env, static_cast<double>(c.intermediate_size)));
+  o.Set("maxPositionEmbeddings", Napi::Number::New(env, static_cast<double>(c.max_position_embeddings)));
+  o.Set("ropeTheta", Napi::Number::New(env, c.rope_theta));
+  o.Set("rmsNormEps", Napi::Number::New(env, c.rms_norm_eps));
+  o.Set("tieWordEmbeddings", Napi::Boolean::New(env, c.tie_word_embeddings));
+  o.Set("bosTokenId", Napi::Number::New(env, c.bos_token_id));
+  Napi::Array eos = Napi::Array::New(env, c.eos_token_ids.size());
+  for (size_t i = 0; i < c.eos_token_ids.size(); ++i) eos.Set(static_cast<uint32_t>(i), Napi::Number::New(env, c.eos_token_ids[i]));
+  o.Set("eosTokenIds", eos);
+  o.Set("ropeStyle", c.rope.style == cpu::RopeStyle::Interleaved ? "interleaved" : "neox");
+  o.Set("backend", m.backend);
+  return o;
+}
+
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string path, std::string backend, int32_t threads)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)),
+        backend_(std::move(backend)), threads_(threads), result_(make_err(Code::INTERNAL, "not run", "loadModel")) {}
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    // No V8 here: only the copied path/options and the loader.
+    result_ = load_model(path_);
+    if (result_.ok()) {
+      result_.value()->backend = backend_;
+      result_.value()->threads = threads_;
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!result_.ok()) {
+      deferred_.Resolve(make_error(env, result_.error()));
+      return;
+    }
+    Napi::Object v = Napi::Object::New(env);
+    v.Set("info", model_info(env, *result_.value()));
+    v.Set("handle", wrap_model(env, result_.value()));
+    deferred_.Resolve(make_ok(env, v));
+  }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Resolve(make_error(Env(), make_err(Code::INTERNAL, e.Message(), "loadModel")));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_, backend_;
+  int32_t threads_;
+  Result<std::shared_ptr<Model>> result_;
+};
+
+Napi::Value LoadModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = arg_string(info, 0, "path");
+  std::string device = "auto";
+  double threads = 0;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    Napi::Object o = arg_object(info, 1, "options");
+    device = opt_string(o, "device", "auto");
+    threads = opt_number(o, "threads", 0);
+  }
+  auto deferred = Napi::Promise::Deferred::New(env);
+  auto backend = select_backend(device);
+  if (!backend.ok()) {
+    deferred.Resolve(make_error(env, backend.error()));
+    return deferred.Promise();
+  }
+  if (!(threads >= 0 && threads <= 1024)) {
+    deferred.Resolve(make_error(env, make_err(Code::INVALID_ARGUMENT, "threads must be in 0..1024", "loadModel")));
+    return deferred.Promise();
+  }
+  auto* w = new LoadWorker(env, path, backend.value().name, static_cast<int32_t>(threads));
+  Napi::Promise p = w->Promise();
+  w->Queue();  // libuv owns and deletes the worker after OnOK
+  return p;
+}
+
+Napi::Value ReleaseModel(const Napi::CallbackInfo& info) {
+  ModelHolder* h = unwrap_model(info.Env(), info.Length() > 0 ? info[0] : info.Env().Undefined());
+  bool had = h->model != nullptr;
+  h->model.reset();  // an in-flight forward keeps its own reference
+  return make_ok(info.Env(), Napi::Boolean::New(info.Env(), had));
+}
+
+Napi::Value gguf_value(Napi::Env env, const GgufValue& v) {
+  switch (v.type) {
+    case GgufType::STRING:
+      return Napi::String::New(env, v.s);
+    case GgufType::BOOL:
+      return Napi::Boolean::New(env, v.u != 0);
+    case GgufType::F32:
+    case GgufType::F64:
+      return Napi::Number::New(env, v.f);
+    case GgufType::U64:
+    case GgufType::I64:
+      // Beyond 2^53 a Number would round: give a BigInt then.
+      if (v.type == GgufType::U64 && v.u > (1ull << 53)) return Napi::BigInt::New(env, static_cast<uint64_t>(v.u));
+      if (v.type == GgufType::I64 && (v.i > (1ll << 53) || v.i < -(1ll << 53))) return Napi::BigInt::New(env, static_cast<int64_t>(v.i));
+      return Napi::Number::New(env, static_cast<double>(v.as_int()));
+    case GgufType::ARRAY: {
+      Napi::Array a = Napi::Array::New(env, v.items.size());
+      for (size_t i = 0; i < v.items.size(); ++i) a.Set(static_cast<uint32_t>(i), gguf_value(env, v.items[i]));
+      return a;
+    }
+    default:
+      return Napi::Number::New(env, v.as_double());
+  }
+}
+
+Napi::Value GgufMetadata(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = arg_string(info, 0, "path");
+  auto g = read_gguf(path, true);
+  if (!g.ok()) return make_error(env, g.error());
+  const GgufFile& f = *g.value();
+  Napi::Object meta = Napi::Object::New(env);
+  for (size_t i = 0; i < f.keys.size(); ++i) meta.Set(f.keys[i], gguf_value(env, f.values[i]));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("version", Napi::Number::New(env, f.version));
+  out.Set("metadata", meta);
+  Napi::Array tensors = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (const auto& [name, t] : f.tensors.tensors) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", name);
+    o.Set("dtype", t.dtype_label);
+    Napi::Array shape = Napi::Array::New(env, t.shape.size());
+    for (size_t d = 0; d < t.shape.size(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(t.shape[d])));
+    o.Set("shape", shape);
+    tensors.Set(k++, o);
+  }
+  out.Set("tensors", tensors);
+  return make_ok(env, out);
+}
+
+}  // namespace
+
+void RegisterModelExports(Napi::Env env, Napi::Object exports) {
+  exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
+  exports.Set("releaseModel", Napi::Function::New(env, ReleaseModel, "releaseModel"));
+  exports.Set("ggufMetadata", Napi::Function::New(env, GgufMetadata, "ggufMetadata"));
+}
+
+}  // namespace hs

@@ -1,0 +1,189 @@
+// The transformer step. Layout of the activations (T tokens of the step):
+//   x    [T][H]   residual stream          xn [T][H] normed input / matmul out
+//   q    [T][nh][hd]   k, v [T][nkv][hd]   attn [T][nh][hd]
+//   gate, up [T][I]
+// Only the last token of each sequence that samples goes through the final
+// norm and lm_head: rows [Ns][H] -> logits [Ns][V].
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "model/forward.h"
+
+namespace hs {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+float* grow(std::vector<float>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+struct SampleJob {
+  const StepInput* s;
+  const std::vector<int32_t>* rows;  // sequence index of each logits row
+  float* logits;                     // [Ns][V]
+  float* scratch;                    // [threads][2V]
+  int32_t vocab;
+  StepOutput* out;
+};
+
+// One sequence's sampling per index; each thread uses its own scratch slice,
+// and the draw depends only on (seed, sampleIndex), so the result does not
+// depend on which thread runs it or on what else is in the batch.
+void sample_rows(void* ctx, int64_t begin, int64_t end, int thread) {
+  auto* j = static_cast<SampleJob*>(ctx);
+  const StepInput& s = *j->s;
+  for (int64_t r = begin; r < end; ++r) {
+    const size_t i = static_cast<size_t>((*j->rows)[static_cast<size_t>(r)]);
+    cpu::SampleParams p;
+    p.temperature = s.temperature[i];
+    p.top_p = s.top_p[i];
+    p.top_k = s.top_k[i] < 0 ? 0 : s.top_k[i];
+    p.min_p = s.min_p[i];
+    p.presence_penalty = s.presence_penalty[i];
+    p.frequency_penalty = s.frequency_penalty[i];
+    p.repetition_penalty = s.repetition_penalty[i];
+    p.seed = s.seeds[i];
+    p.sample_index = s.sample_index[i];
+    p.num_logprobs = s.num_logprobs[i];
+    // Invariant: validate_step checked each start array (monotone, ends at the list length).
+    p.output_tokens = s.output_tokens.data() + s.output_start[i];
+    p.n_output_tokens = s.output_start[i + 1] - s.output_start[i];
+    p.prompt_tokens = s.prompt_tokens.data() + s.prompt_start[i];
+    p.n_prompt_tokens = s.prompt_start[i + 1] - s.prompt_start[i];
+    p.banned = s.banned_tokens.data() + s.banned_start[i];
+    p.n_banned = s.banned_start[i + 1] - s.banned_start[i];
+    cpu::SampleResult res;
+    const size_t top_n = static_cast<size_t>(j->out->top_n);
+    res.top_n = j->out->top_n;
+    res.top_ids = top_n > 0 ? j->out->top_ids.data() + i * top_n : nullptr;
+    res.top_logprobs = top_n > 0 ? j->out->top_logprobs.data() + i * top_n : nullptr;
+    float* logits = j->logits + static_cast<size_t>(r) * static_cast<size_t>(j->vocab);
+    float* scratch = j->scratch + static_cast<size_t>(thread) * 2 * static_cast<size_t>(j->vocab);
+    cpu::sample(logits, j->vocab, p, scratch, res);
+    j->out->sampled[i] = res.token;
+    j->out->logprob[i] = p.num_logprobs >= 0 ? res.logprob : std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
+}  // namespace
+
+Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* out) {
+  Status st = validate_step(m, kv, s);
+  if (!st.ok()) return st;
+  const auto t0 = Clock::now();
+  const ModelConfig& c = m.cfg;
+  ForwardScratch& sc = *m.scratch;
+  cpu::ThreadPool* pool = cpu::default_pool();
+  const size_t T = s.token_ids.size(), S = s.query_start.size() - 1;
+  const int64_t H = c.hidden_size, nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim;
+  const int64_t I = c.intermediate_size, V = c.vocab_size, Ti = static_cast<int64_t>(T);
+  const float eps = c.rms_norm_eps;
+
+  out->sampled.assign(S, -1);
+  out->logprob.assign(S, std::numeric_limits<float>::quiet_NaN());
+  out->top_n = 0;
+  for (size_t i = 0; i < S; ++i) {
+    if (s.do_sample[i] != 0 && s.num_logprobs[i] > out->top_n) out->top_n = s.num_logprobs[i];
+  }
+  out->top_ids.assign(S * static_cast<size_t>(out->top_n), -1);
+  out->top_logprobs.assign(S * static_cast<size_t>(out->top_n), -std::numeric_limits<float>::infinity());
+  if (T == 0) return Status();
+
+  // Sizes below are products of validated config values and T <= 2^20.
+  float* x = grow(sc.x, T * H);
+  float* xn = grow(sc.xn, T * H);
+  float* q = grow(sc.q, T * nh * hd);
+  float* k = grow(sc.k, T * nkv * hd);
+  float* v = grow(sc.v, T * nkv * hd);
+  float* attn = grow(sc.attn, T * nh * hd);
+  float* gate = grow(sc.gate, T * I);
+  float* up = grow(sc.up, T * I);
+
+  if (!cpu::embed(m.embed, s.token_ids.data(), Ti, x)) {
+    return make_err(Code::INTERNAL, "embedding lookup refused a validated token id", "forward");
+  }
+  cpu::AttnShape as;
+  as.n_heads = static_cast<int32_t>(nh);
+  as.n_kv_heads = static_cast<int32_t>(nkv);
+  as.head_dim = static_cast<int32_t>(hd);
+  as.block_size = static_cast<int32_t>(kv.block_size);
+  as.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  cpu::AttnBatch ab;
+  ab.num_seqs = static_cast<int32_t>(S);
+  ab.num_tokens = static_cast<int32_t>(T);
+  ab.query_start = s.query_start.data();
+  ab.seq_lens = s.seq_lens.data();
+  ab.block_tables = s.block_tables.data();
+  ab.max_blocks = s.max_blocks;
+  ab.positions = s.positions.data();
+
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& w = m.layers[static_cast<size_t>(l)];
+    cpu::rmsnorm(x, w.attn_norm, xn, Ti, H, eps);
+    cpu::matmul(pool, xn, Ti, w.q, q);
+    cpu::matmul(pool, xn, Ti, w.k, k);
+    cpu::matmul(pool, xn, Ti, w.v, v);
+    if (w.q_bias != nullptr) {
+      cpu::add_bias(q, w.q_bias, Ti, nh * hd);
+      cpu::add_bias(k, w.k_bias, Ti, nkv * hd);
+      cpu::add_bias(v, w.v_bias, Ti, nkv * hd);
+    }
+    if (w.q_norm != nullptr) {  // qwen3: RMSNorm over each head before RoPE
+      cpu::rmsnorm(q, w.q_norm, q, Ti * nh, hd, eps);
+      cpu::rmsnorm(k, w.k_norm, k, Ti * nkv, hd, eps);
+    }
+    cpu::rope(q, s.positions.data(), Ti, nh, hd, c.rope);
+    cpu::rope(k, s.positions.data(), Ti, nkv, hd, c.rope);
+    // Invariant: slots < num_blocks * block_size and block ids < num_blocks (validate_step).
+    cpu::kv_write(k, v, s.slot_mapping.data(), Ti, as, kv.k_layer(l), kv.v_layer(l));
+    cpu::paged_attention(pool, q, kv.k_layer(l), kv.v_layer(l), ab, as, attn);
+    cpu::matmul(pool, attn, Ti, w.o, xn);
+    cpu::add_inplace(x, xn, Ti * H);
+    cpu::rmsnorm(x, w.ffn_norm, xn, Ti, H, eps);
+    cpu::matmul(pool, xn, Ti, w.gate, gate);
+    cpu::matmul(pool, xn, Ti, w.up, up);
+    cpu::silu_mul(gate, up, gate, Ti * I);
+    cpu::matmul(pool, gate, Ti, w.down, xn);
+    cpu::add_inplace(x, xn, Ti * H);
+  }
+
+  // The last token of each sampling sequence, in sequence order.
+  sc.rows.clear();
+  for (size_t i = 0; i < S; ++i) {
+    if (s.do_sample[i] != 0) sc.rows.push_back(static_cast<int32_t>(i));
+  }
+  const size_t Ns = sc.rows.size();
+  if (Ns == 0) {
+    out->forward_ms = ms_since(t0);
+    return Status();
+  }
+  float* last = grow(sc.last, Ns * H);
+  for (size_t r = 0; r < Ns; ++r) {
+    const size_t t = static_cast<size_t>(s.query_start[static_cast<size_t>(sc.rows[r]) + 1] - 1);
+    std::memcpy(last + r * H, x + t * H, sizeof(float) * static_cast<size_t>(H));
+  }
+  cpu::rmsnorm(last, m.final_norm, last, static_cast<int64_t>(Ns), H, eps);
+  float* logits = grow(sc.logits, Ns * V);
+  cpu::matmul(pool, last, static_cast<int64_t>(Ns), m.lm_head, logits);
+  out->forward_ms = ms_since(t0);
+
+  const auto t1 = Clock::now();
+  // One scratch slice per thread index; +1 in case the caller thread is counted apart.
+  const int threads = std::max(1, cpu::pool_threads(pool)) + 1;
+  SampleJob job{&s, &sc.rows, logits, grow(sc.sample, static_cast<size_t>(threads) * 2 * V), static_cast<int32_t>(V), out};
+  cpu::parallel_for(pool, static_cast<int64_t>(Ns), sample_rows, &job);
+  out->sample_ms = ms_since(t1);
+  return Status();
+}
+
+}  // namespace hs

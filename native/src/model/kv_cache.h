@@ -1,0 +1,28 @@
+// The paged KV pool of one model (layout in native/README.md):
+//   [layer][k|v][block][kv_head][slot in block][head_dim], f32.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "model/model.h"
+#include "result.h"
+
+namespace hs {
+
+struct KvCache {
+  ~KvCache();
+  uint64_t model_id = 0;
+  int64_t num_layers = 0, num_kv_heads = 0, head_dim = 0;
+  int64_t num_blocks = 0, block_size = 0;
+  uint64_t bytes = 0;
+  float* data = nullptr;  // calloc'd, `bytes` long; zero pages stay untouched until written
+
+  int64_t layer_elems() const { return num_blocks * num_kv_heads * block_size * head_dim; }
+  float* k_layer(int64_t l) const { return data + 2 * l * layer_elems(); }
+  float* v_layer(int64_t l) const { return data + (2 * l + 1) * layer_elems(); }
+};
+
+Result<std::shared_ptr<KvCache>> create_kv_cache(const Model& m, int64_t num_blocks, int64_t block_size);
+
+}  // namespace hs

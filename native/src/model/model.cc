@@ -1,0 +1,119 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "model/forward.h"
+#include "model/gguf.h"
+#include "model/json.h"
+#include "model/safetensors.h"
+#include "model/weights.h"
+
+namespace hs {
+
+namespace {
+
+std::atomic<uint64_t> g_next_model_id{1};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// llama.cpp stores Llama 3 rope scaling as a `rope_freqs.weight` tensor of
+// per-frequency divisors instead of parameters. The kernel takes the
+// parameters, so recompute the divisors from Llama 3.1's published values
+// (low 1, high 4, original context 8192, factor = the largest divisor) and
+// accept the tensor only if they match.
+Status rope_freqs_to_llama3(const TensorInfo& t, ModelConfig* c, const GgufFile& g) {
+  const int64_t rot = c->rope.rotary_dim > 0 ? c->rope.rotary_dim : c->head_dim;
+  if (!t.supported || t.dtype != DType::F32 || t.shape != std::vector<int64_t>{rot / 2}) {
+    return make_err(Code::UNSUPPORTED, "tensor 'rope_freqs.weight': expected F32 [" + std::to_string(rot / 2) + "]", t.file);
+  }
+  std::vector<float> f(static_cast<size_t>(rot / 2));
+  // Invariant: the loader checked t.nbytes == 4 * rot / 2 bytes are mapped.
+  std::memcpy(f.data(), t.data, f.size() * 4);
+  float factor = 1.0f;
+  for (float x : f) factor = std::max(factor, x);
+  if (factor == 1.0f) return Status();  // all ones: no scaling
+  double orig = 8192;
+  if (const GgufValue* v = g.get(c->architecture + ".rope.scaling.original_context_length"); v != nullptr && v->is_integer()) {
+    orig = static_cast<double>(v->as_int());
+  }
+  const double lo = 1.0, hi = 4.0, pi = 3.14159265358979323846;
+  for (size_t i = 0; i < f.size(); ++i) {
+    double freq = std::pow(static_cast<double>(c->rope_theta), -2.0 * static_cast<double>(i) / static_cast<double>(rot));
+    double wavelen = 2 * pi / freq, expect;
+    if (wavelen < orig / hi) expect = 1.0;
+    else if (wavelen > orig / lo) expect = factor;
+    else {
+      double smooth = (orig / wavelen - lo) / (hi - lo);
+      expect = 1.0 / ((1 - smooth) / factor + smooth);
+    }
+    if (std::fabs(expect - f[i]) > 1e-3 * expect) {
+      return make_err(Code::UNSUPPORTED, "tensor 'rope_freqs.weight': frequency factors are not Llama 3's (low 1, high 4)", t.file);
+    }
+  }
+  c->rope.llama3_factor = factor;
+  c->rope.llama3_low_freq_factor = static_cast<float>(lo);
+  c->rope.llama3_high_freq_factor = static_cast<float>(hi);
+  c->rope.llama3_original_max_pos = static_cast<int32_t>(orig);
+  return Status();
+}
+
+Status load_hf(Model* m) {
+  const std::string cfg_path = m->path + "/config.json";
+  if (!file_exists(cfg_path)) return make_err(Code::NOT_FOUND, "config.json not found", m->path);
+  auto text = read_text_file(cfg_path, 16ull << 20);
+  if (!text.ok()) return text.error();
+  auto json = parse_json(text.value().data(), text.value().size(), cfg_path);
+  if (!json.ok()) return json.error();
+  auto cfg = config_from_hf(json.value(), cfg_path);
+  if (!cfg.ok()) return cfg.error();
+  m->cfg = cfg.value();
+  auto set = read_safetensors_dir(m->path);
+  if (!set.ok()) return set.error();
+  m->tensors = std::move(set.value());
+  return Status();
+}
+
+Status load_gguf(Model* m) {
+  auto g = read_gguf(m->path, false);
+  if (!g.ok()) return g.error();
+  auto cfg = config_from_gguf(*g.value(), m->path);
+  if (!cfg.ok()) return cfg.error();
+  m->cfg = cfg.value();
+  m->tensors = std::move(g.value()->tensors);
+  if (const TensorInfo* rf = m->tensors.find("rope_freqs.weight")) {
+    Status st = rope_freqs_to_llama3(*rf, &m->cfg, *g.value());
+    if (!st.ok()) return st;
+  }
+  return Status();
+}
+
+}  // namespace
+
+Model::Model() : scratch(std::make_unique<ForwardScratch>()) {}
+Model::~Model() = default;
+
+Result<std::shared_ptr<Model>> load_model(const std::string& path) {
+  auto m = std::make_shared<Model>();
+  m->id = g_next_model_id++;
+  m->path = path;
+  Status st;
+  if (is_directory(path)) {
+    st = load_hf(m.get());
+  } else if (file_exists(path) && ends_with(path, ".gguf")) {
+    st = load_gguf(m.get());
+  } else if (file_exists(path)) {
+    return make_err(Code::UNSUPPORTED, "not a model directory nor a .gguf file", path);
+  } else {
+    return make_err(Code::NOT_FOUND, "no such file or directory", path);
+  }
+  if (!st.ok()) return st.error();
+  st = bind_weights(m.get());
+  if (!st.ok()) return st.error();
+  return m;
+}
+
+}  // namespace hs

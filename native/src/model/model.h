@@ -1,0 +1,62 @@
+// A loaded model: its config, the mapped checkpoint, and per-layer views of
+// the weights the forward pass reads. Matrices stay in their file dtype in
+// the mmap; norms and biases are converted to f32 at load.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/kernels.h"
+#include "model/config.h"
+#include "model/tensors.h"
+#include "result.h"
+
+namespace hs {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;
+  WeightView q, k, v, o;
+  const float* q_bias = nullptr;  // qwen2
+  const float* k_bias = nullptr;
+  const float* v_bias = nullptr;
+  const float* q_norm = nullptr;  // qwen3, [head_dim]
+  const float* k_norm = nullptr;
+  const float* ffn_norm = nullptr;
+  WeightView gate, up, down;
+};
+
+struct ForwardScratch;  // model/forward.h
+
+struct Model {
+  Model();
+  ~Model();
+  uint64_t id = 0;  // ties a KV cache to the model it was made for
+  std::string path;
+  std::string backend = "cpu";
+  int32_t threads = 0;  // as asked; the CPU pool is process-wide (see concerns)
+  ModelConfig cfg;
+  DType dtype = DType::F32;  // of the layer matrices
+  TensorSet tensors;         // keeps the mappings alive
+  std::vector<std::vector<float>> owned;  // f32 copies of small vectors (and misaligned matrices)
+  WeightView embed;
+  WeightView lm_head;  // == embed when tied
+  const float* final_norm = nullptr;
+  std::vector<LayerWeights> layers;
+
+  // One forward at a time: a second concurrent call gets HIPSERVE_E_BUSY.
+  std::atomic<bool> busy{false};
+  std::unique_ptr<ForwardScratch> scratch;
+
+  uint64_t kv_bytes_per_block(int64_t block_size) const {
+    return 2ull * static_cast<uint64_t>(cfg.num_layers) * static_cast<uint64_t>(cfg.num_kv_heads) *
+           static_cast<uint64_t>(block_size) * static_cast<uint64_t>(cfg.head_dim) * sizeof(float);
+  }
+};
+
+// `path`: a Hugging Face directory or a .gguf file.
+Result<std::shared_ptr<Model>> load_model(const std::string& path);
+
+}  // namespace hs
