@@ -1,0 +1,345 @@
+// The engine: owns request lifetimes and the one step loop
+//   schedule -> execute -> update -> emit
+// It is the only caller of the scheduler and the runner.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setImmediate as yieldToIo } from 'node:timers/promises';
+import type { Scheduler, SchedulerOutput } from '../scheduler/interface.js';
+import type { ModelRunner, SeqSampling, StepResult } from '../runner/runner.js';
+import { EngineError } from './errors.js';
+import { resolveSamplingParams } from './params.js';
+import { ChoiceState, RequestState } from './request-state.js';
+import type {
+  Engine,
+  EngineEvents,
+  EngineStats,
+  FinishReason,
+  GenerateInput,
+  Heartbeat,
+  ModelInfo,
+  RequestOutput,
+  TokenizerApi,
+  TokenLogprob,
+} from './types.js';
+
+export interface LlmEngineOptions {
+  maxNumQueuedRequests: number;
+  /** Seeds requests that bring no seed; random per process when null. */
+  seed: number | null;
+  /** Frees native resources once the loop has stopped (close()). */
+  release?: () => void;
+}
+
+interface Log {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** splitmix64: a well-mixed 64-bit value from (base, index), for n > 1 choices. */
+function mixSeed(base: bigint, index: number): bigint {
+  const M = (1n << 64n) - 1n;
+  let z = (base + 0x9e3779b97f4a7c15n * BigInt(index + 1)) & M;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+  return z ^ (z >> 31n);
+}
+
+export class LlmEngine implements Engine {
+  private readonly requests = new Map<string, RequestState>();
+  private readonly choicesBySchedId = new Map<string, ChoiceState>();
+  private events: EngineEvents = {};
+  private loopRunning = false;
+  private draining = false;
+  private closed = false;
+  private lastStepAt = performance.now();
+  private seedCounter = 0n;
+  private readonly baseSeed: bigint;
+  private readonly eos: ReadonlySet<number>;
+
+  constructor(
+    readonly model: ModelInfo,
+    readonly tokenizer: TokenizerApi,
+    private readonly scheduler: Scheduler,
+    private readonly runner: ModelRunner,
+    private readonly opts: LlmEngineOptions,
+    private readonly log: Log,
+  ) {
+    this.baseSeed = opts.seed !== null ? BigInt(opts.seed) : randomBytes(8).readBigUInt64LE();
+    this.eos = new Set(model.eosTokenIds);
+  }
+
+  setEvents(events: EngineEvents): void {
+    this.events = events;
+  }
+
+  canAdmit(): boolean {
+    return !this.draining && this.scheduler.numWaiting() < this.opts.maxNumQueuedRequests;
+  }
+
+  heartbeat(): Heartbeat {
+    return { lastStepAt: this.lastStepAt, pending: this.scheduler.hasPending() };
+  }
+
+  stats(): EngineStats {
+    const s = this.scheduler.stats();
+    return {
+      numRunning: s.numRunning,
+      numWaiting: s.numWaiting,
+      kvBlocksTotal: s.kv.total,
+      kvBlocksUsed: s.kv.used,
+      kvBlocksCachedFree: s.kv.cachedFree,
+      prefixCacheQueries: s.prefixCacheQueries,
+      prefixCacheHits: s.prefixCacheHits,
+      numPreemptions: s.numPreemptions,
+    };
+  }
+
+  /**
+   * Validates synchronously (throws EngineError for bad input, so the caller
+   * can answer 400 before streaming anything), queues the request and
+   * returns its outputs as an async iterator. Leaving the iterator early
+   * aborts the request.
+   */
+  generate(input: GenerateInput): AsyncIterable<RequestOutput> {
+    if (this.draining) throw new EngineError('HIPSERVE_ERR_SHUTTING_DOWN', 'the server is shutting down');
+    const promptIds = typeof input.prompt === 'string' ? this.tokenizer.encode(input.prompt, true) : [...input.prompt];
+    if (promptIds.length === 0) throw new EngineError('HIPSERVE_ERR_EMPTY_PROMPT', 'the prompt is empty', 'prompt');
+    const maxLen = this.model.maxModelLen;
+    if (promptIds.length >= maxLen) {
+      throw new EngineError(
+        'HIPSERVE_ERR_PROMPT_TOO_LONG',
+        `This model's maximum context length is ${maxLen} tokens. However, your prompt has ${promptIds.length} tokens, which leaves no room for output.`,
+        'prompt',
+      );
+    }
+    for (const id of promptIds) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.model.vocabSize) {
+        throw new EngineError('HIPSERVE_ERR_INVALID_TOKEN', `token id ${id} is outside the vocabulary [0, ${this.model.vocabSize})`, 'prompt');
+      }
+    }
+    const params = resolveSamplingParams(input.params, this.model.vocabSize, maxLen - promptIds.length);
+    const requestId = input.requestId ?? randomUUID();
+    if (this.requests.has(requestId)) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `request id ${requestId} is already in use`, 'request_id');
+    const state = new RequestState(requestId, promptIds, params, performance.now());
+    const base = params.seed !== null ? BigInt.asUintN(64, BigInt(params.seed)) : mixSeed(this.baseSeed, Number(this.seedCounter++ % 0xffffffffn));
+    for (let i = 0; i < params.n; i++) {
+      const schedId = params.n === 1 ? requestId : `${requestId}#${i}`;
+      const seed = params.n === 1 ? base : mixSeed(base, i);
+      const c = new ChoiceState(schedId, i, state, seed, this.tokenizer);
+      this.updateBanned(c);
+      state.choices.push(c);
+      this.choicesBySchedId.set(schedId, c);
+    }
+    this.requests.set(requestId, state);
+    for (const c of state.choices) {
+      this.scheduler.addRequest({ id: c.schedId, promptTokenIds: promptIds, maxTokens: params.maxTokens, priority: params.priority });
+    }
+    const signal = input.signal;
+    if (signal) {
+      if (signal.aborted) queueMicrotask(() => { this.abort(requestId); });
+      else signal.addEventListener('abort', () => { this.abort(requestId); }, { once: true });
+    }
+    this.kick();
+    return this.iterate(state);
+  }
+
+  private async *iterate(state: RequestState): AsyncGenerator<RequestOutput> {
+    let done = false;
+    try {
+      for await (const out of state.queue) {
+        if (out.finished) done = true;
+        yield out;
+      }
+      done = true;
+    } finally {
+      if (!done) this.abort(state.requestId);
+    }
+  }
+
+  abort(requestId: string): void {
+    const state = this.requests.get(requestId);
+    if (!state) return;
+    for (const c of state.choices) {
+      if (c.finishReason === null) this.finishChoice(c, 'abort', null);
+    }
+    this.settle(state);
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const deadline = performance.now() + timeoutMs;
+    while (this.scheduler.hasPending() && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const id of [...this.requests.keys()]) this.abort(id);
+  }
+
+  async close(): Promise<void> {
+    await this.drain(0);
+    while (this.loopRunning) await new Promise((r) => setTimeout(r, 5));
+    if (!this.closed) {
+      this.closed = true;
+      this.opts.release?.();
+    }
+  }
+
+  private kick(): void {
+    if (this.loopRunning) return;
+    this.loopRunning = true;
+    this.lastStepAt = performance.now();
+    this.loop()
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'engine loop failed');
+      })
+      .finally(() => {
+        this.loopRunning = false;
+        // A request may have arrived between the last check and now.
+        if (this.scheduler.hasPending()) this.kick();
+      });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.scheduler.hasPending()) {
+      const tStart = performance.now();
+      const out = this.scheduler.schedule();
+      for (const f of out.failed) this.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
+      if (out.seqs.length === 0) {
+        this.scheduler.update(out, []);
+        await yieldToIo();
+        continue;
+      }
+      for (const s of out.seqs) {
+        const st = this.choicesBySchedId.get(s.requestId)?.parent;
+        if (st && st.timings.firstScheduled === null) st.timings.firstScheduled = tStart;
+      }
+      let res: StepResult;
+      try {
+        res = await this.runner.execute(out.seqs, this.samplingOf);
+      } catch (err) {
+        this.failStep(out, err);
+        continue;
+      }
+      this.scheduler.update(out, res.sampled);
+      const tNative = performance.now();
+      this.applySamples(out, res, tNative);
+      const now = performance.now();
+      this.lastStepAt = now;
+      let numPrompt = 0;
+      let numGen = 0;
+      for (let i = 0; i < out.seqs.length; i++) {
+        numPrompt += out.seqs[i].numPromptTokens;
+        if (res.sampled[i] >= 0) numGen++;
+      }
+      this.events.onStep?.({
+        numTokens: out.numBatchedTokens,
+        numPromptTokens: numPrompt,
+        numGenerationTokens: numGen,
+        jsMs: now - tStart - res.nativeMs,
+        nativeMs: res.nativeMs,
+      });
+      // Let I/O (new requests, aborts, socket writes) run between steps.
+      await yieldToIo();
+    }
+  }
+
+  private readonly samplingOf = (schedId: string): SeqSampling => {
+    const c = this.choicesBySchedId.get(schedId);
+    if (!c) throw new Error(`engine: no choice for scheduled request ${schedId}`);
+    return c.sampling;
+  };
+
+  private applySamples(out: SchedulerOutput, res: StepResult, now: number): void {
+    const touched = new Set<RequestState>();
+    for (let i = 0; i < out.seqs.length; i++) {
+      const tok = res.sampled[i];
+      if (tok < 0) continue;
+      const c = this.choicesBySchedId.get(out.seqs[i].requestId);
+      if (!c || c.finishReason !== null) continue;
+      const st = c.parent;
+      touched.add(st);
+      c.outputTokenIds.push(tok);
+      c.pendingTokens.push(tok);
+      st.numGenerated++;
+      st.timings.firstToken ??= now;
+      if (c.lastTokenAt !== null) c.interTokenS.push((now - c.lastTokenAt) / 1000);
+      c.lastTokenAt = now;
+      if (st.params.logprobs !== null) c.pendingLogprobs.push(this.logprobOf(res, i, tok, st.params.logprobs));
+      const hit = c.detok.push(tok);
+      const p = st.params;
+      if (hit) this.finishChoice(c, 'stop', hit.stop);
+      else if (p.stopTokenIds.includes(tok)) this.finishChoice(c, 'stop', tok);
+      else if (!p.ignoreEos && this.eos.has(tok)) this.finishChoice(c, 'stop', null);
+      else if (c.outputTokenIds.length >= p.maxTokens) this.finishChoice(c, 'length', null);
+      else this.updateBanned(c);
+    }
+    for (const st of touched) this.settle(st);
+  }
+
+  private logprobOf(res: StepResult, i: number, tok: number, topN: number): TokenLogprob {
+    const top = [];
+    const n = Math.min(topN, res.topN);
+    for (let j = 0; j < n; j++) {
+      const id = res.topIds[i * res.topN + j];
+      if (id < 0) break;
+      top.push({ tokenId: id, token: this.tokenizer.tokenToString(id), logprob: res.topLogprobs[i * res.topN + j] });
+    }
+    return { tokenId: tok, token: this.tokenizer.tokenToString(tok), logprob: res.logprob[i], top };
+  }
+
+  /** min_tokens: EOS and stop_token_ids may not be drawn until enough output exists. */
+  private updateBanned(c: ChoiceState): void {
+    const p = c.parent.params;
+    if (c.outputTokenIds.length < p.minTokens) {
+      c.sampling.banned = [...(p.ignoreEos ? [] : this.model.eosTokenIds), ...p.stopTokenIds];
+    } else if (c.sampling.banned.length > 0) {
+      c.sampling.banned = [];
+    }
+  }
+
+  private finishChoice(c: ChoiceState, reason: FinishReason, stopReason: string | number | null): void {
+    c.finishReason = reason;
+    c.stopReason = stopReason;
+    this.scheduler.finish(c.schedId, reason);
+    this.choicesBySchedId.delete(c.schedId);
+  }
+
+  /** Emits what the request has and, once every choice is done, retires it. */
+  private settle(st: RequestState): void {
+    st.emit();
+    if (!st.finished || !this.requests.has(st.requestId)) return;
+    this.requests.delete(st.requestId);
+    const now = performance.now();
+    st.timings.finished = now;
+    const t = st.timings;
+    this.events.onRequestFinished?.({
+      requestId: st.requestId,
+      finishReason: st.choices[0].finishReason ?? 'abort',
+      promptTokens: st.promptTokenIds.length,
+      generationTokens: st.numGenerated,
+      queueTimeS: ((t.firstScheduled ?? now) - t.arrival) / 1000,
+      ttftS: t.firstToken === null ? null : (t.firstToken - t.arrival) / 1000,
+      e2eS: (now - t.arrival) / 1000,
+      interTokenS: st.choices.flatMap((c) => c.interTokenS),
+    });
+  }
+
+  private failChoice(schedId: string, err: EngineError): void {
+    const c = this.choicesBySchedId.get(schedId);
+    if (!c) return;
+    const st = c.parent;
+    this.log.warn({ requestId: st.requestId, reason: err.message }, 'request failed');
+    for (const other of st.choices) {
+      if (other.finishReason === null) this.finishChoice(other, 'abort', null);
+      other.reported = true;
+    }
+    this.requests.delete(st.requestId);
+    st.queue.fail(err);
+  }
+
+  private failStep(out: SchedulerOutput, err: unknown): void {
+    const msg = err instanceof Error ? err.message : String(err);
+    this.log.error({ err: msg, seqs: out.seqs.length }, 'native forward failed; failing the requests of this step');
+    this.scheduler.update(out, new Int32Array(out.seqs.length).fill(-1));
+    for (const s of out.seqs) this.failChoice(s.requestId, new EngineError('HIPSERVE_ERR_NATIVE', `the model forward failed: ${msg}`));
+  }
+}

@@ -1,0 +1,89 @@
+// SamplingParams: defaults and validation with messages a user can act on.
+// Ranges follow vLLM's SamplingParams checks.
+import { EngineError } from './errors.js';
+import type { SamplingParams } from './types.js';
+
+export const DEFAULT_SAMPLING: Readonly<SamplingParams> = Object.freeze({
+  n: 1,
+  maxTokens: 16,
+  minTokens: 0,
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  minP: 0,
+  presencePenalty: 0,
+  frequencyPenalty: 0,
+  repetitionPenalty: 1,
+  seed: null,
+  stop: [],
+  stopTokenIds: [],
+  includeStopStrInOutput: false,
+  ignoreEos: false,
+  logprobs: null,
+  skipSpecialTokens: true,
+  priority: 0,
+});
+
+/** Upper bound on top-N logprobs, as vLLM's default max_logprobs. */
+export const MAX_LOGPROBS = 20;
+export const MAX_N = 16;
+
+function check(cond: boolean, param: string, message: string): void {
+  if (!cond) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', message, param);
+}
+
+function isInt(x: number): boolean {
+  return Number.isInteger(x);
+}
+
+/**
+ * Fills defaults and validates. `maxTokensCap` is what the context leaves for
+ * output (max_model_len - prompt length); maxTokens defaults to it when absent.
+ */
+export function resolveSamplingParams(
+  partial: Partial<SamplingParams> | undefined,
+  vocabSize: number,
+  maxTokensCap: number,
+): SamplingParams {
+  const p: SamplingParams = { ...DEFAULT_SAMPLING, maxTokens: maxTokensCap, ...stripUndefined(partial ?? {}) };
+  check(isInt(p.n) && p.n >= 1 && p.n <= MAX_N, 'n', `n must be an integer in [1, ${MAX_N}], got ${p.n}`);
+  check(isInt(p.maxTokens) && p.maxTokens >= 1, 'max_tokens', `max_tokens must be an integer >= 1, got ${p.maxTokens}`);
+  check(
+    p.maxTokens <= maxTokensCap,
+    'max_tokens',
+    `max_tokens is ${p.maxTokens} but the prompt leaves room for only ${maxTokensCap} tokens in the model's context`,
+  );
+  check(isInt(p.minTokens) && p.minTokens >= 0, 'min_tokens', `min_tokens must be an integer >= 0, got ${p.minTokens}`);
+  check(p.minTokens <= p.maxTokens, 'min_tokens', `min_tokens (${p.minTokens}) must not exceed max_tokens (${p.maxTokens})`);
+  check(Number.isFinite(p.temperature) && p.temperature >= 0 && p.temperature <= 100, 'temperature', `temperature must be in [0, 100], got ${p.temperature}`);
+  check(Number.isFinite(p.topP) && p.topP > 0 && p.topP <= 1, 'top_p', `top_p must be in (0, 1], got ${p.topP}`);
+  check(isInt(p.topK) && p.topK >= -1, 'top_k', `top_k must be -1 (off), 0 (off) or a positive integer, got ${p.topK}`);
+  check(Number.isFinite(p.minP) && p.minP >= 0 && p.minP <= 1, 'min_p', `min_p must be in [0, 1], got ${p.minP}`);
+  check(Number.isFinite(p.presencePenalty) && Math.abs(p.presencePenalty) <= 2, 'presence_penalty', `presence_penalty must be in [-2, 2], got ${p.presencePenalty}`);
+  check(Number.isFinite(p.frequencyPenalty) && Math.abs(p.frequencyPenalty) <= 2, 'frequency_penalty', `frequency_penalty must be in [-2, 2], got ${p.frequencyPenalty}`);
+  check(Number.isFinite(p.repetitionPenalty) && p.repetitionPenalty > 0 && p.repetitionPenalty <= 10, 'repetition_penalty', `repetition_penalty must be in (0, 10], got ${p.repetitionPenalty}`);
+  if (p.seed !== null) {
+    check(isInt(p.seed) && Number.isSafeInteger(p.seed), 'seed', `seed must be an integer, got ${p.seed}`);
+  }
+  check(Array.isArray(p.stop) && p.stop.every((s) => typeof s === 'string' && s.length > 0), 'stop', 'stop must be a list of non-empty strings');
+  check(p.stop.length <= 16, 'stop', `at most 16 stop strings are allowed, got ${p.stop.length}`);
+  check(
+    p.stopTokenIds.every((t) => isInt(t) && t >= 0 && t < vocabSize),
+    'stop_token_ids',
+    `stop_token_ids must be token ids in [0, ${vocabSize})`,
+  );
+  if (p.logprobs !== null) {
+    check(isInt(p.logprobs) && p.logprobs >= 0 && p.logprobs <= MAX_LOGPROBS, 'logprobs', `logprobs must be an integer in [0, ${MAX_LOGPROBS}], got ${p.logprobs}`);
+  }
+  check(isInt(p.priority), 'priority', `priority must be an integer, got ${p.priority}`);
+  if (p.topK === -1) p.topK = 0;
+  return p;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}

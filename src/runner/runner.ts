@@ -1,0 +1,197 @@
+// The model runner: the only caller of the addon's compute functions. It packs
+// one scheduled step into the flat arrays of native/README.md (reused buffers,
+// no per-token objects), runs the native forward on the addon's worker thread
+// and hands back the sampled tokens.
+import { StepBuffers } from './step-buffers.js';
+
+/** What the runner needs of one scheduled sequence (the scheduler's ScheduledSeq). */
+export interface RunnableSeq {
+  readonly requestId: string;
+  readonly tokenIds: readonly number[];
+  readonly startPos: number;
+  readonly numTokens: number;
+  readonly blockIds: readonly number[];
+  readonly sample: boolean;
+}
+
+/** Per-sequence sampling state the engine keeps for each running choice. */
+export interface SeqSampling {
+  temperature: number;
+  topP: number;
+  topK: number;
+  minP: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  repetitionPenalty: number;
+  seed: bigint;
+  /** -1 none, 0 chosen only, N top N. */
+  numLogprobs: number;
+  promptTokenIds: readonly number[];
+  outputTokenIds: readonly number[];
+  /** Tokens that may not be drawn this step (min_tokens). */
+  banned: readonly number[];
+}
+
+export interface StepArrays {
+  tokenIds: Int32Array;
+  positions: Int32Array;
+  queryStart: Int32Array;
+  seqLens: Int32Array;
+  blockTables: Int32Array;
+  maxBlocksPerSeq: number;
+  slotMapping: Int32Array;
+  doSample: Uint8Array;
+  temperature: Float32Array;
+  topP: Float32Array;
+  topK: Int32Array;
+  minP: Float32Array;
+  presencePenalty: Float32Array;
+  frequencyPenalty: Float32Array;
+  repetitionPenalty: Float32Array;
+  seeds: BigUint64Array;
+  sampleIndex: Int32Array;
+  numLogprobs: Int32Array;
+  outputTokens: Int32Array;
+  outputStart: Int32Array;
+  promptTokens: Int32Array;
+  promptStart: Int32Array;
+  bannedTokens: Int32Array;
+  bannedStart: Int32Array;
+}
+
+export interface StepResult {
+  /** One per scheduled seq, -1 where it did not sample. */
+  sampled: Int32Array;
+  logprob: Float32Array;
+  topN: number;
+  topIds: Int32Array;
+  topLogprobs: Float32Array;
+  nativeMs: number;
+  packMs: number;
+}
+
+export interface ForwardOutput {
+  sampled: Int32Array;
+  logprob: Float32Array;
+  topN: number;
+  topIds: Int32Array;
+  topLogprobs: Float32Array;
+}
+
+/** The native forward as the runner sees it; errors come back as a thrown NativeError. */
+export type ForwardFn = (step: StepArrays) => Promise<ForwardOutput>;
+
+export class ModelRunner {
+  private readonly b = new StepBuffers();
+
+  constructor(
+    private readonly forwardFn: ForwardFn,
+    readonly blockSize: number,
+  ) {}
+
+  /** Packs the step. Exposed for tests of the layout. */
+  pack(seqs: readonly RunnableSeq[], sampling: (requestId: string) => SeqSampling): StepArrays {
+    const S = seqs.length;
+    let T = 0;
+    let B = 1;
+    let nOut = 0;
+    let nPrompt = 0;
+    let nBanned = 0;
+    const samp: SeqSampling[] = new Array<SeqSampling>(S);
+    for (let i = 0; i < S; i++) {
+      const s = seqs[i];
+      T += s.numTokens;
+      B = Math.max(B, s.blockIds.length);
+      const sp = sampling(s.requestId);
+      samp[i] = sp;
+      if (s.sample) {
+        if (sp.presencePenalty !== 0 || sp.frequencyPenalty !== 0 || sp.repetitionPenalty !== 1) nOut += sp.outputTokenIds.length;
+        if (sp.repetitionPenalty !== 1) nPrompt += sp.promptTokenIds.length;
+        nBanned += sp.banned.length;
+      }
+    }
+    const b = this.b;
+    const a: StepArrays = {
+      tokenIds: b.tokenIds.view(T),
+      positions: b.positions.view(T),
+      slotMapping: b.slotMapping.view(T),
+      queryStart: b.queryStart.view(S + 1),
+      seqLens: b.seqLens.view(S),
+      blockTables: b.blockTables.view(S * B),
+      maxBlocksPerSeq: B,
+      doSample: b.doSample.view(S),
+      temperature: b.temperature.view(S),
+      topP: b.topP.view(S),
+      topK: b.topK.view(S),
+      minP: b.minP.view(S),
+      presencePenalty: b.presencePenalty.view(S),
+      frequencyPenalty: b.frequencyPenalty.view(S),
+      repetitionPenalty: b.repetitionPenalty.view(S),
+      seeds: b.seeds.view(S),
+      sampleIndex: b.sampleIndex.view(S),
+      numLogprobs: b.numLogprobs.view(S),
+      outputTokens: b.outputTokens.view(nOut),
+      outputStart: b.outputStart.view(S + 1),
+      promptTokens: b.promptTokens.view(nPrompt),
+      promptStart: b.promptStart.view(S + 1),
+      bannedTokens: b.bannedTokens.view(nBanned),
+      bannedStart: b.bannedStart.view(S + 1),
+    };
+    a.blockTables.fill(0);
+    const bs = this.blockSize;
+    let t = 0;
+    nOut = 0;
+    nPrompt = 0;
+    nBanned = 0;
+    for (let i = 0; i < S; i++) {
+      const s = seqs[i];
+      const sp = samp[i];
+      a.queryStart[i] = t;
+      for (let j = 0; j < s.numTokens; j++, t++) {
+        const pos = s.startPos + j;
+        a.tokenIds[t] = s.tokenIds[j];
+        a.positions[t] = pos;
+        a.slotMapping[t] = s.blockIds[Math.floor(pos / bs)] * bs + (pos % bs);
+      }
+      a.seqLens[i] = s.startPos + s.numTokens;
+      for (let j = 0; j < s.blockIds.length; j++) a.blockTables[i * B + j] = s.blockIds[j];
+      a.doSample[i] = s.sample ? 1 : 0;
+      a.temperature[i] = sp.temperature;
+      a.topP[i] = sp.topP;
+      a.topK[i] = sp.topK;
+      a.minP[i] = sp.minP;
+      a.presencePenalty[i] = sp.presencePenalty;
+      a.frequencyPenalty[i] = sp.frequencyPenalty;
+      a.repetitionPenalty[i] = sp.repetitionPenalty;
+      a.seeds[i] = sp.seed;
+      a.sampleIndex[i] = sp.outputTokenIds.length;
+      a.numLogprobs[i] = s.sample ? sp.numLogprobs : -1;
+      a.outputStart[i] = nOut;
+      a.promptStart[i] = nPrompt;
+      a.bannedStart[i] = nBanned;
+      if (s.sample) {
+        if (sp.presencePenalty !== 0 || sp.frequencyPenalty !== 0 || sp.repetitionPenalty !== 1) {
+          for (const tok of sp.outputTokenIds) a.outputTokens[nOut++] = tok;
+        }
+        if (sp.repetitionPenalty !== 1) {
+          for (const tok of sp.promptTokenIds) a.promptTokens[nPrompt++] = tok;
+        }
+        for (const tok of sp.banned) a.bannedTokens[nBanned++] = tok;
+      }
+    }
+    a.queryStart[S] = t;
+    a.outputStart[S] = nOut;
+    a.promptStart[S] = nPrompt;
+    a.bannedStart[S] = nBanned;
+    return a;
+  }
+
+  async execute(seqs: readonly RunnableSeq[], sampling: (requestId: string) => SeqSampling): Promise<StepResult> {
+    const t0 = performance.now();
+    const arrays = this.pack(seqs, sampling);
+    const t1 = performance.now();
+    const out = await this.forwardFn(arrays);
+    const t2 = performance.now();
+    return { ...out, packMs: t1 - t0, nativeMs: t2 - t1 };
+  }
+}

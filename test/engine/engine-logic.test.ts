@@ -1,0 +1,201 @@
+// The engine's request logic (stops, n, aborts, min_tokens, failures) over a
+// scripted forward, so each rule is checked exactly. The real model runs in
+// engine-model.test.ts.
+import t from 'tap';
+import { LlmEngine } from '../../src/engine/llm-engine.js';
+import { EngineError } from '../../src/engine/errors.js';
+import { ModelRunner, type ForwardFn, type StepArrays } from '../../src/runner/runner.js';
+import { createScheduler } from '../../src/scheduler/scheduler.js';
+import type { GenerateInput, RequestOutput, TokenizerApi } from '../../src/engine/types.js';
+
+const V = 26;
+const EOS = 25;
+
+/** Token id k is the letter 'a' + k; 25 ('z') is EOS. */
+const letters: TokenizerApi = {
+  encode: (text) => Array.from(text, (c) => c.charCodeAt(0) - 97),
+  decode: (ids, skip) => ids.filter((i) => !(skip === true && i === EOS)).map((i) => String.fromCharCode(97 + i)).join(''),
+  applyChatTemplate: () => {
+    throw new Error('no template');
+  },
+  tokenToString: (id) => String.fromCharCode(97 + id),
+};
+
+interface Script {
+  /** next token after `last`; default: last + 1 (a, b, c, ...). */
+  next?: (last: number) => number;
+  fail?: boolean;
+  banned: number[][];
+}
+
+function scriptedForward(script: Script): ForwardFn {
+  return (a: StepArrays) => {
+    if (script.fail) return Promise.reject(new Error('device lost'));
+    const S = a.queryStart.length - 1;
+    const sampled = new Int32Array(S).fill(-1);
+    for (let i = 0; i < S; i++) {
+      if (a.doSample[i] === 0) continue;
+      const banned = [...a.bannedTokens.subarray(a.bannedStart[i], a.bannedStart[i + 1])];
+      script.banned.push(banned);
+      const last = a.tokenIds[a.queryStart[i + 1] - 1];
+      let tok = script.next ? script.next(last) : (last + 1) % V;
+      while (banned.includes(tok)) tok = (tok + 1) % V;
+      sampled[i] = tok;
+    }
+    return Promise.resolve({ sampled, logprob: new Float32Array(S).fill(-0.5), topN: 0, topIds: new Int32Array(0), topLogprobs: new Float32Array(0) });
+  };
+}
+
+function makeEngine(script: Script, opts: { numBlocks?: number; maxQueued?: number } = {}) {
+  const scheduler = createScheduler({ numBlocks: opts.numBlocks ?? 64, blockSize: 4, maxNumBatchedTokens: 64, maxNumSeqs: 8, hashSeed: 'test' });
+  const runner = new ModelRunner(scriptedForward(script), 4);
+  const logs: string[] = [];
+  const log = { info: () => undefined, warn: (_o: object, m?: string) => logs.push(m ?? ''), error: (_o: object, m?: string) => logs.push(m ?? '') };
+  const engine = new LlmEngine(
+    { name: 'letters', maxModelLen: 64, vocabSize: V, architecture: 'test', eosTokenIds: [EOS], isDemo: false },
+    letters,
+    scheduler,
+    runner,
+    { maxNumQueuedRequests: opts.maxQueued ?? 100, seed: 0 },
+    log,
+  );
+  return { engine, logs };
+}
+
+async function collect(it: AsyncIterable<RequestOutput>) {
+  const outs: RequestOutput[] = [];
+  for await (const o of it) outs.push(o);
+  const byChoice = new Map<number, { text: string; tokens: number[]; finish: string | null; stop: string | number | null }>();
+  for (const o of outs) {
+    for (const d of o.deltas) {
+      const c = byChoice.get(d.index) ?? { text: '', tokens: [], finish: null, stop: null };
+      c.text += d.text;
+      c.tokens.push(...d.tokenIds);
+      c.finish = d.finishReason;
+      c.stop = d.stopReason;
+      byChoice.set(d.index, c);
+    }
+  }
+  return { outs, choices: byChoice };
+}
+
+const gen = (engine: LlmEngine, input: GenerateInput) => collect(engine.generate(input));
+
+t.test('max_tokens ends with length and exact text', async (t) => {
+  const { engine } = makeEngine({ banned: [] });
+  const { outs, choices } = await gen(engine, { prompt: 'abc', params: { maxTokens: 5, temperature: 0 } });
+  t.same(choices.get(0), { text: 'defgh', tokens: [3, 4, 5, 6, 7], finish: 'length', stop: null });
+  t.equal(outs.at(-1)?.finished, true);
+  t.equal(engine.stats().kvBlocksUsed, 0, 'blocks back in the pool');
+  await engine.close();
+});
+
+t.test('a stop string cuts the text and is never streamed', async (t) => {
+  const { engine } = makeEngine({ banned: [] });
+  const { outs, choices } = await gen(engine, { prompt: 'a', params: { maxTokens: 20, stop: ['efg'] } });
+  t.equal(choices.get(0)?.text, 'bcd');
+  t.equal(choices.get(0)?.finish, 'stop');
+  t.equal(choices.get(0)?.stop, 'efg');
+  t.notOk(outs.some((o) => o.deltas.some((d) => d.text.includes('e'))), 'held-back prefix of the stop string never sent');
+  const inc = await gen(engine, { prompt: 'a', params: { maxTokens: 20, stop: ['efg'], includeStopStrInOutput: true } });
+  t.equal(inc.choices.get(0)?.text, 'bcdefg');
+  await engine.close();
+});
+
+t.test('stop_token_ids and EOS stop; ignore_eos runs on', async (t) => {
+  const { engine } = makeEngine({ banned: [] });
+  const a = await gen(engine, { prompt: 'a', params: { maxTokens: 20, stopTokenIds: [4] } });
+  t.same([a.choices.get(0)?.text, a.choices.get(0)?.finish, a.choices.get(0)?.stop], ['bcde', 'stop', 4]);
+  const b = await gen(engine, { prompt: 'w', params: { maxTokens: 20 } });
+  t.same([b.choices.get(0)?.tokens, b.choices.get(0)?.finish], [[23, 24, 25], 'stop'], 'EOS ends the choice');
+  t.equal(b.choices.get(0)?.text, 'xy', 'EOS is a special token, skipped in text');
+  const c = await gen(engine, { prompt: 'w', params: { maxTokens: 5, ignoreEos: true } });
+  t.same([c.choices.get(0)?.tokens, c.choices.get(0)?.finish], [[23, 24, 25, 0, 1], 'length']);
+  await engine.close();
+});
+
+t.test('min_tokens bans EOS and stop ids until reached', async (t) => {
+  const script: Script = { banned: [], next: () => EOS };
+  const { engine } = makeEngine(script);
+  const r = await gen(engine, { prompt: 'a', params: { maxTokens: 10, minTokens: 3, stopTokenIds: [0] } });
+  t.same(script.banned.slice(0, 3), [[EOS, 0], [EOS, 0], [EOS, 0]]);
+  // EOS and 0 are banned for three tokens, so the script's EOS becomes 1.
+  t.same(r.choices.get(0)?.tokens, [1, 1, 1, EOS], 'three tokens, then EOS is allowed');
+  t.same(script.banned[3], [], 'nothing banned once min_tokens is reached');
+  await engine.close();
+});
+
+t.test('n > 1 gives every choice its own index and finish', async (t) => {
+  const { engine } = makeEngine({ banned: [] });
+  const r = await gen(engine, { prompt: 'abcdefgh', params: { n: 3, maxTokens: 4 } });
+  t.same([...r.choices.keys()].sort(), [0, 1, 2]);
+  for (const c of r.choices.values()) t.same([c.text, c.finish], ['ijkl', 'length']);
+  t.equal(engine.stats().kvBlocksUsed, 0);
+  await engine.close();
+});
+
+t.test('abort by signal or by leaving the iterator frees the blocks', async (t) => {
+  const { engine } = makeEngine({ banned: [], next: (l) => (l + 1) % 20 });
+  const ac = new AbortController();
+  const it = engine.generate({ prompt: 'a', params: { maxTokens: 60, ignoreEos: true }, signal: ac.signal });
+  let last: RequestOutput | undefined;
+  let n = 0;
+  for await (const o of it) {
+    last = o;
+    if (++n === 3) ac.abort();
+  }
+  t.equal(last?.deltas.at(-1)?.finishReason, 'abort');
+  t.equal(engine.stats().kvBlocksUsed, 0);
+  t.equal(engine.stats().numRunning + engine.stats().numWaiting, 0);
+  for await (const o of engine.generate({ prompt: 'a', params: { maxTokens: 60 } })) {
+    t.ok(o.deltas.length > 0);
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 10));
+  t.equal(engine.stats().kvBlocksUsed, 0, 'break out of the iterator aborts');
+  await engine.close();
+});
+
+t.test('bad input is refused synchronously with a code', async (t) => {
+  const { engine } = makeEngine({ banned: [] });
+  t.throws(() => engine.generate({ prompt: [] }), { code: 'HIPSERVE_ERR_EMPTY_PROMPT' });
+  t.throws(() => engine.generate({ prompt: new Array<number>(64).fill(1) }), { code: 'HIPSERVE_ERR_PROMPT_TOO_LONG' });
+  t.throws(() => engine.generate({ prompt: [99] }), { code: 'HIPSERVE_ERR_INVALID_TOKEN' });
+  t.throws(() => engine.generate({ prompt: 'a', params: { temperature: -1 } }), { code: 'HIPSERVE_ERR_INVALID_PARAM', param: 'temperature' });
+  t.throws(() => engine.generate({ prompt: 'a', params: { maxTokens: 64 } }), { code: 'HIPSERVE_ERR_INVALID_PARAM', param: 'max_tokens' });
+  await engine.close();
+});
+
+t.test('a failed forward fails its requests and the engine keeps serving', async (t) => {
+  const script: Script = { banned: [], fail: true };
+  const { engine, logs } = makeEngine(script);
+  const err = await gen(engine, { prompt: 'abc', params: { maxTokens: 3 } }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof EngineError && err.code === 'HIPSERVE_ERR_NATIVE', 'the iterator throws the native failure');
+  t.ok(logs.some((l) => l.includes('native forward failed')));
+  script.fail = false;
+  const ok = await gen(engine, { prompt: 'abc', params: { maxTokens: 3 } });
+  t.equal(ok.choices.get(0)?.text, 'def');
+  t.equal(engine.stats().kvBlocksUsed, 0);
+  await engine.close();
+});
+
+t.test('queue bound, heartbeat and drain', async (t) => {
+  const { engine } = makeEngine({ banned: [] }, { maxQueued: 1 });
+  t.ok(engine.canAdmit());
+  // The first request is scheduled at once and its step is in flight; the
+  // second waits behind it.
+  const a = collect(engine.generate({ prompt: 'a', params: { maxTokens: 3 } }));
+  t.ok(engine.canAdmit(), 'a running request does not count against the queue');
+  const b = collect(engine.generate({ prompt: 'b', params: { maxTokens: 3 } }));
+  t.notOk(engine.canAdmit(), 'one waiting request fills a queue of one');
+  const before = engine.heartbeat().lastStepAt;
+  await Promise.all([a, b]);
+  t.ok(engine.heartbeat().lastStepAt > before, 'steps move the heartbeat');
+  t.equal(engine.heartbeat().pending, false);
+  await engine.drain(100);
+  t.throws(() => engine.generate({ prompt: 'a' }), { code: 'HIPSERVE_ERR_SHUTTING_DOWN' });
+  await engine.close();
+});
