@@ -15,6 +15,7 @@ import type { BlockHash, ComputedBlocks } from '../kvcache/types.js';
 import type {
   FailedRequest,
   SchedFinishReason,
+  SchedPolicy,
   SchedRequestInit,
   SchedRequestView,
   Scheduler,
@@ -34,6 +35,7 @@ interface InFlightSeq {
 
 export class BatchScheduler implements Scheduler {
   readonly kv: KVCacheManager;
+  readonly policy: SchedPolicy;
   private readonly maxNumBatchedTokens: number;
   private readonly maxNumSeqs: number;
   private readonly usePriority: boolean;
@@ -56,7 +58,8 @@ export class BatchScheduler implements Scheduler {
     }
     this.maxNumBatchedTokens = cfg.maxNumBatchedTokens;
     this.maxNumSeqs = cfg.maxNumSeqs;
-    this.usePriority = (cfg.policy ?? 'fcfs') === 'priority';
+    this.policy = cfg.policy ?? 'fcfs';
+    this.usePriority = this.policy === 'priority';
     this.kv = new KVCacheManager({
       numBlocks: cfg.numBlocks,
       blockSize: cfg.blockSize ?? 16,
