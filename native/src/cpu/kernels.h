@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace hs {
 
@@ -21,6 +22,8 @@ struct BlockQ8_0 {
 static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block is 34 bytes");
 
 const char* dtype_name(DType t);
+// Parses "f32", "f16", "bf16", "q8_0"; false if unknown.
+bool dtype_from_name(const char* name, DType* out);
 // Bytes taken by `n` consecutive elements of a row (n % 32 == 0 for Q8_0).
 size_t dtype_row_bytes(DType t, int64_t n);
 
@@ -28,6 +31,11 @@ float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);
+
+// One row of n values between f32 and a dtype's file layout (Q8_0: n % 32
+// == 0, GGUF's rounding: d = amax / 127 stored as f16, q = round(x / d)).
+void quantize_row(DType t, const float* x, int64_t n, void* out);
+void dequantize_row(DType t, const void* in, int64_t n, float* out);
 
 // A weight matrix in its file layout: row-major [rows][cols], rows = output
 // features (N), cols = input features (K), as HF and GGUF both store Linear
@@ -45,6 +53,10 @@ namespace cpu {
 // Which SIMD path run-time detection chose: "avx512", "avx2" or "scalar".
 // HIPSERVE_SIMD=scalar|avx2|avx512 in the environment forces a lower path.
 const char* simd_level();
+// Switches the level at run time ("scalar", "avx2", "avx512"); false (and no
+// change) for an unknown name or a level this CPU lacks. For tests and benches:
+// not meant to be called while kernels run on other threads.
+bool set_simd_level(const char* name);
 
 // A fixed pool of worker threads (default: hardware threads). parallel_for
 // splits [0, n) into contiguous chunks, runs fn(begin, end, thread_index) on
@@ -54,6 +66,19 @@ ThreadPool* default_pool();
 int pool_threads(ThreadPool* pool);
 void parallel_for(ThreadPool* pool, int64_t n,
                   void (*fn)(void* ctx, int64_t begin, int64_t end, int thread), void* ctx);
+// Pools other than the default one (benches measure 1 vs 2 threads). The
+// default pool has HIPSERVE_THREADS threads, else the hardware's count.
+ThreadPool* create_pool(int threads);
+void destroy_pool(ThreadPool* pool);
+// Same as above with a lambda; fn(begin, end, thread).
+template <class F>
+void parallel_for(ThreadPool* pool, int64_t n, F&& fn) {
+  using Fn = std::remove_reference_t<F>;
+  parallel_for(
+      pool, n,
+      [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<Fn*>(ctx))(b, e, t); },
+      const_cast<void*>(static_cast<const void*>(&fn)));
+}
 
 // y[M][N] = x[M][K] . W^T  (W is [N][K]); y must not alias x.
 // Decode (M = 1) and prefill (M large) both go through here; the weights are
@@ -113,6 +138,11 @@ struct AttnShape {
 // k_cache/v_cache point at one layer's [num_blocks][n_kv_heads][block_size][head_dim].
 void kv_write(const float* k, const float* v, const int32_t* slot_mapping, int64_t T,
               const AttnShape& s, float* k_cache, float* v_cache);
+// Checks a batch against a cache of num_blocks blocks before kv_write /
+// paged_attention trust it: nullptr if consistent, else what is wrong
+// (static text). slot_mapping may be null (then not checked).
+const char* check_attn_batch(const AttnBatch& b, const AttnShape& s, int64_t num_blocks,
+                             const int32_t* slot_mapping);
 // q [T][n_heads][head_dim] -> out [T][n_heads][head_dim]. Token t of seq i at
 // position p attends to positions 0..p of seq i (causal), all read from the
 // cache (kv_write for this step must have run first).

@@ -1,8 +1,139 @@
+// exports.ops: synchronous single-kernel entry points over typed arrays, so
+// every kernel can be checked from TypeScript against a scalar reference.
+// This file: registration, SIMD level, threads, philox, read bandwidth.
 #include "ops/ops.h"
 
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cpu/kernels.h"
+#include "ops/args.h"
+
 namespace hs {
-void RegisterOps(Napi::Env env, Napi::Object exports) {
-  Napi::Object ops = Napi::Object::New(env);
-  exports.Set("ops", ops);
+namespace ops {
+
+cpu::ThreadPool* pool_for(int64_t threads) {
+  if (threads <= 0) return cpu::default_pool();
+  if (threads > 256) throw ValueErr{"threads must be at most 256"};
+  static std::mutex mu;
+  static std::map<int64_t, cpu::ThreadPool*> pools;  // kept for the process's life
+  std::lock_guard<std::mutex> lk(mu);
+  auto it = pools.find(threads);
+  if (it != pools.end()) return it->second;
+  cpu::ThreadPool* p = cpu::create_pool(static_cast<int>(threads));
+  pools[threads] = p;
+  return p;
 }
+
+namespace {
+
+Napi::Value SimdLevel(const Napi::CallbackInfo& info) {
+  return run(info, "ops.simdLevel", [](Napi::Env env) -> Napi::Value {
+    return Napi::String::New(env, cpu::simd_level());
+  });
+}
+
+Napi::Value SimdLevels(const Napi::CallbackInfo& info) {
+  return run(info, "ops.simdLevels", [](Napi::Env env) -> Napi::Value {
+    // Which levels this CPU can run: try each and restore the current one.
+    const std::string current = cpu::simd_level();
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (const char* name : {"scalar", "avx2", "avx512"}) {
+      if (cpu::set_simd_level(name)) out.Set(n++, Napi::String::New(env, name));
+    }
+    cpu::set_simd_level(current.c_str());
+    return out;
+  });
+}
+
+Napi::Value SetSimdLevel(const Napi::CallbackInfo& info) {
+  return run(info, "ops.setSimdLevel", [&](Napi::Env env) -> Napi::Value {
+    const std::string name = str(info[0], "level");
+    need(cpu::set_simd_level(name.c_str()),
+         "level '" + name + "' is unknown or not supported by this CPU");
+    return Napi::String::New(env, cpu::simd_level());
+  });
+}
+
+Napi::Value Threads(const Napi::CallbackInfo& info) {
+  return run(info, "ops.threads", [](Napi::Env env) -> Napi::Value {
+    return Napi::Number::New(env, cpu::pool_threads(cpu::default_pool()));
+  });
+}
+
+Napi::Value Philox(const Napi::CallbackInfo& info) {
+  return run(info, "ops.philox", [&](Napi::Env env) -> Napi::Value {
+    if (!info[0].IsBigInt()) throw TypeErr{"seed must be a bigint"};
+    bool lossless = true;
+    const uint64_t seed = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
+    need(lossless, "seed must fit in 64 unsigned bits");
+    const int64_t counter = count(info[1], "counter");
+    return Napi::Number::New(env, cpu::philox_uniform(seed, static_cast<uint64_t>(counter)));
+  });
+}
+
+// Streaming read of a buffer larger than the caches: GB/s, best of a few runs.
+Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
+  return run(info, "ops.readBandwidth", [&](Napi::Env env) -> Napi::Value {
+    const int64_t bytes = count(info[0], "bytes");
+    const int64_t threads = count(info[1], "threads");
+    need(bytes >= (1 << 20) && bytes <= (int64_t{8} << 30), "bytes must be within [1 MiB, 8 GiB]");
+    cpu::ThreadPool* pool = pool_for(threads);
+    const int64_t words = bytes / 8;
+    std::unique_ptr<uint64_t[]> buf(new (std::nothrow) uint64_t[words]);
+    need(buf != nullptr, "could not allocate the buffer");
+    for (int64_t i = 0; i < words; ++i) buf[i] = static_cast<uint64_t>(i);
+    constexpr int64_t kChunk = 1 << 15;  // words per work item (256 KiB)
+    const int64_t items = (words + kChunk - 1) / kChunk;
+    std::vector<uint64_t> sums(256 * 8, 0);
+    double best = 0.0;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      cpu::parallel_for(pool, items, [&](int64_t b, int64_t e, int t) {
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        const int64_t w1 = std::min(words, e * kChunk);
+        int64_t w = b * kChunk;
+        for (; w + 4 <= w1; w += 4) {
+          s0 += buf[w];
+          s1 += buf[w + 1];
+          s2 += buf[w + 2];
+          s3 += buf[w + 3];
+        }
+        for (; w < w1; ++w) s0 += buf[w];
+        sums[static_cast<size_t>(t) * 8] += s0 + s1 + s2 + s3;
+      });
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::max(best, static_cast<double>(words * 8) / s / 1e9);
+    }
+    uint64_t total = 0;
+    for (uint64_t v : sums) total += v;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("gbPerSecond", Napi::Number::New(env, best));
+    o.Set("checksum", Napi::Number::New(env, static_cast<double>(total & 0xffff)));
+    return o;
+  });
+}
+
+}  // namespace
+}  // namespace ops
+
+void RegisterOps(Napi::Env env, Napi::Object exports) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("simdLevel", Napi::Function::New(env, ops::SimdLevel, "simdLevel"));
+  o.Set("simdLevels", Napi::Function::New(env, ops::SimdLevels, "simdLevels"));
+  o.Set("setSimdLevel", Napi::Function::New(env, ops::SetSimdLevel, "setSimdLevel"));
+  o.Set("threads", Napi::Function::New(env, ops::Threads, "threads"));
+  o.Set("philox", Napi::Function::New(env, ops::Philox, "philox"));
+  o.Set("readBandwidth", Napi::Function::New(env, ops::ReadBandwidth, "readBandwidth"));
+  ops::RegisterTensorOps(env, o);
+  ops::RegisterElementwiseOps(env, o);
+  ops::RegisterAttentionOps(env, o);
+  ops::RegisterSampleOps(env, o);
+  exports.Set("ops", o);
+}
+
 }  // namespace hs

@@ -1,0 +1,151 @@
+// KV-cache writes and paged attention over the layout of native/README.md:
+//
+//   k_cache (one layer) = [block][kv_head][slot in block][head_dim]  f32
+//
+//   seq i, position j  ->  block = block_tables[i * max_blocks + j / block_size]
+//                          row   = ((block * n_kv_heads + kv_head) * block_size
+//                                   + j % block_size) * head_dim
+//
+// One work item per (token, query head), run over the pool. Each item walks
+// its sequence's blocks in order with an online softmax (running max m,
+// running denominator l, output accumulator o rescaled when m grows), so no
+// score buffer longer than one block is needed. An item depends only on its
+// own sequence: results do not change with what else is in the batch.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "cpu/internal.h"
+
+namespace hs {
+namespace cpu {
+
+void kv_write(const float* k, const float* v, const int32_t* slot_mapping, int64_t T,
+              const AttnShape& s, float* k_cache, float* v_cache) {
+  const int64_t D = s.head_dim, H = s.n_kv_heads, bs = s.block_size;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t slot = slot_mapping[t];
+    if (slot < 0) continue;  // padding token: nothing to store
+    const int64_t block = slot / bs, off = slot % bs;
+    for (int64_t h = 0; h < H; ++h) {
+      const size_t dst = static_cast<size_t>(((block * H + h) * bs + off) * D);
+      std::memcpy(k_cache + dst, k + (t * H + h) * D, D * sizeof(float));
+      std::memcpy(v_cache + dst, v + (t * H + h) * D, D * sizeof(float));
+    }
+  }
+}
+
+namespace {
+
+struct AttnCtx {
+  const float* q;
+  const float* k_cache;
+  const float* v_cache;
+  const AttnBatch* b;
+  const AttnShape* s;
+  float* out;
+  const int32_t* token_seq;  // [T] sequence of each token
+};
+
+void attend_one(const AttnCtx& c, int64_t t, int64_t h, float* scores) {
+  const IsaKernels& k = isa();
+  const AttnShape& s = *c.s;
+  const int64_t D = s.head_dim, H = s.n_heads, KVH = s.n_kv_heads, bs = s.block_size;
+  const int64_t kvh = h / (H / KVH);
+  const int32_t seq = c.token_seq[t];
+  const int64_t n_ctx = static_cast<int64_t>(c.b->positions[t]) + 1;  // causal: 0..pos
+  const int32_t* table = c.b->block_tables + static_cast<int64_t>(seq) * c.b->max_blocks;
+  const float* qv = c.q + (t * H + h) * D;
+  float* o = c.out + (t * H + h) * D;
+  std::fill(o, o + D, 0.0f);
+  float m = -std::numeric_limits<float>::infinity();
+  float l = 0.0f;
+  for (int64_t j0 = 0; j0 < n_ctx; j0 += bs) {
+    const int64_t block = table[j0 / bs];
+    const int64_t n = std::min(bs, n_ctx - j0);
+    const size_t base = static_cast<size_t>((block * KVH + kvh) * bs) * D;
+    const float* kb = c.k_cache + base;
+    const float* vb = c.v_cache + base;
+    float bmax = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i) {
+      scores[i] = k.dot(qv, kb + i * D, D) * s.scale;
+      bmax = std::max(bmax, scores[i]);
+    }
+    if (bmax > m) {
+      // rescale what was accumulated under the old max
+      const float r = std::exp(m - bmax);  // exp(-inf) = 0 on the first block
+      l *= r;
+      for (int64_t d = 0; d < D; ++d) o[d] *= r;
+      m = bmax;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const float p = std::exp(scores[i] - m);
+      l += p;
+      k.scale_axpy(o, 1.0f, p, vb + i * D, D);
+    }
+  }
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  for (int64_t d = 0; d < D; ++d) o[d] *= inv;
+}
+
+}  // namespace
+
+void paged_attention(ThreadPool* pool, const float* q, const float* k_cache, const float* v_cache,
+                     const AttnBatch& b, const AttnShape& s, float* out) {
+  static thread_local std::vector<int32_t> token_seq;
+  token_seq.resize(std::max(0, b.num_tokens));
+  for (int32_t i = 0; i < b.num_seqs; ++i) {
+    for (int32_t t = b.query_start[i]; t < b.query_start[i + 1]; ++t) token_seq[t] = i;
+  }
+  AttnCtx c{q, k_cache, v_cache, &b, &s, out, token_seq.data()};
+  const int64_t H = s.n_heads;
+  parallel_for(pool, static_cast<int64_t>(b.num_tokens) * H, [&](int64_t i0, int64_t i1, int) {
+    static thread_local std::vector<float> scores;
+    if (scores.size() < static_cast<size_t>(s.block_size)) scores.resize(s.block_size);
+    for (int64_t i = i0; i < i1; ++i) attend_one(c, i / H, i % H, scores.data());
+  });
+}
+
+}  // namespace cpu
+}  // namespace hs
+
+namespace hs {
+namespace cpu {
+
+const char* check_attn_batch(const AttnBatch& b, const AttnShape& s, int64_t num_blocks,
+                             const int32_t* slot_mapping) {
+  if (s.n_heads < 1 || s.n_kv_heads < 1 || s.n_heads % s.n_kv_heads != 0) {
+    return "n_heads must be a positive multiple of n_kv_heads";
+  }
+  if (s.head_dim < 1 || s.block_size < 1) return "head_dim and block_size must be >= 1";
+  if (b.num_seqs < 0 || b.num_tokens < 0 || b.max_blocks < 0) return "negative batch sizes";
+  if (b.query_start[0] != 0 || b.query_start[b.num_seqs] != b.num_tokens) {
+    return "query_start must start at 0 and end at num_tokens";
+  }
+  for (int32_t i = 0; i < b.num_seqs; ++i) {
+    const int32_t q0 = b.query_start[i], q1 = b.query_start[i + 1];
+    if (q1 < q0) return "query_start must not decrease";
+    const int64_t len = b.seq_lens[i];
+    if (q1 > q0 && len < 1) return "a sequence with tokens has seq_len < 1";
+    if (len > static_cast<int64_t>(b.max_blocks) * s.block_size) return "seq_len exceeds its block table";
+    for (int32_t t = q0; t < q1; ++t) {
+      if (b.positions[t] < 0 || b.positions[t] >= len) return "a position is outside [0, seq_len)";
+    }
+    const int64_t used = (len + s.block_size - 1) / s.block_size;
+    for (int64_t j = 0; j < used; ++j) {
+      const int32_t blk = b.block_tables[static_cast<int64_t>(i) * b.max_blocks + j];
+      if (blk < 0 || blk >= num_blocks) return "a block id is outside the cache";
+    }
+  }
+  if (slot_mapping != nullptr) {
+    for (int32_t t = 0; t < b.num_tokens; ++t) {
+      if (slot_mapping[t] >= num_blocks * s.block_size) return "a slot is outside the cache";
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace cpu
+}  // namespace hs

@@ -1,0 +1,67 @@
+// Internal to the CPU backend: the per-ISA kernel table chosen at run time
+// and the helpers shared by the kernel files. Not part of the contract that
+// the forward pass sees (that is kernels.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/kernels.h"
+
+namespace hs {
+namespace cpu {
+
+// Activations of a Q8_0 matmul, quantized once per call: row m holds K/32
+// blocks, qs[m*K + k] int8 and d[m*(K/32) + b] the f32 scale of block b.
+// (f32 scales rather than GGUF's f16: one rounding fewer, same speed.)
+struct QuantX {
+  const int8_t* qs = nullptr;
+  const float* d = nullptr;
+};
+
+// One matmul call as the ISA kernels see it. Rows [n0, n1) of W produce
+// columns [n0, n1) of y for every one of the M rows of x.
+struct MatmulJob {
+  const float* x = nullptr;  // [M][K]
+  QuantX xq;                 // Q8_0 only
+  int64_t M = 0, K = 0, N = 0;
+  const uint8_t* w = nullptr;  // [N] rows of row_bytes
+  size_t row_bytes = 0;
+  float* y = nullptr;  // [M][N]
+};
+
+// Scratch given to each range call: at least kMatmulScratchFloats floats,
+// 64-byte aligned, owned by the calling thread.
+constexpr int64_t kMatmulKc = 512;  // K chunk converted at a time (M > small)
+constexpr int64_t kMatmulScratchFloats = 8 * kMatmulKc + 64;
+
+using MatmulRangeFn = void (*)(const MatmulJob& job, int64_t n0, int64_t n1, float* scratch);
+
+struct IsaKernels {
+  const char* name;
+  MatmulRangeFn matmul[4];  // indexed by DType
+  // Quantize one row of K floats (K % 32 == 0) into int8 + per-block scales.
+  void (*quantize_row_q8)(const float* x, int64_t K, int8_t* qs, float* d);
+  float (*dot)(const float* a, const float* b, int64_t n);
+  // y = y * a + b * x  (the online-softmax update of attention)
+  void (*scale_axpy)(float* y, float a, float b, const float* x, int64_t n);
+};
+
+extern const IsaKernels kScalarKernels;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const IsaKernels kAvx2Kernels;
+extern const IsaKernels kAvx512Kernels;
+#endif
+
+// The table for the current level (see simd_level()).
+const IsaKernels& isa();
+
+// Levels: 0 scalar, 1 avx2, 2 avx512.
+int simd_level_index();
+int simd_max_supported();
+// Sets the level by name; fails (returns false) for an unknown name or a
+// level the CPU does not support.
+bool set_simd_level(const char* name);
+
+}  // namespace cpu
+}  // namespace hs

@@ -1,0 +1,264 @@
+// AVX2 + FMA + F16C matmul kernels.
+//
+// Float weights (f32/f16/bf16): K is walked in chunks of kMatmulKc. For each
+// chunk and each (row m of x, row n of W) an 8-lane accumulator is summed,
+// reduced, and added to y[m][n]. The decode kernel (M == 1) converts weights
+// in registers; the batched kernel converts a 4-row panel of the chunk once
+// into scratch and applies it to every row of x. Both walk the same sums in
+// the same order, so a row's result does not depend on M (batch invariance).
+//
+// Q8_0: activations are quantized to int8 blocks (see matmul.cc); each block
+// pair is an integer dot (sign trick + maddubs + madd), scaled by dw * dx.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "cpu/internal.h"
+
+namespace hs {
+namespace cpu {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+struct LoadF32 {
+  static constexpr size_t kSize = 4;
+  static __m256 load(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static float one(const uint8_t* p) { return reinterpret_cast<const float*>(p)[0]; }
+};
+struct LoadF16 {
+  static constexpr size_t kSize = 2;
+  static __m256 load(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static float one(const uint8_t* p) { return _cvtsh_ss(*reinterpret_cast<const uint16_t*>(p)); }
+};
+struct LoadBF16 {
+  static constexpr size_t kSize = 2;
+  static __m256 load(const uint8_t* p) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  static float one(const uint8_t* p) { return bf16_to_f32(*reinterpret_cast<const uint16_t*>(p)); }
+};
+
+// Adds one chunk's sum for (m, n) to y, the same way in both kernels.
+inline void accumulate(float* y, bool first, float s) { *y = first ? s : *y + s; }
+
+// Decode (M == 1): MR rows of x, NR rows of W, weights converted in registers.
+template <class L, int MR, int NR>
+void direct(const MatmulJob& j, int64_t m0, int64_t n) {
+  const int64_t K = j.K;
+  const uint8_t* w[NR];
+  for (int r = 0; r < NR; ++r) w[r] = j.w + (n + r) * j.row_bytes;
+  for (int64_t k0 = 0; k0 < K; k0 += kMatmulKc) {
+    const int64_t kc = std::min<int64_t>(kMatmulKc, K - k0);
+    const int64_t kv = kc & ~int64_t{7};
+    __m256 acc[MR][NR];
+    for (int m = 0; m < MR; ++m)
+      for (int r = 0; r < NR; ++r) acc[m][r] = _mm256_setzero_ps();
+    for (int64_t k = k0; k < k0 + kv; k += 8) {
+      __m256 wv[NR];
+      for (int r = 0; r < NR; ++r) wv[r] = L::load(w[r] + k * L::kSize);
+      for (int m = 0; m < MR; ++m) {
+        const __m256 xv = _mm256_loadu_ps(j.x + (m0 + m) * K + k);
+        for (int r = 0; r < NR; ++r) acc[m][r] = _mm256_fmadd_ps(xv, wv[r], acc[m][r]);
+      }
+    }
+    for (int m = 0; m < MR; ++m) {
+      const float* xr = j.x + (m0 + m) * K;
+      for (int r = 0; r < NR; ++r) {
+        float s = hsum(acc[m][r]);
+        for (int64_t k = k0 + kv; k < k0 + kc; ++k) s += xr[k] * L::one(w[r] + k * L::kSize);
+        accumulate(j.y + (m0 + m) * j.N + n + r, k0 == 0, s);
+      }
+    }
+  }
+}
+
+// Batched: a 4-row panel of a K chunk converted once into scratch
+// ([k/8][4][8] floats), then applied to rows [m0, m1) of x, two at a time.
+template <class L>
+void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, float* panel) {
+  const int64_t K = j.K;
+  const uint8_t* w[4];
+  for (int r = 0; r < 4; ++r) w[r] = j.w + (n + r) * j.row_bytes;
+  const int64_t kc = std::min<int64_t>(kMatmulKc, K - k0);
+  const int64_t kv = kc & ~int64_t{7};
+  for (int64_t k = 0; k < kv; k += 8) {
+    for (int r = 0; r < 4; ++r) _mm256_store_ps(panel + k * 4 + r * 8, L::load(w[r] + (k0 + k) * L::kSize));
+  }
+  int64_t m = m0;
+  for (; m + 2 <= m1; m += 2) {
+    const float* x0 = j.x + m * K + k0;
+    const float* x1 = x0 + K;
+    __m256 a0[4], a1[4];
+    for (int r = 0; r < 4; ++r) a0[r] = a1[r] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kv; k += 8) {
+      const __m256 xv0 = _mm256_loadu_ps(x0 + k);
+      const __m256 xv1 = _mm256_loadu_ps(x1 + k);
+      for (int r = 0; r < 4; ++r) {
+        const __m256 wv = _mm256_load_ps(panel + k * 4 + r * 8);
+        a0[r] = _mm256_fmadd_ps(xv0, wv, a0[r]);
+        a1[r] = _mm256_fmadd_ps(xv1, wv, a1[r]);
+      }
+    }
+    for (int r = 0; r < 4; ++r) {
+      float s0 = hsum(a0[r]), s1 = hsum(a1[r]);
+      for (int64_t k = kv; k < kc; ++k) {
+        const float wk = L::one(w[r] + (k0 + k) * L::kSize);
+        s0 += x0[k] * wk;
+        s1 += x1[k] * wk;
+      }
+      accumulate(j.y + m * j.N + n + r, k0 == 0, s0);
+      accumulate(j.y + (m + 1) * j.N + n + r, k0 == 0, s1);
+    }
+  }
+  for (; m < m1; ++m) {
+    const float* x0 = j.x + m * K + k0;
+    __m256 a0[4];
+    for (int r = 0; r < 4; ++r) a0[r] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kv; k += 8) {
+      const __m256 xv0 = _mm256_loadu_ps(x0 + k);
+      for (int r = 0; r < 4; ++r) a0[r] = _mm256_fmadd_ps(xv0, _mm256_load_ps(panel + k * 4 + r * 8), a0[r]);
+    }
+    for (int r = 0; r < 4; ++r) {
+      float s0 = hsum(a0[r]);
+      for (int64_t k = kv; k < kc; ++k) s0 += x0[k] * L::one(w[r] + (k0 + k) * L::kSize);
+      accumulate(j.y + m * j.N + n + r, k0 == 0, s0);
+    }
+  }
+}
+
+template <class L>
+void matmul_float(const MatmulJob& j, int64_t n0, int64_t n1, float* scratch) {
+  if (j.M >= 2) {
+    // Tiles of x small enough to stay in L2 while the range's panels go by.
+    constexpr int64_t kMTile = 32;
+    const int64_t n4 = n0 + ((n1 - n0) & ~int64_t{3});
+    for (int64_t m0 = 0; m0 < j.M; m0 += kMTile) {
+      const int64_t m1 = std::min(j.M, m0 + kMTile);
+      for (int64_t k0 = 0; k0 < j.K; k0 += kMatmulKc) {
+        for (int64_t n = n0; n < n4; n += 4) panel4<L>(j, n, m0, m1, k0, scratch);
+      }
+    }
+    for (int64_t n = n4; n < n1; ++n)
+      for (int64_t m = 0; m < j.M; ++m) direct<L, 1, 1>(j, m, n);
+    return;
+  }
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) direct<L, 1, 4>(j, 0, n);
+  for (; n < n1; ++n) direct<L, 1, 1>(j, 0, n);
+}
+
+void mm_f32(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_float<LoadF32>(j, n0, n1, s); }
+void mm_f16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_float<LoadF16>(j, n0, n1, s); }
+void mm_bf16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_float<LoadBF16>(j, n0, n1, s); }
+
+// ---- Q8_0 ----
+
+inline __m256 dot_q8_block(__m256i aw, __m256i wq, const int8_t* xq) {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
+  const __m256i sx = _mm256_sign_epi8(x, wq);  // x * sign(w): |w| * sx = w * x
+  const __m256i p16 = _mm256_maddubs_epi16(aw, sx);
+  const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+  return _mm256_cvtepi32_ps(p32);
+}
+
+template <int NR>
+void q8_rows(const MatmulJob& j, int64_t m0, int64_t m1, int64_t n) {
+  const int64_t nb = j.K / kQ8Block;
+  const BlockQ8_0* w[NR];
+  for (int r = 0; r < NR; ++r) w[r] = reinterpret_cast<const BlockQ8_0*>(j.w + (n + r) * j.row_bytes);
+  for (int64_t m = m0; m < m1; ++m) {
+    const int8_t* xq = j.xq.qs + m * j.K;
+    const float* xd = j.xq.d + m * nb;
+    __m256 acc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int r = 0; r < NR; ++r) {
+        const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
+        const __m256 p = dot_q8_block(_mm256_sign_epi8(wq, wq), wq, xq + b * kQ8Block);
+        const float scale = _cvtsh_ss(w[r][b].d) * xd[b];
+        acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(scale), acc[r]);
+      }
+    }
+    for (int r = 0; r < NR; ++r) j.y[m * j.N + n + r] = hsum(acc[r]);
+  }
+}
+
+void mm_q8(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
+  constexpr int64_t kMTile = 64;  // rows of quantized x kept hot while W rows stream by
+  for (int64_t m0 = 0; m0 < j.M; m0 += kMTile) {
+    const int64_t m1 = std::min(j.M, m0 + kMTile);
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) q8_rows<4>(j, m0, m1, n);
+    for (; n < n1; ++n) q8_rows<1>(j, m0, m1, n);
+  }
+}
+
+void quantize_row_q8(const float* x, int64_t K, int8_t* qs, float* d) {
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < K / kQ8Block; ++b) {
+    const float* xb = x + b * kQ8Block;
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_loadu_ps(xb + i * 8);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[i]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float db = _mm_cvtss_f32(m4) / 127.0f;
+    const float id = db != 0.0f ? 1.0f / db : 0.0f;
+    d[b] = db;
+    const __m256 idv = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int i = 0; i < 4; ++i) {
+      q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], idv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    // pack 32 int32 -> 32 int8 in order (packs work per 128-bit lane: fix with a permute)
+    const __m256i p01 = _mm256_packs_epi32(q[0], q[1]);
+    const __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + b * kQ8Block), p);
+  }
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  float s = hsum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void scale_axpy(float* y, float a, float b, const float* x, int64_t n) {
+  const __m256 av = _mm256_set1_ps(a), bv = _mm256_set1_ps(b);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(bv, _mm256_loadu_ps(x + i), _mm256_mul_ps(av, _mm256_loadu_ps(y + i))));
+  }
+  for (; i < n; ++i) y[i] = y[i] * a + b * x[i];
+}
+
+}  // namespace
+
+const IsaKernels kAvx2Kernels = {
+    "avx2", {mm_f32, mm_f16, mm_bf16, mm_q8}, quantize_row_q8, dot, scale_axpy,
+};
+
+}  // namespace cpu
+}  // namespace hs

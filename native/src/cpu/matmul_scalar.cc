@@ -1,0 +1,97 @@
+// Portable matmul kernels: correct everywhere, the fallback where no SIMD
+// path applies. Same arithmetic as the SIMD paths (Q8_0 quantizes the
+// activations to int8 blocks and sums integer products per block).
+#include <cmath>
+#include <cstring>
+
+#include "cpu/internal.h"
+
+namespace hs {
+namespace cpu {
+namespace {
+
+void quantize_row_q8_scalar(const float* x, int64_t K, int8_t* qs, float* d) {
+  for (int64_t b = 0; b < K / kQ8Block; ++b) {
+    const float* xb = x + b * kQ8Block;
+    float amax = 0.0f;
+    for (int i = 0; i < kQ8Block; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+    const float db = amax / 127.0f;
+    const float id = db != 0.0f ? 1.0f / db : 0.0f;
+    d[b] = db;
+    for (int i = 0; i < kQ8Block; ++i) {
+      qs[b * kQ8Block + i] = static_cast<int8_t>(std::nearbyint(xb[i] * id));
+    }
+  }
+}
+
+// Float weights: dequantize a K chunk of one weight row into scratch, then
+// dot it with every activation row.
+void matmul_float_rows(const MatmulJob& j, int64_t n0, int64_t n1, float* scratch, DType t) {
+  const int64_t K = j.K;
+  const size_t esize = t == DType::F32 ? 4 : 2;
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* row = j.w + n * j.row_bytes;
+    for (int64_t m = 0; m < j.M; ++m) j.y[m * j.N + n] = 0.0f;
+    for (int64_t k0 = 0; k0 < K; k0 += kMatmulKc) {
+      const int64_t kc = std::min<int64_t>(kMatmulKc, K - k0);
+      dequantize_row(t, row + k0 * esize, kc, scratch);
+      for (int64_t m = 0; m < j.M; ++m) {
+        const float* xr = j.x + m * K + k0;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t k = 0;
+        for (; k + 8 <= kc; k += 8) {
+          for (int l = 0; l < 8; ++l) acc[l] += xr[k + l] * scratch[k + l];
+        }
+        float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for (; k < kc; ++k) s += xr[k] * scratch[k];
+        j.y[m * j.N + n] += s;
+      }
+    }
+  }
+}
+
+void mm_f32(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_float_rows(j, n0, n1, s, DType::F32); }
+void mm_f16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_float_rows(j, n0, n1, s, DType::F16); }
+void mm_bf16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_float_rows(j, n0, n1, s, DType::BF16); }
+
+void mm_q8(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
+  const int64_t nb = j.K / kQ8Block;
+  for (int64_t n = n0; n < n1; ++n) {
+    const auto* wb = reinterpret_cast<const BlockQ8_0*>(j.w + n * j.row_bytes);
+    for (int64_t m = 0; m < j.M; ++m) {
+      const int8_t* xq = j.xq.qs + m * j.K;
+      const float* xd = j.xq.d + m * nb;
+      float s = 0.0f;
+      for (int64_t b = 0; b < nb; ++b) {
+        int32_t acc = 0;
+        for (int i = 0; i < kQ8Block; ++i) acc += static_cast<int32_t>(wb[b].qs[i]) * xq[b * kQ8Block + i];
+        s += static_cast<float>(acc) * (f16_to_f32(wb[b].d) * xd[b]);
+      }
+      j.y[m * j.N + n] = s;
+    }
+  }
+}
+
+float dot_scalar(const float* a, const float* b, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+  }
+  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void scale_axpy_scalar(float* y, float a, float b, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = y[i] * a + b * x[i];
+}
+
+}  // namespace
+
+const IsaKernels kScalarKernels = {
+    "scalar", {mm_f32, mm_f16, mm_bf16, mm_q8}, quantize_row_q8_scalar, dot_scalar, scale_axpy_scalar,
+};
+
+}  // namespace cpu
+}  // namespace hs

@@ -1,0 +1,161 @@
+// Persistent worker pool. The caller takes part in every parallel_for; workers
+// spin briefly on a generation counter after each task (decode issues dozens
+// of small tasks per token, a futex wake-up per task would cost more than the
+// task), then sleep on a condition variable.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cpu/kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define HS_PAUSE() _mm_pause()
+#else
+#define HS_PAUSE() ((void)0)
+#endif
+
+namespace hs {
+namespace cpu {
+
+using TaskFn = void (*)(void* ctx, int64_t begin, int64_t end, int thread);
+
+namespace {
+thread_local bool t_in_pool = false;  // nested parallel_for runs inline
+
+int64_t spin_budget_us() {
+  const char* env = std::getenv("HIPSERVE_SPIN_US");
+  if (env != nullptr && *env != '\0') return std::max(0L, std::atol(env));
+  return 300;
+}
+}  // namespace
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) : n_(std::max(1, threads)), spin_us_(spin_budget_us()) {
+    for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  }
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_.store(true);
+      generation_.fetch_add(1);
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  int threads() const { return n_; }
+
+  void run(int64_t n, TaskFn fn, void* ctx) {
+    if (n <= 0) return;
+    if (n_ == 1 || n == 1 || t_in_pool) {
+      fn(ctx, 0, n, 0);
+      return;
+    }
+    std::lock_guard<std::mutex> submit(submit_mu_);  // one task at a time
+    fn_ = fn;
+    ctx_ = ctx;
+    n_items_ = n;
+    // A few chunks per thread: balances a worker that was preempted or woke late.
+    chunk_ = std::max<int64_t>(1, (n + n_ * 4 - 1) / (n_ * 4));
+    next_.store(0, std::memory_order_relaxed);
+    pending_.store(n_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lk(mu_);
+      cv_.notify_all();
+    }
+    t_in_pool = true;
+    work(0);
+    t_in_pool = false;
+    while (pending_.load(std::memory_order_acquire) != 0) HS_PAUSE();
+  }
+
+ private:
+  void work(int thread) {
+    for (;;) {
+      const int64_t b = next_.fetch_add(chunk_, std::memory_order_relaxed);
+      if (b >= n_items_) break;
+      fn_(ctx_, b, std::min(n_items_, b + chunk_), thread);
+    }
+  }
+
+  void worker_loop(int index) {
+    t_in_pool = true;
+    uint64_t seen = generation_.load();
+    for (;;) {
+      // Spin, then sleep.
+      uint64_t g = generation_.load(std::memory_order_acquire);
+      if (g == seen) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 1;; ++i) {
+          HS_PAUSE();
+          g = generation_.load(std::memory_order_acquire);
+          if (g != seen) break;
+          if ((i & 255) == 0 && std::chrono::steady_clock::now() - start >
+                                    std::chrono::microseconds(spin_us_)) {
+            std::unique_lock<std::mutex> lk(mu_);
+            sleepers_.fetch_add(1, std::memory_order_seq_cst);
+            cv_.wait(lk, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+            sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+            g = generation_.load();
+            break;
+          }
+        }
+      }
+      seen = g;
+      if (stop_.load()) return;
+      work(index);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  const int n_;
+  const int64_t spin_us_;
+  std::vector<std::thread> workers_;
+  std::mutex submit_mu_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> next_{0};
+  TaskFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  int64_t n_items_ = 0;
+  int64_t chunk_ = 1;
+};
+
+ThreadPool* create_pool(int threads) { return new ThreadPool(threads); }
+void destroy_pool(ThreadPool* pool) { delete pool; }
+
+ThreadPool* default_pool() {
+  // Never destroyed: workers live as long as the process.
+  static ThreadPool* pool = [] {
+    int n = 0;
+    const char* env = std::getenv("HIPSERVE_THREADS");
+    if (env != nullptr && *env != '\0') n = std::atoi(env);
+    if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+    return new ThreadPool(std::max(1, std::min(n, 256)));
+  }();
+  return pool;
+}
+
+int pool_threads(ThreadPool* pool) { return pool->threads(); }
+
+void parallel_for(ThreadPool* pool, int64_t n, TaskFn fn, void* ctx) {
+  if (pool == nullptr) {
+    if (n > 0) fn(ctx, 0, n, 0);
+    return;
+  }
+  pool->run(n, fn, ctx);
+}
+
+}  // namespace cpu
+}  // namespace hs

@@ -1,0 +1,133 @@
+// exports.ops: quantize / dequantize / matmul / benchMatmul / embed.
+#include <chrono>
+#include <cstring>
+
+#include "ops/args.h"
+
+namespace hs {
+namespace ops {
+namespace {
+
+void check_row_dtype(DType t, int64_t cols, const char* what) {
+  if (t == DType::Q8_0) need(cols % kQ8Block == 0, std::string(what) + " must be a multiple of 32 for q8_0");
+}
+
+// quantize(f32: Float32Array, dtype) -> Uint8Array (file layout of one row)
+Napi::Value Quantize(const Napi::CallbackInfo& info) {
+  return run(info, "ops.quantize", [&](Napi::Env env) -> Napi::Value {
+    auto x = typed<float>(info[0], "values");
+    const DType t = dtype(info[1]);
+    const int64_t n = static_cast<int64_t>(x.size);
+    check_row_dtype(t, n, "the number of values");
+    auto out = new_typed<uint8_t>(env, dtype_row_bytes(t, n));
+    quantize_row(t, x.data, n, out.Data());
+    return out;
+  });
+}
+
+// dequantize(bytes: Uint8Array, dtype, n) -> Float32Array
+Napi::Value Dequantize(const Napi::CallbackInfo& info) {
+  return run(info, "ops.dequantize", [&](Napi::Env env) -> Napi::Value {
+    auto b = typed<uint8_t>(info[0], "bytes");
+    const DType t = dtype(info[1]);
+    const int64_t n = count(info[2], "n");
+    check_row_dtype(t, n, "n");
+    need(b.size == dtype_row_bytes(t, n), "bytes has " + std::to_string(b.size) + " bytes, " +
+                                              std::to_string(dtype_row_bytes(t, n)) + " expected");
+    auto out = new_typed<float>(env, static_cast<size_t>(n));
+    dequantize_row(t, b.data, n, out.Data());
+    return out;
+  });
+}
+
+struct MatmulArgs {
+  Span<float> x;
+  int64_t M, K, N;
+  WeightView w;
+  cpu::ThreadPool* pool;
+};
+
+MatmulArgs matmul_args(const Napi::CallbackInfo& info, size_t threads_arg) {
+  MatmulArgs a;
+  a.x = typed<float>(info[0], "x");
+  a.M = count(info[1], "M");
+  a.K = count(info[2], "K");
+  auto wb = typed<uint8_t>(info[3], "weights");
+  const DType t = dtype(info[4]);
+  a.N = count(info[5], "N");
+  need(a.M >= 1 && a.K >= 1 && a.N >= 1, "M, K and N must be at least 1");
+  need(a.M * a.K <= (int64_t{1} << 32) && a.N * a.K <= (int64_t{1} << 34), "matrix too large");
+  check_row_dtype(t, a.K, "K");
+  need(a.x.size == static_cast<size_t>(a.M * a.K), "x must hold M*K values");
+  need(wb.size == dtype_row_bytes(t, a.K) * static_cast<size_t>(a.N),
+       "weights must hold N rows of K values in the dtype's layout");
+  a.w = WeightView{wb.data, t, a.N, a.K};
+  a.pool = info.Length() > threads_arg && !info[threads_arg].IsUndefined()
+               ? pool_for(count(info[threads_arg], "threads"))
+               : cpu::default_pool();
+  return a;
+}
+
+// matmul(x, M, K, weights, dtype, N, threads?) -> Float32Array [M][N]
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  return run(info, "ops.matmul", [&](Napi::Env env) -> Napi::Value {
+    MatmulArgs a = matmul_args(info, 6);
+    auto y = new_typed<float>(env, static_cast<size_t>(a.M * a.N));
+    cpu::matmul(a.pool, a.x.data, a.M, a.w, y.Data());
+    return y;
+  });
+}
+
+// benchMatmul(x, M, K, weights, dtype, N, iters, threads?) -> seconds per call
+// (best of `iters`, after one warm-up call), timed inside the addon.
+Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
+  return run(info, "ops.benchMatmul", [&](Napi::Env env) -> Napi::Value {
+    MatmulArgs a = matmul_args(info, 7);
+    const int64_t iters = count(info[6], "iters");
+    need(iters >= 1 && iters <= 100000, "iters must be within [1, 100000]");
+    std::vector<float> y(static_cast<size_t>(a.M * a.N));
+    cpu::matmul(a.pool, a.x.data, a.M, a.w, y.data());
+    double best = 1e30, total = 0.0;
+    for (int64_t i = 0; i < iters; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      cpu::matmul(a.pool, a.x.data, a.M, a.w, y.data());
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::min(best, s);
+      total += s;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("best", Napi::Number::New(env, best));
+    o.Set("mean", Napi::Number::New(env, total / static_cast<double>(iters)));
+    return o;
+  });
+}
+
+// embed(table: Uint8Array, dtype, rows, cols, ids: Int32Array) -> Float32Array [T][cols]
+Napi::Value Embed(const Napi::CallbackInfo& info) {
+  return run(info, "ops.embed", [&](Napi::Env env) -> Napi::Value {
+    auto tb = typed<uint8_t>(info[0], "table");
+    const DType t = dtype(info[1]);
+    const int64_t rows = count(info[2], "rows");
+    const int64_t cols = count(info[3], "cols");
+    auto ids = typed<int32_t>(info[4], "ids");
+    check_row_dtype(t, cols, "cols");
+    need(tb.size == dtype_row_bytes(t, cols) * static_cast<size_t>(rows), "table must hold rows*cols values");
+    auto out = new_typed<float>(env, ids.size * static_cast<size_t>(cols));
+    const WeightView w{tb.data, t, rows, cols};
+    need(cpu::embed(w, ids.data, static_cast<int64_t>(ids.size), out.Data()), "a token id is outside [0, rows)");
+    return out;
+  });
+}
+
+}  // namespace
+
+void RegisterTensorOps(Napi::Env env, Napi::Object o) {
+  o.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
+  o.Set("dequantize", Napi::Function::New(env, Dequantize, "dequantize"));
+  o.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  o.Set("benchMatmul", Napi::Function::New(env, BenchMatmul, "benchMatmul"));
+  o.Set("embed", Napi::Function::New(env, Embed, "embed"));
+}
+
+}  // namespace ops
+}  // namespace hs
