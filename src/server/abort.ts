@@ -1,0 +1,41 @@
+// One AbortSignal per HTTP request, fired when the client goes away, when
+// --request-timeout passes, or when shutdown gives up on it.
+//
+// The client's disconnect is read from the *response* ('close' before the
+// response finished). The request stream's own 'close' is no use for a
+// non-streaming request: it fires as soon as the body has been read.
+
+import type { FastifyReply } from 'fastify';
+
+export type AbortReason = 'client_disconnect' | 'timeout';
+
+export interface RequestAbort {
+  signal: AbortSignal;
+  reason(): AbortReason | null;
+  dispose(): void;
+}
+
+export function requestAbort(reply: FastifyReply, timeoutS: number, onAbort: (reason: AbortReason) => void): RequestAbort {
+  const controller = new AbortController();
+  let why: AbortReason | null = null;
+  const fire = (reason: AbortReason): void => {
+    if (controller.signal.aborted) return;
+    why = reason;
+    onAbort(reason);
+    controller.abort(new Error(reason));
+  };
+  const res = reply.raw;
+  const onClose = (): void => {
+    if (!res.writableFinished) fire('client_disconnect');
+  };
+  res.on('close', onClose);
+  const timer = timeoutS > 0 ? setTimeout(() => { fire('timeout'); }, timeoutS * 1000) : null;
+  return {
+    signal: controller.signal,
+    reason: () => why,
+    dispose: () => {
+      res.off('close', onClose);
+      if (timer !== null) clearTimeout(timer);
+    },
+  };
+}

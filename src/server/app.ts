@@ -1,0 +1,105 @@
+// buildServer(): the Fastify app on top of an Engine. Everything HTTP lives
+// under here; the engine is reached only through its contract (types.ts).
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import cors from '@fastify/cors';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { ServeConfig } from '../config/options.js';
+import type { Engine } from '../engine/types.js';
+import { createServerMetrics } from '../metrics/server-metrics.js';
+import { installAuth } from './auth.js';
+import type { ServerContext } from './context.js';
+import { toHttpError } from './error-map.js';
+import { HttpError } from './errors.js';
+import { chatRoute } from './routes/chat.js';
+import { completionsRoute } from './routes/completions.js';
+import { healthRoutes } from './routes/health.js';
+import { infoRoutes } from './routes/info.js';
+
+export interface BuildServerOptions {
+  engine: Engine;
+  config: ServeConfig;
+  logger: Logger;
+  /** ms without a step (while busy) after which /health says 503; default 30 s. */
+  stallThresholdMs?: number;
+}
+
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface HipserveServer {
+  app: App;
+  ctx: ServerContext;
+}
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+/** Honour a sane x-request-id so a caller's id follows the request through our logs. */
+function genReqId(req: IncomingMessage): string {
+  const h = req.headers['x-request-id'];
+  const v = Array.isArray(h) ? h[0] : h;
+  return v !== undefined && REQUEST_ID.test(v) ? v : randomUUID();
+}
+
+export async function buildServer(opts: BuildServerOptions): Promise<HipserveServer> {
+  const { engine, config } = opts;
+  const loggerInstance: FastifyBaseLogger = opts.logger;
+  const app = Fastify({
+    loggerInstance,
+    genReqId,
+    bodyLimit: config.maxBodySize,
+    // Our own 503 body (from the error table) replaces Fastify's while closing.
+    return503OnClosing: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+
+  const metrics = createServerMetrics(engine, engine.model.name);
+  engine.setEvents({ onRequestFinished: (i) => { metrics.onRequestFinished(i); }, onStep: (i) => { metrics.onStep(i); } });
+  const ctx: ServerContext = { engine, config, metrics, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000 };
+
+  // JSON must be UTF-8; Fastify's parser would quietly turn bad bytes into U+FFFD.
+  const jsonParser = app.getDefaultJsonParser('error', 'ignore');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      done(Object.assign(new Error('invalid UTF-8'), { code: 'HIPSERVE_ERR_INVALID_UTF8', statusCode: 400 }), undefined);
+      return;
+    }
+    // The default parser reports through done(); its return value carries nothing.
+    void jsonParser(request, text, done);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    if (ctx.state.shuttingDown && !request.url.startsWith('/health') && request.url !== '/metrics') throw new HttpError('shutting_down');
+  });
+
+  if (config.allowedOrigins.length > 0) {
+    await app.register(cors, { origin: config.allowedOrigins.includes('*') ? true : config.allowedOrigins, exposedHeaders: ['x-request-id', 'retry-after'] });
+  }
+  installAuth(app, { keys: config.apiKeys, metricsRequireAuth: config.metricsRequireAuth });
+
+  app.setErrorHandler((err, request, reply) => {
+    const http = toHttpError(err, request.id, config.maxBodySize);
+    if (http.status >= 500 && http.code === 'internal_error') request.log.error({ err }, 'request failed');
+    else request.log.info({ code: http.code, status: http.status, msg: http.message }, 'request rejected');
+    return reply.status(http.status).headers(http.headers).send(http.body());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const http = new HttpError('route_not_found', [request.method, request.url.split('?')[0]]);
+    return reply.status(http.status).send(http.body());
+  });
+
+  await app.register(healthRoutes, { ctx });
+  await app.register(infoRoutes, { ctx });
+  await app.register(completionsRoute, { ctx });
+  await app.register(chatRoute, { ctx });
+  return { app, ctx };
+}

@@ -1,0 +1,62 @@
+// Accumulates engine deltas into the choices of a non-streaming response,
+// and tracks per-choice state a stream needs (text offsets, first chunk).
+
+import type { ChoiceDelta, FinishReason, TokenLogprob } from '../engine/types.js';
+
+export interface ChoiceState {
+  index: number;
+  text: string;
+  tokenIds: number[];
+  logprobs: TokenLogprob[];
+  finishReason: FinishReason | null;
+  stopReason: string | number | null;
+  started: boolean;
+}
+
+export class Choices {
+  private readonly map = new Map<number, ChoiceState>();
+  promptTokens = 0;
+
+  constructor(readonly n: number) {}
+
+  /** Choice index across prompts: prompt i's choice j is i * n + j, as OpenAI numbers them. */
+  indexOf(promptIndex: number, delta: ChoiceDelta): number {
+    return promptIndex * this.n + delta.index;
+  }
+
+  get(index: number): ChoiceState {
+    let c = this.map.get(index);
+    if (c === undefined) {
+      c = { index, text: '', tokenIds: [], logprobs: [], finishReason: null, stopReason: null, started: false };
+      this.map.set(index, c);
+    }
+    return c;
+  }
+
+  add(index: number, d: ChoiceDelta): ChoiceState {
+    const c = this.get(index);
+    c.text += d.text;
+    c.tokenIds.push(...d.tokenIds);
+    if (d.logprobs) c.logprobs.push(...d.logprobs);
+    if (d.finishReason !== null) {
+      c.finishReason = d.finishReason;
+      c.stopReason = d.stopReason;
+    }
+    return c;
+  }
+
+  all(): ChoiceState[] {
+    return [...this.map.values()].sort((a, b) => a.index - b.index);
+  }
+
+  completionTokens(): number {
+    let n = 0;
+    for (const c of this.map.values()) n += c.tokenIds.length;
+    return n;
+  }
+
+  usage(): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+    const completion = this.completionTokens();
+    return { prompt_tokens: this.promptTokens, completion_tokens: completion, total_tokens: this.promptTokens + completion };
+  }
+}

@@ -1,0 +1,48 @@
+// Runs one engine request per prompt and merges their outputs in arrival
+// order. If the consumer stops early (error, disconnect), every engine
+// request still running is aborted.
+
+import type { Engine, RequestOutput, SamplingParams } from '../engine/types.js';
+
+export interface TaggedOutput {
+  promptIndex: number;
+  output: RequestOutput;
+}
+
+export async function* runPrompts(
+  engine: Engine,
+  prompts: readonly number[][],
+  params: Partial<SamplingParams>,
+  signal: AbortSignal,
+  idBase: string,
+): AsyncGenerator<TaggedOutput> {
+  const local = new AbortController();
+  const both = AbortSignal.any([signal, local.signal]);
+  const iters = prompts.map((ids, i) =>
+    engine.generate({ requestId: prompts.length === 1 ? idBase : `${idBase}-${i}`, prompt: ids, params, signal: both })[Symbol.asyncIterator](),
+  );
+  type Next = { i: number; r: IteratorResult<RequestOutput> };
+  const pending = new Map<number, Promise<Next>>();
+  const pull = (i: number): void => {
+    pending.set(i, iters[i].next().then((r) => ({ i, r })));
+  };
+  iters.forEach((_, i) => { pull(i); });
+  try {
+    while (pending.size > 0) {
+      const { i, r } = await Promise.race(pending.values());
+      if (r.done === true) {
+        pending.delete(i);
+        continue;
+      }
+      yield { promptIndex: i, output: r.value };
+      if (r.value.finished) pending.delete(i);
+      else pull(i);
+    }
+  } finally {
+    if (pending.size > 0) {
+      local.abort(new Error('consumer stopped'));
+      // Let the engine's iterators unwind; their failures no longer matter.
+      await Promise.allSettled([...pending.keys()].map((i) => Promise.resolve(iters[i].return?.())));
+    }
+  }
+}

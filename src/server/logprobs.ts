@@ -1,0 +1,66 @@
+// Engine logprobs -> OpenAI's two shapes: the legacy completions object
+// (parallel arrays) and chat's per-token content list.
+
+import type { TokenLogprob } from '../engine/types.js';
+
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: (number | null)[];
+  top_logprobs: (Record<string, number> | null)[];
+  text_offset: number[];
+}
+
+export function emptyCompletionLogprobs(): CompletionLogprobs {
+  return { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+}
+
+/** Appends tokens to `into`; `offset` is the text length before them. Returns the new offset. */
+export function appendCompletionLogprobs(into: CompletionLogprobs, lps: readonly TokenLogprob[], offset: number, topN: number): number {
+  let off = offset;
+  for (const lp of lps) {
+    into.tokens.push(lp.token);
+    into.token_logprobs.push(lp.logprob);
+    const top: Record<string, number> = {};
+    // OpenAI lists the chosen token among the top ones too.
+    if (topN > 0) for (const t of lp.top.slice(0, topN)) top[t.token] = t.logprob;
+    top[lp.token] = lp.logprob;
+    into.top_logprobs.push(top);
+    into.text_offset.push(off);
+    off += lp.token.length;
+  }
+  return off;
+}
+
+/** Echoed prompt tokens: OpenAI gives them text offsets; we have no prompt logprobs, so null. */
+export function appendPromptTokens(into: CompletionLogprobs, tokens: readonly string[], offset: number): number {
+  let off = offset;
+  for (const t of tokens) {
+    into.tokens.push(t);
+    into.token_logprobs.push(null);
+    into.top_logprobs.push(null);
+    into.text_offset.push(off);
+    off += t.length;
+  }
+  return off;
+}
+
+export interface ChatTopLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+}
+
+export interface ChatTokenLogprob extends ChatTopLogprob {
+  top_logprobs: ChatTopLogprob[];
+}
+
+const bytesOf = (s: string): number[] => [...Buffer.from(s, 'utf8')];
+
+export function chatLogprobs(lps: readonly TokenLogprob[], topN: number): ChatTokenLogprob[] {
+  return lps.map((lp) => ({
+    token: lp.token,
+    logprob: lp.logprob,
+    bytes: bytesOf(lp.token),
+    top_logprobs: lp.top.slice(0, topN).map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytesOf(t.token) })),
+  }));
+}

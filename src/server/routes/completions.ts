@@ -1,0 +1,122 @@
+// POST /v1/completions: prompts as text, texts, ids or lists of ids; n, echo,
+// logprobs, stop; a JSON response or an SSE stream.
+
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import { requestAbort } from '../abort.js';
+import { Choices } from '../choices.js';
+import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
+import { runPrompts } from '../generation.js';
+import { appendCompletionLogprobs, appendPromptTokens, emptyCompletionLogprobs, type CompletionLogprobs } from '../logprobs.js';
+import { badRequest } from '../errors.js';
+import { afterRun, streamError } from '../outcome.js';
+import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
+import { toSamplingParams } from '../sampling.js';
+import { CompletionBody } from '../schemas.js';
+import { sendSse } from '../sse.js';
+
+function promptList(prompt: CompletionBody['prompt']): (string | number[])[] {
+  if (typeof prompt === 'string') return [prompt];
+  if (prompt.length === 0) return [];
+  if (typeof prompt[0] === 'number') return [prompt as number[]];
+  return prompt as (string | number[])[];
+}
+
+export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
+  const { engine } = ctx;
+  app.post('/v1/completions', { schema: { body: CompletionBody } }, async (request, reply) => {
+    const body = request.body;
+    checkModel(ctx, body.model);
+    const topN = body.logprobs ?? null;
+    const { params, maxTokens } = toSamplingParams(body, { vocabSize: engine.model.vocabSize, logprobs: topN });
+    const prompts = promptList(body.prompt);
+    if (prompts.length === 0) throw badRequest('The prompt cannot be empty.', 'prompt');
+    admit(ctx);
+
+    const ids = prompts.map((p) => (typeof p === 'string' ? (p === '' ? [] : engine.tokenizer.encode(p, true)) : p));
+    let runMax = Infinity;
+    for (const p of ids) {
+      checkTokenIds(p, engine.model.vocabSize, 'prompt');
+      runMax = Math.min(runMax, resolveMaxTokens(p.length, maxTokens, engine.model.maxModelLen));
+    }
+    const echo = body.echo ?? false;
+    const promptTexts = echo ? prompts.map((p) => (typeof p === 'string' ? p : engine.tokenizer.decode(p, false))) : [];
+
+    const id = newId('cmpl');
+    const created = unixNow();
+    const model = engine.model.name;
+    const abort = requestAbort(reply, ctx.config.requestTimeoutS, (why) => { ctx.metrics.abort(why); });
+    const choices = new Choices(params.n);
+    choices.promptTokens = ids.reduce((a, p) => a + p.length, 0);
+    const outputs = runPrompts(engine, ids, { ...params, maxTokens: runMax }, abort.signal, id);
+    request.log.debug({ engineRequestId: id, prompts: ids.length, promptTokens: choices.promptTokens }, 'generate');
+
+    if (body.stream === true) {
+      const includeUsage = body.stream_options?.include_usage === true;
+      const offsets = new Map<number, number>();
+      async function* chunks(): AsyncGenerator<object> {
+        try {
+          for await (const { promptIndex, output } of outputs) {
+            for (const d of output.deltas) {
+              const index = choices.indexOf(promptIndex, d);
+              const state = choices.get(index);
+              let text = d.text;
+              let lp: CompletionLogprobs | null = null;
+              if (topN !== null) {
+                lp = emptyCompletionLogprobs();
+                let off = offsets.get(index) ?? 0;
+                if (!state.started && echo) off = appendPromptTokens(lp, ids[promptIndex].map((t) => engine.tokenizer.tokenToString(t)), off);
+                off = appendCompletionLogprobs(lp, d.logprobs ?? [], off, topN);
+                offsets.set(index, off);
+              }
+              if (!state.started && echo) text = promptTexts[promptIndex] + text;
+              choices.add(index, d);
+              if (text === '' && d.finishReason === null && state.started) continue;
+              state.started = true;
+              const choice = { index, text, logprobs: lp, finish_reason: d.finishReason, stop_reason: d.stopReason };
+              yield { id, object: 'text_completion', created, model, choices: [choice], ...(includeUsage ? { usage: null } : {}) };
+            }
+          }
+          afterRun(abort, ctx.config.requestTimeoutS);
+          if (includeUsage) yield { id, object: 'text_completion', created, model, choices: [], usage: choices.usage() };
+        } finally {
+          abort.dispose();
+        }
+      }
+      return sendSse(reply, chunks(), (err) => streamError(abort, ctx.config.requestTimeoutS, err, request.id));
+    }
+
+    try {
+      for await (const { promptIndex, output } of outputs) {
+        for (const d of output.deltas) choices.add(choices.indexOf(promptIndex, d), d);
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+    } finally {
+      abort.dispose();
+    }
+    if (!afterRun(abort, ctx.config.requestTimeoutS)) {
+      // The client is gone: nothing to send.
+      reply.hijack();
+      reply.raw.destroy();
+      return reply;
+    }
+    return {
+      id,
+      object: 'text_completion',
+      created,
+      model,
+      choices: choices.all().map((c) => {
+        const promptIndex = Math.floor(c.index / params.n);
+        let logprobs: CompletionLogprobs | null = null;
+        if (topN !== null) {
+          logprobs = emptyCompletionLogprobs();
+          const off = echo ? appendPromptTokens(logprobs, ids[promptIndex].map((t) => engine.tokenizer.tokenToString(t)), 0) : 0;
+          appendCompletionLogprobs(logprobs, c.logprobs, off, topN);
+        }
+        return { index: c.index, text: (echo ? promptTexts[promptIndex] : '') + c.text, logprobs, finish_reason: c.finishReason, stop_reason: c.stopReason };
+      }),
+      usage: choices.usage(),
+    };
+  });
+  done();
+};

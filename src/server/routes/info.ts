@@ -1,0 +1,54 @@
+// Small read-only routes: /v1/models, /version, /tokenize, /detokenize.
+
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import { renderChat, toChatMessages } from '../chat-template.js';
+import { checkModel, unixNow, type ServerContext } from '../context.js';
+import { badRequest } from '../errors.js';
+import { DetokenizeBody, TokenizeBody } from '../schemas.js';
+import { packageVersion } from '../version.js';
+
+export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
+  const { engine } = ctx;
+  const created = unixNow();
+
+  app.get('/v1/models', () => ({
+    object: 'list',
+    data: [
+      {
+        id: engine.model.name,
+        object: 'model',
+        created,
+        owned_by: 'hipserve',
+        root: ctx.config.model ?? engine.model.name,
+        parent: null,
+        max_model_len: engine.model.maxModelLen,
+      },
+    ],
+  }));
+
+  app.get('/version', () => ({ version: packageVersion() }));
+
+  app.post('/tokenize', { schema: { body: TokenizeBody } }, (request) => {
+    const body = request.body;
+    checkModel(ctx, body.model);
+    let tokens: number[];
+    if (body.messages !== undefined) {
+      tokens = renderChat(engine, toChatMessages(body.messages), body.add_generation_prompt ?? true);
+    } else if (body.prompt !== undefined) {
+      tokens = engine.tokenizer.encode(body.prompt, body.add_special_tokens ?? true);
+    } else {
+      throw badRequest('Either prompt or messages is required.', 'prompt');
+    }
+    return { count: tokens.length, max_model_len: engine.model.maxModelLen, tokens };
+  });
+
+  app.post('/detokenize', { schema: { body: DetokenizeBody } }, (request) => {
+    const body = request.body;
+    checkModel(ctx, body.model);
+    for (const t of body.tokens) {
+      if (t < 0 || t >= engine.model.vocabSize) throw badRequest(`Token id ${t} is out of vocabulary (size ${engine.model.vocabSize}).`, 'tokens');
+    }
+    return { prompt: engine.tokenizer.decode(body.tokens, false) };
+  });
+  done();
+};

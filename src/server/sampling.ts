@@ -1,0 +1,102 @@
+// OpenAI/vLLM request fields -> the engine's SamplingParams, with range
+// checks whose messages follow vLLM's ("top_p must be in (0, 1], got 0.").
+
+import type { SamplingParams } from '../engine/types.js';
+import { badRequest } from './errors.js';
+
+/** vLLM's default --max-logprobs. */
+export const MAX_LOGPROBS = 20;
+/** A sanity bound on choices per request; each one is a sequence in the batch. */
+export const MAX_N = 128;
+
+export interface SamplingFields {
+  max_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  min_p?: number | null;
+  n?: number | null;
+  stop?: string | string[] | null;
+  stop_token_ids?: number[] | null;
+  seed?: number | null;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+  repetition_penalty?: number | null;
+  ignore_eos?: boolean | null;
+  min_tokens?: number | null;
+  skip_special_tokens?: boolean | null;
+  include_stop_str_in_output?: boolean | null;
+  priority?: number | null;
+}
+
+function check(ok: boolean, param: string, message: string): void {
+  if (!ok) throw badRequest(message, param);
+}
+
+/**
+ * Validates and maps the fields. `maxTokens` is left null when the client
+ * gave none: it depends on the prompt length (see resolveMaxTokens).
+ */
+export function toSamplingParams(
+  body: SamplingFields,
+  opts: { vocabSize: number; logprobs: number | null; maxTokensField?: number | null },
+): { params: Omit<SamplingParams, 'maxTokens'>; maxTokens: number | null } {
+  const maxTokens = opts.maxTokensField ?? body.max_tokens ?? null;
+  const n = body.n ?? 1;
+  const temperature = body.temperature ?? 1;
+  const topP = body.top_p ?? 1;
+  const topK = body.top_k ?? 0;
+  const minP = body.min_p ?? 0;
+  const presence = body.presence_penalty ?? 0;
+  const frequency = body.frequency_penalty ?? 0;
+  const repetition = body.repetition_penalty ?? 1;
+  const minTokens = body.min_tokens ?? 0;
+  const stop = body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
+  const stopTokenIds = body.stop_token_ids ?? [];
+
+  check(n >= 1, 'n', `n must be at least 1, got ${n}.`);
+  check(n <= MAX_N, 'n', `n must be at most ${MAX_N}, got ${n}.`);
+  check(maxTokens === null || maxTokens >= 1, 'max_tokens', `max_tokens must be at least 1, got ${maxTokens}.`);
+  check(temperature >= 0, 'temperature', `temperature must be non-negative, got ${temperature}.`);
+  check(topP > 0 && topP <= 1, 'top_p', `top_p must be in (0, 1], got ${topP}.`);
+  check(topK === -1 || topK >= 0, 'top_k', `top_k must be 0 or -1 (disable), or at least 1, got ${topK}.`);
+  check(minP >= 0 && minP <= 1, 'min_p', `min_p must be in [0, 1], got ${minP}.`);
+  check(presence >= -2 && presence <= 2, 'presence_penalty', `presence_penalty must be in [-2, 2], got ${presence}.`);
+  check(frequency >= -2 && frequency <= 2, 'frequency_penalty', `frequency_penalty must be in [-2, 2], got ${frequency}.`);
+  check(repetition > 0 && repetition <= 2, 'repetition_penalty', `repetition_penalty must be in (0, 2], got ${repetition}.`);
+  check(minTokens >= 0, 'min_tokens', `min_tokens must be greater than or equal to 0, got ${minTokens}.`);
+  check(maxTokens === null || minTokens <= maxTokens, 'min_tokens', `min_tokens must be less than or equal to max_tokens=${maxTokens}, got ${minTokens}.`);
+  check(
+    opts.logprobs === null || (opts.logprobs >= 0 && opts.logprobs <= MAX_LOGPROBS),
+    'logprobs',
+    `Requested logprobs of ${opts.logprobs}, which is not in [0, ${MAX_LOGPROBS}].`,
+  );
+  check(body.seed == null || Number.isSafeInteger(body.seed), 'seed', 'seed must be a safe integer.');
+  for (const id of stopTokenIds) {
+    check(id >= 0 && id < opts.vocabSize, 'stop_token_ids', `stop_token_ids must be token ids in [0, ${opts.vocabSize}), got ${id}.`);
+  }
+  for (const s of stop) check(s.length > 0, 'stop', 'stop strings must not be empty.');
+
+  return {
+    maxTokens,
+    params: {
+      n,
+      minTokens,
+      temperature,
+      topP,
+      topK: topK === -1 ? 0 : topK,
+      minP,
+      presencePenalty: presence,
+      frequencyPenalty: frequency,
+      repetitionPenalty: repetition,
+      seed: body.seed ?? null,
+      stop,
+      stopTokenIds,
+      includeStopStrInOutput: body.include_stop_str_in_output ?? false,
+      ignoreEos: body.ignore_eos ?? false,
+      logprobs: opts.logprobs,
+      skipSpecialTokens: body.skip_special_tokens ?? true,
+      priority: body.priority ?? 0,
+    },
+  };
+}

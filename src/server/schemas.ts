@@ -1,0 +1,76 @@
+// Request bodies as TypeBox schemas. Types are checked here (wrong type ->
+// 400); ranges and cross-field rules are checked in sampling.ts, where the
+// messages can say what is valid. Unknown fields pass, as with OpenAI.
+
+import { Type, type Static } from 'typebox';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Optional(Type.Union([t, Type.Null()]));
+
+const Stop = Type.Union([Type.String(), Type.Array(Type.String())]);
+
+/** Fields shared by /v1/completions and /v1/chat/completions (vLLM's extra sampling fields included). */
+const sampling = {
+  model: Nullable(Type.String()),
+  max_tokens: Nullable(Type.Integer()),
+  temperature: Nullable(Type.Number()),
+  top_p: Nullable(Type.Number()),
+  top_k: Nullable(Type.Integer()),
+  min_p: Nullable(Type.Number()),
+  n: Nullable(Type.Integer()),
+  stream: Nullable(Type.Boolean()),
+  stream_options: Nullable(Type.Object({ include_usage: Nullable(Type.Boolean()) })),
+  stop: Nullable(Stop),
+  stop_token_ids: Nullable(Type.Array(Type.Integer())),
+  seed: Nullable(Type.Integer()),
+  presence_penalty: Nullable(Type.Number()),
+  frequency_penalty: Nullable(Type.Number()),
+  repetition_penalty: Nullable(Type.Number()),
+  ignore_eos: Nullable(Type.Boolean()),
+  min_tokens: Nullable(Type.Integer()),
+  skip_special_tokens: Nullable(Type.Boolean()),
+  include_stop_str_in_output: Nullable(Type.Boolean()),
+  priority: Nullable(Type.Integer()),
+  user: Nullable(Type.String()),
+};
+
+export const CompletionBody = Type.Object({
+  ...sampling,
+  prompt: Type.Union([Type.String(), Type.Array(Type.String()), Type.Array(Type.Integer()), Type.Array(Type.Array(Type.Integer()))]),
+  echo: Nullable(Type.Boolean()),
+  logprobs: Nullable(Type.Integer()),
+});
+export type CompletionBody = Static<typeof CompletionBody>;
+
+const ContentPart = Type.Object({ type: Type.String(), text: Type.Optional(Type.String()) });
+
+export const ChatMessageSchema = Type.Object({
+  role: Type.String(),
+  content: Type.Optional(Type.Union([Type.String(), Type.Null(), Type.Array(ContentPart)])),
+  name: Type.Optional(Type.String()),
+});
+
+export const ChatBody = Type.Object({
+  ...sampling,
+  messages: Type.Array(ChatMessageSchema),
+  max_completion_tokens: Nullable(Type.Integer()),
+  logprobs: Nullable(Type.Boolean()),
+  top_logprobs: Nullable(Type.Integer()),
+  add_generation_prompt: Nullable(Type.Boolean()),
+  chat_template_kwargs: Nullable(Type.Record(Type.String(), Type.Unknown())),
+});
+export type ChatBody = Static<typeof ChatBody>;
+
+export const TokenizeBody = Type.Object({
+  model: Nullable(Type.String()),
+  prompt: Type.Optional(Type.String()),
+  messages: Type.Optional(Type.Array(ChatMessageSchema)),
+  add_special_tokens: Nullable(Type.Boolean()),
+  add_generation_prompt: Nullable(Type.Boolean()),
+});
+export type TokenizeBody = Static<typeof TokenizeBody>;
+
+export const DetokenizeBody = Type.Object({
+  model: Nullable(Type.String()),
+  tokens: Type.Array(Type.Integer()),
+});
+export type DetokenizeBody = Static<typeof DetokenizeBody>;
