@@ -1,0 +1,9 @@
+// exports.hipEmu: the HIP emulator's controls and one entry per kernel of
+// kernels/*.hip run on the emulator, for the tests in test/hip/. Registered
+// from addon.cc with one line: hs::RegisterHipEmu(env, exports).
+#pragma once
+#include <napi.h>
+
+namespace hs {
+void RegisterHipEmu(Napi::Env env, Napi::Object exports);
+}
