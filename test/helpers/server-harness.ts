@@ -33,3 +33,12 @@ export async function startServer(
     },
   };
 }
+
+/** Polls until cond() holds (state changes made by other async work), failing after `ms`. */
+export async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
