@@ -115,7 +115,7 @@ export function parseRevisionInfo(repo: string, body: unknown): HubRevision {
   if (typeof b.sha !== 'string' || !COMMIT_RE.test(b.sha)) throw bad(repo, 'missing or malformed commit sha');
   if (!Array.isArray(b.siblings)) throw bad(repo, 'missing siblings (file list)');
   const files: HubFile[] = [];
-  for (const s of b.siblings as unknown[]) {
+  for (const s of b.siblings) {
     if (typeof s !== 'object' || s === null) throw bad(repo, 'malformed sibling');
     const f = s as { rfilename?: unknown; size?: unknown; blobId?: unknown; lfs?: unknown };
     if (typeof f.rfilename !== 'string') throw bad(repo, 'sibling without rfilename');
@@ -143,7 +143,7 @@ export async function fetchRevision(cfg: HubConfig, repo: string, revision: stri
       await res.body?.cancel();
       throw hubError(res, cfg, { repo, revision });
     }
-    return (await res.json()) as unknown;
+    return await res.json();
   }, onRetry);
   return parseRevisionInfo(repo, body);
 }

@@ -10,6 +10,9 @@ import { hipserveDir, repoFolderName } from './paths.js';
 import { writeFileAtomic } from './fs-safe.js';
 import { withLock } from './lock.js';
 
+/** Lookups may miss, so the map says so (noUncheckedIndexedAccess is off project-wide). */
+export type IndexMap = Partial<Record<string, IndexEntry>>;
+
 export type TrustState = 'verified' | 'unverified';
 
 export interface IndexFile {
@@ -34,7 +37,7 @@ export interface IndexEntry {
 
 interface IndexDoc {
   version: 1;
-  models: Record<string, IndexEntry>;
+  models: IndexMap;
 }
 
 export function indexPath(root: string): string {
@@ -56,7 +59,7 @@ function isEntry(v: unknown): v is IndexEntry {
 }
 
 /** Read the index; a missing or unreadable file is an empty index (the HF layout is rescanned anyway). */
-export async function readIndex(root: string): Promise<Record<string, IndexEntry>> {
+export async function readIndex(root: string): Promise<IndexMap> {
   let text: string;
   try {
     text = await readFile(indexPath(root), 'utf8');
@@ -65,7 +68,7 @@ export async function readIndex(root: string): Promise<Record<string, IndexEntry
   }
   try {
     const doc = JSON.parse(text) as Partial<IndexDoc>;
-    const out: Record<string, IndexEntry> = {};
+    const out: IndexMap = {};
     for (const [k, v] of Object.entries(doc.models ?? {})) if (isEntry(v)) out[k] = v;
     return out;
   } catch {
@@ -74,7 +77,7 @@ export async function readIndex(root: string): Promise<Record<string, IndexEntry
 }
 
 /** Apply `fn` to the index under the index lock and write it back atomically. */
-export async function updateIndex(root: string, fn: (models: Record<string, IndexEntry>) => void): Promise<void> {
+export async function updateIndex(root: string, fn: (models: IndexMap) => void): Promise<void> {
   await withLock(join(locksDir(root), 'index.lock'), {}, async () => {
     const models = await readIndex(root);
     fn(models);
