@@ -57,6 +57,7 @@ struct AttnArgs {
   const int32_t* query_start = nullptr;   // [S+1]
   const int32_t* seq_lens = nullptr;      // [S]
   const int32_t* block_tables = nullptr;  // [S * max_blocks]
+  const int32_t* positions = nullptr;     // [T]; token t sees positions 0..positions[t]
   int32_t max_blocks = 0;
   int32_t n_heads = 0;
   int32_t n_kv_heads = 0;

@@ -6,3 +6,5 @@
 #include "../../../kernels/rmsnorm.hip"
 #include "../../../kernels/rope.hip"
 #include "../../../kernels/gemv.hip"
+#include "../../../kernels/attn_decode.hip"
+#include "../../../kernels/attn_prefill.hip"
