@@ -42,7 +42,9 @@ t.test('completion, streaming equals non-streaming (greedy) and ends with a usag
     if (chunk.choices.length === 0) usage.push(chunk.usage);
     for (const c of chunk.choices) {
       text += c.text;
-      finish = c.finish_reason ?? finish;
+      // The typings say non-null; streamed chunks carry null until the end.
+      const reason: string | null = c.finish_reason;
+      if (reason !== null) finish = reason;
     }
   }
   t.equal(text, full.choices[0].text);
@@ -60,7 +62,7 @@ t.test('no usage chunk without stream_options.include_usage', async (t) => {
 
 t.test('chat, non-streaming and streaming (first chunk has the role)', async (t) => {
   const msgs = [{ role: 'user' as const, content: 'Say something' }];
-  const r = await client.chat.completions.create({ model: 'fake-model', messages: msgs, max_tokens: 4, temperature: 0 });
+  const r = await client.chat.completions.create({ model: 'fake-model', messages: msgs, max_completion_tokens: 4, temperature: 0 });
   t.match(r.id, /^chatcmpl-/);
   t.equal(r.object, 'chat.completion');
   t.equal(r.choices[0].message.role, 'assistant');
@@ -68,7 +70,7 @@ t.test('chat, non-streaming and streaming (first chunk has the role)', async (t)
   const rendered = h.engine.tokenizer.applyChatTemplate(msgs, { addGenerationPrompt: true });
   t.equal(r.usage?.prompt_tokens, h.engine.tokenizer.encode(rendered, false).length, 'prompt is the rendered chat template');
 
-  const stream = await client.chat.completions.create({ model: 'fake-model', messages: msgs, max_tokens: 4, temperature: 0, stream: true });
+  const stream = await client.chat.completions.create({ model: 'fake-model', messages: msgs, max_completion_tokens: 4, temperature: 0, stream: true });
   const chunks = [];
   for await (const c of stream) chunks.push(c);
   t.equal(chunks[0].object, 'chat.completion.chunk');
@@ -81,9 +83,9 @@ t.test('n > 1 gives n choices; a list of prompts gives n per prompt', async (t) 
   const r = await client.completions.create({ model: 'fake-model', prompt: ['a', 'b'], n: 3, max_tokens: 2, seed: 1 });
   t.same(r.choices.map((c) => c.index), [0, 1, 2, 3, 4, 5]);
   t.equal(r.usage?.completion_tokens, 12);
-  const chat = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], n: 2, max_tokens: 3 });
+  const chat = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], n: 2, max_completion_tokens: 3 });
   t.same(chat.choices.map((c) => c.index), [0, 1]);
-  const stream = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], n: 2, max_tokens: 3, stream: true });
+  const stream = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], n: 2, max_completion_tokens: 3, stream: true });
   const seen = new Set<number>();
   for await (const c of stream) for (const ch of c.choices) seen.add(ch.index);
   t.same([...seen].sort(), [0, 1]);
@@ -97,7 +99,7 @@ t.test('logprobs: completions (parallel arrays) and chat (content list)', async 
   t.equal(lp?.tokens?.join(''), r.choices[0].text);
   t.same(lp?.text_offset?.[0], 0);
   t.ok(Object.keys(lp?.top_logprobs?.[0] ?? {}).length >= 2);
-  const c = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, logprobs: true, top_logprobs: 2 });
+  const c = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 3, logprobs: true, top_logprobs: 2 });
   const content = c.choices[0].logprobs?.content ?? [];
   t.equal(content.length, 3);
   t.equal(content[0].top_logprobs.length, 2);

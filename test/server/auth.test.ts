@@ -1,0 +1,62 @@
+// API keys: 401 without a matching key on every route except the health
+// checks; /metrics open unless --metrics-require-auth; several keys work.
+
+import t from 'tap';
+import { bearerToken, keyMatcher } from '../../src/server/auth.js';
+import { startServer } from '../helpers/server-harness.js';
+
+t.test('key matcher', (t) => {
+  const m = keyMatcher(['alpha', 'beta-longer-key']);
+  t.ok(m('alpha'));
+  t.ok(m('beta-longer-key'));
+  t.notOk(m('alph'), 'a prefix is not a match');
+  t.notOk(m('alphaa'));
+  t.notOk(m(''));
+  t.equal(bearerToken('Bearer  abc '), 'abc');
+  t.equal(bearerToken('bearer abc'), 'abc');
+  t.equal(bearerToken('Basic abc'), null);
+  t.equal(bearerToken(undefined), null);
+  t.end();
+});
+
+t.test('routes behind the key', async (t) => {
+  const h = await startServer({ config: { apiKeys: ['k1', 'k2'] } });
+  t.teardown(() => h.close());
+  const get = (path: string, key?: string): Promise<Response> => fetch(`${h.url}${path}`, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } });
+  for (const path of ['/v1/models', '/version', '/v1/nothing-here']) {
+    const res = await get(path);
+    t.equal(res.status, 401, `${path} without key`);
+    const body = (await res.json()) as { error: { code: string; type: string } };
+    t.equal(body.error.code, 'invalid_api_key');
+    t.equal(body.error.type, 'authentication_error');
+    t.equal((await get(path, 'nope')).status, 401, `${path} with a wrong key`);
+  }
+  t.equal((await get('/v1/models', 'k1')).status, 200);
+  t.equal((await get('/v1/models', 'k2')).status, 200, 'second key');
+  t.equal((await get('/health')).status, 200, 'readiness without key');
+  t.equal((await get('/health/live')).status, 200, 'liveness without key');
+  t.equal((await get('/metrics')).status, 200, 'metrics open by default');
+  const post = await fetch(`${h.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', max_tokens: 1 }) });
+  t.equal(post.status, 401);
+  t.equal(h.engine.started.length, 0, 'nothing reached the engine');
+});
+
+t.test('--metrics-require-auth', async (t) => {
+  const h = await startServer({ config: { apiKeys: ['k1'], metricsRequireAuth: true } });
+  t.teardown(() => h.close());
+  t.equal((await fetch(`${h.url}/metrics`)).status, 401);
+  t.equal((await fetch(`${h.url}/metrics`, { headers: { authorization: 'Bearer k1' } })).status, 200);
+});
+
+t.test('CORS off by default, on with --allowed-origins', async (t) => {
+  const off = await startServer();
+  t.teardown(() => off.close());
+  const a = await fetch(`${off.url}/v1/models`, { headers: { origin: 'https://app.example' } });
+  t.equal(a.headers.get('access-control-allow-origin'), null);
+  const on = await startServer({ config: { allowedOrigins: ['https://app.example'] } });
+  t.teardown(() => on.close());
+  const b = await fetch(`${on.url}/v1/models`, { headers: { origin: 'https://app.example' } });
+  t.equal(b.headers.get('access-control-allow-origin'), 'https://app.example');
+  const c = await fetch(`${on.url}/v1/models`, { headers: { origin: 'https://evil.example' } });
+  t.equal(c.headers.get('access-control-allow-origin'), null);
+});
