@@ -15,6 +15,7 @@ t.test('every code is unique, documented and well-formed', (t) => {
     t.match(spec.type, /_error$/, `${code}: OpenAI-style type`);
     t.ok(spec.template.length > 0);
   }
+  t.end();
 });
 
 t.test('HttpError renders the OpenAI error body', (t) => {
