@@ -188,6 +188,11 @@ export function drive(sched: BatchScheduler, events: DriverEvent[], cfg: { maxNu
       }
     }
     const { waiting, running } = sched.queues();
+    // Work-conserving: budget left over means every running request got its turn.
+    if (out.numBatchedTokens < cfg.maxNumBatchedTokens) {
+      const inStep = new Set(out.seqs.map((q) => q.requestId));
+      for (const id of running) if (!inStep.has(id)) errors.push(`step ${step}: ${id} runs but was skipped with budget left`);
+    }
     for (const v of out.preempted) {
       const vr = sched.getRequest(v);
       if (vr === undefined || waiting.indexOf(v) < 0) errors.push(`step ${step}: preempted ${v} not waiting`);

@@ -143,6 +143,26 @@ t.test('priority policy preempts the largest priority value even if it came firs
   t.end();
 });
 
+t.test('a victim already scheduled in this step gives back its turn, and nobody is skipped', (t) => {
+  const s = createScheduler({ numBlocks: 5, policy: 'priority' }); // 4 usable
+  s.addRequest({ id: 'low', promptTokenIds: range(0, 3), maxTokens: 10, priority: 5 });
+  step(s); // low [1]
+  s.addRequest({ id: 'high', promptTokenIds: range(100, 4), maxTokens: 10, priority: 0 });
+  s.addRequest({ id: 'mid', promptTokenIds: range(200, 3), maxTokens: 10, priority: 1 });
+  t.same(brief(step(s)).map((q) => [q.id, q.blocks]), [['low', [1]], ['high', [2]], ['mid', [3]]]);
+  // low (first in running) takes the last free block for position 4; then
+  // high needs one too: low is the victim although it was scheduled already.
+  const o = s.schedule();
+  t.same(o.preempted, ['low']);
+  t.same(brief(o), [
+    { id: 'high', start: 4, n: 1, blocks: [2, 4], sample: true },
+    { id: 'mid', start: 3, n: 1, blocks: [3], sample: true },
+  ]);
+  t.equal(o.numBatchedTokens, 2, "low's token is not counted");
+  t.same(s.queues(), { waiting: ['low'], running: ['high', 'mid'] });
+  t.end();
+});
+
 t.test('n > 1 siblings share the prompt blocks through the cache', (t) => {
   const s = createScheduler();
   const prompt = range(0, 9);
