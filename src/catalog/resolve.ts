@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { homedir } from 'node:os';
-import { CatalogError } from './errors.js';
+import { CatalogError, errorMessage } from './errors.js';
 import { readIndex, touchLastUsed } from './index-store.js';
 import { cacheRoot, repoPaths, validateRepoFilename, validateRepoId, validateRevision } from './paths.js';
 import { lineReporter, type ProgressListener } from './progress.js';
@@ -45,7 +45,12 @@ export function parseHubSpec(spec: string): HubSpec {
   const gguf = colon < 0 ? undefined : spec.slice(colon + 1);
   validateRepoId(repo);
   if (gguf !== undefined) {
-    validateRepoFilename(gguf);
+    try {
+      validateRepoFilename(gguf);
+    } catch (err) {
+      // Typed by the user, so a usage error (exit 2), unlike a bad name sent by the hub.
+      throw new CatalogError('HIPSERVE_ERR_CATALOG_USAGE', errorMessage(err));
+    }
     if (!gguf.toLowerCase().endsWith('.gguf')) throw new CatalogError('HIPSERVE_ERR_CATALOG_USAGE', `${spec}: only a .gguf file can be named after ":"`);
   }
   return { repo, gguf };

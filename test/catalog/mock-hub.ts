@@ -84,7 +84,16 @@ export function bytes(n: number, seed = 1): Buffer {
   return b;
 }
 
-export async function startMockHub(): Promise<MockHub> {
+export interface MockHubOptions {
+  /**
+   * Host name the LFS redirect points at. huggingface_hub follows redirects to
+   * the same host name (any port), so a real-client check uses `localhost`
+   * here to make the CDN a different host, as cdn-lfs.hf.co is.
+   */
+  cdnHost?: string;
+}
+
+export async function startMockHub(opts: MockHubOptions = {}): Promise<MockHub> {
   const repos = new Map<string, { spec: MockRepoSpec; commit: string; files: MockFile[] }>();
   const faults = new Map<string, Fault[]>();
   const served = new Map<string, number>();
@@ -264,6 +273,7 @@ export async function startMockHub(): Promise<MockHub> {
 
   const url = await hub.listen({ host: '127.0.0.1', port: 0 });
   cdnUrl = await cdn.listen({ host: '127.0.0.1', port: 0 });
+  if (opts.cdnHost !== undefined) cdnUrl = cdnUrl.replace('127.0.0.1', opts.cdnHost);
 
   return {
     url,
