@@ -2,7 +2,7 @@
 // directory (config.json + safetensors) or as one GGUF file with llama.cpp's
 // names and metadata. Same spec + seed => same weights in both formats: every
 // tensor has its own random stream keyed by its HF name.
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { normals, seedFrom } from './random.js';
 import { roundTo, type WeightDType } from './writers/encode.js';
@@ -10,7 +10,7 @@ import type { TensorSource } from './writers/tensor.js';
 import { writeSafetensorsModel } from './writers/safetensors.js';
 import { writeGguf } from './writers/gguf.js';
 import { gguf, type GgufValue } from './gguf-types.js';
-import { ggufTokenizerMetadata, npmTokenizer, type TokenizerName } from './npm-tokenizers.js';
+import { ggufTokenizerMetadata, npmTokenizer, type TokenizerJson, type TokenizerName } from './npm-tokenizers.js';
 
 export type Arch = 'llama' | 'qwen2' | 'qwen3';
 
@@ -154,8 +154,28 @@ export function writeHfModel(dir: string, spec: SynthSpec, dtype: 'f32' | 'f16' 
   writeFileSync(join(dir, 'config.json'), JSON.stringify(hfConfig(spec, dtype), null, 2) + '\n');
   const gen = { bos_token_id: tok.bosTokenId ?? undefined, eos_token_id: tok.eosTokenIds, do_sample: false };
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
-  copyFileSync(tok.tokenizerJsonPath, join(dir, 'tokenizer.json'));
+  if (tok.addBos) {
+    // The npm copy of Llama 3's tokenizer.json predates the one on the Hub
+    // whose post-processor prepends <|begin_of_text|>; put it back so
+    // encode() adds BOS as transformers and llama.cpp do for Llama 3.
+    const json = JSON.parse(readFileSync(tok.tokenizerJsonPath, 'utf8')) as Record<string, unknown>;
+    json.post_processor = bosPostProcessor(tok.json, tok.bosTokenId);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+  } else {
+    copyFileSync(tok.tokenizerJsonPath, join(dir, 'tokenizer.json'));
+  }
   copyFileSync(tok.tokenizerConfigPath, join(dir, 'tokenizer_config.json'));
+}
+
+function bosPostProcessor(json: TokenizerJson, bosId: number | null): Record<string, unknown> {
+  const bos = json.added_tokens.find((t) => t.id === bosId)?.content;
+  if (bos === undefined || bosId === null) throw new Error('tokenizer has no BOS token');
+  return {
+    type: 'TemplateProcessing',
+    single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+    pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+    special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
+  };
 }
 
 // llama.cpp's converter permutes llama's q/k rows so that its interleaved

@@ -1,0 +1,98 @@
+// Builds the tokenizer.json object of a gpt2-style byte-level BPE vocabulary
+// from a GGUF file's tokenizer.ggml.* metadata, so one tokenizer library
+// serves Hugging Face directories and GGUF files alike.
+import { GgufError, type GgufMetadata } from './gguf-reader.js';
+
+// The pre-tokenizer split of each tokenizer.ggml.pre value this builds
+// (the same regexes llama.cpp's llama-vocab.cpp and the HF files use).
+const PRE_REGEX: Record<string, string> = {
+  'llama-bpe':
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  qwen2:
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
+const CONTROL = 3;
+const USER_DEFINED = 4;
+
+export interface GgufTokenizerParts {
+  tokenizerJson: Record<string, unknown>;
+  tokenizerConfig: Record<string, unknown>;
+  tokens: readonly string[];
+}
+
+export function tokenizerJsonFromGguf(md: GgufMetadata): GgufTokenizerParts {
+  const path = md.file.path;
+  const model = md.string('tokenizer.ggml.model');
+  if (model !== 'gpt2') {
+    throw new GgufError(path, 'metadata key tokenizer.ggml.model', `tokenizer model "${model}" is not supported (only "gpt2" byte-level BPE); use the model's tokenizer.json`);
+  }
+  const pre = md.string('tokenizer.ggml.pre', 'llama-bpe') ?? 'llama-bpe';
+  const regex = PRE_REGEX[pre] as string | undefined;
+  if (regex === undefined) {
+    throw new GgufError(path, 'metadata key tokenizer.ggml.pre', `pre-tokenizer "${pre}" is not supported (known: ${Object.keys(PRE_REGEX).join(', ')})`);
+  }
+  const tokens = md.strings('tokenizer.ggml.tokens');
+  const types = md.numbers('tokenizer.ggml.token_type') ?? [];
+  const merges = md.strings('tokenizer.ggml.merges');
+  const vocab: Record<string, number> = {};
+  const added: Record<string, unknown>[] = [];
+  tokens.forEach((tok, id) => {
+    const type = types[id] ?? 1;
+    if (type === CONTROL || type === USER_DEFINED) {
+      added.push({ id, content: tok, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === CONTROL });
+    } else {
+      vocab[tok] = id;
+    }
+  });
+  const bosId = md.optionalNumber('tokenizer.ggml.bos_token_id');
+  const eosId = md.optionalNumber('tokenizer.ggml.eos_token_id');
+  const addBos = md.bool('tokenizer.ggml.add_bos_token', pre === 'llama-bpe') && bosId !== null;
+  const bos = bosId !== null ? (tokens[bosId] ?? null) : null;
+  const postProcessor =
+    addBos && bos !== null
+      ? {
+          type: 'TemplateProcessing',
+          single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+          pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+          special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
+        }
+      : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
+  const tokenizerJson = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: pre === 'qwen2' ? { type: 'NFC' } : null,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+      ],
+    },
+    post_processor: postProcessor,
+    decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      // llama.cpp sets ignore_merges for the Llama 3 pre-tokenizer, as HF's file does.
+      ignore_merges: pre === 'llama-bpe',
+      vocab,
+      merges,
+    },
+  };
+  const tokenizerConfig: Record<string, unknown> = {
+    bos_token: bos,
+    eos_token: eosId !== null ? (tokens[eosId] ?? null) : null,
+    clean_up_tokenization_spaces: false,
+  };
+  const template = md.string('tokenizer.chat_template', null);
+  if (template !== null) tokenizerConfig.chat_template = template;
+  return { tokenizerJson, tokenizerConfig, tokens };
+}
