@@ -87,7 +87,9 @@ class ThreadPool {
 
   void worker_loop(int index) {
     t_in_pool = true;
-    uint64_t seen = generation_.load();
+    // Generation 0 is the pool's birth: a task submitted before this thread
+    // got here must still be seen as new.
+    uint64_t seen = 0;
     for (;;) {
       // Spin, then sleep.
       uint64_t g = generation_.load(std::memory_order_acquire);

@@ -1,0 +1,119 @@
+// Loads the addon for the kernel tests and types exports.ops.
+// HIPSERVE_ADDON overrides the path (a developer's own build directory).
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export type OpResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; error: { code: string; message: string; where: string } };
+
+export type DTypeName = 'f32' | 'f16' | 'bf16' | 'q8_0';
+
+export interface RopeParamsJs {
+  theta?: number;
+  style?: 'neox' | 'interleaved';
+  rotaryDim?: number;
+  llama3Factor?: number;
+  llama3LowFreqFactor?: number;
+  llama3HighFreqFactor?: number;
+  llama3OriginalMaxPos?: number;
+}
+
+export interface AttentionArgs {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  kCache: Float32Array;
+  vCache: Float32Array;
+  slotMapping: Int32Array;
+  queryStart: Int32Array;
+  seqLens: Int32Array;
+  blockTables: Int32Array;
+  positions: Int32Array;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  blockSize: number;
+  scale?: number;
+}
+
+export interface SampleArgs {
+  logits: Float32Array;
+  vocab: number;
+  temperature: Float32Array;
+  topP: Float32Array;
+  topK: Int32Array;
+  minP: Float32Array;
+  presencePenalty: Float32Array;
+  frequencyPenalty: Float32Array;
+  repetitionPenalty: Float32Array;
+  seeds: BigUint64Array;
+  sampleIndex: Int32Array;
+  numLogprobs: Int32Array;
+  outputTokens?: Int32Array;
+  outputStart?: Int32Array;
+  promptTokens?: Int32Array;
+  promptStart?: Int32Array;
+  bannedTokens?: Int32Array;
+  bannedStart?: Int32Array;
+  returnLogits?: boolean;
+}
+
+export interface SampleOut {
+  sampled: Int32Array;
+  logprob: Float32Array;
+  topN: number;
+  topIds: Int32Array;
+  topLogprobs: Float32Array;
+  logits?: Float32Array;
+}
+
+export interface Ops {
+  simdLevel(): OpResult<string>;
+  simdLevels(): OpResult<string[]>;
+  setSimdLevel(level: string): OpResult<string>;
+  threads(): OpResult<number>;
+  philox(seed: bigint, counter: number): OpResult<number>;
+  readBandwidth(bytes: number, threads: number): OpResult<{ gbPerSecond: number }>;
+  quantize(values: Float32Array, dtype: DTypeName): OpResult<Uint8Array>;
+  dequantize(bytes: Uint8Array, dtype: DTypeName, n: number): OpResult<Float32Array>;
+  matmul(x: Float32Array, M: number, K: number, w: Uint8Array, dtype: DTypeName, N: number, threads?: number): OpResult<Float32Array>;
+  benchMatmul(
+    x: Float32Array, M: number, K: number, w: Uint8Array, dtype: DTypeName, N: number, iters: number, threads?: number,
+  ): OpResult<{ best: number; mean: number }>;
+  embed(table: Uint8Array, dtype: DTypeName, rows: number, cols: number, ids: Int32Array): OpResult<Float32Array>;
+  rmsnorm(x: Float32Array, weight: Float32Array, rows: number, dim: number, eps: number): OpResult<Float32Array>;
+  rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, params: RopeParamsJs): OpResult<Float32Array>;
+  siluMul(gate: Float32Array, up: Float32Array): OpResult<Float32Array>;
+  add(y: Float32Array, x: Float32Array): OpResult<Float32Array>;
+  addBias(x: Float32Array, bias: Float32Array, rows: number, cols: number): OpResult<Float32Array>;
+  pagedAttention(args: AttentionArgs): OpResult<Float32Array>;
+  sample(args: SampleArgs): OpResult<SampleOut>;
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const require = createRequire(import.meta.url);
+
+export const addonPath = process.env.HIPSERVE_ADDON ?? path.join(root, 'build', 'Release', 'hipserve.node');
+export const ops = (require(addonPath) as { ops: Ops }).ops;
+
+export function unwrap<T>(r: OpResult<T>): T {
+  if (!r.ok) throw new Error(`${r.error.code} in ${r.error.where}: ${r.error.message}`);
+  return r.value;
+}
+
+// The SIMD levels this CPU runs; each test runs its cases at every one.
+export function levels(): string[] {
+  return unwrap(ops.simdLevels());
+}
+
+export function atLevel(level: string, fn: () => void): void {
+  const before = unwrap(ops.simdLevel());
+  unwrap(ops.setSimdLevel(level));
+  try {
+    fn();
+  } finally {
+    unwrap(ops.setSimdLevel(before));
+  }
+}

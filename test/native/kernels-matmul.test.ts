@@ -1,0 +1,152 @@
+// matmul / quantize / dequantize / embed against test/native/reference.ts,
+// at every SIMD level this CPU runs.
+import t from 'tap';
+import { atLevel, levels, ops, unwrap, type DTypeName } from './kernels-addon.js';
+import { dequantize, f16ToF32, f32ToF16, matmulQ8Ref, matmulRef, quantize, randn, rng } from './reference.js';
+
+const U = 2 ** -24; // f32 unit roundoff
+
+// Float weights: the kernels sum 8- or 16-lane partial sums over K chunks of
+// 512, reduce the lanes, then add the chunks, so each product goes through
+// at most 512/8 + 4 + ceil(K/512) + 1 roundings; the worst case error is
+// that many units of roundoff times sum |x w| (Higham's gamma_n). The weights
+// themselves are exact in f32 (f16 and bf16 widen exactly), so this is the
+// whole bound; 2x margin.
+function floatBound(K: number, mag: number): number {
+  return 2 * (64 + 4 + Math.ceil(K / 512) + 1) * U * mag + 1e-30;
+}
+// Q8_0 against the reference that quantizes activations the same way: the
+// integer block dots are exact; what remains is the f32 scaling and the
+// accumulation over K/32 blocks in 8 lanes (same gamma_n argument).
+function q8Bound(K: number, mag: number): number {
+  return 2 * (K / 32 + 8) * U * mag + 1e-30;
+}
+
+const FLOAT_SHAPES: [number, number, number][] = [
+  [1, 77, 37], [3, 33, 19], [17, 1031, 21], [64, 513, 35], [1, 2048, 64], [2, 8, 5], [5, 1, 3],
+];
+const Q8_SHAPES: [number, number, number][] = [
+  [1, 32, 5], [3, 96, 37], [17, 544, 19], [64, 1056, 21], [1, 2080, 67],
+];
+
+t.test('quantize gives the reference bytes and dequantize inverts exactly', (t) => {
+  const r = rng(1);
+  for (const dt of ['f32', 'f16', 'bf16', 'q8_0'] as DTypeName[]) {
+    const x = randn(r, 32 * 37, 3);
+    x[5] = 0; x[6] = -0; x[7] = 70000; x[8] = 1e-6; x[9] = 6.0e-8; x[10] = 2 ** -25 * 3; // overflow, subnormals, ties
+    const bytes = unwrap(ops.quantize(x, dt));
+    t.same(Array.from(bytes), Array.from(quantize(dt, x)), `${dt} bytes`);
+    const back = unwrap(ops.dequantize(bytes, dt, x.length));
+    t.same(Array.from(back), Array.from(dequantize(dt, bytes, x.length)), `${dt} dequantize`);
+  }
+  // every f16 bit pattern round-trips (except NaN payloads)
+  const all = new Uint16Array(65536).map((_, i) => i);
+  const vals = unwrap(ops.dequantize(new Uint8Array(all.buffer), 'f16', 65536));
+  let bad = 0;
+  for (let i = 0; i < 65536; i++) {
+    const v = f16ToF32(i);
+    if (!Number.isNaN(v) && (vals[i] !== v || f32ToF16(v) !== i)) bad++;
+  }
+  t.equal(bad, 0, 'f16 table');
+  t.end();
+});
+
+for (const level of levels()) {
+  t.test(`matmul float weights at ${level}`, (t) => {
+    atLevel(level, () => {
+      const r = rng(2);
+      for (const dt of ['f32', 'f16', 'bf16'] as DTypeName[]) {
+        for (const [M, K, N] of FLOAT_SHAPES) {
+          const x = randn(r, M * K);
+          const wb = unwrap(ops.quantize(randn(r, N * K), dt));
+          const y = unwrap(ops.matmul(x, M, K, wb, dt, N));
+          const ref = matmulRef(x, M, K, dequantize(dt, wb, N * K), N);
+          let worst = 0;
+          for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs(y[i] - ref.y[i]) / floatBound(K, ref.mag[i]));
+          t.ok(worst <= 1, `${dt} M=${M} K=${K} N=${N}: error/bound ${worst.toExponential(2)}`);
+        }
+      }
+    });
+    t.end();
+  });
+
+  t.test(`matmul q8_0 at ${level}`, (t) => {
+    atLevel(level, () => {
+      const r = rng(3);
+      for (const [M, K, N] of Q8_SHAPES) {
+        const x = randn(r, M * K);
+        const wb = unwrap(ops.quantize(randn(r, N * K), 'q8_0'));
+        const y = unwrap(ops.matmul(x, M, K, wb, 'q8_0', N));
+        const ref = matmulQ8Ref(x, M, K, wb, N);
+        const exact = matmulRef(x, M, K, dequantize('q8_0', wb, N * K), N);
+        let worst = 0, worstAct = 0;
+        for (let i = 0; i < M * N; i++) {
+          worst = Math.max(worst, Math.abs(y[i] - ref.y[i]) / q8Bound(K, ref.mag[i]));
+          // vs the unquantized activations: each activation moves by at most dx/2
+          worstAct = Math.max(worstAct, Math.abs(y[i] - exact.y[i]) / (ref.actErr[i] + q8Bound(K, ref.mag[i])));
+        }
+        t.ok(worst <= 1, `M=${M} K=${K} N=${N}: error/bound vs int8 reference ${worst.toExponential(2)}`);
+        t.ok(worstAct <= 1, `M=${M} K=${K} N=${N}: error/bound vs f32 activations ${worstAct.toExponential(2)}`);
+      }
+    });
+    t.end();
+  });
+
+  t.test(`matmul rows do not depend on M or on threads at ${level}`, (t) => {
+    atLevel(level, () => {
+      const r = rng(4);
+      for (const dt of ['f32', 'f16', 'bf16', 'q8_0'] as DTypeName[]) {
+        const M = 19, K = 1088, N = 45;
+        const x = randn(r, M * K);
+        const wb = unwrap(ops.quantize(randn(r, N * K), dt));
+        const all = unwrap(ops.matmul(x, M, K, wb, dt, N));
+        const one = unwrap(ops.matmul(x, M, K, wb, dt, N, 1));
+        t.same(Array.from(one), Array.from(all), `${dt}: 1 thread = pool`);
+        let same = true;
+        for (const m of [0, 7, 18]) {
+          const row = unwrap(ops.matmul(x.slice(m * K, (m + 1) * K), 1, K, wb, dt, N));
+          for (let n = 0; n < N; n++) if (row[n] !== all[m * N + n]) same = false;
+        }
+        t.ok(same, `${dt}: a row alone equals the same row in a batch of ${M}, bit for bit`);
+      }
+    });
+    t.end();
+  });
+}
+
+t.test('embed gathers rows of any dtype', (t) => {
+  const r = rng(5);
+  for (const dt of ['f32', 'f16', 'bf16', 'q8_0'] as DTypeName[]) {
+    const rows = 11, cols = 64;
+    const tb = unwrap(ops.quantize(randn(r, rows * cols), dt));
+    const ids = new Int32Array([3, 0, 10, 3]);
+    const out = unwrap(ops.embed(tb, dt, rows, cols, ids));
+    const deq = dequantize(dt, tb, rows * cols);
+    const want = Array.from(ids).flatMap((id) => Array.from(deq.subarray(id * cols, (id + 1) * cols)));
+    t.same(Array.from(out), want, dt);
+  }
+  const bad = ops.embed(new Uint8Array(4 * 8), 'f32', 2, 4, new Int32Array([2]));
+  t.equal(bad.ok, false, 'an id past the table is an error Result');
+  t.end();
+});
+
+t.test('wrong sizes are error Results, wrong types throw', (t) => {
+  const x = new Float32Array(64);
+  const w = new Uint8Array(64 * 4 * 2);
+  const code = (r: { ok: boolean; error?: { code: string } }) => (r.ok ? 'ok' : r.error?.code);
+  t.equal(code(ops.matmul(x, 1, 64, w, 'f32', 2)), 'ok');
+  t.equal(code(ops.matmul(x, 2, 64, w, 'f32', 2)), 'HIPSERVE_E_INVALID_ARGUMENT', 'x too short');
+  t.equal(code(ops.matmul(x, 1, 64, w, 'f32', 3)), 'HIPSERVE_E_INVALID_ARGUMENT', 'weights too short');
+  t.equal(code(ops.matmul(x, 1, 64, w, 'f64' as DTypeName, 2)), 'HIPSERVE_E_INVALID_ARGUMENT', 'unknown dtype');
+  t.equal(code(ops.matmul(x.subarray(0, 48), 1, 48, new Uint8Array(34 * 3), 'q8_0', 2)), 'HIPSERVE_E_INVALID_ARGUMENT', 'K not a multiple of 32');
+  t.equal(code(ops.matmul(x, 0, 64, w, 'f32', 2)), 'HIPSERVE_E_INVALID_ARGUMENT', 'M = 0');
+  t.equal(code(ops.matmul(x, 1.5, 64, w, 'f32', 2)), 'HIPSERVE_E_INVALID_ARGUMENT', 'fractional M');
+  t.equal(code(ops.dequantize(new Uint8Array(10), 'f16', 6)), 'HIPSERVE_E_INVALID_ARGUMENT');
+  t.equal(code(ops.quantize(new Float32Array(33), 'q8_0')), 'HIPSERVE_E_INVALID_ARGUMENT');
+  t.equal(code(ops.setSimdLevel('sse9')), 'HIPSERVE_E_INVALID_ARGUMENT');
+  t.throws(() => ops.matmul(Array.from(x) as unknown as Float32Array, 1, 64, w, 'f32', 2), TypeError);
+  t.throws(() => ops.matmul(x, '1' as unknown as number, 64, w, 'f32', 2), TypeError);
+  t.throws(() => ops.quantize(x, 3 as unknown as DTypeName), TypeError);
+  t.equal(unwrap(ops.matmul(x, 1, 64, w, 'f32', 2)).length, 2, 'the addon still answers');
+  t.end();
+});
