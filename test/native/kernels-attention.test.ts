@@ -1,0 +1,104 @@
+// Paged attention: a mixed batch (prefill chunks, decodes, a chunk on top of
+// cached context) with blocks scattered and shuffled in the pool, against a
+// dense causal softmax per sequence.
+import t from 'tap';
+import { atLevel, levels, ops, unwrap, type AttentionArgs } from './kernels-addon.js';
+import { attentionRef, randn, rng, type DenseSeq } from './reference.js';
+
+interface Plan { cached: number; fresh: number } // tokens already in cache, tokens this step
+
+function run(level: string, H: number, KVH: number, D: number, bs: number, plans: Plan[], seed: number) {
+  const r = rng(seed);
+  const numBlocks = 64;
+  const row = KVH * D;
+  const kCache = new Float32Array(numBlocks * bs * row).fill(NaN); // unwritten slots must never be read
+  const vCache = new Float32Array(numBlocks * bs * row).fill(NaN);
+  // block ids 1..63 shuffled; block 0 is the null block
+  const free = Array.from({ length: numBlocks - 1 }, (_, i) => i + 1);
+  for (let i = free.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [free[i], free[j]] = [free[j], free[i]];
+  }
+  const B = Math.max(...plans.map((p) => Math.ceil((p.cached + p.fresh) / bs))) + 1;
+  const tables = new Int32Array(plans.length * B); // padded with 0
+  const seqs: DenseSeq[] = plans.map((p, i) => {
+    const n = p.cached + p.fresh;
+    for (let b = 0; b < Math.ceil(n / bs); b++) tables[i * B + b] = free.pop() ?? 0;
+    return { k: Array.from({ length: n }, () => randn(r, row)), v: Array.from({ length: n }, () => randn(r, row)) };
+  });
+  const slotOf = (i: number, pos: number) => tables[i * B + Math.floor(pos / bs)] * bs + (pos % bs);
+  const step = (range: (p: Plan) => [number, number]) => {
+    const tok: { seq: number; pos: number }[] = [];
+    plans.forEach((p, i) => {
+      const [a, b] = range(p);
+      for (let pos = a; pos < b; pos++) tok.push({ seq: i, pos });
+    });
+    const qs = new Int32Array(plans.length + 1);
+    plans.forEach((p, i) => { const [a, b] = range(p); qs[i + 1] = qs[i] + (b - a); });
+    const T = tok.length;
+    const q = randn(r, T * H * D);
+    const k = new Float32Array(T * row), v = new Float32Array(T * row);
+    tok.forEach((x, j) => { k.set(seqs[x.seq].k[x.pos], j * row); v.set(seqs[x.seq].v[x.pos], j * row); });
+    const args: AttentionArgs = {
+      q, k, v, kCache, vCache,
+      slotMapping: Int32Array.from(tok, (x) => slotOf(x.seq, x.pos)),
+      queryStart: qs,
+      seqLens: Int32Array.from(plans, (p, i) => (range(p)[1] > range(p)[0] ? range(p)[1] : Math.max(1, plans[i].cached))),
+      blockTables: tables,
+      positions: Int32Array.from(tok, (x) => x.pos),
+      nHeads: H, nKvHeads: KVH, headDim: D, blockSize: bs,
+    };
+    let out = new Float32Array(0);
+    atLevel(level, () => { out = unwrap(ops.pagedAttention(args)); });
+    const ref = attentionRef(q, tok.map((x) => x.seq), args.positions, seqs, H, KVH, D, 1 / Math.sqrt(D));
+    let worst = 0;
+    for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - ref[i]));
+    return { worst, args };
+  };
+  // step 1 writes the cached context (as prefill chunks), step 2 is the mixed batch
+  const first = step((p) => [0, p.cached]);
+  const second = step((p) => [p.cached, p.cached + p.fresh]);
+  return { first, second };
+}
+
+// Inputs are N(0,1), scores are O(1) after the 1/sqrt(D) scale, outputs are
+// convex combinations of values |v| < ~5: f32 dots of D terms and the
+// online-softmax rescaling keep the absolute error well under 1e-5 (about
+// (D + context) * u * max|v|); a wrong block, mask or softmax is off by O(0.1).
+const BOUND = 1e-5;
+
+for (const level of levels()) {
+  t.test(`paged attention mixed batch at ${level}`, (t) => {
+    const plans: Plan[] = [
+      { cached: 0, fresh: 7 },   // prefill from scratch, crosses blocks
+      { cached: 20, fresh: 1 },  // decode on a long context
+      { cached: 9, fresh: 5 },   // chunked prefill on top of cached tokens
+      { cached: 0, fresh: 1 },   // decode of a one-token sequence
+      { cached: 3, fresh: 0 },   // in the cache, nothing this step
+    ];
+    for (const [H, KVH, D, bs] of [[4, 2, 16, 4], [6, 1, 19, 5], [2, 2, 64, 16], [8, 4, 128, 3]]) {
+      const { first, second } = run(level, H, KVH, D, bs, plans, 100 + H + D);
+      t.ok(first.worst < BOUND, `H=${H} KVH=${KVH} D=${D} bs=${bs}: context step, max error ${first.worst.toExponential(2)}`);
+      t.ok(second.worst < BOUND, `H=${H} KVH=${KVH} D=${D} bs=${bs}: mixed step, max error ${second.worst.toExponential(2)}`);
+    }
+    t.end();
+  });
+}
+
+t.test('paged attention rejects inconsistent batches', (t) => {
+  const { second } = run('scalar', 2, 1, 8, 4, [{ cached: 5, fresh: 2 }, { cached: 1, fresh: 1 }], 7);
+  const base = second.args;
+  const bad = (patch: Partial<AttentionArgs>, what: string) => {
+    const r = ops.pagedAttention({ ...base, ...patch });
+    t.equal(r.ok ? 'ok' : r.error.code, 'HIPSERVE_E_INVALID_ARGUMENT', what);
+  };
+  bad({ blockTables: base.blockTables.map((b) => (b ? 9999 : 0)) }, 'block id past the pool');
+  bad({ positions: base.positions.map((p) => p + 50) }, 'position past seq_len');
+  bad({ slotMapping: base.slotMapping.map(() => 1 << 30) }, 'slot past the pool');
+  bad({ queryStart: new Int32Array([0, 1, 2]) }, 'queryStart not ending at T');
+  bad({ nKvHeads: 3 }, 'heads not a multiple of kv heads');
+  bad({ q: new Float32Array(3) }, 'q too short');
+  t.throws(() => ops.pagedAttention({ ...base, positions: [1, 2] as unknown as Int32Array }), TypeError);
+  t.equal(unwrap(ops.pagedAttention(base)).length, base.q.length, 'still answers');
+  t.end();
+});
