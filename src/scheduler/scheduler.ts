@@ -40,7 +40,7 @@ export class BatchScheduler implements Scheduler {
   private readonly maxNumSeqs: number;
   private readonly usePriority: boolean;
   private readonly requests = new Map<string, SchedRequest>();
-  /** Ordered: FCFS = preempted first then arrival order; priority = by (priority, arrival). */
+  /** Sorted: FCFS by arrival, priority by (priority, arrival); preempted ones thus come first. */
   private readonly waiting: SchedRequest[] = [];
   /** Ordered by admission (preempted ones re-enter at the end). */
   private readonly running: SchedRequest[] = [];
@@ -73,7 +73,7 @@ export class BatchScheduler implements Scheduler {
     if (init.promptTokenIds.length === 0) throw new Error(`request ${init.id} has an empty prompt`);
     const req = new SchedRequest(init, this.nextSeqNo++);
     this.requests.set(req.id, req);
-    this.insertWaiting(req, false);
+    this.insertWaiting(req);
   }
 
   schedule(): SchedulerOutput {
@@ -264,7 +264,7 @@ export class BatchScheduler implements Scheduler {
     req.numPreemptions++;
     req.status = 'waiting';
     this.preemptions++;
-    this.insertWaiting(req, true);
+    this.insertWaiting(req);
   }
 
   private fail(req: SchedRequest, numTokens: number): FailedRequest {
@@ -288,21 +288,19 @@ export class BatchScheduler implements Scheduler {
   }
 
   /**
-   * FCFS: new requests at the tail, preempted ones at the head (they arrived
-   * before anything still waiting behind them). Priority: sorted by
-   * (priority, arrival), a preempted request keeps its place by those keys.
+   * Waiting stays sorted by (priority, arrival) under 'priority', by arrival
+   * under FCFS. A new request lands at the tail (it arrived last); a
+   * preempted one lands at the head, since it was admitted, and so arrived,
+   * before anything still waiting; under 'priority' it keeps its place by
+   * its keys. Sorting instead of push/unshift also keeps the order right if
+   * a caller passes arrival times out of order.
    */
-  private insertWaiting(req: SchedRequest, preempted: boolean): void {
-    if (!this.usePriority) {
-      if (preempted) this.waiting.unshift(req);
-      else this.waiting.push(req);
-      return;
-    }
+  private insertWaiting(req: SchedRequest): void {
     let lo = 0;
     let hi = this.waiting.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareRequests(this.waiting[mid], req, true) <= 0) lo = mid + 1;
+      if (compareRequests(this.waiting[mid], req, this.usePriority) <= 0) lo = mid + 1;
       else hi = mid;
     }
     this.waiting.splice(lo, 0, req);

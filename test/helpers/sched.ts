@@ -201,6 +201,11 @@ export function drive(sched: BatchScheduler, events: DriverEvent[], cfg: { maxNu
         if (vr && rr && !less(rr, vr, sched)) errors.push(`step ${step}: preempted ${v} while less important ${id} runs`);
       }
     }
+    // FCFS: the victims are at the head of waiting (they arrived before anyone still waiting).
+    if (sched.policy === 'fcfs' && out.preempted.length > 0) {
+      const head = new Set(waiting.slice(0, out.preempted.length));
+      if (!out.preempted.every((v) => head.has(v))) errors.push(`step ${step}: victims ${out.preempted.join()} not at the head of ${waiting.join()}`);
+    }
     // Waiting stays sorted (head-of-line admission then keeps FCFS / priority order).
     for (let k = 1; k < waiting.length; k++) {
       const a = sched.getRequest(waiting[k - 1]);
