@@ -262,10 +262,11 @@ function wrap<T>(run: () => RawResult<T>): Result<T, NativeError> {
   return r.ok ? { ok: true, value: r.value } : { ok: false, error: err.fill(r.error) };
 }
 
-async function wrapAsync<T>(run: () => Promise<RawResult<T>>): Promise<Result<T, NativeError>> {
+// Not an async function on purpose: a TypeError from the addon (a wrong
+// argument type) is thrown synchronously to the caller, not turned into a rejection.
+function wrapAsync<T>(run: () => Promise<RawResult<T>>): Promise<Result<T, NativeError>> {
   const err = new NativeError();
-  const r = await run();
-  return r.ok ? { ok: true, value: r.value } : { ok: false, error: err.fill(r.error) };
+  return run().then((r) => (r.ok ? { ok: true, value: r.value } : { ok: false, error: err.fill(r.error) }));
 }
 
 // ---- typed wrappers -----------------------------------------------------------

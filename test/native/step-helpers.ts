@@ -1,0 +1,144 @@
+// Test helpers that build forward() steps the way the runner will: each
+// sequence owns a list of KV blocks (anywhere in the pool), a length, and
+// its sampling parameters; a step is a list of (sequence, new tokens) chunks.
+import type { KvCacheHandle, ModelHandle, Step, StepOutput } from '../../src/native.js';
+import { forward } from '../../src/native.js';
+
+export interface SeqSpec {
+  blocks: number[];
+  len: number; // tokens already in the cache
+  generated: number[];
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: bigint;
+  numLogprobs?: number;
+}
+
+export interface Chunk {
+  seq: SeqSpec;
+  tokens: number[];
+  doSample: boolean;
+}
+
+export function newSeq(blocks: number[], extra: Partial<SeqSpec> = {}): SeqSpec {
+  return { blocks, len: 0, generated: [], ...extra };
+}
+
+export function buildStep(chunks: Chunk[], blockSize: number): Step {
+  const S = chunks.length;
+  const maxBlocks = Math.max(1, ...chunks.map((c) => c.seq.blocks.length));
+  const tokenIds: number[] = [];
+  const positions: number[] = [];
+  const slots: number[] = [];
+  const queryStart = [0];
+  const blockTables = new Int32Array(S * maxBlocks);
+  chunks.forEach((c, i) => {
+    c.tokens.forEach((t, k) => {
+      const p = c.seq.len + k;
+      const blk = c.seq.blocks.at(Math.floor(p / blockSize));
+      if (blk === undefined) throw new Error(`test bug: position ${p} has no block`);
+      tokenIds.push(t);
+      positions.push(p);
+      slots.push(blk * blockSize + (p % blockSize));
+    });
+    queryStart.push(tokenIds.length);
+    blockTables.set(c.seq.blocks, i * maxBlocks);
+  });
+  const f32 = (pick: (c: Chunk) => number) => Float32Array.from(chunks.map(pick));
+  return {
+    tokenIds: Int32Array.from(tokenIds),
+    positions: Int32Array.from(positions),
+    queryStart: Int32Array.from(queryStart),
+    seqLens: Int32Array.from(chunks.map((c) => c.seq.len + c.tokens.length)),
+    blockTables,
+    maxBlocksPerSeq: maxBlocks,
+    slotMapping: Int32Array.from(slots),
+    doSample: Uint8Array.from(chunks.map((c) => (c.doSample ? 1 : 0))),
+    temperature: f32((c) => c.seq.temperature ?? 0),
+    topP: f32((c) => c.seq.topP ?? 1),
+    topK: Int32Array.from(chunks.map((c) => c.seq.topK ?? 0)),
+    minP: f32(() => 0),
+    presencePenalty: f32(() => 0),
+    frequencyPenalty: f32(() => 0),
+    repetitionPenalty: f32(() => 1),
+    seeds: BigUint64Array.from(chunks.map((c) => c.seq.seed ?? 0n)),
+    sampleIndex: Int32Array.from(chunks.map((c) => c.seq.generated.length)),
+    numLogprobs: Int32Array.from(chunks.map((c) => c.seq.numLogprobs ?? -1)),
+  };
+}
+
+export interface Sampled {
+  token: number;
+  logprob: number;
+  topIds: number[];
+  topLogprobs: number[];
+}
+
+/** Runs one step, advances every chunk's sequence, returns what each sampled (null for doSample 0). */
+export async function runStep(
+  model: ModelHandle,
+  kv: KvCacheHandle,
+  chunks: Chunk[],
+  blockSize: number,
+): Promise<{ out: StepOutput; sampled: (Sampled | null)[] }> {
+  const r = await forward(model, kv, buildStep(chunks, blockSize));
+  if (!r.ok) throw r.error;
+  const out = r.value;
+  const sampled = chunks.map((c, i) => {
+    c.seq.len += c.tokens.length;
+    if (!c.doSample) return null;
+    const token = out.sampled[i];
+    c.seq.generated.push(token);
+    const n = out.topN;
+    return {
+      token,
+      logprob: out.logprob[i],
+      topIds: Array.from(out.topIds.subarray(i * n, (i + 1) * n)),
+      topLogprobs: Array.from(out.topLogprobs.subarray(i * n, (i + 1) * n)),
+    };
+  });
+  return { out, sampled };
+}
+
+/**
+ * One sequence alone: the prompt in chunks of `chunk` tokens (Infinity = one
+ * shot), then `steps` decodes. Returns every sampled token with its logprobs.
+ */
+export async function generateAlone(
+  model: ModelHandle,
+  kv: KvCacheHandle,
+  seq: SeqSpec,
+  prompt: number[],
+  steps: number,
+  blockSize: number,
+  chunk = Infinity,
+): Promise<Sampled[]> {
+  const out: Sampled[] = [];
+  for (let i = 0; i < prompt.length; i += chunk) {
+    const part = prompt.slice(i, Math.min(prompt.length, i + chunk));
+    const last = i + part.length >= prompt.length;
+    const { sampled } = await runStep(model, kv, [{ seq, tokens: part, doSample: last }], blockSize);
+    const s = sampled.at(0);
+    if (last && s) out.push(s);
+  }
+  while (out.length < steps) {
+    const prev = out.at(-1);
+    if (!prev) throw new Error('test bug: no token to continue from');
+    const { sampled } = await runStep(model, kv, [{ seq, tokens: [prev.token], doSample: true }], blockSize);
+    const s = sampled.at(0);
+    if (s) out.push(s);
+  }
+  return out;
+}
+
+/** A deterministic prompt of token ids in [lo, hi). */
+export function promptIds(n: number, seed: number, lo = 100, hi = 30000): number[] {
+  const out: number[] = [];
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    out.push(lo + (x % (hi - lo)));
+  }
+  return out;
+}
