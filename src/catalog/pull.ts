@@ -3,11 +3,11 @@
 // the model in the index. The whole thing runs under the per-model lock, so a
 // second pull of the same model waits and then finds everything in place.
 
-import { stat } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { CatalogError, errorMessage } from './errors.js';
-import { mkdirPrivate } from './fs-safe.js';
+import { hashFile, mkdirPrivate } from './fs-safe.js';
 import { blobName, fetchRevision, hubConfigFromEnv, type HubFile } from './hub-api.js';
 import { downloadBlob } from './download.js';
 import { modelLockPath, readIndex, updateIndex, type IndexFile } from './index-store.js';
@@ -69,8 +69,21 @@ export async function pull(repoId: string, opts: PullOptions = {}): Promise<Pull
   if (!lock) throw new CatalogError('HIPSERVE_ERR_CATALOG_PULL_FAILED', `could not lock ${repoId}`);
   try {
     await cleanStaleStaging(root, repoId);
+    // Blobs already on disk count only once their hash is known good: either
+    // an earlier verified pull recorded them, or we re-hash them now (blobs
+    // from other tools, or after `verify` found a problem). Bad ones go.
+    const before = (await readIndex(root))[repoId];
+    const verifiedBefore = new Set(before?.trust === 'verified' ? before.files.map((f) => f.blob) : []);
     const cached = new Map<string, boolean>();
-    for (const f of wanted) cached.set(f.path, await isBlobPresent(rp.blobs, f));
+    for (const f of wanted) {
+      let ok = await isBlobPresent(rp.blobs, f);
+      const blobPath = join(rp.blobs, blobName(f));
+      if (ok && !verifiedBefore.has(blobName(f))) {
+        ok = (await hashFile(blobPath, f.sha256 ? 'sha256' : 'git-sha1')) === blobName(f);
+        if (!ok) await unlink(blobPath);
+      }
+      cached.set(f.path, ok);
+    }
     const totalBytes = wanted.reduce((a, f) => a + f.size, 0);
     const cachedBytes = wanted.reduce((a, f) => a + (cached.get(f.path) ? f.size : 0), 0);
     emit({ type: 'plan', repo: repoId, commit: info.commit, totalBytes, cachedBytes, files: wanted.map((f) => ({ path: f.path, size: f.size, cached: cached.get(f.path) ?? false })) });
@@ -107,9 +120,6 @@ export async function pull(repoId: string, opts: PullOptions = {}): Promise<Pull
     const snapshotDir = await publishSnapshot(rp, repoId, info.commit, files);
     await writeRef(rp, revision, info.commit);
 
-    const before = (await readIndex(root))[repoId];
-    const verifiedBefore = new Set(before?.trust === 'verified' ? before.files.map((f) => f.blob) : []);
-    const allVerified = wanted.every((f) => !cached.get(f.path) || verifiedBefore.has(blobName(f)));
     await updateIndex(root, (m) => {
       const prev = m[repoId];
       const merged = new Map<string, IndexFile>();
@@ -117,7 +127,10 @@ export async function pull(repoId: string, opts: PullOptions = {}): Promise<Pull
       for (const f of files) merged.set(f.path, f);
       const all = [...merged.values()];
       const now = Date.now();
-      const keepTrust = prev && prev.commit === info.commit ? prev.trust === 'verified' : true;
+      // Everything this pull touched is hash-checked; files kept from an
+      // earlier pull of the same commit carry that pull's trust state.
+      const thisPull = new Set(files.map((f) => f.path));
+      const keepTrust = all.every((f) => thisPull.has(f.path)) || prev?.trust === 'verified';
       m[repoId] = {
         repo: repoId,
         revision,
@@ -126,8 +139,8 @@ export async function pull(repoId: string, opts: PullOptions = {}): Promise<Pull
         size: all.reduce((a, f) => a + f.size, 0),
         pulledAt: now,
         lastUsed: now,
-        trust: allVerified && keepTrust ? 'verified' : 'unverified',
-        ...(allVerified && keepTrust ? { verifiedAt: now } : {}),
+        trust: keepTrust ? 'verified' : 'unverified',
+        ...(keepTrust ? { verifiedAt: now } : {}),
       };
     });
     emit({ type: 'done', repo: repoId, commit: info.commit, downloadedBytes });

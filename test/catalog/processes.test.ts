@@ -21,10 +21,11 @@ interface Ran {
 
 function run(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<Ran> } {
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdio is 'pipe', so both streams exist.
   let stdout = '';
   let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const done = new Promise<Ran>((res) => {
     child.on('close', (code, signal) => { res({ code, signal, stdout, stderr }); });
   });

@@ -11,16 +11,17 @@ import { runCatalog } from '../../src/catalog/cli.js';
 import { startMockHub, bytes } from './mock-hub.js';
 import { safetensorsRepo, tempEnv } from './helpers.js';
 
-t.test('error codes are unique, prefixed, and map to exit 1 or 2', async (t) => {
+t.test('error codes are unique, prefixed, and map to exit 1 or 2', (t) => {
   const codes = Object.keys(CATALOG_ERRORS);
   t.equal(new Set(codes).size, codes.length);
   for (const [code, e] of Object.entries(CATALOG_ERRORS)) {
     t.match(code, /^HIPSERVE_ERR_CATALOG_[A-Z_]+$/);
-    t.ok(e.exit === 1 || e.exit === 2);
+    t.ok([1, 2].includes(e.exit));
   }
+  t.end();
 });
 
-t.test('model ids, revisions and file names are validated', async (t) => {
+t.test('model ids, revisions and file names are validated', (t) => {
   for (const ok of ['Qwen/Qwen3-0.6B', 'gpt2', 'TheBloke/Llama-2-7B-GGUF', 'a.b/c_d']) t.doesNotThrow(() => { validateRepoId(ok); }, ok);
   for (const bad of ['../etc', 'a/..', 'a/../b', '/abs', 'a/b/c', 'a--b/c', 'a/b..c', '.hidden/x', 'a\\b', 'a/ b', '', 'a/', 'x/y\u0000']) {
     t.throws(() => { validateRepoId(bad); }, { code: 'HIPSERVE_ERR_CATALOG_INVALID_ID' }, JSON.stringify(bad));
@@ -40,6 +41,7 @@ t.test('model ids, revisions and file names are validated', async (t) => {
   t.throws(() => safeJoin('/cache', '../x'), { code: 'HIPSERVE_ERR_CATALOG_UNSAFE_PATH' });
   t.equal(cacheRoot({ HF_HOME: '/h' }), '/h/hub');
   t.equal(cacheRoot({ HF_HOME: '/h', HF_HUB_CACHE: '/c' }), '/c');
+  t.end();
 });
 
 t.test('the CLI refuses traversal with a usage error and touches nothing', async (t) => {
