@@ -59,6 +59,7 @@ export function closeness(a: ArrayLike<number>, b: ArrayLike<number>, atol: numb
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i] - b[i]);
     if (Number.isNaN(d)) return Infinity;
+    if (d === 0) continue;
     worst = Math.max(worst, d / (atol + rtol * Math.abs(b[i])));
   }
   return worst;

@@ -1,4 +1,4 @@
-// Runs a grid: each block's threads as fibers (ucontext) on the calling OS
+// Runs a grid: each block's threads as fibers (context.h) on the calling OS
 // thread, switching only at barriers.
 //
 // One round = every runnable fiber runs until it finishes or blocks:
@@ -14,7 +14,6 @@
 // the stuck fibers are abandoned. Kernels keep only trivially destructible
 // locals, so abandoning a stack frees nothing that needs freeing.
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -22,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "hip_emu/context.h"
 #include "hip_emu/device.h"
 #include "hip_emu/launch_internal.h"
 
@@ -35,7 +35,7 @@ constexpr int kMaxThreads = 1024;
 enum class FState { Runnable, AtBlock, AtWave, Done };
 
 struct Fiber {
-  ucontext_t ctx;
+  FiberContext ctx;
   ThreadState st;
   FState state = FState::Runnable;
   bool started = false;
@@ -60,7 +60,7 @@ struct StackPool {
 };
 
 struct Block {
-  ucontext_t scheduler;
+  FiberContext scheduler;
   std::vector<Fiber> fibers;
   int waves = 0;
   int wave_size = 64;
@@ -81,14 +81,14 @@ void fiber_main() {
   Block* b = t_block;
   b->body(b->ctx);
   b->current->state = FState::Done;
-  swapcontext(&b->current->ctx, &b->scheduler);
+  context_switch(&b->current->ctx, &b->scheduler);  // never resumed
 }
 
 void yield(FState why) {
   Block* b = t_block;
   Fiber* f = b->current;
   f->state = why;
-  swapcontext(&f->ctx, &b->scheduler);
+  context_switch(&f->ctx, &b->scheduler);
 }
 
 std::string where_now(const Block* b) {
@@ -100,21 +100,17 @@ std::string where_now(const Block* b) {
   return buf;
 }
 
-// Kept out of run_block: getcontext/swapcontext return twice, which would
+// Kept out of run_block: with ucontext, a switch returns twice, which would
 // make every local of the scheduling loop suspect (-Wclobbered).
 __attribute__((noinline)) void resume(Block* b, Fiber* f) {
   if (!f->started) {
     f->started = true;
-    getcontext(&f->ctx);
     // Invariant: f->stack is kStackBytes of this thread's pool, used by no
     // other live fiber of this block.
-    f->ctx.uc_stack.ss_sp = f->stack;
-    f->ctx.uc_stack.ss_size = kStackBytes;
-    f->ctx.uc_link = &b->scheduler;
-    makecontext(&f->ctx, fiber_main, 0);
+    context_init(&f->ctx, f->stack, kStackBytes, fiber_main);
   }
   b->current = f;
-  swapcontext(&b->scheduler, &f->ctx);
+  context_switch(&b->scheduler, &f->ctx);
 }
 
 // Runs one block to completion; false if it deadlocked.
