@@ -48,7 +48,7 @@ function run(level: string, H: number, KVH: number, D: number, bs: number, plans
       positions: Int32Array.from(tok, (x) => x.pos),
       nHeads: H, nKvHeads: KVH, headDim: D, blockSize: bs,
     };
-    let out = new Float32Array(0);
+    let out: Float32Array = new Float32Array(0);
     atLevel(level, () => { out = unwrap(ops.pagedAttention(args)); });
     const ref = attentionRef(q, tok.map((x) => x.seq), args.positions, seqs, H, KVH, D, 1 / Math.sqrt(D));
     let worst = 0;

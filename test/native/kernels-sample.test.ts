@@ -22,7 +22,7 @@ function ragged(rows: number[][]) {
 function sample(rows: Row[], returnLogits = false): SampleOut {
   const V = rows[0].logits.length;
   const logits = new Float32Array(rows.length * V);
-  rows.forEach((r, i) => logits.set(r.logits, i * V));
+  rows.forEach((r, i) => { logits.set(r.logits, i * V); });
   const out = ragged(rows.map((r) => r.output ?? []));
   const prompt = ragged(rows.map((r) => r.prompt ?? []));
   const banned = ragged(rows.map((r) => r.banned ?? []));
