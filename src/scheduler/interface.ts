@@ -148,6 +148,15 @@ export interface Scheduler {
   update(out: SchedulerOutput, sampled: ArrayLike<number>): void;
 
   /**
+   * The forward of `out` failed: forget the step. Nothing advances and no
+   * block is cached (its KV may be garbage; update() would register it in
+   * the prefix cache for other requests to hit). The requests keep their
+   * blocks, so the next schedule() offers the same work again; an engine
+   * that gives up on them calls finish() as usual.
+   */
+  cancelStep(out: SchedulerOutput): void;
+
+  /**
    * Remove a request wherever it is (waiting, prefilling, decoding, or inside
    * the step being computed) and free its blocks now. Returns false when the
    * id is unknown (already finished, failed, or never added): a no-op.

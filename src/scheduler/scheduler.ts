@@ -169,14 +169,7 @@ export class BatchScheduler implements Scheduler {
   }
 
   update(out: SchedulerOutput, sampled: ArrayLike<number>): void {
-    const flight = this.inFlight;
-    if (flight?.stepId !== out.stepId) {
-      throw new Error(`update() of step ${out.stepId}, but the step in flight is ${flight?.stepId ?? 'none'}`);
-    }
-    if (sampled.length < flight.seqs.length) {
-      throw new Error(`update() got ${sampled.length} sampled tokens for ${flight.seqs.length} seqs`);
-    }
-    this.inFlight = null;
+    const flight = this.takeInFlight(out, 'update', sampled.length);
     flight.seqs.forEach((f, j) => {
       const req = f.req;
       // Finished or aborted while its step ran (its blocks are already free),
@@ -189,6 +182,10 @@ export class BatchScheduler implements Scheduler {
         if (tok >= 0) req.appendOutput(tok);
       }
     });
+  }
+
+  cancelStep(out: SchedulerOutput): void {
+    this.takeInFlight(out, 'cancelStep');
   }
 
   finish(requestId: string, _reason: SchedFinishReason): boolean {
@@ -223,6 +220,19 @@ export class BatchScheduler implements Scheduler {
       prefixCacheHits: this.kv.prefixCacheHits,
       numPreemptions: this.preemptions,
     };
+  }
+
+  /** Checks `out` is the step in flight and ends it. */
+  private takeInFlight(out: SchedulerOutput, what: string, numSampled?: number): { seqs: InFlightSeq[] } {
+    const flight = this.inFlight;
+    if (flight?.stepId !== out.stepId) {
+      throw new Error(`${what}() of step ${out.stepId}, but the step in flight is ${flight?.stepId ?? 'none'}`);
+    }
+    if (numSampled !== undefined && numSampled < flight.seqs.length) {
+      throw new Error(`${what}() got ${numSampled} sampled tokens for ${flight.seqs.length} seqs`);
+    }
+    this.inFlight = null;
+    return flight;
   }
 
   /** Ids in queue order, for tests and debugging. */

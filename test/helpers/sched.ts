@@ -122,7 +122,18 @@ export interface DriverResult {
  * step. The sampled token is a function of the prefix, as a greedy model's
  * would be, so outputs can be compared across runs.
  */
-export function drive(sched: BatchScheduler, events: DriverEvent[], cfg: { maxNumBatchedTokens: number; maxNumSeqs: number; maxSteps: number; keepOutputs?: boolean }): DriverResult {
+export function drive(
+  sched: BatchScheduler,
+  events: DriverEvent[],
+  cfg: {
+    maxNumBatchedTokens: number;
+    maxNumSeqs: number;
+    maxSteps: number;
+    keepOutputs?: boolean;
+    /** Steps whose forward "fails": garbage lands in the slots it wrote, then cancelStep(). */
+    failSteps?: ReadonlySet<number>;
+  },
+): DriverResult {
   const bs = sched.kv.blockSize;
   const shadow = new Map<number, number>(); // slot -> prefix value
   const outcomes = new Map<string, 'length' | 'abort' | 'failed'>();
@@ -220,6 +231,12 @@ export function drive(sched: BatchScheduler, events: DriverEvent[], cfg: { maxNu
     }
     errors.push(...checkPool(sched).map((e) => `step ${step} after schedule: ${e}`));
     abortNow('mid');
+    if (cfg.failSteps?.has(step) === true) {
+      for (const slot of written) shadow.set(slot, -1);
+      sched.cancelStep(out);
+      errors.push(...checkPool(sched).map((e) => `step ${step} after cancel: ${e}`));
+      continue;
+    }
     const sampled = out.seqs.map((s) => {
       if (!s.sample) return -1;
       const r = sched.getRequest(s.requestId);

@@ -23,6 +23,8 @@ interface Scenario {
   maxNumSeqs: number;
   enablePrefixCaching: boolean;
   policy: SchedPolicy;
+  /** Steps whose forward fails (garbage KV, then cancelStep). */
+  failSteps: number[];
   reqs: {
     step: number;
     base: number;
@@ -43,6 +45,7 @@ const scenario = (opts: { mult: [number, number] }): fc.Arbitrary<Scenario> =>
     maxNumSeqs: fc.integer({ min: 1, max: 6 }),
     enablePrefixCaching: fc.boolean(),
     policy: fc.constantFrom<SchedPolicy>('fcfs', 'priority'),
+    failSteps: fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 3 }),
     reqs: fc.array(
       fc.record({
         step: fc.integer({ min: 0, max: 12 }),
@@ -83,7 +86,7 @@ function run(sc: Scenario): { errs: string[]; preemptions: number; hits: number 
     enablePrefixCaching: sc.enablePrefixCaching,
     policy: sc.policy,
   });
-  const res = drive(sched, evs, { maxNumBatchedTokens: sc.maxNumBatchedTokens, maxNumSeqs: sc.maxNumSeqs, maxSteps: 5000 });
+  const res = drive(sched, evs, { maxNumBatchedTokens: sc.maxNumBatchedTokens, maxNumSeqs: sc.maxNumSeqs, maxSteps: 5000, failSteps: new Set(sc.failSteps) });
   const errs = [...res.errors];
   const usable = numBlocks - 1;
   // Every request ended, and failed only if it could never fit alone.

@@ -264,6 +264,25 @@ t.test('a request that cannot fit alone fails with a reason, others go on', (t) 
   t.end();
 });
 
+t.test('a failed forward is cancelled: nothing advances, nothing is cached, the work is offered again', (t) => {
+  const s = createScheduler();
+  s.addRequest({ id: 'a', promptTokenIds: range(0, 9), maxTokens: 4 });
+  const o = s.schedule();
+  s.cancelStep(o);
+  t.same([s.getRequest('a')?.numComputedTokens, s.stats().kv.used], [0, 3], 'it keeps its blocks');
+  t.equal(s.kv.pool.hashOf(1), undefined, 'blocks of a failed step are not cached');
+  const again = s.schedule();
+  t.same(brief(again), brief(o));
+  t.throws(() => {
+    s.cancelStep(o);
+  }, /in flight is 2/);
+  s.update(again, [5]);
+  t.same(s.getRequest('a')?.outputTokenIds, [5]);
+  s.finish('a', 'abort');
+  t.same(s.stats().kv, { total: 63, used: 0, cachedFree: 2, free: 63 });
+  t.end();
+});
+
 t.test('protocol misuse throws', (t) => {
   const s = createScheduler();
   s.addRequest({ id: 'a', promptTokenIds: [1], maxTokens: 1 });
