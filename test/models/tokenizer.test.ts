@@ -1,0 +1,84 @@
+// The tokenizer built from a GGUF file's tokenizer.ggml.* metadata must give
+// the same ids as the model directory's tokenizer.json, decode must
+// round-trip, and chat templates must render each family's prompt format.
+import t from 'tap';
+import { loadTokenizer as load, type LoadedTokenizer } from '../../src/models/tokenizer.js';
+import { fixtureModel } from '../fixtures/models.js';
+
+// Loading a 150k-token vocabulary takes a moment: load each file once.
+const loaded = new Map<string, Promise<LoadedTokenizer>>();
+function loadTokenizer(path: string): Promise<LoadedTokenizer> {
+  let p = loaded.get(path);
+  if (!p) loaded.set(path, (p = load(path)));
+  return p;
+}
+
+const texts = [
+  'Hello world, this is a test.',
+  'Ünïcödé: naïve café, 日本語のテキスト, emoji 🙂🚀 and Ελληνικά',
+  'def f(x):\n    return x ** 2  # square\n\n\tif x != 0: print(f"{x:>10}")',
+  'spaces:    four, then\ttab\t\tand newlines\n\n\n  end   ',
+  'numbers 1234567 3.14159 -42 1e-9',
+  "it's they're we'll I'd DON'T",
+];
+
+for (const arch of ['llama', 'qwen3'] as const) {
+  t.test(`${arch}: GGUF-built tokenizer equals the HF one`, async (t) => {
+    const hf = await loadTokenizer(await fixtureModel(arch, 'safetensors'));
+    const gg = await loadTokenizer(await fixtureModel(arch, 'gguf'));
+    t.equal(gg.vocabSize, hf.vocabSize, 'same vocabulary size');
+    t.equal(gg.bosTokenId, hf.bosTokenId, 'same BOS');
+    for (const eos of hf.eosTokenIds) t.ok(gg.eosTokenIds.includes(eos), `GGUF stops on EOS ${String(eos)} too`);
+    for (const text of texts) {
+      const a = hf.encode(text, false);
+      t.ok(a.length > 3, 'text encodes to several tokens');
+      t.same(gg.encode(text, false), a, `same ids: ${JSON.stringify(text.slice(0, 20))}`);
+      t.same(gg.encode(text, true), hf.encode(text, true), 'same ids with special tokens');
+      t.equal(hf.decode(a), text, 'HF decode round-trips');
+      t.equal(gg.decode(a), text, 'GGUF decode round-trips');
+    }
+  });
+}
+
+t.test('llama: BOS is added with special tokens; special tokens in text are single ids', async (t) => {
+  const tok = await loadTokenizer(await fixtureModel('llama', 'gguf'));
+  t.equal(tok.bosTokenId, 128000);
+  t.same(tok.encode('Hi', true).slice(0, 1), [128000]);
+  t.notOk(tok.encode('Hi', false).includes(128000));
+  const ids = tok.encode('<|start_header_id|>user<|end_header_id|>', false);
+  t.same([ids[0], ids[ids.length - 1]], [128006, 128007]);
+  t.equal(tok.decode(ids, true), 'user', 'skipSpecialTokens drops them');
+  t.ok(tok.eosTokenIds.includes(128001), '<|end_of_text|> ends generation');
+  t.ok(tok.eosTokenIds.includes(128009), '<|eot_id|> ends generation');
+});
+
+t.test('qwen3: no BOS, EOS ids from generation_config', async (t) => {
+  const tok = await loadTokenizer(await fixtureModel('qwen3', 'safetensors'));
+  t.equal(tok.bosTokenId, null);
+  t.same(tok.eosTokenIds, [151645, 151643]);
+  t.same(tok.encode('<|im_start|>user', true), [151644, 872]);
+  t.equal(tok.tokenToString(872), 'user');
+});
+
+t.test('chat templates render the families prompt formats', async (t) => {
+  const messages = [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'Hi!' },
+  ];
+  const qwen = await loadTokenizer(await fixtureModel('qwen3', 'gguf'));
+  t.equal(
+    qwen.applyChatTemplate(messages, { addGenerationPrompt: true }),
+    '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n',
+  );
+  t.notOk(qwen.applyChatTemplate(messages, { addGenerationPrompt: false }).endsWith('assistant\n'));
+  const thinkOff = qwen.applyChatTemplate(messages, { addGenerationPrompt: true, extra: { enable_thinking: false } });
+  t.ok(thinkOff.endsWith('<|im_start|>assistant\n<think>\n\n</think>\n\n'), 'extra kwargs reach the template');
+  for (const format of ['safetensors', 'gguf'] as const) {
+    const llama = await loadTokenizer(await fixtureModel('llama', format));
+    t.equal(
+      llama.applyChatTemplate(messages, { addGenerationPrompt: true }),
+      '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+      `llama 3 template from ${format}`,
+    );
+  }
+});
