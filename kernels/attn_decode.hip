@@ -19,7 +19,7 @@ namespace hipk {
 constexpr int kDecodeThreads = 128;
 constexpr int kMaxHeadDim = 256;
 
-HS_DEVICE int64_t num_splits(int32_t max_seq_len, int32_t block_size, int32_t bps) {
+inline int64_t num_splits(int32_t max_seq_len, int32_t block_size, int32_t bps) {
   const int64_t blocks = (static_cast<int64_t>(max_seq_len) + block_size - 1) / block_size;
   return blocks < 1 ? 1 : (blocks + bps - 1) / bps;
 }

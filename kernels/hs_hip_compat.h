@@ -109,3 +109,26 @@ HS_DEVICE dptr<U> dptr_cast(dptr<T> p) {
 }
 }  // namespace hipk
 }  // namespace hs
+
+// f32 -> bf16 / f16 bits, round to nearest even (NaN stays NaN).
+HS_DEVICE uint16_t hs_f32_to_bf16(float f) {
+  const uint32_t u = hs_float_to_bits(f);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+HS_DEVICE uint16_t hs_f32_to_f16(float f) {
+  const uint32_t u = hs_float_to_bits(f);
+  const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
+  const uint32_t a = u & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00u);  // NaN
+  if (a >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds to inf
+  if (a < 0x38800000u) {  // below the smallest normal f16 (2^-14): subnormal or 0
+    // value / 2^-24, rounded half to even, is the subnormal's mantissa
+    const float v = hs_bits_to_float(a) * 16777216.0f;
+    const float r = rintf(v);
+    return static_cast<uint16_t>(sign | static_cast<uint16_t>(r));
+  }
+  const uint32_t rounded = a + 0xFFFu + ((a >> 13) & 1u);
+  return static_cast<uint16_t>(sign | ((rounded - 0x38000000u) >> 13));
+}

@@ -51,6 +51,12 @@ hipError_t launch_rope(hipStream_t s, float* x, const int32_t* positions, int64_
 hipError_t launch_gemv(hipStream_t s, int32_t dtype, const void* w, int64_t N, int64_t K,
                        const float* x, int64_t M, float* y);
 
+// ---- gemm_tiled.hip ---- y[M][N] = x[M][K] . W^T without rocBLAS
+hipError_t launch_gemm_tiled(hipStream_t s, const float* x, int64_t M, int64_t K, int32_t dtype,
+                             const void* w, int64_t N, float* y);
+// out[i] = x[i] as f16 or bf16 bits (dtype kF16 / kBF16), round to nearest even
+hipError_t launch_to_half(hipStream_t s, int32_t dtype, const float* x, int64_t n, uint16_t* out);
+
 // ---- attention (attn_decode.hip, attn_prefill.hip) ----
 struct AttnArgs {
   int32_t num_seqs = 0;

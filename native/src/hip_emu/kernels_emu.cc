@@ -8,3 +8,4 @@
 #include "../../../kernels/gemv.hip"
 #include "../../../kernels/attn_decode.hip"
 #include "../../../kernels/attn_prefill.hip"
+#include "../../../kernels/gemm_tiled.hip"

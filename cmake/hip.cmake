@@ -1,0 +1,43 @@
+# The HIP side of the build (included by the top CMakeLists.txt).
+#
+# 1. The HIP emulator and its `hip-emu` backend are part of the addon on every
+#    machine: native/src/hip_emu/** is globbed with the rest of native/src and
+#    compiles kernels/*.hip as host C++ (kernels_emu.cc includes them).
+# 2. The real HIP backend (native/hip/ host code + kernels/*.hip for AMD) is a
+#    SEPARATE library, libhipserve_hip.so, that the addon dlopens at run time:
+#    linking libamdhip64 into the addon would make the addon fail to load on
+#    machines without ROCm. It is built by scripts/build-hip-amd.sh, the same
+#    recipe CI runs, when:
+#      HIPSERVE_HIP=AUTO  (default) hipcc is found (ROCM_PATH/bin, /opt/rocm/bin, PATH)
+#      HIPSERVE_HIP=ON    hipcc must be found, else configuring fails
+#      HIPSERVE_HIP=OFF   never
+#    HIPSERVE_HIP_ARCHS lists the offload targets. rocBLAS is used when
+#    /opt/rocm/include/rocblas/rocblas.h exists (not packaged in Debian 12).
+set(HIPSERVE_HIP "AUTO" CACHE STRING "Build the ROCm HIP backend library: AUTO, ON or OFF")
+set_property(CACHE HIPSERVE_HIP PROPERTY STRINGS AUTO ON OFF)
+set(HIPSERVE_HIP_ARCHS "gfx90a;gfx1030" CACHE STRING "AMD offload targets of the HIP backend")
+
+target_include_directories(${PROJECT_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/kernels)
+
+if(NOT HIPSERVE_HIP STREQUAL "OFF")
+  find_program(HIPSERVE_HIPCC hipcc HINTS $ENV{ROCM_PATH}/bin /opt/rocm/bin)
+  if(HIPSERVE_HIPCC)
+    set(HIPSERVE_HIP_OUT ${CMAKE_BINARY_DIR}/hip)
+    message(STATUS "hipserve: HIP backend library for ${HIPSERVE_HIP_ARCHS} with ${HIPSERVE_HIPCC}")
+    add_custom_target(hipserve_hip ALL
+      COMMAND ${CMAKE_COMMAND} -E env
+        "HIPSERVE_HIP_ARCHS=${HIPSERVE_HIP_ARCHS}" "HIPSERVE_HIP_OUT=${HIPSERVE_HIP_OUT}"
+        bash ${CMAKE_SOURCE_DIR}/scripts/build-hip-amd.sh
+      WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}
+      BYPRODUCTS ${HIPSERVE_HIP_OUT}/libhipserve_hip.so
+      COMMENT "hipcc: kernels/*.hip and native/hip for ${HIPSERVE_HIP_ARCHS}"
+      VERBATIM)
+    # Where the addon looks first for the library (HIPSERVE_HIP_LIB overrides).
+    target_compile_definitions(${PROJECT_NAME} PRIVATE
+      HIPSERVE_HIP_LIB_DEFAULT="${HIPSERVE_HIP_OUT}/libhipserve_hip.so")
+  elseif(HIPSERVE_HIP STREQUAL "ON")
+    message(FATAL_ERROR "HIPSERVE_HIP=ON but hipcc was not found (set ROCM_PATH or install ROCm)")
+  else()
+    message(STATUS "hipserve: no hipcc, the HIP backend library is not built (the emulator is)")
+  endif()
+endif()
