@@ -15,7 +15,12 @@
 #    /opt/rocm/include/rocblas/rocblas.h exists (not packaged in Debian 12).
 set(HIPSERVE_HIP "AUTO" CACHE STRING "Build the ROCm HIP backend library: AUTO, ON or OFF")
 set_property(CACHE HIPSERVE_HIP PROPERTY STRINGS AUTO ON OFF)
-set(HIPSERVE_HIP_ARCHS "gfx90a;gfx1030" CACHE STRING "AMD offload targets of the HIP backend")
+# The environment variable of the same name wins (npm ci passes no -D flags).
+if(DEFINED ENV{HIPSERVE_HIP_ARCHS} AND NOT "$ENV{HIPSERVE_HIP_ARCHS}" STREQUAL "")
+  set(HIPSERVE_HIP_ARCHS "$ENV{HIPSERVE_HIP_ARCHS}" CACHE STRING "AMD offload targets of the HIP backend" FORCE)
+else()
+  set(HIPSERVE_HIP_ARCHS "gfx90a;gfx1030" CACHE STRING "AMD offload targets of the HIP backend")
+endif()
 
 target_include_directories(${PROJECT_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/kernels)
 
