@@ -1,0 +1,161 @@
+// Start-up: from a ServeConfig to a running Engine. Resolves the model (demo,
+// local path or hub id), loads weights and tokenizer, sizes and allocates the
+// KV cache, and wires scheduler, runner and engine together.
+import { existsSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import type { ServeConfig } from '../config/index.js';
+import { sizeKvCache } from '../kvcache/sizing.js';
+import { ensureDemoModel } from '../models/demo.js';
+import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.js';
+import * as native from '../native.js';
+import { ModelRunner, type ForwardFn } from '../runner/runner.js';
+import { createScheduler } from '../scheduler/scheduler.js';
+import { LlmEngine } from './llm-engine.js';
+import type { Engine, ModelInfo } from './types.js';
+
+export interface EngineLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+const GIB = 1024 ** 3;
+/** CPU default KV budget: 2 GiB or a quarter of RAM, whichever is smaller. */
+function defaultCpuKvBudget(): number {
+  return Math.min(2 * GIB, Math.floor(totalmem() / 4));
+}
+
+function unwrap<T>(r: native.Result<T, native.NativeError>, what: string): T {
+  if (!r.ok) throw new StartupError(`${what}: ${r.error.message} (${r.error.code}${r.error.where ? `, ${r.error.where}` : ''})`);
+  return r.value;
+}
+
+async function resolveModelPath(config: ServeConfig): Promise<{ path: string; isDemo: boolean }> {
+  if (config.model === null) return { path: await ensureDemoModel(), isDemo: true };
+  if (existsSync(config.model)) return { path: config.model, isDemo: false };
+  const { resolveModel } = await import('../catalog/resolve.js');
+  const path = await resolveModel(config.model, { offline: config.offline, revision: config.revision ?? undefined });
+  return { path, isDemo: false };
+}
+
+export async function createEngine(config: ServeConfig, logger: EngineLogger): Promise<Engine> {
+  const { path, isDemo } = await resolveModelPath(config);
+  const device = config.device;
+  const loaded = unwrap(await native.loadModel(path, { device }), `cannot load the model at ${path}`);
+  const info = loaded.info;
+  logger.info({ model: path, architecture: info.architecture, dtype: info.dtype, backend: info.backend, layers: info.numLayers }, 'model loaded');
+  try {
+    return await finishStartup(config, logger, loaded, path, isDemo);
+  } catch (err) {
+    native.releaseModel(loaded.handle);
+    throw err;
+  }
+}
+
+async function finishStartup(
+  config: ServeConfig,
+  logger: EngineLogger,
+  loaded: native.LoadedModel,
+  path: string,
+  isDemo: boolean,
+): Promise<Engine> {
+  const info = loaded.info;
+  const tokenizer = await loadTokenizer(path);
+  const blockSize = config.blockSize;
+  const bytesPerBlock = unwrap(native.kvBytesPerBlock(loaded.handle, blockSize), 'cannot size the KV cache');
+  const budget = config.kvCacheMemory ?? defaultCpuKvBudget();
+  const sizing = sizeKvCache({
+    budgetBytes: budget,
+    bytesPerBlock,
+    blockSize,
+    maxModelLen: config.maxModelLen ?? info.maxPositionEmbeddings,
+  });
+  if (!sizing.ok) throw new StartupError(sizing.message);
+  if (sizing.warning) logger.warn({}, sizing.warning);
+  logger.info({ numBlocks: sizing.numBlocks, tokens: sizing.numTokens, maxConcurrency: sizing.maxConcurrency }, sizing.summary);
+  return assembleEngine({
+    loaded,
+    tokenizer,
+    numBlocks: sizing.numBlocks,
+    blockSize,
+    maxModelLen: sizing.maxModelLen,
+    maxNumSeqs: config.maxNumSeqs,
+    maxNumBatchedTokens: config.maxNumBatchedTokens ?? DEFAULT_MAX_BATCHED_TOKENS,
+    enablePrefixCaching: config.enablePrefixCaching,
+    maxNumQueuedRequests: config.maxNumQueuedRequests,
+    seed: config.seed,
+    name: config.servedModelName ?? (config.model === null ? 'hipserve-demo' : config.model),
+    isDemo,
+    logger,
+  });
+}
+
+/** vLLM's default step budget for online serving with chunked prefill. */
+export const DEFAULT_MAX_BATCHED_TOKENS = 2048;
+
+export interface EngineParts {
+  loaded: native.LoadedModel;
+  tokenizer: LoadedTokenizer;
+  numBlocks: number;
+  blockSize: number;
+  maxModelLen: number;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  enablePrefixCaching: boolean;
+  maxNumQueuedRequests: number;
+  seed: number | null;
+  name: string;
+  isDemo: boolean;
+  logger: EngineLogger;
+}
+
+/** Allocates the KV cache and wires scheduler, runner and engine (tests use it to pick exact pool sizes). */
+export function assembleEngine(p: EngineParts): LlmEngine {
+  const { loaded, tokenizer, blockSize } = p;
+  const kv = unwrap(native.createKvCache(loaded.handle, { numBlocks: p.numBlocks, blockSize }), 'cannot allocate the KV cache');
+  const scheduler = createScheduler({
+    numBlocks: p.numBlocks,
+    blockSize,
+    maxNumBatchedTokens: p.maxNumBatchedTokens,
+    maxNumSeqs: p.maxNumSeqs,
+    enablePrefixCaching: p.enablePrefixCaching,
+    policy: 'priority',
+  });
+  const forward: ForwardFn = async (step) => {
+    const r = await native.forward(loaded.handle, kv.handle, step);
+    if (!r.ok) throw r.error;
+    return r.value;
+  };
+  const runner = new ModelRunner(forward, blockSize);
+  const info = loaded.info;
+  const model: ModelInfo = {
+    name: p.name,
+    maxModelLen: p.maxModelLen,
+    vocabSize: info.vocabSize,
+    architecture: info.architecture,
+    eosTokenIds: tokenizer.eosTokenIds.length > 0 ? tokenizer.eosTokenIds : info.eosTokenIds,
+    isDemo: p.isDemo,
+  };
+  return new LlmEngine(
+    model,
+    tokenizer,
+    scheduler,
+    runner,
+    {
+      maxNumQueuedRequests: p.maxNumQueuedRequests,
+      seed: p.seed,
+      release: () => {
+        native.releaseKvCache(kv.handle);
+        native.releaseModel(loaded.handle);
+      },
+    },
+    p.logger,
+  );
+}

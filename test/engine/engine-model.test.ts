@@ -1,0 +1,109 @@
+// The engine over the real native forward and a fixture model: batching,
+// prefix caching and preemption must not change what a request generates.
+import t from 'tap';
+import { assembleEngine } from '../../src/engine/index.js';
+import type { LlmEngine } from '../../src/engine/llm-engine.js';
+import type { GenerateInput, SamplingParams } from '../../src/engine/types.js';
+import { loadTokenizer } from '../../src/models/tokenizer.js';
+import * as native from '../../src/native.js';
+import { fixtureModel } from '../fixtures/models.js';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+interface Opts {
+  numBlocks?: number;
+  prefix?: boolean;
+  maxNumSeqs?: number;
+  maxBatched?: number;
+}
+
+async function engineFor(path: string, o: Opts = {}): Promise<LlmEngine> {
+  const r = await native.loadModel(path, { device: 'cpu' });
+  if (!r.ok) throw r.error;
+  const tokenizer = await loadTokenizer(path);
+  return assembleEngine({
+    loaded: r.value,
+    tokenizer,
+    numBlocks: o.numBlocks ?? 256,
+    blockSize: 16,
+    maxModelLen: 512,
+    maxNumSeqs: o.maxNumSeqs ?? 16,
+    maxNumBatchedTokens: o.maxBatched ?? 512,
+    enablePrefixCaching: o.prefix ?? true,
+    maxNumQueuedRequests: 100,
+    seed: 0,
+    name: 'fixture',
+    isDemo: false,
+    logger: quiet,
+  });
+}
+
+async function tokensOf(engine: LlmEngine, input: GenerateInput): Promise<number[]> {
+  const out: number[] = [];
+  for await (const o of engine.generate(input)) for (const d of o.deltas) out.push(...d.tokenIds);
+  return out;
+}
+
+/** Prompts of different lengths (one spans several blocks) as token ids. */
+function prompts(vocab: number): number[][] {
+  const mk = (n: number, k: number) => Array.from({ length: n }, (_, i) => (i * 7919 + k * 104729) % Math.min(vocab, 30000));
+  return [mk(5, 1), mk(23, 2), mk(40, 3), mk(17, 4), mk(70, 5), mk(3, 6)];
+}
+
+const greedy: Partial<SamplingParams> = { temperature: 0, maxTokens: 24, ignoreEos: true };
+
+t.test('llama fixture: batching, prefix caching and preemption leave greedy output unchanged', async (t) => {
+  const path = await fixtureModel('llama', 'safetensors');
+  const ref = await engineFor(path, { maxNumSeqs: 1 });
+  const ps = prompts(ref.model.vocabSize);
+  const alone: number[][] = [];
+  for (const p of ps) alone.push(await tokensOf(ref, { prompt: p, params: greedy }));
+  await ref.close();
+  t.ok(alone.every((a) => a.length === 24), 'every request ran to max_tokens');
+  t.ok(new Set(alone.map((a) => a.join(','))).size > 1, 'different prompts give different continuations');
+
+  const busy = await engineFor(path);
+  const together = await Promise.all(ps.map((p) => tokensOf(busy, { prompt: p, params: greedy })));
+  t.same(together, alone, 'the same tokens inside a busy batch');
+  // A second wave shares prefixes with the first: served from the cache.
+  const hitsBefore = busy.stats().prefixCacheHits;
+  const again = await Promise.all(ps.map((p) => tokensOf(busy, { prompt: p, params: greedy })));
+  t.same(again, alone, 'the same tokens from cached prefix blocks');
+  t.ok(busy.stats().prefixCacheHits > hitsBefore, 'the prefix cache was hit');
+  t.equal(busy.stats().kvBlocksUsed, 0, 'every block is back when idle');
+  await busy.close();
+
+  const noPrefix = await engineFor(path, { prefix: false });
+  t.same(await Promise.all(ps.map((p) => tokensOf(noPrefix, { prompt: p, params: greedy }))), alone, 'the same tokens without prefix caching');
+  await noPrefix.close();
+
+  // 12 usable blocks of 16 tokens cannot hold six sequences of up to 94 tokens: preemption must happen.
+  const tiny = await engineFor(path, { numBlocks: 13, maxBatched: 64 });
+  const squeezed = await Promise.all(ps.map((p) => tokensOf(tiny, { prompt: p, params: greedy })));
+  t.ok(tiny.stats().numPreemptions > 0, `preempted ${tiny.stats().numPreemptions} times`);
+  t.same(squeezed, alone, 'the same tokens with preemption by recompute and chunked prefill');
+  t.equal(tiny.stats().kvBlocksUsed, 0);
+  await tiny.close();
+});
+
+t.test('qwen3 fixture: a seeded sampled request is the same alone and in a batch', async (t) => {
+  const path = await fixtureModel('qwen3', 'safetensors');
+  const eng = await engineFor(path);
+  const ps = prompts(eng.model.vocabSize);
+  const sampled: Partial<SamplingParams> = { temperature: 0.9, topP: 0.95, topK: 50, seed: 1234, maxTokens: 20, ignoreEos: true };
+  const alone = await tokensOf(eng, { prompt: ps[1], params: sampled });
+  const mixed = await Promise.all([
+    tokensOf(eng, { prompt: ps[0], params: { temperature: 1, maxTokens: 30, ignoreEos: true } }),
+    tokensOf(eng, { prompt: ps[1], params: sampled }),
+    tokensOf(eng, { prompt: ps[4], params: { ...greedy, maxTokens: 10 } }),
+  ]);
+  t.same(mixed[1], alone, 'seeded tokens do not depend on the batch');
+  const other = await tokensOf(eng, { prompt: ps[1], params: { ...sampled, seed: 99 } });
+  t.not(other.join(','), alone.join(','), 'another seed draws another sequence');
+  const n2 = [];
+  for await (const o of eng.generate({ prompt: ps[1], params: { ...sampled, n: 2 } })) n2.push(...o.deltas);
+  const c0 = n2.filter((d) => d.index === 0).flatMap((d) => d.tokenIds);
+  const c1 = n2.filter((d) => d.index === 1).flatMap((d) => d.tokenIds);
+  t.not(c0.join(','), c1.join(','), 'n = 2 choices draw different sequences');
+  await eng.close();
+});
