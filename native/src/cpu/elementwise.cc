@@ -97,12 +97,14 @@ void rope(float* x, const int32_t* positions, int64_t T, int64_t n_heads, int64_
   }
 }
 
-void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
+void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
 }
+
+void silu_mul(const float* gate, const float* up, float* out, int64_t n) { isa().silu_mul(gate, up, out, n); }
 
 void add_inplace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];

@@ -45,7 +45,14 @@ struct IsaKernels {
   float (*dot)(const float* a, const float* b, int64_t n);
   // y = y * a + b * x  (the online-softmax update of attention)
   void (*scale_axpy)(float* y, float a, float b, const float* x, int64_t n);
+  // out[i] = silu(gate[i]) * up[i]; out may alias gate
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
+
+void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
+#if defined(__x86_64__) || defined(_M_X64)
+void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);  // also used at avx512
+#endif
 
 extern const IsaKernels kScalarKernels;
 #if defined(__x86_64__) || defined(_M_X64)

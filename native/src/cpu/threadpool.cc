@@ -73,7 +73,15 @@ class ThreadPool {
     t_in_pool = true;
     work(0);
     t_in_pool = false;
-    while (pending_.load(std::memory_order_acquire) != 0) HS_PAUSE();
+    // A worker that claimed a chunk may have been descheduled (more runnable
+    // threads than cores): after a short spin, yield the core to it.
+    for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
+      if (i < 4096) {
+        HS_PAUSE();
+      } else {
+        std::this_thread::yield();
+      }
+    }
   }
 
  private:
