@@ -151,7 +151,7 @@ async function attempt(cfg: HubConfig, t: DownloadTarget, incomplete: string, ki
  * Download `t.file` into blobs/<hash> unless it is there already. Returns the
  * bytes fetched over the network (0 when the blob existed).
  */
-export async function downloadBlob(cfg: HubConfig, t: DownloadTarget, hooks: DownloadHooks = {}): Promise<number> {
+export async function downloadBlob(cfg: HubConfig, t: DownloadTarget, hooks: DownloadHooks = {}, fresh = false): Promise<number> {
   const blob = blobName(t.file);
   const kind: HashKind = t.file.sha256 ? 'sha256' : 'git-sha1';
   const final = join(t.blobsDir, blob);
@@ -162,7 +162,7 @@ export async function downloadBlob(cfg: HubConfig, t: DownloadTarget, hooks: Dow
   let fetched = 0;
   const counting: DownloadHooks = { ...hooks, onBytes: (n) => { fetched += n; hooks.onBytes?.(n); } };
   const p: Progress = { hasher: createBlobHasher(kind, size), offset: 0 };
-  let have = await sizeOf(incomplete);
+  let have = fresh ? 0 : await sizeOf(incomplete);
   if (have > size) {
     await truncate(incomplete, 0);
     have = 0;
@@ -179,6 +179,8 @@ export async function downloadBlob(cfg: HubConfig, t: DownloadTarget, hooks: Dow
   const actual = p.hasher.digest('hex');
   if (actual !== blob) {
     await unlink(incomplete).catch(() => undefined);
+    // A partial file from an earlier run may be what was wrong: start over once.
+    if (have > 0 && !fresh) return fetched + (await downloadBlob(cfg, t, hooks, true));
     throw new CatalogError('HIPSERVE_ERR_CATALOG_HASH_MISMATCH', `${t.repo}/${t.file.path}`, `${kind} ${blob}`, actual);
   }
   await rename(incomplete, final);

@@ -22,6 +22,11 @@ function envInt(v: string | undefined, fallback: number): number {
   return Number.isFinite(n) && n >= 0 ? n : fallback;
 }
 
+/** huggingface_hub's truthy values for HF_HUB_OFFLINE. */
+export function isOfflineEnv(env: NodeJS.ProcessEnv): boolean {
+  return ['1', 'on', 'yes', 'true'].includes((env.HF_HUB_OFFLINE ?? '').trim().toLowerCase());
+}
+
 export function hubConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const endpoint = (env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
   const token = env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN;

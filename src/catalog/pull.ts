@@ -3,18 +3,19 @@
 // the model in the index. The whole thing runs under the per-model lock, so a
 // second pull of the same model waits and then finds everything in place.
 
-import { stat, unlink } from 'node:fs/promises';
+import { stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { CatalogError, errorMessage } from './errors.js';
 import { hashFile, mkdirPrivate } from './fs-safe.js';
-import { blobName, fetchRevision, hubConfigFromEnv, type HubFile } from './hub-api.js';
+import { blobName, fetchRevision, hubConfigFromEnv, isOfflineEnv, type HubFile } from './hub-api.js';
 import { downloadBlob } from './download.js';
 import { modelLockPath, readIndex, updateIndex, type IndexFile } from './index-store.js';
 import { acquireLock } from './lock.js';
 import { cacheRoot, repoPaths, validateRepoFilename, validateRepoId, validateRevision } from './paths.js';
 import type { ProgressListener, PullEvent } from './progress.js';
 import { selectGguf, selectServingFiles } from './select.js';
+import { formatBytes } from './size.js';
 import { cleanStaleStaging, publishSnapshot, writeRef } from './snapshot.js';
 
 export interface PullOptions {
@@ -47,6 +48,14 @@ async function isBlobPresent(blobsDir: string, f: HubFile): Promise<boolean> {
   }
 }
 
+/** Fail before downloading when the file system clearly cannot hold the model (as huggingface_hub warns). */
+async function checkDiskSpace(dir: string, need: number): Promise<void> {
+  const fs = await statfs(dir).catch(() => null);
+  if (!fs) return;
+  const free = fs.bavail * fs.bsize;
+  if (free < need) throw new CatalogError('HIPSERVE_ERR_CATALOG_PULL_FAILED', `not enough disk space in ${dir}: need ${formatBytes(need)}, ${formatBytes(free)} free`);
+}
+
 export async function pull(repoId: string, opts: PullOptions = {}): Promise<PullResult> {
   const env = opts.env ?? process.env;
   const revision = opts.revision ?? 'main';
@@ -56,6 +65,7 @@ export async function pull(repoId: string, opts: PullOptions = {}): Promise<Pull
   const emit = (ev: PullEvent): void => opts.onProgress?.(ev);
   const root = cacheRoot(env);
   const cfg = hubConfigFromEnv(env);
+  if (isOfflineEnv(env)) throw new CatalogError('HIPSERVE_ERR_CATALOG_NETWORK', `cannot pull ${repoId}: HF_HUB_OFFLINE is set`);
 
   const info = await fetchRevision(cfg, repoId, revision, (r) => { emit({ type: 'retry', path: '(file list)', ...r }); });
   const wanted = opts.gguf !== undefined ? selectGguf(repoId, info.files, opts.gguf) : selectServingFiles(repoId, info.files);
@@ -86,6 +96,7 @@ export async function pull(repoId: string, opts: PullOptions = {}): Promise<Pull
     }
     const totalBytes = wanted.reduce((a, f) => a + f.size, 0);
     const cachedBytes = wanted.reduce((a, f) => a + (cached.get(f.path) ? f.size : 0), 0);
+    await checkDiskSpace(rp.blobs, totalBytes - cachedBytes);
     emit({ type: 'plan', repo: repoId, commit: info.commit, totalBytes, cachedBytes, files: wanted.map((f) => ({ path: f.path, size: f.size, cached: cached.get(f.path) ?? false })) });
 
     // Two names with identical content share one blob: fetch it once.

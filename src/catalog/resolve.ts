@@ -7,7 +7,10 @@ import { stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { homedir } from 'node:os';
 import { CatalogError, errorMessage } from './errors.js';
+import { isOfflineEnv } from './hub-api.js';
 import { readIndex, touchLastUsed } from './index-store.js';
+
+export { isOfflineEnv };
 import { cacheRoot, repoPaths, validateRepoFilename, validateRepoId, validateRevision } from './paths.js';
 import { lineReporter, type ProgressListener } from './progress.js';
 import { pull } from './pull.js';
@@ -27,11 +30,6 @@ export interface ResolveOptions {
 export interface HubSpec {
   repo: string;
   gguf: string | undefined;
-}
-
-/** huggingface_hub's truthy env values. */
-export function isOfflineEnv(env: NodeJS.ProcessEnv): boolean {
-  return ['1', 'on', 'yes', 'true'].includes((env.HF_HUB_OFFLINE ?? '').trim().toLowerCase());
 }
 
 function looksLikePath(spec: string): boolean {

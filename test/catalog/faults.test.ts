@@ -1,6 +1,6 @@
 // Injected hub faults: cuts, 5xx, 429, wrong bytes, trickle, ignored Range.
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pull } from '../../src/catalog/pull.js';
 import type { PullEvent } from '../../src/catalog/progress.js';
@@ -122,4 +122,27 @@ t.test('a stalled body is aborted by the idle timeout and resumed', async (t) =>
   await pull('acme/stall', { env });
   t.equal(hub.gets('acme/stall', SHARD1), 2);
   t.equal(hub.requests.filter((r) => r.origin === 'cdn' && r.range === 'bytes=4000-').length, 1, 'resumed after the first chunk');
+});
+
+t.test('a bad partial file on disk is detected after resume and the file is fetched again from scratch', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  const { files } = hub.addRepo(safetensorsRepo('acme/badpart', SIZE));
+  const shard = files.find((f) => f.path === SHARD1);
+  const { cache, env } = tempEnv(t, hub.url);
+  const blobs = join(cache, 'models--acme--badpart', 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  writeFileSync(join(blobs, `${shard?.sha256 ?? ''}.incomplete`), Buffer.alloc(50_000, 7));
+  const res = await pull('acme/badpart', { env });
+  t.same(readFileSync(join(res.snapshotDir, SHARD1)), shard?.data);
+  t.equal(hub.bytesServed('acme/badpart', SHARD1), SIZE - 50_000 + SIZE, 'resumed tail, then the whole file once more');
+});
+
+t.test('pull refuses to touch the network when HF_HUB_OFFLINE is set', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  hub.addRepo(safetensorsRepo('acme/off', 100));
+  const { env } = tempEnv(t, hub.url, { HF_HUB_OFFLINE: '1' });
+  await t.rejects(pull('acme/off', { env }), { code: 'HIPSERVE_ERR_CATALOG_NETWORK', message: /HF_HUB_OFFLINE/ });
+  t.equal(hub.requests.length, 0);
 });
