@@ -1,0 +1,118 @@
+// The backend and attention-backend registries as TypeScript sees them, the
+// missing-backend error, NativeError's shape, and the loader's one message
+// when no addon can be loaded.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { fixtureModel } from '../fixtures/models.js';
+import {
+  addonCandidates,
+  createKvCache,
+  listAttentionBackends,
+  listBackends,
+  loadModel,
+  NativeError,
+  packageRoot,
+  releaseKvCache,
+  releaseModel,
+} from '../../src/native.js';
+
+t.test('cpu is registered with its capabilities', (t) => {
+  const r = listBackends();
+  if (!r.ok) throw r.error;
+  const cpu = r.value.find((b) => b.name === 'cpu');
+  t.ok(cpu, 'cpu is present');
+  if (!cpu) return t.end();
+  t.equal(cpu.available, true);
+  t.equal(cpu.reason, '');
+  t.same([...cpu.capabilities.dtypes].sort(), ['bf16', 'f16', 'f32', 'q8_0']);
+  t.equal(cpu.capabilities.pagedKv, true);
+  t.equal(cpu.capabilities.deviceMemory, false);
+  t.match(cpu.simd, /^(scalar|avx2|avx512)$/);
+  // Sorted best first; cpu is the fallback with the lowest score.
+  t.equal(r.value.at(-1)?.score, Math.min(...r.value.map((b) => b.score)));
+  t.end();
+});
+
+t.test('the CPU paged attention is registered with what it handles', (t) => {
+  const r = listAttentionBackends();
+  if (!r.ok) throw r.error;
+  const a = r.value.find((x) => x.backend === 'cpu');
+  t.ok(a);
+  if (!a) return t.end();
+  t.equal(a.name, 'cpu-paged');
+  t.same(a.kvDtypes, ['f32']);
+  t.equal(a.pagedKv, true);
+  t.equal(a.gqa, true);
+  t.equal(a.mixedPrefillDecode, true);
+  t.ok(a.maxHeadSize >= 256 && a.maxBlockSize >= 16);
+  t.end();
+});
+
+t.test('asking for a missing backend names the ones present', async (t) => {
+  const path = await fixtureModel('qwen2', 'gguf');
+  const r = await loadModel(path, { device: 'hip' });
+  t.equal(r.ok, false);
+  if (!r.ok) {
+    t.type(r.error, NativeError);
+    t.type(r.error, Error);
+    t.equal(r.error.code, 'HIPSERVE_E_NOT_FOUND');
+    t.match(r.error.message, /no backend named 'hip'/);
+    t.match(r.error.message, /registered: cpu/);
+    t.equal(r.error.where, 'device');
+    t.match(r.error.stack ?? '', /registry\.test/, 'the stack is the JavaScript caller');
+  }
+  for (const device of ['cpu', 'auto', undefined]) {
+    const ok = await loadModel(path, device === undefined ? {} : { device });
+    t.equal(ok.ok ? ok.value.info.backend : ok.error.code, 'cpu', `device ${String(device)} -> cpu`);
+    if (ok.ok) {
+      const big = createKvCache(ok.value.handle, { numBlocks: 4, blockSize: 8192 });
+      t.equal(big.ok ? 'ok' : big.error.code, 'HIPSERVE_E_INVALID_ARGUMENT', 'a block size past 4096 is refused');
+      const kv = createKvCache(ok.value.handle, { numBlocks: 4, blockSize: 16 });
+      t.equal(kv.ok, true);
+      if (kv.ok) releaseKvCache(kv.value.handle);
+      releaseModel(ok.value.handle);
+    }
+  }
+});
+
+t.test('the loader tries HIPSERVE_ADDON first, then build/Release and build/Debug', (t) => {
+  const c = addonCandidates();
+  const root = packageRoot();
+  t.ok(existsSync(join(root, 'package.json')));
+  t.equal(c.at(-2), join(root, 'build', 'Release', 'hipserve.node'));
+  t.equal(c.at(-1), join(root, 'build', 'Debug', 'hipserve.node'));
+  if (process.env.HIPSERVE_ADDON) t.equal(c[0], process.env.HIPSERVE_ADDON);
+  t.end();
+});
+
+t.test('with no addon anywhere, one error lists every attempt and what to do', (t) => {
+  // A copy of src/native.ts in a package that has no build/ at all.
+  const pkg = mkdtempSync(join(tmpdir(), 'hs-noaddon-'));
+  t.teardown(() => {
+    rmSync(pkg, { recursive: true, force: true });
+  });
+  mkdirSync(join(pkg, 'src'));
+  writeFileSync(join(pkg, 'package.json'), '{"type":"module"}');
+  copyFileSync(join(packageRoot(), 'src', 'native.ts'), join(pkg, 'src', 'native.ts'));
+  const tsx = pathToFileURL(join(packageRoot(), 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  const script = `import(${JSON.stringify(pathToFileURL(join(pkg, 'src', 'native.ts')).href)}).then((m) => {
+    try { m.loadAddon(); console.log('LOADED'); } catch (e) { console.log(e.message); }
+  });`;
+  const r = spawnSync(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, HIPSERVE_ADDON: join(pkg, 'missing.node') },
+    timeout: 30000,
+  });
+  const out = r.stdout;
+  t.match(out, /could not be loaded/);
+  t.match(out, new RegExp(`${join(pkg, 'missing.node').replaceAll('.', '\\.')}: not found`));
+  t.match(out, /build\/Release\/hipserve\.node: not found/);
+  t.match(out, /build\/Debug\/hipserve\.node: not found/);
+  t.match(out, /npm ci/);
+  t.match(out, /cmake/);
+  t.end();
+});
