@@ -141,7 +141,9 @@ export interface Scheduler {
    * After the forward of `out`: advance each seq's numComputedTokens by its
    * numTokens, register its newly full blocks in the prefix cache, and append
    * `sampled[i]` to seqs[i]'s output when seqs[i].sample (sampled is indexed
-   * like out.seqs — pass the native `sampled` array as is; -1 = no token).
+   * like out.seqs — pass the native `sampled` array as is; it is ignored
+   * where sample is false). A sampling seq given -1 is left as if it had not
+   * run (nothing advances or is cached; it is offered again next step).
    * Seqs whose request was finished or aborted since schedule() are skipped.
    * Returns nothing: the engine reads outputs through getRequest().
    */

@@ -93,8 +93,8 @@ export class BatchScheduler implements Scheduler {
       const req = this.running[i];
       const numNew = Math.min(req.numTokens - req.numComputedTokens, budget);
       if (numNew <= 0) {
-        // Nothing known left to compute (a sample came back as -1): the
-        // engine must finish it; skipping keeps the step loop alive.
+        // Cannot happen (a running request always has its last sampled
+        // token to compute); skipping keeps the loop finite if it ever does.
         i++;
         continue;
       }
@@ -136,8 +136,7 @@ export class BatchScheduler implements Scheduler {
       while (this.waiting.length > 0 && budget > 0 && this.running.length < this.maxNumSeqs) {
         const req = this.waiting[0];
         if (this.kv.blocksFor(req.numTokens) > this.kv.usage().total) {
-          this.waiting.shift();
-          failed.push(this.fail(req, req.numTokens));
+          failed.push(this.fail(req, req.numTokens)); // takes it out of waiting
           continue;
         }
         const computed = this.kv.getComputedBlocks(req);
@@ -146,7 +145,8 @@ export class BatchScheduler implements Scheduler {
         const numNew = Math.min(req.numTokens - computed.numTokens, budget);
         if (this.kv.allocateSlots(req, numNew, computed) === null) {
           if (this.kv.usage().used === 0) {
-            this.waiting.shift();
+            // Unreachable after the check above; kept so that a change there
+            // can never turn into an endless wait for blocks nobody holds.
             failed.push(this.fail(req, computed.numTokens + numNew));
             continue;
           }
@@ -175,12 +175,13 @@ export class BatchScheduler implements Scheduler {
       // Finished or aborted while its step ran (its blocks are already free),
       // or even replaced by a new request under the same id.
       if (this.requests.get(req.id) !== req || req.status !== 'running') return;
+      const tok = f.sample ? sampled[j] : -1;
+      // A sampling seq without a token did not really run: leave it as it
+      // was (like cancelStep) so it is offered again and nothing is cached.
+      if (f.sample && !(tok >= 0)) return;
       req.numComputedTokens += f.numTokens;
       this.kv.cacheFullBlocks(req, req.numComputedTokens);
-      if (f.sample) {
-        const tok = sampled[j];
-        if (tok >= 0) req.appendOutput(tok);
-      }
+      if (f.sample) req.appendOutput(tok);
     });
   }
 

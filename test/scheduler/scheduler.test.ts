@@ -283,6 +283,17 @@ t.test('a failed forward is cancelled: nothing advances, nothing is cached, the 
   t.end();
 });
 
+t.test('a sampling seq that got no token (-1) is left as it was and offered again', (t) => {
+  const s = createScheduler();
+  s.addRequest({ id: 'a', promptTokenIds: range(0, 9), maxTokens: 4 });
+  const o = s.schedule();
+  s.update(o, [-1]);
+  t.same([s.getRequest('a')?.numComputedTokens, s.getRequest('a')?.outputTokenIds], [0, []]);
+  t.equal(s.stats().kv.cachedFree + (s.kv.pool.hashOf(1) === undefined ? 0 : 1), 0, 'nothing cached');
+  t.same(brief(s.schedule()), brief(o));
+  t.end();
+});
+
 t.test('protocol misuse throws', (t) => {
   const s = createScheduler();
   s.addRequest({ id: 'a', promptTokenIds: [1], maxTokens: 1 });
