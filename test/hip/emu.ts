@@ -57,9 +57,9 @@ export function closeness(a: ArrayLike<number>, b: ArrayLike<number>, atol: numb
   if (a.length !== b.length) return Infinity;
   let worst = 0;
   for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue; // also equal infinities
     const d = Math.abs(a[i] - b[i]);
     if (Number.isNaN(d)) return Infinity;
-    if (d === 0) continue;
     worst = Math.max(worst, d / (atol + rtol * Math.abs(b[i])));
   }
   return worst;

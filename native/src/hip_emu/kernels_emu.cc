@@ -9,3 +9,4 @@
 #include "../../../kernels/attn_decode.hip"
 #include "../../../kernels/attn_prefill.hip"
 #include "../../../kernels/gemm_tiled.hip"
+#include "../../../kernels/sample.hip"
