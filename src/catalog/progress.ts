@@ -74,6 +74,7 @@ export function barReporter(stream: NodeJS.WriteStream = process.stderr): Progre
   const bars = new Map<string, cliProgress.SingleBar>();
   let total: cliProgress.SingleBar | undefined;
   let totalDone = 0;
+  let stopped = false;
   const t0 = Date.now();
   const payload = (name: string, done: number, size: number, since: number): Record<string, string> => ({
     name: name.length > 32 ? '…' + name.slice(-31) : name.padEnd(32),
@@ -128,6 +129,8 @@ export function barReporter(stream: NodeJS.WriteStream = process.stderr): Progre
       }
     },
     stop() {
+      if (stopped) return;
+      stopped = true;
       multi.stop();
     },
   };

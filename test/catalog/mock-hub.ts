@@ -138,8 +138,9 @@ export async function startMockHub(opts: MockHubOptions = {}): Promise<MockHub> 
   const commitOf = (repoId: string, rev: string): string | undefined => {
     const r = repos.get(repoId);
     if (!r) return undefined;
-    if (rev === r.commit) return r.commit;
-    return { main: r.commit, ...(r.spec.refs ?? {}) }[rev];
+    const refs: Record<string, string> = { main: r.commit, ...(r.spec.refs ?? {}) };
+    if (Object.values(refs).includes(rev)) return rev;
+    return refs[rev];
   };
 
   /** Serve `file` honouring Range and the next queued fault, on the raw response. */

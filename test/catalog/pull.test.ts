@@ -3,6 +3,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, readdi
 import { join } from 'node:path';
 import { pull } from '../../src/catalog/pull.js';
 import { readIndex } from '../../src/catalog/index-store.js';
+import { resolveModel } from '../../src/catalog/resolve.js';
 import { startMockHub, sha256, gitBlobSha1 } from './mock-hub.js';
 import { safetensorsRepo, tempEnv, SHARD1 } from './helpers.js';
 
@@ -69,4 +70,26 @@ t.test('clear errors for 401, 403 (gated) and 404', async (t) => {
   await t.rejects(pull('acme/missing', { env: wrong }), { code: 'HIPSERVE_ERR_CATALOG_HUB_NOT_FOUND', message: /acme\/missing not found/ });
   await t.rejects(pull('acme/open', { env: anon, revision: 'nope' }), { code: 'HIPSERVE_ERR_CATALOG_HUB_NOT_FOUND', message: /revision nope not found/ });
   await t.rejects(pull('acme/open', { env: anon, gguf: 'x.gguf' }), { code: 'HIPSERVE_ERR_CATALOG_HUB_NOT_FOUND' });
+});
+
+t.test('revisions: a branch writes refs/<branch>, refs/pr/N nests, a commit writes no ref', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  const commit40 = (ch: string): string => ch.repeat(40);
+  const { commit } = hub.addRepo({ ...safetensorsRepo('acme/revs', 1000), refs: { 'refs/pr/1': commit40('a'), dev: commit40('a') } });
+  const { cache, env } = tempEnv(t, hub.url);
+  const repoDir = join(cache, 'models--acme--revs');
+  const byCommit = await pull('acme/revs', { env, revision: commit });
+  t.equal(byCommit.commit, commit);
+  t.notOk(existsSync(join(repoDir, 'refs')), 'no ref file for a commit revision');
+  t.equal(await resolveModel('acme/revs', { offline: true, env, revision: commit }), byCommit.snapshotDir);
+  await t.rejects(resolveModel('acme/revs', { offline: true, env }), { code: 'HIPSERVE_ERR_CATALOG_NOT_CACHED' }, 'main is not known offline yet');
+  t.equal(hub.gets('acme/revs', SHARD1), 1);
+
+  const pr = await pull('acme/revs', { env, revision: 'refs/pr/1' });
+  t.equal(readFileSync(join(repoDir, 'refs', 'refs', 'pr', '1'), 'utf8'), commit40('a'));
+  t.equal(pr.snapshotDir, join(repoDir, 'snapshots', commit40('a')));
+  await t.rejects(resolveModel('acme/revs', { offline: true, env, revision: 'dev' }), { code: 'HIPSERVE_ERR_CATALOG_NOT_CACHED' }, 'dev has no ref until pulled');
+  await pull('acme/revs', { env, revision: 'dev' });
+  t.equal(await resolveModel('acme/revs', { offline: true, env, revision: 'dev' }), pr.snapshotDir);
 });
