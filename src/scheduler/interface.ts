@@ -9,8 +9,10 @@
 //
 // then the engine checks stops / max_tokens and calls finish() for the
 // requests that are done. schedule() must not be called again before the
-// update() of the previous output: the blocks a step writes into may only be
-// handed to someone else once that step's forward has returned.
+// update() (or cancelStep(), when the forward failed) of the previous output:
+// the blocks a step writes into may only be handed to someone else once that
+// step's forward has returned. `createScheduler(cfg)` in scheduler.ts builds
+// the implementation.
 
 import type { KvUsage } from '../kvcache/types.js';
 
@@ -130,10 +132,14 @@ export interface Scheduler {
    * Decide the next step: running requests first (decodes and unfinished
    * prefill chunks, in running order), then waiting ones (head first) in
    * chunks, within maxNumBatchedTokens and maxNumSeqs. When the KV pool is
-   * short, preempts the running request with the largest (priority, arrival)
-   * by recompute and retries; a request that cannot fit even alone is
-   * removed and listed in `failed`. Waiting requests are not admitted in a
-   * step that preempted. Throws if the previous output was not update()d.
+   * short, preempts the least important running request (largest
+   * (priority, arrival) under 'priority', latest arrival under FCFS) by
+   * recompute and retries; a request that cannot fit even alone is removed
+   * and listed in `failed`. Waiting requests are not admitted in a step that
+   * preempted, and the waiting head holds back for a step while a running
+   * request is computing the very prompt blocks it could take from the
+   * prefix cache (n > 1 siblings). Throws if the previous output was not
+   * update()d or cancelStep()ped.
    */
   schedule(): SchedulerOutput;
 
@@ -168,9 +174,12 @@ export interface Scheduler {
   /** The request's current state, or undefined once finished / failed. */
   getRequest(requestId: string): SchedRequestView | undefined;
 
+  /** Requests waiting (new or preempted); the engine bounds its queue with it. */
   numWaiting(): number;
+  /** Requests holding blocks; never above maxNumSeqs. */
   numRunning(): number;
   /** True while any request waits or runs. */
   hasPending(): boolean;
+  /** Queue sizes, KV usage and cumulative counters, for metrics. */
   stats(): SchedulerStats;
 }
