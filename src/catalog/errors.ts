@@ -18,6 +18,7 @@ export const CATALOG_ERRORS = {
   HIPSERVE_ERR_CATALOG_NOT_CACHED: { exit: 1, template: '%s' },
   HIPSERVE_ERR_CATALOG_NO_FILES: { exit: 1, template: '%s' },
   HIPSERVE_ERR_CATALOG_IN_USE: { exit: 1, template: '%s is in use by a running server (pid %s)' },
+  HIPSERVE_ERR_CATALOG_BUSY: { exit: 1, template: '%s is being pulled by another process (pid %s); try again when it is done' },
   HIPSERVE_ERR_CATALOG_NOT_FOUND: { exit: 1, template: '%s' },
   HIPSERVE_ERR_CATALOG_PULL_FAILED: { exit: 1, template: '%s' },
 } as const;

@@ -10,7 +10,7 @@ import { dirSize, exists, hashFile, hashKindOf, removeDirAtomic } from './fs-saf
 import { planEviction, type GcCandidate } from './gc-plan.js';
 import { liveUsers } from './in-use.js';
 import { modelLockPath, readIndex, updateIndex, type IndexEntry, type IndexFile, type TrustState } from './index-store.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, readHolder } from './lock.js';
 import { COMMIT_RE, cacheRoot, hipserveDir, repoFolderName, repoIdFromFolder, repoPaths, validateRepoId } from './paths.js';
 import { listSnapshot, readRef, resolveSnapshotFile } from './snapshot.js';
 
@@ -62,7 +62,7 @@ export async function listModels(env: NodeJS.ProcessEnv = process.env): Promise<
 async function removeLocked(root: string, repo: string, whoIsUsing: (pids: number[]) => void): Promise<number> {
   const rp = repoPaths(root, repo);
   const lock = await acquireLock(modelLockPath(root, repo), { wait: false });
-  if (!lock) throw new CatalogError('HIPSERVE_ERR_CATALOG_IN_USE', repo, 'of a pull in progress');
+  if (!lock) throw new CatalogError('HIPSERVE_ERR_CATALOG_BUSY', repo, readHolder(modelLockPath(root, repo))?.pid ?? '?');
   try {
     const users = liveUsers(root, repoFolderName(repo));
     if (users.length > 0) whoIsUsing(users);

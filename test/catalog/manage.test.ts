@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { runCatalog, type CatalogIo } from '../../src/catalog/cli.js';
-import { touchLastUsed, readIndex } from '../../src/catalog/index-store.js';
+import { modelLockPath, touchLastUsed, readIndex } from '../../src/catalog/index-store.js';
+import { acquireLock } from '../../src/catalog/lock.js';
 import type { GcResult, ModelInfo, VerifyResult } from '../../src/catalog/manage.js';
 import { pull } from '../../src/catalog/pull.js';
 import { markInUse, resolveModel } from '../../src/catalog/resolve.js';
@@ -152,4 +153,21 @@ t.test('resolveModel: local paths, pull when missing, offline, GGUF files', asyn
   t.same(readFileSync(file), gguf.files.find((f) => f.path === 'm.Q8_0.gguf')?.data);
   t.equal(hub.gets('acme/g-GGUF', 'm.Q4_K_M.gguf'), 0, 'only the chosen GGUF was fetched');
   t.equal(await resolveModel('acme/g-GGUF:m.Q8_0.gguf', { offline: true, env }), file);
+});
+
+t.test('rm and gc leave a model alone while a pull holds its lock', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  hub.addRepo(safetensorsRepo('acme/busy', 1000));
+  const { cache, env } = tempEnv(t, hub.url);
+  await pull('acme/busy', { env });
+  const lock = await acquireLock(modelLockPath(cache, 'acme/busy'), { wait: false });
+  t.teardown(() => lock?.release());
+  const rm = await cli(env, 'rm', 'acme/busy');
+  t.equal(rm.code, 1);
+  t.match(rm.err, new RegExp(`acme/busy is being pulled by another process \\(pid ${process.pid}\\)`));
+  const gcRes = JSON.parse((await cli(env, 'gc', '--max-size', '0', '--json')).out) as GcResult;
+  t.same(gcRes.removed, []);
+  t.same(gcRes.skipped, ['acme/busy']);
+  t.ok(existsSync(join(cache, 'models--acme--busy')));
 });
