@@ -120,30 +120,39 @@ async function main(): Promise<void> {
   const modelPath = values.model ?? (await defaultModel());
   const promptLen = Number(values['prompt-len']);
   const genLen = Number(values['gen-len']);
-  const loaded = await native.loadModel(modelPath, { device: 'cpu' });
-  if (!loaded.ok) throw loaded.error;
-  const tokenizer = await loadTokenizer(modelPath);
   const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-  const engine = assembleEngine({
-    loaded: loaded.value,
-    tokenizer,
-    numBlocks: 4096,
-    blockSize: 16,
-    maxModelLen: 4096,
-    maxNumSeqs: 64,
-    maxNumBatchedTokens: 2048,
-    enablePrefixCaching: false,
-    maxNumQueuedRequests: 1024,
-    seed: 0,
-    name: 'bench',
-    isDemo: false,
-    logger: quiet,
-  });
-  console.log(`model ${modelPath} (${loaded.value.info.dtype}), prompt ${promptLen} tokens, output ${genLen} tokens, backend ${loaded.value.info.backend}`);
+  const tokenizer = await loadTokenizer(modelPath);
+  let dtype = '?';
+  const makeEngine = async (overlapSteps: boolean): Promise<LlmEngine> => {
+    const loaded = await native.loadModel(modelPath, { device: 'cpu' });
+    if (!loaded.ok) throw loaded.error;
+    dtype = loaded.value.info.dtype;
+    return assembleEngine({
+      loaded: loaded.value,
+      tokenizer,
+      numBlocks: 4096,
+      blockSize: 16,
+      maxModelLen: 4096,
+      maxNumSeqs: 64,
+      maxNumBatchedTokens: 2048,
+      enablePrefixCaching: false,
+      maxNumQueuedRequests: 1024,
+      seed: 0,
+      name: 'bench',
+      isDemo: false,
+      logger: quiet,
+      overlapSteps,
+    });
+  };
+  const engine = await makeEngine(true);
+  const serial = await makeEngine(false);
+  console.log(`model ${modelPath} (${dtype}), prompt ${promptLen} tokens, output ${genLen} tokens`);
   const rows: string[] = ['| streams | who | gen tok/s | TTFT p50 / p99 ms | ITL p50 / p99 ms | JS share of step | vs llama.cpp |', '|---|---|---|---|---|---|---|'];
   for (const n of values.concurrency.split(',').map(Number)) {
     await runHipserve(engine, Math.min(n, 2), 16, 4); // warm-up
     const h = await runHipserve(engine, n, promptLen, genLen);
+    await runHipserve(serial, Math.min(n, 2), 16, 4);
+    const hs = await runHipserve(serial, n, promptLen, genLen);
     let best: RunStats | null = null;
     if (!values['no-peer']) {
       for (const th of values['peer-threads'].split(',').map(Number)) {
@@ -153,10 +162,12 @@ async function main(): Promise<void> {
     }
     const f = (x: number) => x.toFixed(1);
     rows.push(`| ${n} | hipserve | ${f(h.tokS)} | ${f(h.ttftP50)} / ${f(h.ttftP99)} | ${f(h.itlP50)} / ${f(h.itlP99)} | ${((h.jsShare ?? 0) * 100).toFixed(1)}% | ${best ? (h.tokS / best.tokS).toFixed(2) + 'x' : '-'} |`);
+    rows.push(`| ${n} | hipserve, steps not overlapped | ${f(hs.tokS)} | ${f(hs.ttftP50)} / ${f(hs.ttftP99)} | ${f(hs.itlP50)} / ${f(hs.itlP99)} | ${((hs.jsShare ?? 0) * 100).toFixed(1)}% | ${best ? (hs.tokS / best.tokS).toFixed(2) + 'x' : '-'} |`);
     if (best) rows.push(`| ${n} | llama.cpp (best threads) | ${f(best.tokS)} | ${f(best.ttftP50)} / ${f(best.ttftP99)} | ${f(best.itlP50)} / ${f(best.itlP99)} | - | 1.00x |`);
   }
   console.log(rows.join('\n'));
   await engine.close();
+  await serial.close();
 }
 
 await main();

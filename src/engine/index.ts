@@ -114,6 +114,8 @@ export interface EngineParts {
   name: string;
   isDemo: boolean;
   logger: EngineLogger;
+  /** Launch step N+1 before step N's text work (default true). */
+  overlapSteps?: boolean;
 }
 
 /** Allocates the KV cache and wires scheduler, runner and engine (tests use it to pick exact pool sizes). */
@@ -151,6 +153,7 @@ export function assembleEngine(p: EngineParts): LlmEngine {
     {
       maxNumQueuedRequests: p.maxNumQueuedRequests,
       seed: p.seed,
+      overlapSteps: p.overlapSteps,
       release: () => {
         native.releaseKvCache(kv.handle);
         native.releaseModel(loaded.handle);

@@ -21,7 +21,14 @@ import type {
   TokenLogprob,
 } from './types.js';
 
+interface Launched {
+  out: SchedulerOutput;
+  promise: Promise<StepResult>;
+}
+
 export interface LlmEngineOptions {
+  /** Launch step N+1 before step N's text work (default true). */
+  overlapSteps?: boolean;
   maxNumQueuedRequests: number;
   /** Seeds requests that bring no seed; random per process when null. */
   seed: number | null;
@@ -55,6 +62,7 @@ export class LlmEngine implements Engine {
   private seedCounter = 0n;
   private readonly baseSeed: bigint;
   private readonly eos: ReadonlySet<number>;
+  private readonly overlap: boolean;
 
   constructor(
     readonly model: ModelInfo,
@@ -66,6 +74,7 @@ export class LlmEngine implements Engine {
   ) {
     this.baseSeed = opts.seed !== null ? BigInt(opts.seed) : randomBytes(8).readBigUInt64LE();
     this.eos = new Set(model.eosTokenIds);
+    this.overlap = opts.overlapSteps ?? true;
   }
 
   setEvents(events: EngineEvents): void {
@@ -198,48 +207,71 @@ export class LlmEngine implements Engine {
       });
   }
 
+  /**
+   * The step loop. With overlapSteps, step N+1 is scheduled and launched as
+   * soon as step N's tokens are appended and their token-level stops (EOS,
+   * stop ids, max_tokens) applied; detokenization, stop strings and emission
+   * of step N then run in JavaScript while N+1 runs on the native worker. A
+   * request that a stop string ends meanwhile is finished at once (its blocks
+   * go back to the pool, which schedule() will not hand out before N+1's
+   * update()) and its token from N+1 is dropped.
+   */
   private async loop(): Promise<void> {
-    while (this.scheduler.hasPending()) {
-      const tStart = performance.now();
-      const out = this.scheduler.schedule();
-      for (const f of out.failed) this.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
-      if (out.seqs.length === 0) {
-        this.scheduler.update(out, []);
+    let next: Launched | null = null;
+    while (next !== null || this.scheduler.hasPending()) {
+      const cur = next ?? this.launch();
+      next = null;
+      if (cur === null) {
         await yieldToIo();
         continue;
       }
-      for (const s of out.seqs) {
-        const st = this.choicesBySchedId.get(s.requestId)?.parent;
-        if (st && st.timings.firstScheduled === null) st.timings.firstScheduled = tStart;
-      }
       let res: StepResult;
       try {
-        res = await this.runner.execute(out.seqs, this.samplingOf);
+        res = await cur.promise;
       } catch (err) {
-        this.failStep(out, err);
+        this.failStep(cur.out, err);
         continue;
       }
-      this.scheduler.update(out, res.sampled);
-      const tNative = performance.now();
-      this.applySamples(out, res, tNative);
+      const tResolved = performance.now();
+      this.scheduler.update(cur.out, res.sampled);
+      const fresh = this.applyTokens(cur.out, res, tResolved);
+      if (this.overlap && this.scheduler.hasPending()) next = this.launch();
+      this.applyText(fresh);
       const now = performance.now();
       this.lastStepAt = now;
       let numPrompt = 0;
       let numGen = 0;
-      for (let i = 0; i < out.seqs.length; i++) {
-        numPrompt += out.seqs[i].numPromptTokens;
+      for (let i = 0; i < cur.out.seqs.length; i++) {
+        numPrompt += cur.out.seqs[i].numPromptTokens;
         if (res.sampled[i] >= 0) numGen++;
       }
       this.events.onStep?.({
-        numTokens: out.numBatchedTokens,
+        numTokens: cur.out.numBatchedTokens,
         numPromptTokens: numPrompt,
         numGenerationTokens: numGen,
-        jsMs: now - tStart - res.nativeMs,
+        jsMs: res.packMs + (now - tResolved),
         nativeMs: res.nativeMs,
       });
-      // Let I/O (new requests, aborts, socket writes) run between steps.
-      await yieldToIo();
+      // Let I/O (new requests, aborts, socket writes) run between steps; an
+      // overlapped step already yields while its forward runs.
+      if (next === null) await yieldToIo();
     }
+  }
+
+  /** Schedules a step and starts its forward; null when nothing could be scheduled. */
+  private launch(): Launched | null {
+    const tStart = performance.now();
+    const out = this.scheduler.schedule();
+    for (const f of out.failed) this.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
+    if (out.seqs.length === 0) {
+      this.scheduler.update(out, []);
+      return null;
+    }
+    for (const s of out.seqs) {
+      const st = this.choicesBySchedId.get(s.requestId)?.parent;
+      if (st && st.timings.firstScheduled === null) st.timings.firstScheduled = tStart;
+    }
+    return { out, promise: this.runner.execute(out.seqs, this.samplingOf) };
   }
 
   private readonly samplingOf = (schedId: string): SeqSampling => {
@@ -248,15 +280,18 @@ export class LlmEngine implements Engine {
     return c.sampling;
   };
 
-  private applySamples(out: SchedulerOutput, res: StepResult, now: number): void {
-    const touched = new Set<RequestState>();
+  /**
+   * Appends each sampled token to its choice and applies the stops that need
+   * no text (stop ids, EOS, max_tokens), so the next step can be packed.
+   */
+  private applyTokens(out: SchedulerOutput, res: StepResult, now: number): [ChoiceState, number][] {
+    const fresh: [ChoiceState, number][] = [];
     for (let i = 0; i < out.seqs.length; i++) {
       const tok = res.sampled[i];
       if (tok < 0) continue;
       const c = this.choicesBySchedId.get(out.seqs[i].requestId);
       if (!c || c.finishReason !== null) continue;
       const st = c.parent;
-      touched.add(st);
       c.outputTokenIds.push(tok);
       c.pendingTokens.push(tok);
       st.numGenerated++;
@@ -264,13 +299,30 @@ export class LlmEngine implements Engine {
       if (c.lastTokenAt !== null) c.interTokenS.push((now - c.lastTokenAt) / 1000);
       c.lastTokenAt = now;
       if (st.params.logprobs !== null) c.pendingLogprobs.push(this.logprobOf(res, i, tok, st.params.logprobs));
-      const hit = c.detok.push(tok);
+      fresh.push([c, tok]);
       const p = st.params;
-      if (hit) this.finishChoice(c, 'stop', hit.stop);
-      else if (p.stopTokenIds.includes(tok)) this.finishChoice(c, 'stop', tok);
+      if (p.stopTokenIds.includes(tok)) this.finishChoice(c, 'stop', tok);
       else if (!p.ignoreEos && this.eos.has(tok)) this.finishChoice(c, 'stop', null);
       else if (c.outputTokenIds.length >= p.maxTokens) this.finishChoice(c, 'length', null);
       else this.updateBanned(c);
+    }
+    return fresh;
+  }
+
+  /** Detokenizes the new tokens, applies stop strings and emits the deltas. */
+  private applyText(fresh: readonly [ChoiceState, number][]): void {
+    const touched = new Set<RequestState>();
+    for (const [c, tok] of fresh) {
+      if (c.reported) continue; // aborted in between
+      touched.add(c.parent);
+      const hit = c.detok.push(tok);
+      if (hit === null) continue;
+      if (c.finishReason === null) this.finishChoice(c, 'stop', hit.stop);
+      else {
+        // The same token also hit max_tokens: the stop string is the reason.
+        c.finishReason = 'stop';
+        c.stopReason = hit.stop;
+      }
     }
     for (const st of touched) this.settle(st);
   }
