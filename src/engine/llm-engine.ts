@@ -391,7 +391,7 @@ export class LlmEngine implements Engine {
   private failStep(out: SchedulerOutput, err: unknown): void {
     const msg = err instanceof Error ? err.message : String(err);
     this.log.error({ err: msg, seqs: out.seqs.length }, 'native forward failed; failing the requests of this step');
-    this.scheduler.update(out, new Int32Array(out.seqs.length).fill(-1));
+    this.scheduler.cancelStep(out);
     for (const s of out.seqs) this.failChoice(s.requestId, new EngineError('HIPSERVE_ERR_NATIVE', `the model forward failed: ${msg}`));
   }
 }
