@@ -179,15 +179,16 @@ void sample(float* logits, int32_t V, const SampleParams& p, float* scratch, Sam
   apply_penalties(logits, V, p);
   int32_t token;
   float smax = kNegInf;
-  if (p.temperature > 0.0f && p.top_k != 1) {
-    const float inv_t = 1.0f / p.temperature;
+  const float inv_t = p.temperature > 0.0f ? 1.0f / p.temperature : 0.0f;
+  if (std::isfinite(inv_t) && inv_t > 0.0f && p.top_k != 1) {
     for (int32_t i = 0; i < V; ++i) {
       logits[i] *= inv_t;
       smax = std::max(smax, logits[i]);
     }
   }
   if (!(smax > kNegInf)) {
-    // greedy (temperature 0 or top_k 1), or no finite logit at all
+    // greedy (temperature 0 or so small that 1/T overflows, top_k 1), or no
+    // finite logit at all
     token = argmax(logits, V);
   } else {
     static thread_local std::vector<int32_t> keep;
