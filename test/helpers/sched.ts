@@ -14,6 +14,7 @@ import type {
   SchedulerConfig,
   SchedulerOutput,
 } from '../../src/scheduler/interface.js';
+import { SchedRequest } from '../../src/scheduler/request.js';
 import { BatchScheduler } from '../../src/scheduler/scheduler.js';
 
 export const TEST_SEED = 'hipserve-test-seed';
@@ -228,6 +229,17 @@ export function drive(
       const a = sched.getRequest(s.requestId);
       const head = waiting.length > 0 ? sched.getRequest(waiting[0]) : undefined;
       if (a && head && !less(a, head, sched)) errors.push(`step ${step}: ${s.requestId} admitted ahead of ${head.id}`);
+    }
+    // Prefix hits are maximal: the block after an admitted request's cached
+    // prefix (if it could have been a hit) is not in the cache.
+    for (const s of admittedNow) {
+      const r = sched.getRequest(s.requestId);
+      if (!(r instanceof SchedRequest) || !sched.kv.enablePrefixCaching) continue;
+      const k = r.numCachedTokens / bs;
+      const cap = Math.floor((r.tokenIds.length - 1) / bs);
+      if (k < cap && k < r.blockHashes.length && sched.kv.pool.lookup(r.blockHashes[k]) !== undefined) {
+        errors.push(`step ${step}: ${r.id} took ${k} cached blocks but block ${k} was cached too`);
+      }
     }
     errors.push(...checkPool(sched).map((e) => `step ${step} after schedule: ${e}`));
     abortNow('mid');
