@@ -2,10 +2,11 @@
 //
 // Float weights (f32/f16/bf16): K is walked in chunks of kMatmulKc. For each
 // chunk and each (row m of x, row n of W) an 8-lane accumulator is summed,
-// reduced, and added to y[m][n]. The decode kernel (M == 1) converts weights
-// in registers; the batched kernel converts a 4-row panel of the chunk once
-// into scratch and applies it to every row of x. Both walk the same sums in
-// the same order, so a row's result does not depend on M (batch invariance).
+// reduced, and added to y[m][n]. Weights are converted in registers (F16C /
+// bf16 shifts run on other ports than the FMAs; converting once into a
+// scratch panel measured slower). The decode kernel (M == 1) takes 4 rows of
+// W at a time; the batched kernel 4 rows of W by 2 rows of x. Both walk the
+// same sums in the same order, so a row's result does not depend on M.
 //
 // Q8_0: activations are quantized to int8 blocks (see matmul.cc); each block
 // pair is an integer dot (sign trick + maddubs + madd), scaled by dw * dx.
@@ -81,8 +82,8 @@ void direct(const MatmulJob& j, int64_t m0, int64_t n) {
   }
 }
 
-// Batched: a 4-row panel of a K chunk converted once into scratch
-// ([k/8][4][8] floats), then applied to rows [m0, m1) of x, two at a time.
+// Batched: 4 rows of W over one K chunk, applied to rows [m0, m1) of x two
+// at a time (the 4 rows' chunk stays in L1 across the row pairs).
 template <class L>
 void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, float* panel) {
   const int64_t K = j.K;
@@ -90,9 +91,7 @@ void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, f
   for (int r = 0; r < 4; ++r) w[r] = j.w + (n + r) * j.row_bytes;
   const int64_t kc = std::min<int64_t>(kMatmulKc, K - k0);
   const int64_t kv = kc & ~int64_t{7};
-  for (int64_t k = 0; k < kv; k += 8) {
-    for (int r = 0; r < 4; ++r) _mm256_store_ps(panel + k * 4 + r * 8, L::load(w[r] + (k0 + k) * L::kSize));
-  }
+  (void)panel;
   int64_t m = m0;
   for (; m + 2 <= m1; m += 2) {
     const float* x0 = j.x + m * K + k0;
@@ -103,7 +102,7 @@ void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, f
       const __m256 xv0 = _mm256_loadu_ps(x0 + k);
       const __m256 xv1 = _mm256_loadu_ps(x1 + k);
       for (int r = 0; r < 4; ++r) {
-        const __m256 wv = _mm256_load_ps(panel + k * 4 + r * 8);
+        const __m256 wv = L::load(w[r] + (k0 + k) * L::kSize);
         a0[r] = _mm256_fmadd_ps(xv0, wv, a0[r]);
         a1[r] = _mm256_fmadd_ps(xv1, wv, a1[r]);
       }
@@ -125,7 +124,7 @@ void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, f
     for (int r = 0; r < 4; ++r) a0[r] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kv; k += 8) {
       const __m256 xv0 = _mm256_loadu_ps(x0 + k);
-      for (int r = 0; r < 4; ++r) a0[r] = _mm256_fmadd_ps(xv0, _mm256_load_ps(panel + k * 4 + r * 8), a0[r]);
+      for (int r = 0; r < 4; ++r) a0[r] = _mm256_fmadd_ps(xv0, L::load(w[r] + (k0 + k) * L::kSize), a0[r]);
     }
     for (int r = 0; r < 4; ++r) {
       float s0 = hsum(a0[r]);
@@ -162,34 +161,46 @@ void mm_bf16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_floa
 
 // ---- Q8_0 ----
 
-inline __m256 dot_q8_block(__m256i aw, __m256i wq, const int8_t* xq) {
-  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
-  const __m256i sx = _mm256_sign_epi8(x, wq);  // x * sign(w): |w| * sx = w * x
-  const __m256i p16 = _mm256_maddubs_epi16(aw, sx);
-  const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-  return _mm256_cvtepi32_ps(p32);
+// MR rows of x (1 or 2) by NR rows of W; |w| and the weight scale are shared
+// by the MR rows. Per (m, n) the arithmetic is the same for any MR.
+template <int MR, int NR>
+void q8_tile(const MatmulJob& j, int64_t m, int64_t n) {
+  const int64_t nb = j.K / kQ8Block;
+  const BlockQ8_0* w[NR];
+  for (int r = 0; r < NR; ++r) w[r] = reinterpret_cast<const BlockQ8_0*>(j.w + (n + r) * j.row_bytes);
+  const int8_t* xq[MR];
+  const float* xd[MR];
+  for (int i = 0; i < MR; ++i) {
+    xq[i] = j.xq.qs + (m + i) * j.K;
+    xd[i] = j.xq.d + (m + i) * nb;
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int r = 0; r < NR; ++r) acc[i][r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i x[MR];
+    for (int i = 0; i < MR; ++i) x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i] + b * kQ8Block));
+    for (int r = 0; r < NR; ++r) {
+      const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
+      const __m256i aw = _mm256_sign_epi8(wq, wq);
+      for (int i = 0; i < MR; ++i) {
+        const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(x[i], wq));
+        const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+        const __m256 scale = _mm256_set1_ps(_cvtsh_ss(w[r][b].d) * xd[i][b]);  // same product at any MR
+        acc[i][r] = _mm256_fmadd_ps(p, scale, acc[i][r]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int r = 0; r < NR; ++r) j.y[(m + i) * j.N + n + r] = hsum(acc[i][r]);
 }
 
 template <int NR>
 void q8_rows(const MatmulJob& j, int64_t m0, int64_t m1, int64_t n) {
-  const int64_t nb = j.K / kQ8Block;
-  const BlockQ8_0* w[NR];
-  for (int r = 0; r < NR; ++r) w[r] = reinterpret_cast<const BlockQ8_0*>(j.w + (n + r) * j.row_bytes);
-  for (int64_t m = m0; m < m1; ++m) {
-    const int8_t* xq = j.xq.qs + m * j.K;
-    const float* xd = j.xq.d + m * nb;
-    __m256 acc[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-      for (int r = 0; r < NR; ++r) {
-        const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
-        const __m256 p = dot_q8_block(_mm256_sign_epi8(wq, wq), wq, xq + b * kQ8Block);
-        const float scale = _cvtsh_ss(w[r][b].d) * xd[b];
-        acc[r] = _mm256_fmadd_ps(p, _mm256_set1_ps(scale), acc[r]);
-      }
-    }
-    for (int r = 0; r < NR; ++r) j.y[m * j.N + n + r] = hsum(acc[r]);
-  }
+  int64_t m = m0;
+  for (; m + 2 <= m1; m += 2) q8_tile<2, NR>(j, m, n);
+  for (; m < m1; ++m) q8_tile<1, NR>(j, m, n);
 }
 
 void mm_q8(const MatmulJob& j, int64_t n0, int64_t n1, float*) {

@@ -83,8 +83,8 @@ void direct(const MatmulJob& j, int64_t m, int64_t n) {
   }
 }
 
-// Batched: a 4-row panel of a K chunk ([k/16][4][16] floats in scratch)
-// applied to rows [m0, m1) of x, two at a time.
+// Batched: 4 rows of W over one K chunk, converted in registers, applied to
+// rows [m0, m1) of x two at a time.
 template <class L>
 void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, float* panel) {
   const int64_t K = j.K;
@@ -92,9 +92,7 @@ void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, f
   for (int r = 0; r < 4; ++r) w[r] = j.w + (n + r) * j.row_bytes;
   const int64_t kc = imin(kMatmulKc, K - k0);
   const int64_t kv = kc & ~(kW - 1);
-  for (int64_t k = 0; k < kv; k += kW) {
-    for (int r = 0; r < 4; ++r) _mm512_store_ps(panel + k * 4 + r * kW, L::load(w[r] + (k0 + k) * L::kSize));
-  }
+  (void)panel;
   int64_t m = m0;
   for (; m + 2 <= m1; m += 2) {
     const float* x0 = j.x + m * K + k0;
@@ -105,7 +103,7 @@ void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, f
       const __m512 xv0 = _mm512_loadu_ps(x0 + k);
       const __m512 xv1 = _mm512_loadu_ps(x1 + k);
       for (int r = 0; r < 4; ++r) {
-        const __m512 wv = _mm512_load_ps(panel + k * 4 + r * kW);
+        const __m512 wv = L::load(w[r] + (k0 + k) * L::kSize);
         a0[r] = _mm512_fmadd_ps(xv0, wv, a0[r]);
         a1[r] = _mm512_fmadd_ps(xv1, wv, a1[r]);
       }
@@ -127,7 +125,7 @@ void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, f
     for (int r = 0; r < 4; ++r) a0[r] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kv; k += kW) {
       const __m512 xv0 = _mm512_loadu_ps(x0 + k);
-      for (int r = 0; r < 4; ++r) a0[r] = _mm512_fmadd_ps(xv0, _mm512_load_ps(panel + k * 4 + r * kW), a0[r]);
+      for (int r = 0; r < 4; ++r) a0[r] = _mm512_fmadd_ps(xv0, L::load(w[r] + (k0 + k) * L::kSize), a0[r]);
     }
     for (int r = 0; r < 4; ++r) {
       float s0 = hsum(a0[r]);
@@ -163,28 +161,42 @@ void mm_bf16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_floa
 
 // ---- Q8_0: |w| (u8) . (x * sign(w)) (s8) summed in int32 by vpdpbusd ----
 
-template <int NR>
-void q8_rows(const MatmulJob& j, int64_t m0, int64_t m1, int64_t n) {
+template <int MR, int NR>
+void q8_tile(const MatmulJob& j, int64_t m, int64_t n) {
   const int64_t nb = j.K / kQ8Block;
   const BlockQ8_0* w[NR];
   for (int r = 0; r < NR; ++r) w[r] = reinterpret_cast<const BlockQ8_0*>(j.w + (n + r) * j.row_bytes);
-  for (int64_t m = m0; m < m1; ++m) {
-    const int8_t* xq = j.xq.qs + m * j.K;
-    const float* xd = j.xq.d + m * nb;
-    __m256 acc[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQ8Block));
-      for (int r = 0; r < NR; ++r) {
-        const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
-        const __m256i p32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wq, wq),
-                                                _mm256_sign_epi8(x, wq));
-        const float scale = _cvtsh_ss(w[r][b].d) * xd[b];
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(scale), acc[r]);
+  const int8_t* xq[MR];
+  const float* xd[MR];
+  for (int i = 0; i < MR; ++i) {
+    xq[i] = j.xq.qs + (m + i) * j.K;
+    xd[i] = j.xq.d + (m + i) * nb;
+  }
+  __m256 acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int r = 0; r < NR; ++r) acc[i][r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i x[MR];
+    for (int i = 0; i < MR; ++i) x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i] + b * kQ8Block));
+    for (int r = 0; r < NR; ++r) {
+      const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
+      const __m256i aw = _mm256_sign_epi8(wq, wq);
+      for (int i = 0; i < MR; ++i) {
+        const __m256i p32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(x[i], wq));
+        const __m256 scale = _mm256_set1_ps(_cvtsh_ss(w[r][b].d) * xd[i][b]);
+        acc[i][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc[i][r]);
       }
     }
-    for (int r = 0; r < NR; ++r) j.y[m * j.N + n + r] = hsum256(acc[r]);
   }
+  for (int i = 0; i < MR; ++i)
+    for (int r = 0; r < NR; ++r) j.y[(m + i) * j.N + n + r] = hsum256(acc[i][r]);
+}
+
+template <int NR>
+void q8_rows(const MatmulJob& j, int64_t m0, int64_t m1, int64_t n) {
+  int64_t m = m0;
+  for (; m + 2 <= m1; m += 2) q8_tile<2, NR>(j, m, n);
+  for (; m < m1; ++m) q8_tile<1, NR>(j, m, n);
 }
 
 void mm_q8(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
