@@ -3,14 +3,14 @@
 // last-used and trust. Removal renames the repo folder out of the way first,
 // so a model disappears in one step and never half-deleted.
 
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { CatalogError } from './errors.js';
 import { dirSize, exists, hashFile, hashKindOf, removeDirAtomic } from './fs-safe.js';
 import { planEviction, type GcCandidate } from './gc-plan.js';
 import { liveUsers } from './in-use.js';
 import { modelLockPath, readIndex, updateIndex, type IndexEntry, type IndexFile, type TrustState } from './index-store.js';
-import { acquireLock, readHolder } from './lock.js';
+import { acquireLock, pidAlive, readHolder } from './lock.js';
 import { COMMIT_RE, cacheRoot, hipserveDir, repoFolderName, repoIdFromFolder, repoPaths, validateRepoId } from './paths.js';
 import { listSnapshot, readRef, resolveSnapshotFile } from './snapshot.js';
 
@@ -59,6 +59,15 @@ export async function listModels(env: NodeJS.ProcessEnv = process.env): Promise<
   return out;
 }
 
+/** Finish deletions that a killed rm/gc left in the trash (named `<folder>.<pid>.<rand>`). */
+async function sweepTrash(trash: string): Promise<void> {
+  const names = await readdir(trash).catch(() => [] as string[]);
+  for (const n of names) {
+    const pid = Number(n.split('.').at(-2));
+    if (!Number.isInteger(pid) || !pidAlive(pid)) await rm(join(trash, n), { recursive: true, force: true });
+  }
+}
+
 async function removeLocked(root: string, repo: string, whoIsUsing: (pids: number[]) => void): Promise<number> {
   const rp = repoPaths(root, repo);
   const lock = await acquireLock(modelLockPath(root, repo), { wait: false });
@@ -67,7 +76,9 @@ async function removeLocked(root: string, repo: string, whoIsUsing: (pids: numbe
     const users = liveUsers(root, repoFolderName(repo));
     if (users.length > 0) whoIsUsing(users);
     const size = await dirSize(rp.repo);
-    if (await exists(rp.repo)) await removeDirAtomic(rp.repo, join(hipserveDir(root), 'trash'));
+    const trash = join(hipserveDir(root), 'trash');
+    await sweepTrash(trash);
+    if (await exists(rp.repo)) await removeDirAtomic(rp.repo, trash);
     await updateIndex(root, (m) => {
       // Deleting through the index's own key is the point here.
       // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- keys are validated repo ids

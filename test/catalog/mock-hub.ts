@@ -35,7 +35,9 @@ export type Fault =
   | { kind: 'status'; status: number; retryAfter?: string }
   | { kind: 'corrupt' }
   | { kind: 'trickle'; chunkBytes: number; delayMs: number }
-  | { kind: 'ignore-range' };
+  | { kind: 'ignore-range' }
+  /** Send `afterBytes`, then the rest once `until` resolves (lets a test line up other processes). */
+  | { kind: 'hold'; afterBytes: number; until: Promise<void> };
 
 interface MockFile extends MockFileSpec {
   sha256: string;
@@ -183,6 +185,18 @@ export async function startMockHub(opts: MockHubOptions = {}): Promise<MockHub> 
       const part = slice.subarray(0, fault.afterBytes);
       count(part.length);
       res.write(part, () => { res.socket?.destroy(); });
+      return;
+    }
+    if (fault?.kind === 'hold') {
+      const head = slice.subarray(0, fault.afterBytes);
+      count(head.length);
+      res.write(head);
+      void fault.until.then(() => {
+        if (res.destroyed) return;
+        const tail = slice.subarray(fault.afterBytes);
+        count(tail.length);
+        res.end(tail);
+      });
       return;
     }
     if (fault?.kind === 'trickle') {
