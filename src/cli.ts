@@ -3,11 +3,12 @@
 // model-cache commands (pull, list, rm, gc, verify), --help and --version.
 // Usage errors are one line on stderr and exit code 2.
 
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { ConfigError, configJsonSchema, loadConfig, serveHelp } from './config/index.js';
 import { nearest } from './config/suggest.js';
+import type { TokenizerSource } from './server/encoder.js';
 import { packageVersion } from './server/version.js';
 
 export interface CliIo {
@@ -47,7 +48,10 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
   const { buildServer } = await import('./server/app.js');
   const { shutdown } = await import('./server/shutdown.js');
   const engine = await createEngine(config, logger);
-  const server = await buildServer({ engine, config, logger });
+  const tokenizerSource = await tokenizerSourceFor(config.model, config.revision, (err) => {
+    logger.warn({ err }, 'long prompts will be tokenized on the main thread');
+  });
+  const server = await buildServer({ engine, config, logger, tokenizerSource });
   if (engine.model.isDemo) {
     logger.warn({ model: engine.model.name }, 'serving the built-in demo model (random weights): its text is noise. Pass --model to serve a real model.');
   }
@@ -75,6 +79,24 @@ async function serve(argv: string[], io: CliIo): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/**
+ * Where the tokenize worker loads its own tokenizer: the same model path the
+ * engine loaded (the demo model's directory, a local path, or the cached
+ * snapshot of a hub id, which the engine has pulled by now).
+ */
+async function tokenizerSourceFor(model: string | null, revision: string | null, onError: (err: unknown) => void): Promise<TokenizerSource | null> {
+  try {
+    let path: string;
+    if (model === null) path = await (await import('./models/demo.js')).ensureDemoModel();
+    else if (existsSync(model)) path = model;
+    else path = await (await import('./catalog/resolve.js')).resolveModel(model, { offline: true, ...(revision !== null ? { revision } : {}) });
+    return { module: new URL('./models/tokenizer.js', import.meta.url).href, arg: path };
+  } catch (err) {
+    onError(err);
+    return null;
+  }
 }
 
 function configCommand(argv: string[], io: CliIo): number {

@@ -13,6 +13,7 @@ import type { Engine } from '../engine/types.js';
 import { createServerMetrics } from '../metrics/server-metrics.js';
 import { installAuth } from './auth.js';
 import type { ServerContext } from './context.js';
+import { createEncoder, type TokenizerSource } from './encoder.js';
 import { toHttpError } from './error-map.js';
 import { HttpError } from './errors.js';
 import { chatRoute } from './routes/chat.js';
@@ -24,6 +25,13 @@ export interface BuildServerOptions {
   engine: Engine;
   config: ServeConfig;
   logger: Logger;
+  /**
+   * Where a worker thread gets its own copy of the tokenizer, so long prompts
+   * are encoded off the event loop; null/absent = encode inline.
+   */
+  tokenizerSource?: TokenizerSource | null;
+  /** Texts at least this long (chars) are encoded in the worker. */
+  offloadChars?: number;
   /** ms without a step (while busy) after which /health says 503; default 30 s. */
   stallThresholdMs?: number;
 }
@@ -58,7 +66,11 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
 
   const metrics = createServerMetrics(engine, engine.model.name);
   engine.setEvents({ onRequestFinished: (i) => { metrics.onRequestFinished(i); }, onStep: (i) => { metrics.onStep(i); } });
-  const ctx: ServerContext = { engine, config, metrics, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000 };
+  const encoder = createEncoder(engine.tokenizer, opts.tokenizerSource ?? null, opts.offloadChars, (err) => {
+    app.log.error({ err }, 'tokenize worker failed; encoding prompts on the main thread from now on');
+  });
+  app.addHook('onClose', () => encoder.close());
+  const ctx: ServerContext = { engine, config, metrics, encoder, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000 };
 
   // JSON must be UTF-8; Fastify's parser would quietly turn bad bytes into U+FFFD.
   const jsonParser = app.getDefaultJsonParser('error', 'ignore');

@@ -1,6 +1,7 @@
 // Chat messages -> the prompt's token ids through the model's chat template.
 
 import type { ChatMessage, Engine } from '../engine/types.js';
+import type { Encoder } from './encoder.js';
 import { badRequest } from './errors.js';
 
 export interface IncomingMessage {
@@ -27,7 +28,8 @@ export function toChatMessages(messages: readonly IncomingMessage[]): ChatMessag
   });
 }
 
-export function renderChat(engine: Engine, messages: ChatMessage[], addGenerationPrompt: boolean, extra?: Record<string, unknown>): number[] {
+/** The rendered prompt's token ids; the template already wrote BOS and friends, so no special tokens are added. */
+export async function renderChat(engine: Engine, encoder: Encoder, messages: ChatMessage[], addGenerationPrompt: boolean, extra?: Record<string, unknown>): Promise<number[]> {
   let text: string;
   try {
     text = engine.tokenizer.applyChatTemplate(messages, { addGenerationPrompt, ...(extra ? { extra } : {}) });
@@ -35,6 +37,5 @@ export function renderChat(engine: Engine, messages: ChatMessage[], addGeneratio
     // Template errors (no template, a role it rejects) are the client's to fix.
     throw badRequest(`Cannot apply the chat template: ${err instanceof Error ? err.message : String(err)}`, 'messages');
   }
-  // The template already wrote BOS and friends.
-  return engine.tokenizer.encode(text, false);
+  return encoder.encode(text, false);
 }

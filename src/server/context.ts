@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Engine } from '../engine/types.js';
 import type { ServeConfig } from '../config/options.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
+import type { Encoder } from './encoder.js';
 import { HttpError } from './errors.js';
 
 export interface ServerState {
@@ -16,6 +17,8 @@ export interface ServerContext {
   engine: Engine;
   config: ServeConfig;
   metrics: ServerMetrics;
+  /** Prompt encoding, long texts off the event loop. */
+  encoder: Encoder;
   state: ServerState;
   /** ms after which a busy engine without a step counts as stalled (/health). */
   stallThresholdMs: number;

@@ -48,3 +48,8 @@ export function qwen3Tokenizer(): LoadedTokenizer {
   cached = { api, vocabSize, eosTokenIds: eos };
   return cached;
 }
+
+/** Loader a tokenize worker calls (see src/server/encoder.ts): the same tokenizer, built in the worker. */
+export function loadTokenizer(_arg: string): TokenizerApi {
+  return qwen3Tokenizer().api;
+}

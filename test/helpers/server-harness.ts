@@ -15,12 +15,19 @@ export interface Harness {
 }
 
 export async function startServer(
-  opts: { config?: Partial<ServeConfig>; engine?: FakeEngineOptions; logger?: Logger; stallThresholdMs?: number } = {},
+  opts: { config?: Partial<ServeConfig>; engine?: FakeEngineOptions; logger?: Logger; stallThresholdMs?: number; offloadTokenizer?: boolean; offloadChars?: number } = {},
 ): Promise<Harness> {
   const engine = new FakeEngine(opts.engine);
   const config: ServeConfig = { ...defaultConfig(), ...opts.config };
   const logger = opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const { app, ctx } = await buildServer({ engine, config, logger, ...(opts.stallThresholdMs !== undefined ? { stallThresholdMs: opts.stallThresholdMs } : {}) });
+  const { app, ctx } = await buildServer({
+    engine,
+    config,
+    logger,
+    ...(opts.stallThresholdMs !== undefined ? { stallThresholdMs: opts.stallThresholdMs } : {}),
+    ...(opts.offloadTokenizer === true ? { tokenizerSource: { module: new URL('./fake-tokenizer.ts', import.meta.url).href, arg: 'qwen3' } } : {}),
+    ...(opts.offloadChars !== undefined ? { offloadChars: opts.offloadChars } : {}),
+  });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url: address,

@@ -31,7 +31,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const messages = toChatMessages(body.messages);
     admit(ctx);
 
-    const ids = renderChat(engine, messages, body.add_generation_prompt ?? true, body.chat_template_kwargs ?? undefined);
+    const ids = await renderChat(engine, ctx.encoder, messages, body.add_generation_prompt ?? true, body.chat_template_kwargs ?? undefined);
     checkTokenIds(ids, engine.model.vocabSize, 'messages');
     const runMax = resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen);
 

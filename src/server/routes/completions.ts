@@ -32,7 +32,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     if (prompts.length === 0) throw badRequest('The prompt cannot be empty.', 'prompt');
     admit(ctx);
 
-    const ids = prompts.map((p) => (typeof p === 'string' ? (p === '' ? [] : engine.tokenizer.encode(p, true)) : p));
+    const ids = await Promise.all(prompts.map((p) => (typeof p === 'string' ? ctx.encoder.encode(p, true) : Promise.resolve(p))));
     let runMax = Infinity;
     for (const p of ids) {
       checkTokenIds(p, engine.model.vocabSize, 'prompt');

@@ -28,14 +28,14 @@ export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = 
 
   app.get('/version', () => ({ version: packageVersion() }));
 
-  app.post('/tokenize', { schema: { body: TokenizeBody } }, (request) => {
+  app.post('/tokenize', { schema: { body: TokenizeBody } }, async (request) => {
     const body = request.body;
     checkModel(ctx, body.model);
     let tokens: number[];
     if (body.messages !== undefined) {
-      tokens = renderChat(engine, toChatMessages(body.messages), body.add_generation_prompt ?? true);
+      tokens = await renderChat(engine, ctx.encoder, toChatMessages(body.messages), body.add_generation_prompt ?? true);
     } else if (body.prompt !== undefined) {
-      tokens = engine.tokenizer.encode(body.prompt, body.add_special_tokens ?? true);
+      tokens = await ctx.encoder.encode(body.prompt, body.add_special_tokens ?? true);
     } else {
       throw badRequest('Either prompt or messages is required.', 'prompt');
     }
