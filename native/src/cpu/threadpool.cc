@@ -64,8 +64,10 @@ class ThreadPool {
     // A few chunks per thread: balances a worker that was preempted or woke late.
     chunk_ = std::max<int64_t>(1, (n + n_ * 4 - 1) / (n_ * 4));
     next_.store(0, std::memory_order_relaxed);
-    pending_.store(n_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_seq_cst);
+    finished_.store(0, std::memory_order_relaxed);
+    const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+    ticket_.store(gen << kGenShift, std::memory_order_release);
+    generation_.store(gen, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lk(mu_);
       cv_.notify_all();
@@ -73,9 +75,12 @@ class ThreadPool {
     t_in_pool = true;
     work(0);
     t_in_pool = false;
-    // A worker that claimed a chunk may have been descheduled (more runnable
-    // threads than cores): after a short spin, yield the core to it.
-    for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
+    // Close the task: a worker that has not joined yet (asleep, or
+    // descheduled because there are more runnable threads than cores) will
+    // not join it, so only the workers that did are waited for.
+    const uint64_t t = ticket_.fetch_or(kClosed, std::memory_order_acq_rel);
+    const int joined = static_cast<int>(t & kJoinedMask);
+    for (int i = 0; finished_.load(std::memory_order_acquire) != joined; ++i) {
       if (i < 4096) {
         HS_PAUSE();
       } else {
@@ -90,6 +95,15 @@ class ThreadPool {
       const int64_t b = next_.fetch_add(chunk_, std::memory_order_relaxed);
       if (b >= n_items_) break;
       fn_(ctx_, b, std::min(n_items_, b + chunk_), thread);
+    }
+  }
+
+  // Joins task `gen` unless the caller already closed it (or moved on).
+  bool join(uint64_t gen) {
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((t >> kGenShift) != gen || (t & kClosed) != 0) return false;
+      if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) return true;
     }
   }
 
@@ -120,8 +134,10 @@ class ThreadPool {
       }
       seen = g;
       if (stop_.load()) return;
-      work(index);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      if (join(g)) {
+        work(index);
+        finished_.fetch_add(1, std::memory_order_acq_rel);
+      }
     }
   }
 
@@ -133,7 +149,12 @@ class ThreadPool {
   std::condition_variable cv_;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> sleepers_{0};
-  std::atomic<int> pending_{0};
+  // ticket_ = [generation | closed bit | workers joined]
+  static constexpr int kGenShift = 24;
+  static constexpr uint64_t kClosed = uint64_t{1} << 23;
+  static constexpr uint64_t kJoinedMask = kClosed - 1;
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<int> finished_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> next_{0};
   TaskFn fn_ = nullptr;
