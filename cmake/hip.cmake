@@ -8,8 +8,13 @@
 #    linking libamdhip64 into the addon would make the addon fail to load on
 #    machines without ROCm. It is built by scripts/build-hip-amd.sh, the same
 #    recipe CI runs, when:
-#      HIPSERVE_HIP=AUTO  (default) hipcc is found (ROCM_PATH/bin, /opt/rocm/bin, PATH)
-#      HIPSERVE_HIP=ON    hipcc must be found, else configuring fails
+#      HIPSERVE_HIP=AUTO  (default) a ROCm installation's hipcc is found
+#                         ($ROCM_PATH/bin or /opt/rocm/bin). Debian's /usr/bin/hipcc
+#                         does not count: CI compiles with it through the script
+#                         directly, and every developer build of the addon on a
+#                         machine with Debian's hipcc would otherwise run hipcc
+#                         for minutes.
+#      HIPSERVE_HIP=ON    any hipcc (PATH included) must be found, else configuring fails
 #      HIPSERVE_HIP=OFF   never
 #    HIPSERVE_HIP_ARCHS lists the offload targets. rocBLAS is used when
 #    /opt/rocm/include/rocblas/rocblas.h exists (not packaged in Debian 12).
@@ -25,7 +30,11 @@ endif()
 target_include_directories(${PROJECT_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/kernels)
 
 if(NOT HIPSERVE_HIP STREQUAL "OFF")
-  find_program(HIPSERVE_HIPCC hipcc HINTS $ENV{ROCM_PATH}/bin /opt/rocm/bin)
+  if(HIPSERVE_HIP STREQUAL "ON")
+    find_program(HIPSERVE_HIPCC hipcc HINTS $ENV{ROCM_PATH}/bin /opt/rocm/bin)
+  else()
+    find_program(HIPSERVE_HIPCC hipcc PATHS $ENV{ROCM_PATH}/bin /opt/rocm/bin NO_DEFAULT_PATH)
+  endif()
   if(HIPSERVE_HIPCC)
     set(HIPSERVE_HIP_OUT ${CMAKE_BINARY_DIR}/hip)
     message(STATUS "hipserve: HIP backend library for ${HIPSERVE_HIP_ARCHS} with ${HIPSERVE_HIPCC}")
@@ -43,6 +52,6 @@ if(NOT HIPSERVE_HIP STREQUAL "OFF")
   elseif(HIPSERVE_HIP STREQUAL "ON")
     message(FATAL_ERROR "HIPSERVE_HIP=ON but hipcc was not found (set ROCM_PATH or install ROCm)")
   else()
-    message(STATUS "hipserve: no hipcc, the HIP backend library is not built (the emulator is)")
+    message(STATUS "hipserve: no ROCm hipcc, the HIP backend library is not built (the emulator is)")
   endif()
 endif()
