@@ -123,12 +123,14 @@ export interface NativeModelInfo {
   eosTokenIds: number[];
   ropeStyle: 'neox' | 'interleaved';
   backend: string;
+  /** Threads of the pool the forward runs on. */
+  threads: number;
 }
 
 export interface LoadModelOptions {
   /** 'cpu', another registered backend, or 'auto' (default): the best available. */
   device?: string;
-  /** Recorded only for now: the CPU kernels use one process-wide pool. */
+  /** CPU threads for this model's forward; 0/absent = the process-wide pool (HIPSERVE_THREADS, else all cores). */
   threads?: number;
 }
 export interface LoadedModel {

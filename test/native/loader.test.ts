@@ -115,3 +115,26 @@ for (const v of variants) {
     releaseModel(m.handle);
   });
 }
+
+t.test('threads: a model with its own 1-thread pool decodes what the shared pool decodes', async (t) => {
+  const path = await fixtureModel('qwen2', 'safetensors');
+  const shared = await load(path);
+  const r = await loadModel(path, { threads: 1 });
+  if (!r.ok) throw r.error;
+  const own = r.value;
+  t.equal(own.info.threads, 1);
+  t.ok(shared.info.threads >= 1);
+  const kvA = createKvCache(shared.handle, { numBlocks: 8, blockSize: 16 });
+  const kvB = createKvCache(own.handle, { numBlocks: 8, blockSize: 16 });
+  if (!kvA.ok || !kvB.ok) throw new Error('kv');
+  const prompt = promptIds(17, 9);
+  const a = await generateAlone(shared.handle, kvA.value.handle, newSeq([1, 2], { numLogprobs: 0 }), prompt, 6, 16);
+  const b = await generateAlone(own.handle, kvB.value.handle, newSeq([3, 4], { numLogprobs: 0 }), prompt, 6, 16);
+  t.same(b.map((s) => s.token), a.map((s) => s.token));
+  const bad = await loadModel(path, { threads: 2.5 });
+  t.equal(bad.ok ? 'ok' : bad.error.code, 'HIPSERVE_E_INVALID_ARGUMENT');
+  releaseKvCache(kvA.value.handle);
+  releaseKvCache(kvB.value.handle);
+  releaseModel(shared.handle);
+  releaseModel(own.handle);
+});

@@ -36,6 +36,7 @@ Napi::Object model_info(Napi::Env env, const Model& m) {
   o.Set("eosTokenIds", eos);
   o.Set("ropeStyle", c.rope.style == cpu::RopeStyle::Interleaved ? "interleaved" : "neox");
   o.Set("backend", m.backend);
+  o.Set("threads", Napi::Number::New(env, m.pool != nullptr ? cpu::pool_threads(m.pool) : 0));
   return o;
 }
 
@@ -51,7 +52,7 @@ class LoadWorker : public Napi::AsyncWorker {
     result_ = load_model(path_);
     if (result_.ok()) {
       result_.value()->backend = backend_;
-      result_.value()->threads = threads_;
+      set_model_threads(result_.value().get(), threads_);
     }
   }
   void OnOK() override {
@@ -92,8 +93,8 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     deferred.Resolve(make_error(env, backend.error()));
     return deferred.Promise();
   }
-  if (!(threads >= 0 && threads <= 1024)) {
-    deferred.Resolve(make_error(env, make_err(Code::INVALID_ARGUMENT, "threads must be in 0..1024", "loadModel")));
+  if (!(threads >= 0 && threads <= 256) || static_cast<double>(static_cast<int32_t>(threads)) != threads) {
+    deferred.Resolve(make_error(env, make_err(Code::INVALID_ARGUMENT, "threads must be an integer in 0..256", "loadModel")));
     return deferred.Promise();
   }
   auto* w = new LoadWorker(env, path, backend.value().name, static_cast<int32_t>(threads));

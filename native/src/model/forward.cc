@@ -83,7 +83,7 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
   const auto t0 = Clock::now();
   const ModelConfig& c = m.cfg;
   ForwardScratch& sc = *m.scratch;
-  cpu::ThreadPool* pool = cpu::default_pool();
+  cpu::ThreadPool* pool = m.pool != nullptr ? m.pool : cpu::default_pool();
   const size_t T = s.token_ids.size(), S = s.query_start.size() - 1;
   const int64_t H = c.hidden_size, nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim;
   const int64_t I = c.intermediate_size, V = c.vocab_size, Ti = static_cast<int64_t>(T);
@@ -178,8 +178,8 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
   out->forward_ms = ms_since(t0);
 
   const auto t1 = Clock::now();
-  // One scratch slice per thread index; +1 in case the caller thread is counted apart.
-  const int threads = std::max(1, cpu::pool_threads(pool)) + 1;
+  // One scratch slice per thread index (the caller is index 0, workers 1..n-1).
+  const int threads = std::max(1, cpu::pool_threads(pool));
   SampleJob job{&s, &sc.rows, logits, grow(sc.sample, static_cast<size_t>(threads) * 2 * V), static_cast<int32_t>(V), out};
   cpu::parallel_for(pool, static_cast<int64_t>(Ns), sample_rows, &job);
   out->sample_ms = ms_since(t1);

@@ -94,7 +94,20 @@ Status load_gguf(Model* m) {
 }  // namespace
 
 Model::Model() : scratch(std::make_unique<ForwardScratch>()) {}
-Model::~Model() = default;
+Model::~Model() {
+  if (owns_pool) cpu::destroy_pool(pool);
+}
+
+void set_model_threads(Model* m, int32_t threads) {
+  m->threads = threads;
+  cpu::ThreadPool* def = cpu::default_pool();
+  if (threads > 0 && threads != cpu::pool_threads(def)) {
+    m->pool = cpu::create_pool(threads);
+    m->owns_pool = true;
+  } else {
+    m->pool = def;
+  }
+}
 
 Result<std::shared_ptr<Model>> load_model(const std::string& path) {
   auto m = std::make_shared<Model>();
@@ -113,6 +126,7 @@ Result<std::shared_ptr<Model>> load_model(const std::string& path) {
   if (!st.ok()) return st.error();
   st = bind_weights(m.get());
   if (!st.ok()) return st.error();
+  set_model_threads(m.get(), 0);
   return m;
 }
 

@@ -36,7 +36,12 @@ struct Model {
   uint64_t id = 0;  // ties a KV cache to the model it was made for
   std::string path;
   std::string backend = "cpu";
-  int32_t threads = 0;  // as asked; the CPU pool is process-wide (see concerns)
+  int32_t threads = 0;  // as asked; 0 = the process-wide default pool
+  // The pool the forward runs on: the default one, or one this model owns
+  // when `threads` asked for another size (destroyed with the model, which
+  // in-flight work keeps alive).
+  cpu::ThreadPool* pool = nullptr;
+  bool owns_pool = false;
   ModelConfig cfg;
   DType dtype = DType::F32;  // of the layer matrices
   TensorSet tensors;         // keeps the mappings alive
@@ -58,5 +63,7 @@ struct Model {
 
 // `path`: a Hugging Face directory or a .gguf file.
 Result<std::shared_ptr<Model>> load_model(const std::string& path);
+// 0 = the default pool; another count gets a pool of its own.
+void set_model_threads(Model* m, int32_t threads);
 
 }  // namespace hs
