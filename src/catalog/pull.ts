@@ -3,7 +3,7 @@
 // the model in the index. The whole thing runs under the per-model lock, so a
 // second pull of the same model waits and then finds everything in place.
 
-import { stat, statfs, unlink } from 'node:fs/promises';
+import { realpath, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { CatalogError, errorMessage } from './errors.js';
@@ -12,7 +12,7 @@ import { blobName, fetchRevision, hubConfigFromEnv, isOfflineEnv, type HubFile }
 import { downloadBlob } from './download.js';
 import { modelLockPath, readIndex, updateIndex, type IndexFile } from './index-store.js';
 import { acquireLock } from './lock.js';
-import { cacheRoot, repoPaths, validateRepoFilename, validateRepoId, validateRevision } from './paths.js';
+import { cacheRoot, isInside, repoPaths, validateRepoFilename, validateRepoId, validateRevision } from './paths.js';
 import type { ProgressListener, PullEvent } from './progress.js';
 import { selectGguf, selectServingFiles } from './select.js';
 import { formatBytes } from './size.js';
@@ -72,6 +72,9 @@ export async function pull(repoId: string, opts: PullOptions = {}): Promise<Pull
 
   const rp = repoPaths(root, repoId);
   await mkdirPrivate(rp.blobs);
+  // The repo folder or blobs/ could be links someone planted: write only where the cache really is.
+  const [realRoot, realBlobs] = await Promise.all([realpath(root), realpath(rp.blobs)]);
+  if (!isInside(realRoot, realBlobs)) throw new CatalogError('HIPSERVE_ERR_CATALOG_UNSAFE_PATH', rp.blobs, root);
   const lock = await acquireLock(modelLockPath(root, repoId), {
     wait: true,
     onWait: (h) => { emit({ type: 'waiting-lock', repo: repoId, pid: h?.pid ?? null, host: h?.host ?? null }); },
@@ -125,7 +128,7 @@ export async function pull(repoId: string, opts: PullOptions = {}): Promise<Pull
     if (failures.length > 1) {
       throw new CatalogError('HIPSERVE_ERR_CATALOG_PULL_FAILED', `${failures.length} files of ${repoId} failed: ${[...new Set(failures.map(errorMessage))].join('; ')}`);
     }
-    const downloadedBytes = [...byBlob.values()].length === 0 ? 0 : (await Promise.all(byBlob.values())).reduce((a, n) => a + n, 0);
+    const downloadedBytes = (await Promise.all(byBlob.values())).reduce((a, n) => a + n, 0);
 
     const files: IndexFile[] = wanted.map((f) => ({ path: f.path, blob: blobName(f), size: f.size }));
     const snapshotDir = await publishSnapshot(rp, repoId, info.commit, files);

@@ -74,9 +74,13 @@ export async function publishSnapshot(rp: RepoPaths, repoId: string, commit: str
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
     }
   }
+  const realRoot = await realpath(rp.root);
   for (const f of files) {
     validateRepoFilename(f.path);
     const link = safeJoin(snap, f.path);
+    // An existing snapshot may hold directories we did not make: never write through a planted link.
+    const parent = await realpath(dirname(link)).catch(() => null);
+    if (parent !== null && !isInside(realRoot, parent)) throw new CatalogError('HIPSERVE_ERR_CATALOG_UNSAFE_PATH', link, rp.root);
     const target = blobLinkTarget(f.path, f.blob);
     if (!(await linkPointsTo(link, target))) await symlinkAtomic(target, link);
   }

@@ -88,3 +88,24 @@ t.test('a snapshot link planted to point outside the cache root is refused', asy
   symlinkSync(join(outside, 'secret'), join(res.snapshotDir, 'evil.gguf'));
   await t.rejects(resolveModel('acme/planted:evil.gguf', { offline: true, env }), { code: 'HIPSERVE_ERR_CATALOG_UNSAFE_PATH' });
 });
+
+t.test('pull never writes through a directory link planted in an existing snapshot', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  const { commit } = hub.addRepo({ id: 'acme/g', files: [{ path: 'q4/m.gguf', data: bytes(100), lfs: true }, { path: 'config.json', data: Buffer.from('{}') }] });
+  const { home, cache, env } = tempEnv(t, hub.url);
+  const snap = join(cache, 'models--acme--g', 'snapshots', commit);
+  mkdirSync(snap, { recursive: true });
+  const outside = join(home, 'outside');
+  mkdirSync(outside);
+  symlinkSync(outside, join(snap, 'q4'));
+  await t.rejects(pull('acme/g', { env, gguf: 'q4/m.gguf' }), { code: 'HIPSERVE_ERR_CATALOG_UNSAFE_PATH' });
+  t.same(readdirSync(outside), [], 'nothing written outside the cache');
+
+  // Same for a blobs/ directory that is a link out of the cache.
+  hub.addRepo({ id: 'acme/h', files: [{ path: 'm.gguf', data: bytes(100), lfs: true }] });
+  mkdirSync(join(cache, 'models--acme--h'), { recursive: true });
+  symlinkSync(outside, join(cache, 'models--acme--h', 'blobs'));
+  await t.rejects(pull('acme/h', { env, gguf: 'm.gguf' }), { code: 'HIPSERVE_ERR_CATALOG_UNSAFE_PATH' });
+  t.same(readdirSync(outside), []);
+});
