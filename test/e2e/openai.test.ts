@@ -1,0 +1,286 @@
+// End to end with the official `openai` client: the real server over the
+// real engine (native CPU forward, the qwen3 fixture). Issue #4 §8: completions
+// and chat, streaming and not, n > 1, logprobs, stop strings, usage, seeds,
+// greedy HTTP output equal to the engine's, errors as the client's classes.
+
+import OpenAI, { AuthenticationError, BadRequestError, NotFoundError } from 'openai';
+import t, { type Test } from 'tap';
+import { noEos, postJson, startLive, type Live } from './helpers.js';
+
+let live: Live;
+let client: OpenAI;
+
+t.before(async () => {
+  live = await startLive({ arch: 'qwen3' });
+  client = live.client;
+});
+t.teardown(() => live.close());
+
+/** The typings call streamed finish_reason non-null; the wire sends null until the end. */
+const nullable = <T>(x: T): T | null => x;
+
+async function rejectsWith(t: Test, p: Promise<unknown>, cls: abstract new (...args: never[]) => Error): Promise<unknown> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  t.ok(err instanceof cls, `rejects with ${cls.name}, got ${err instanceof Error ? `${err.constructor.name}: ${err.message}` : String(err)}`);
+  return err;
+}
+
+const PROMPT = 'The quick brown fox';
+const greedy = { temperature: 0, ignore_eos: true } as const;
+/** temperature 1 with a seed (spread: the typings mark chat's seed deprecated; vLLM honours it). */
+const sampled = (seed: number) => ({ temperature: 1, seed });
+
+async function engineGreedy(ids: number[], maxTokens: number): Promise<{ tokenIds: number[]; text: string }> {
+  const tokenIds: number[] = [];
+  let text = '';
+  for await (const o of live.engine.generate({ prompt: ids, params: { temperature: 0, maxTokens, ignoreEos: true } })) {
+    for (const d of o.deltas) {
+      tokenIds.push(...d.tokenIds);
+      text += d.text;
+    }
+  }
+  return { tokenIds, text };
+}
+
+t.test('completion: greedy through HTTP equals the engine, usage counts tokens', async (t) => {
+  const ids = live.engine.tokenizer.encode(PROMPT, true);
+  const direct = await engineGreedy(ids, 12);
+  t.equal(direct.tokenIds.length, 12, 'the engine generated max_tokens tokens');
+
+  // Token-id prompt: no tokenizer between the client and the engine.
+  const byIds = await client.completions.create({ model: live.model, prompt: ids, max_tokens: 12, ...greedy, logprobs: 0 });
+  t.equal(byIds.choices[0].text, direct.text, 'the same text as engine.generate on the same ids');
+  t.same(byIds.choices[0].logprobs?.tokens, direct.tokenIds.map((id) => live.engine.tokenizer.tokenToString(id)), 'the same tokens');
+  t.equal(byIds.choices[0].finish_reason, 'length');
+  t.same(byIds.usage, { prompt_tokens: ids.length, completion_tokens: 12, total_tokens: ids.length + 12 });
+
+  // Text prompt: the server tokenizes it the way the tokenizer does.
+  const byText = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 12, ...greedy });
+  t.equal(byText.choices[0].text, direct.text, 'a text prompt gives the same greedy text');
+  t.equal(byText.usage?.prompt_tokens, ids.length, 'prompt_tokens is the tokenizer\'s count');
+  t.equal(byText.usage?.completion_tokens, 12);
+  t.match(byText.id, /^cmpl-/);
+  t.equal(byText.object, 'text_completion');
+  t.equal(byText.model, live.model);
+});
+
+t.test('completion: a stream carries the same text and ends with one usage chunk (choices: [])', async (t) => {
+  const full = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 10, ...greedy });
+  const stream = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 10, ...greedy, stream: true, stream_options: { include_usage: true } });
+  let text = '';
+  let finish: string | null = null;
+  const usage: unknown[] = [];
+  let chunks = 0;
+  let last: 'choice' | 'usage' = 'choice';
+  for await (const c of stream) {
+    chunks++;
+    if (c.choices.length === 0) {
+      usage.push(c.usage);
+      last = 'usage';
+      continue;
+    }
+    last = 'choice';
+    for (const ch of c.choices) {
+      text += ch.text;
+      finish = nullable(ch.finish_reason) ?? finish;
+    }
+  }
+  t.ok(chunks > 2, `streamed in ${chunks} chunks`);
+  t.equal(text, full.choices[0].text, 'the stream\'s text equals the non-streamed text');
+  t.equal(finish, 'length');
+  t.same(usage, [full.usage], 'exactly one usage chunk, equal to the non-streaming usage');
+  t.equal(last, 'usage', 'the usage chunk is the last one');
+
+  const plain = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 4, ...greedy, stream: true });
+  let withUsage = 0;
+  for await (const c of plain) if (c.choices.length === 0 || (c.usage ?? null) !== null) withUsage++;
+  t.equal(withUsage, 0, 'no usage chunk without stream_options.include_usage');
+});
+
+t.test('chat: non-streaming and streaming, usage of the rendered template', async (t) => {
+  const messages = [{ role: 'user' as const, content: 'Say something' }];
+  const r = await client.chat.completions.create({ model: live.model, messages, max_completion_tokens: 8, ...greedy });
+  t.match(r.id, /^chatcmpl-/);
+  t.equal(r.object, 'chat.completion');
+  t.equal(r.choices[0].message.role, 'assistant');
+  t.equal(r.choices[0].finish_reason, 'length');
+  const rendered = live.engine.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true });
+  const promptTokens = live.engine.tokenizer.encode(rendered, false).length;
+  t.same(r.usage, { prompt_tokens: promptTokens, completion_tokens: 8, total_tokens: promptTokens + 8 }, 'prompt_tokens counts the rendered template');
+
+  const stream = await client.chat.completions.create({ model: live.model, messages, max_completion_tokens: 8, ...greedy, stream: true, stream_options: { include_usage: true } });
+  const chunks = [];
+  for await (const c of stream) chunks.push(c);
+  t.equal(chunks[0].object, 'chat.completion.chunk');
+  t.equal(chunks[0].choices[0].delta.role, 'assistant', 'the first chunk carries the role');
+  t.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), r.choices[0].message.content, 'the same content as non-streamed');
+  const tail = chunks.at(-1);
+  t.same(tail?.choices, [], 'the last chunk has choices: []');
+  t.same(tail?.usage, r.usage, 'and the usage');
+  t.equal(chunks.filter((c) => c.choices.length === 0).length, 1, 'one usage chunk');
+});
+
+t.test('n > 1: n choices, indexed 0..n-1, usage sums them', async (t) => {
+  const r = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 6, n: 3, temperature: 1, seed: 7, ...noEos });
+  t.same(r.choices.map((c) => c.index), [0, 1, 2]);
+  t.ok(r.choices.every((c) => c.finish_reason === 'length'));
+  t.equal(new Set(r.choices.map((c) => c.text)).size, 3, 'three different samples');
+  t.equal(r.usage?.completion_tokens, 18, 'completion_tokens counts every choice');
+  t.equal(r.usage?.prompt_tokens, live.engine.tokenizer.encode(PROMPT, true).length, 'prompt_tokens counts the prompt once');
+
+  const chat = await client.chat.completions.create({ model: live.model, messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 5, n: 2, ...sampled(3), ...noEos, stream: true });
+  const texts = ['', ''];
+  const finished = [false, false];
+  for await (const c of chat) {
+    for (const ch of c.choices) {
+      t.ok(ch.index === 0 || ch.index === 1, 'chunk index in range');
+      texts[ch.index] += ch.delta.content ?? '';
+      if (nullable(ch.finish_reason) !== null) finished[ch.index] = true;
+    }
+  }
+  t.same(finished, [true, true], 'both streamed choices finish');
+  t.not(texts[0], texts[1], 'streamed choices differ');
+});
+
+t.test('completion logprobs: shapes, the greedy token is the top one', async (t) => {
+  const r = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 6, ...greedy, logprobs: 3 });
+  const lp = r.choices[0].logprobs;
+  if (lp == null) {
+    t.fail('no logprobs');
+    return;
+  }
+  const n = r.usage?.completion_tokens ?? -1;
+  t.equal(lp.tokens?.length, n, 'one token per generated token');
+  t.equal(lp.token_logprobs?.length, n);
+  t.equal(lp.top_logprobs?.length, n);
+  t.equal(lp.text_offset?.length, n);
+  t.equal((lp.tokens ?? []).join(''), r.choices[0].text, 'the tokens spell the text');
+  for (let i = 0; i < n; i++) {
+    const chosen = lp.token_logprobs?.[i] ?? NaN;
+    const top = lp.top_logprobs?.[i] ?? {};
+    const tok = lp.tokens?.[i] ?? '';
+    t.ok(chosen <= 0, `logprob ${chosen} <= 0`);
+    const keys = Object.keys(top);
+    t.ok(keys.length >= 1 && keys.length <= 4, `3 top entries (+ the chosen one): ${keys.length}`);
+    t.equal(top[tok], chosen, 'the chosen token is among the top ones, with its logprob');
+    t.ok(Object.values(top).every((v) => v <= chosen + 1e-6), 'greedy: nothing beats the chosen token');
+    if (i > 0) t.equal(lp.text_offset?.[i], (lp.text_offset?.[i - 1] ?? 0) + (lp.tokens?.[i - 1].length ?? 0), 'text_offset advances by the token length');
+  }
+});
+
+t.test('chat logprobs/top_logprobs: shapes, streaming and not', async (t) => {
+  const messages = [{ role: 'user' as const, content: 'Count' }];
+  const r = await client.chat.completions.create({ model: live.model, messages, max_completion_tokens: 5, ...greedy, logprobs: true, top_logprobs: 2 });
+  const content = r.choices[0].logprobs?.content ?? [];
+  t.equal(content.length, r.usage?.completion_tokens, 'one entry per generated token');
+  t.equal(content.map((c) => c.token).join(''), r.choices[0].message.content, 'the tokens spell the content');
+  for (const c of content) {
+    t.ok(c.logprob <= 0);
+    t.same(c.bytes, [...Buffer.from(c.token, 'utf8')], 'bytes are the token\'s UTF-8');
+    t.equal(c.top_logprobs.length, 2, 'top_logprobs entries');
+    t.equal(c.top_logprobs[0].token, c.token, 'greedy: the top entry is the chosen token');
+    t.ok(c.top_logprobs[0].logprob >= c.top_logprobs[1].logprob, 'sorted by logprob');
+  }
+  const noTop = await client.chat.completions.create({ model: live.model, messages, max_completion_tokens: 3, ...greedy, logprobs: true });
+  t.ok((noTop.choices[0].logprobs?.content ?? []).every((c) => c.top_logprobs.length === 0), 'logprobs without top_logprobs: chosen token only');
+  const without = await client.chat.completions.create({ model: live.model, messages, max_completion_tokens: 3, ...greedy });
+  t.equal(without.choices[0].logprobs ?? null, null, 'no logprobs unless asked');
+
+  const stream = await client.chat.completions.create({ model: live.model, messages, max_completion_tokens: 5, ...greedy, logprobs: true, top_logprobs: 2, stream: true });
+  const streamed = [];
+  for await (const c of stream) for (const ch of c.choices) streamed.push(...(ch.logprobs?.content ?? []));
+  t.same(streamed, content, 'streamed logprobs equal the non-streamed ones');
+});
+
+t.test('stop strings taken from the model\'s own greedy output cut the text', async (t) => {
+  const full = (await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 24, ...greedy })).choices[0].text;
+  // A stop string from the middle of the output, so it really occurs.
+  const chars = Array.from(full);
+  t.ok(chars.length >= 8, `greedy output long enough: ${JSON.stringify(full)}`);
+  const mid = Math.floor(chars.length / 2);
+  const stop = chars.slice(mid, mid + 2).join('');
+  const cut = full.slice(0, full.indexOf(stop));
+  t.ok(full.indexOf(stop) > 0, `stop ${JSON.stringify(stop)} occurs after the start`);
+
+  const r = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 24, ...greedy, stop: [stop, 'never-generated-xyz'] });
+  t.equal(r.choices[0].text, cut, 'the text ends right before the stop string');
+  t.equal(r.choices[0].finish_reason, 'stop');
+  t.equal((r.choices[0] as unknown as { stop_reason: unknown }).stop_reason, stop, 'stop_reason names the stop string (vLLM)');
+  t.ok((r.usage?.completion_tokens ?? 99) < 24, 'generation stopped early');
+
+  const incl = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 24, ...greedy, stop, include_stop_str_in_output: true } as OpenAI.CompletionCreateParamsNonStreaming);
+  t.equal(incl.choices[0].text, cut + stop, 'include_stop_str_in_output keeps it');
+
+  const stream = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 24, ...greedy, stop, stream: true });
+  let text = '';
+  let finish: string | null = null;
+  for await (const c of stream) {
+    for (const ch of c.choices) {
+      text += ch.text;
+      finish = nullable(ch.finish_reason) ?? finish;
+    }
+  }
+  t.equal(text, cut, 'a stream never shows the stop string');
+  t.equal(finish, 'stop');
+
+  const chatFull = (await client.chat.completions.create({ model: live.model, messages: [{ role: 'user', content: 'go' }], max_completion_tokens: 20, ...greedy })).choices[0].message.content ?? '';
+  const cc = Array.from(chatFull);
+  const chatStop = cc.slice(Math.floor(cc.length / 2), Math.floor(cc.length / 2) + 2).join('');
+  const chat = await client.chat.completions.create({ model: live.model, messages: [{ role: 'user', content: 'go' }], max_completion_tokens: 20, ...greedy, stop: chatStop });
+  t.equal(chat.choices[0].message.content, chatFull.slice(0, chatFull.indexOf(chatStop)), 'chat: cut before the stop string');
+  t.equal(chat.choices[0].finish_reason, 'stop');
+});
+
+t.test('seed: same seed at temperature 1 gives the same text, another seed another', async (t) => {
+  const ask = async (seed: number): Promise<string> =>
+    (await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 12, temperature: 1, seed, ...noEos })).choices[0].text;
+  const a = await ask(1234);
+  const b = await ask(1234);
+  const c = await ask(4321);
+  t.equal(b, a, 'same seed, same text');
+  t.not(c, a, 'different seed, different text');
+  const chat = async (seed: number): Promise<string | null> =>
+    (await client.chat.completions.create({ model: live.model, messages: [{ role: 'user', content: 'x' }], max_completion_tokens: 8, ...sampled(seed), ...noEos })).choices[0].message.content;
+  t.equal(await chat(5), await chat(5), 'chat: same seed, same text');
+});
+
+t.test('errors surface as the client\'s error classes, with OpenAI bodies', async (t) => {
+  const badTemp = await rejectsWith(t, client.completions.create({ model: live.model, prompt: 'x', max_tokens: 2, temperature: -1 }), BadRequestError);
+  if (badTemp instanceof BadRequestError) t.equal(badTemp.param, 'temperature');
+  const wrongType = { model: live.model, prompt: 'x', max_tokens: 'two' } as unknown as OpenAI.CompletionCreateParamsNonStreaming;
+  await rejectsWith(t, client.completions.create(wrongType), BadRequestError);
+  await rejectsWith(t, client.chat.completions.create({ model: live.model, messages: [{ role: 'user', content: 'x' }], top_p: 0 }), BadRequestError);
+  await rejectsWith(t, client.completions.create({ model: live.model, prompt: 'x', n: 0 }), BadRequestError);
+
+  // Over --max-model-len: the prompt alone, and prompt + max_tokens.
+  const long = Array.from({ length: 300 }, (_, i) => 100 + i);
+  const tooLong = await rejectsWith(t, client.completions.create({ model: live.model, prompt: long, max_tokens: 1 }), BadRequestError);
+  if (tooLong instanceof BadRequestError) t.equal(tooLong.code, 'context_length_exceeded');
+  await rejectsWith(t, client.completions.create({ model: live.model, prompt: 'x', max_tokens: 1000 }), BadRequestError);
+  await rejectsWith(t, client.chat.completions.create({ model: live.model, messages: [{ role: 'user', content: 'word '.repeat(400) }] }), BadRequestError);
+
+  const nf = await rejectsWith(t, client.completions.create({ model: 'no-such-model', prompt: 'x', max_tokens: 1 }), NotFoundError);
+  if (nf instanceof NotFoundError) t.equal(nf.code, 'model_not_found');
+  await rejectsWith(t, client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }), NotFoundError);
+
+  const raw = await postJson(live.url, '/v1/completions', { model: live.model, prompt: 'x', temperature: 'hot' });
+  t.equal(raw.status, 400);
+  t.match(raw.body, { error: { type: 'invalid_request_error', code: 'invalid_request', param: 'temperature' } });
+
+  const after = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 3, ...greedy });
+  t.equal(after.choices[0].finish_reason, 'length', 'the server still serves after errors');
+  t.equal(live.engine.stats().kvBlocksUsed, 0, 'no blocks held by the rejected requests');
+});
+
+t.test('--api-key: a wrong key is AuthenticationError, the right one works', async (t) => {
+  const secured = await startLive({ arch: 'qwen3', config: { apiKeys: ['sk-right', 'sk-other'] } });
+  t.teardown(() => secured.close());
+  await rejectsWith(t, secured.clientWith('sk-wrong').completions.create({ model: secured.model, prompt: 'x', max_tokens: 1 }), AuthenticationError);
+  await rejectsWith(t, secured.clientWith('sk-wrong').chat.completions.create({ model: secured.model, messages: [{ role: 'user', content: 'x' }], max_completion_tokens: 1 }), AuthenticationError);
+  const ok = await secured.clientWith('sk-other').completions.create({ model: secured.model, prompt: 'x', max_tokens: 2, ...greedy });
+  t.equal(ok.choices[0].finish_reason, 'length', 'any configured key is accepted');
+  const models = await secured.clientWith('sk-right').models.list();
+  t.same(models.data.map((m) => m.id), [secured.model]);
+  t.equal((await fetch(`${secured.url}/health`)).status, 200, '/health needs no key');
+  t.equal((await fetch(`${secured.url}/v1/models`)).status, 401, 'no key: 401');
+});
