@@ -30,6 +30,9 @@ endif()
 target_include_directories(${PROJECT_NAME} PRIVATE ${CMAKE_SOURCE_DIR}/kernels)
 
 if(NOT HIPSERVE_HIP STREQUAL "OFF")
+  # Searched afresh at each configure: a build directory configured before
+  # this rule must not keep a Debian hipcc it found then.
+  unset(HIPSERVE_HIPCC CACHE)
   if(HIPSERVE_HIP STREQUAL "ON")
     find_program(HIPSERVE_HIPCC hipcc HINTS $ENV{ROCM_PATH}/bin /opt/rocm/bin)
   else()
