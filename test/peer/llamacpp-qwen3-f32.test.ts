@@ -1,0 +1,4 @@
+import t from 'tap';
+import { compareWithLlamaCpp } from './compare-llamacpp.js';
+
+t.test('qwen3 f32 GGUF: greedy tokens and next-token probabilities match llama.cpp', (t) => compareWithLlamaCpp(t, { arch: 'qwen3', dtype: 'f32' }));
