@@ -3,9 +3,7 @@
 //   node --import tsx bench/kernels.ts        (HIPSERVE_ADDON=path to pick a build)
 // Prints, per case, GB/s of weights streamed, GFLOP/s, and the fraction of
 // the measured read bandwidth at the same thread count. No asserts.
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ops as nativeOps } from '../src/native.js';
 
 interface Res<T> { ok: boolean; value: T; error?: { message: string } }
 interface Ops {
@@ -19,9 +17,7 @@ interface Ops {
   ): Res<{ best: number; mean: number; cpuBest: number }>;
 }
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const addon = process.env.HIPSERVE_ADDON ?? path.join(root, 'build', 'Release', 'hipserve.node');
-const ops = (createRequire(import.meta.url)(addon) as { ops: Ops }).ops;
+const ops = nativeOps() as unknown as Ops;
 const get = <T>(r: Res<T>): T => {
   if (!r.ok) throw new Error(r.error?.message ?? 'op failed');
   return r.value;

@@ -1,8 +1,6 @@
-// Loads the addon for the kernel tests and types exports.ops.
-// HIPSERVE_ADDON overrides the path (a developer's own build directory).
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+// Types exports.ops for the kernel tests; the addon comes from src/native.ts
+// (HIPSERVE_ADDON=/path/to/hipserve.node picks a developer's own build).
+import { ops as nativeOps } from '../../src/native.js';
 
 export type OpResult<T> =
   | { ok: true; value: T }
@@ -92,11 +90,7 @@ export interface Ops {
   sample(args: SampleArgs): OpResult<SampleOut>;
 }
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const require = createRequire(import.meta.url);
-
-export const addonPath = process.env.HIPSERVE_ADDON ?? path.join(root, 'build', 'Release', 'hipserve.node');
-export const ops = (require(addonPath) as { ops: Ops }).ops;
+export const ops = nativeOps() as unknown as Ops;
 
 export function unwrap<T>(r: OpResult<T>): T {
   if (!r.ok) throw new Error(`${r.error.code} in ${r.error.where}: ${r.error.message}`);

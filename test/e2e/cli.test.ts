@@ -1,0 +1,111 @@
+// `hipserve serve` for real, as a child process: a fixture model on port 0,
+// one completion, SIGTERM during a long stream (the stream ends, exit 0),
+// JSON log lines with request ids; a flag typo exits 2 with a suggestion;
+// no --model serves the demo model and says its text is noise.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import t from 'tap';
+import { fixtureModel } from '../fixtures/models.js';
+import { cleanEnv, cliCommand, startCli, type LogLine } from './cli-child.js';
+
+const cache = mkdtempSync(join(tmpdir(), 'hipserve-e2e-cli-'));
+t.teardown(() => { rmSync(cache, { recursive: true, force: true }); });
+const env = cleanEnv({ HIPSERVE_CACHE: cache });
+t.comment(`running ${cliCommand().how}`);
+
+/** vLLM's ignore_eos (unknown to the openai typings; spread, it passes through). */
+const noEos = { ignore_eos: true } as const;
+const isListening = (l: LogLine): boolean => l.msg === 'listening' && typeof l.address === 'string';
+
+t.test('serve a fixture model: a completion, SIGTERM during a long stream, exit 0, JSON logs', async (t) => {
+  const model = await fixtureModel('qwen3', 'safetensors');
+  const child = startCli(['serve', '--model', model, '--port', '0', '--log-level', 'info', '--kv-cache-memory', '32MiB', '--max-model-len', '2048', '--shutdown-timeout', '1'], env);
+  t.teardown(() => { child.kill(); });
+  const listening = await child.waitForLog(isListening);
+  const address = String(listening.address);
+  t.match(address, /^http:\/\/127\.0\.0\.1:\d+$/, `binds 127.0.0.1 by default: ${address}`);
+  t.equal(listening.model, model, 'served under the --model path');
+
+  const client = new OpenAI({ baseURL: `${address}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const { data: r, response } = await client.completions
+    .create({ model, prompt: 'Hello', max_tokens: 5, temperature: 0, ...noEos }, { headers: { 'x-request-id': 'e2e-cli-1' } })
+    .withResponse();
+  t.equal(r.usage?.completion_tokens, 5, 'one completion');
+  t.equal(response.headers.get('x-request-id'), 'e2e-cli-1', 'x-request-id echoed');
+
+  // A long stream; SIGTERM once it flows.
+  let text = '';
+  let ended = false;
+  const streamDone = new Promise<void>((resolve) => {
+    const req = request(new URL('/v1/completions', address), { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'e2e-cli-stream' } }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+        if (!ended && text.includes('data: {')) {
+          ended = true;
+          child.proc.kill('SIGTERM');
+        }
+      });
+      res.on('close', () => { resolve(); });
+      res.on('error', () => { resolve(); });
+    });
+    req.on('error', () => { resolve(); });
+    req.end(JSON.stringify({ model, prompt: 'A long story', max_tokens: 2000, ignore_eos: true, temperature: 0, stream: true }));
+  });
+  await streamDone;
+  t.ok(ended, 'SIGTERM was sent while the stream ran');
+  const events = text.split('\n\n').filter((e) => e !== '');
+  t.equal(events.at(-1), 'data: [DONE]', 'the stream ends with [DONE]');
+  const last = events.filter((e) => e.startsWith('data: {')).at(-1) ?? '';
+  const reason = (JSON.parse(last.slice(6)) as { choices: { finish_reason: string | null }[] }).choices[0]?.finish_reason;
+  t.ok(reason === 'abort' || reason === 'length', `the stream's last choice finished (${String(reason)})`);
+  const exit = await child.exited;
+  t.same(exit, { code: 0, signal: null }, 'exit code 0 after SIGTERM');
+
+  const parsed: LogLine[] = [];
+  for (const l of child.lines) {
+    try {
+      parsed.push(JSON.parse(l) as LogLine);
+    } catch {
+      t.fail(`a stdout line is not JSON: ${l}`);
+    }
+  }
+  t.ok(parsed.length > 3, `${parsed.length} log lines`);
+  t.ok(parsed.every((l) => typeof l.level === 'number' && typeof l.msg === 'string' && typeof l.time === 'string'), 'pino lines with level, time and msg');
+  const requestLines = parsed.filter((l) => l.req !== undefined || l.res !== undefined);
+  t.ok(requestLines.length >= 4, `request lines logged (${requestLines.length})`);
+  t.ok(requestLines.every((l) => typeof l.reqId === 'string' && l.reqId !== ''), 'every request line carries a reqId');
+  t.ok(requestLines.some((l) => l.reqId === 'e2e-cli-1'), 'the caller\'s x-request-id is the reqId');
+  t.ok(parsed.some((l) => l.msg === 'signal received' && l.signal === 'SIGTERM'), 'SIGTERM logged');
+  t.ok(parsed.some((l) => typeof l.msg === 'string' && /shut down/.test(l.msg)), 'shutdown logged');
+  t.equal(child.stderr(), '', 'nothing on stderr');
+});
+
+t.test('a flag typo exits 2 with "did you mean"', async (t) => {
+  const child = startCli(['serve', '--max-num-seq', '4'], env);
+  t.teardown(() => { child.kill(); });
+  const exit = await child.exited;
+  t.equal(exit.code, 2);
+  t.match(child.stderr(), /unknown option --max-num-seq; did you mean --max-num-seqs\?/);
+  t.same(child.lines, [], 'nothing on stdout');
+});
+
+t.test('no --model: the demo model is served, and the log says its text is noise', async (t) => {
+  const child = startCli(['serve', '--port', '0', '--log-level', 'info', '--kv-cache-memory', '32MiB', '--max-model-len', '512'], env);
+  t.teardown(() => { child.kill(); });
+  const listening = await child.waitForLog(isListening);
+  const noise = await child.waitForLog((l) => typeof l.msg === 'string' && /noise/.test(l.msg));
+  t.match(noise.msg, /demo model/, `warned: ${String(noise.msg)}`);
+  t.equal(listening.model, 'hipserve-demo');
+  const address = String(listening.address);
+  const client = new OpenAI({ baseURL: `${address}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const r = await client.chat.completions.create({ model: 'hipserve-demo', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 4, temperature: 0, ...noEos });
+  t.equal(r.usage?.completion_tokens, 4, 'the demo model generates');
+  t.equal((await fetch(`${address}/health`)).status, 200);
+  child.proc.kill('SIGTERM');
+  t.same(await child.exited, { code: 0, signal: null }, 'exit 0');
+});
