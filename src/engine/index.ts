@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import type { ServeConfig } from '../config/index.js';
+import { markInUse } from '../catalog/in-use.js';
 import { sizeKvCache } from '../kvcache/sizing.js';
 import { ensureDemoModel } from '../models/demo.js';
 import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.js';
@@ -47,14 +48,19 @@ async function resolveModelPath(config: ServeConfig): Promise<{ path: string; is
 
 export async function createEngine(config: ServeConfig, logger: EngineLogger): Promise<Engine> {
   const { path, isDemo } = await resolveModelPath(config);
-  const device = config.device;
-  const loaded = unwrap(await native.loadModel(path, { device }), `cannot load the model at ${path}`);
+  // While it is served, `hipserve gc` must not evict the model (a no-op for
+  // paths outside the hub cache).
+  const unmark = markInUse(path);
+  const result = await native.loadModel(path, { device: config.device });
+  if (!result.ok) unmark();
+  const loaded = unwrap(result, `cannot load the model at ${path}`);
   const info = loaded.info;
   logger.info({ model: path, architecture: info.architecture, dtype: info.dtype, backend: info.backend, layers: info.numLayers }, 'model loaded');
   try {
-    return await finishStartup(config, logger, loaded, path, isDemo);
+    return await finishStartup(config, logger, loaded, path, isDemo, unmark);
   } catch (err) {
     native.releaseModel(loaded.handle);
+    unmark();
     throw err;
   }
 }
@@ -65,6 +71,7 @@ async function finishStartup(
   loaded: native.LoadedModel,
   path: string,
   isDemo: boolean,
+  unmark: () => void,
 ): Promise<Engine> {
   const info = loaded.info;
   const tokenizer = await loadTokenizer(path);
@@ -94,6 +101,7 @@ async function finishStartup(
     name: config.servedModelName ?? (config.model === null ? 'hipserve-demo' : config.model),
     isDemo,
     logger,
+    onRelease: unmark,
   });
 }
 
@@ -116,6 +124,8 @@ export interface EngineParts {
   logger: EngineLogger;
   /** Launch step N+1 before step N's text work (default true). */
   overlapSteps?: boolean;
+  /** Runs after the native resources are freed on close(). */
+  onRelease?: () => void;
 }
 
 /** Allocates the KV cache and wires scheduler, runner and engine (tests use it to pick exact pool sizes). */
@@ -157,6 +167,7 @@ export function assembleEngine(p: EngineParts): LlmEngine {
       release: () => {
         native.releaseKvCache(kv.handle);
         native.releaseModel(loaded.handle);
+        p.onRelease?.();
       },
     },
     p.logger,
