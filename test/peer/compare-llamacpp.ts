@@ -86,10 +86,10 @@ export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: Weigh
       t.same(mine.tokens, theirs.tokens, `prompt ${String(i)}: ${String(STEPS)} greedy tokens identical`);
       fullMatches++;
     } else {
-      const top = mine.top[k];
-      const gap = (top?.logprobs[0] ?? 0) - (top?.logprobs[1] ?? -Infinity);
+      const top = mine.top.at(k) ?? { ids: [], logprobs: [] };
+      const gap = (top.logprobs.at(0) ?? 0) - (top.logprobs.at(1) ?? -Infinity);
       t.ok(
-        gap <= TIE_NATS[c.dtype] && top?.ids[1] === theirs.tokens[k],
+        gap <= TIE_NATS[c.dtype] && top.ids.at(1) === theirs.tokens[k],
         `prompt ${String(i)}: identical for ${String(k)} steps, then a near-tie (hipserve's top two ${gap.toExponential(2)} nats apart, llama.cpp took the second)`,
       );
     }
