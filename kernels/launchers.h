@@ -112,8 +112,9 @@ int64_t sample_scratch_floats(const SampleArgs& a);
 hipError_t launch_sample(hipStream_t s, float* logits, const SampleArgs& a, float* scratch,
                          int32_t* token, float* logprob, int32_t* top_ids, float* top_logprobs);
 
-// ---- probe.hip ---- out[i] = i for i in [0, n): a test plants n > size(out)
+// ---- probe.hip ---- execution-model probes for the tests (see the file)
 hipError_t launch_iota(hipStream_t s, int32_t* out, int64_t n);
+hipError_t launch_probe(hipStream_t s, int32_t kind, int32_t blocks, int32_t threads, int32_t* out);
 
 }  // namespace hipk
 }  // namespace hs

@@ -1,9 +1,8 @@
-// Loads exports.hipEmu (the HIP emulator running kernels/*.hip) from the same
-// addon as exports.ops, and the helpers the HIP tests share.
-import { createRequire } from 'node:module';
-
-import type { AttentionArgs, DTypeName, OpResult, RopeParamsJs } from '../native/kernels-addon.js';
-import { addonPath } from '../native/kernels-addon.js';
+// exports.hipEmu (the HIP emulator running kernels/*.hip) from the addon the
+// one loader (src/native.ts, HIPSERVE_ADDON first) finds, and the helpers the
+// HIP tests share.
+import type { AttentionArgs, DTypeName, OpResult, RopeParamsJs, SampleArgs, SampleOut } from '../native/kernels-addon.js';
+import { loadAddon } from '../../src/native.js';
 
 export interface EmuDeviceInfo {
   deviceCount: number;
@@ -19,6 +18,23 @@ export interface EmuAttentionArgs extends AttentionArgs {
   blocksPerSplit?: number;
 }
 
+/** rocBLAS gemm_ex operands, column-major, f32. */
+export interface GemmExArgs {
+  transA: 'N' | 'T';
+  transB: 'N' | 'T';
+  m: number;
+  n: number;
+  k: number;
+  alpha: number;
+  a: Float32Array;
+  lda: number;
+  b: Float32Array;
+  ldb: number;
+  beta: number;
+  c: Float32Array;
+  ldc: number;
+}
+
 export interface HipEmu {
   setWaveSize(lanes: number): OpResult<number>;
   deviceInfo(): OpResult<EmuDeviceInfo>;
@@ -30,13 +46,15 @@ export interface HipEmu {
   addBias(x: Float32Array, bias: Float32Array, rows: number, cols: number): OpResult<Float32Array>;
   embed(table: Uint8Array, dtype: DTypeName, rows: number, cols: number, ids: Int32Array): OpResult<Float32Array>;
   gemv(x: Float32Array, M: number, K: number, w: Uint8Array, dtype: DTypeName, N: number): OpResult<Float32Array>;
+  sample(args: SampleArgs): OpResult<SampleOut>;
+  probe(kind: 'wave' | 'sharedOob' | 'badBarrier', blocks: number, threads: number): OpResult<Int32Array>;
+  gemmEx(args: GemmExArgs): OpResult<Float32Array>;
+  gemmRowMajor(x: Float32Array, M: number, K: number, w: Uint8Array, dtype: DTypeName, N: number, path: 'rocblas' | 'tiled'): OpResult<Float32Array>;
   pagedAttention(args: EmuAttentionArgs): OpResult<{ out: Float32Array; kCache: Float32Array; vCache: Float32Array }>;
 }
 
-const require = createRequire(import.meta.url);
-
 /** undefined when the addon was built without `hs::RegisterHipEmu` in addon.cc. */
-export const hipEmu = (require(addonPath) as { hipEmu?: HipEmu }).hipEmu;
+export const hipEmu = (loadAddon() as unknown as { hipEmu?: HipEmu }).hipEmu;
 export const missingReason = 'the addon has no exports.hipEmu (addon.cc lacks hs::RegisterHipEmu)';
 
 export const WAVES = [64, 32] as const;

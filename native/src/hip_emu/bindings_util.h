@@ -43,6 +43,7 @@ Napi::Value run(const Napi::CallbackInfo& info, const char* where, F&& f) {
 void RegisterKernelBindings(Napi::Env env, Napi::Object o);
 void RegisterAttentionBindings(Napi::Env env, Napi::Object o);
 void RegisterSampleBindings(Napi::Env env, Napi::Object o);
+void RegisterEmuBindings(Napi::Env env, Napi::Object o);
 
 }  // namespace hipemu
 }  // namespace hs

@@ -69,6 +69,7 @@ void RegisterHipEmu(Napi::Env env, Napi::Object exports) {
   hipemu::RegisterKernelBindings(env, o);
   hipemu::RegisterAttentionBindings(env, o);
   hipemu::RegisterSampleBindings(env, o);
+  hipemu::RegisterEmuBindings(env, o);
   exports.Set("hipEmu", o);
 }
 

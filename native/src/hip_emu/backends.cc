@@ -1,0 +1,85 @@
+// Registers the HIP backends and their attention kernels with the registries
+// of native/src/registry.h.
+//
+//   hip      the real GPU backend (libhipserve_hip.so): its probe asks the
+//            HIP runtime for a device, and the runtime's own reason becomes
+//            the backend's `reason` (e.g. hipErrorNoDevice on a GPU-less
+//            machine), so `--device hip` fails at start-up saying why.
+//   hip-emu  the same kernels on the emulator: available to the tests through
+//            exports.hipEmu; not yet as a model device (see `reason`).
+//
+// Neither is chosen by `--device auto` yet: the model forward on HIP is not
+// wired (the kernels, the device memory and the sampler are; the step loop
+// over them is the remaining piece).
+#include "hip_emu/hip_library.h"
+#include "registry.h"
+
+namespace hs {
+namespace {
+
+BackendCaps hip_caps() {
+  BackendCaps c;
+  c.dtypes = {DType::F32, DType::F16, DType::BF16, DType::Q8_0};
+  c.paged_kv = true;
+  c.device_memory = true;
+  c.async = true;
+  return c;
+}
+
+BackendInfo hip_info() {
+  BackendInfo b;
+  b.name = "hip";
+  b.description = "AMD GPU through HIP/ROCm (kernels/*.hip, rocBLAS where present)";
+  b.score = 100;
+  b.caps = hip_caps();
+  return b;
+}
+
+void hip_probe(BackendInfo* info) {
+  const HipLibraryProbe& p = probe_hip_library();
+  info->available = false;
+  if (!p.loaded) {
+    info->reason = p.message;
+  } else if (p.devices < 1) {
+    info->reason = "the HIP runtime found no usable GPU: " + p.message;
+  } else {
+    info->reason = "GPU " + p.message + " found, but the model forward on HIP is not wired yet";
+  }
+}
+
+BackendInfo emu_info() {
+  BackendInfo b;
+  b.name = "hip-emu";
+  b.description = "HIP emulator: kernels/*.hip as CPU fibers with checked device memory (tests, debugging; slow)";
+  b.score = -1;  // never preferred over the CPU
+  b.caps = hip_caps();
+  b.caps.async = false;
+  return b;
+}
+
+void emu_probe(BackendInfo* info) {
+  info->available = false;
+  info->reason = "the HIP kernels run on the emulator (exports.hipEmu), but the model forward is not wired to them yet";
+}
+
+AttentionBackendInfo hip_attention(const char* name, const char* backend) {
+  AttentionBackendInfo a;
+  a.name = name;
+  a.backend = backend;
+  a.kv_dtypes = {DType::F32};
+  a.max_head_size = 256;  // attn_decode/attn_prefill keep a head in registers
+  a.max_block_size = 1024;
+  a.paged_kv = true;
+  a.gqa = true;
+  a.mixed_prefill_decode = true;  // split decode + tiled prefill in one step
+  a.score = 10;
+  return a;
+}
+
+}  // namespace
+}  // namespace hs
+
+HS_REGISTER_BACKEND(g_hip_registered, ::hs::hip_info(), ::hs::hip_probe);
+HS_REGISTER_BACKEND(g_hip_emu_registered, ::hs::emu_info(), ::hs::emu_probe);
+HS_REGISTER_ATTENTION_BACKEND(g_hip_attention_registered, ::hs::hip_attention("hip-paged", "hip"));
+HS_REGISTER_ATTENTION_BACKEND(g_hip_emu_attention_registered, ::hs::hip_attention("hip-emu-paged", "hip-emu"));

@@ -1,0 +1,22 @@
+// The real HIP backend lives in libhipserve_hip.so (native/hip/, built by
+// scripts/build-hip-amd.sh or cmake/hip.cmake where ROCm is found), loaded
+// here with dlopen so that the addon itself never links libamdhip64.
+#pragma once
+
+#include <string>
+
+namespace hs {
+
+struct HipLibraryProbe {
+  bool loaded = false;   // the library was found and opened
+  int devices = 0;       // usable devices (>= 1 means a GPU answered)
+  std::string message;   // the device, or the HIP runtime's own reason
+  std::string path;      // the library that answered, or every path tried
+};
+
+// Looks for the library ($HIPSERVE_HIP_LIB, the cmake build's copy, then
+// build-hip-amd/ of the checkout) and asks it for a device. Runs once per
+// process; later calls return the first answer.
+const HipLibraryProbe& probe_hip_library();
+
+}  // namespace hs
