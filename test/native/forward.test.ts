@@ -99,6 +99,17 @@ t.test('a bad step is an INVALID_ARGUMENT Result and the model keeps working', a
       t.ok(r.error instanceof Error && (r.error.stack ?? '').includes('forward.test'), 'stack is the JS caller');
     }
   }
+  // Two sequences, the middle offset past T: refused before any index is used.
+  const two = buildStep(
+    [
+      { seq: newSeq([1]), tokens: [5, 6, 7], doSample: true },
+      { seq: newSeq([2]), tokens: [8, 9], doSample: true },
+    ],
+    BS,
+  );
+  two.queryStart[1] = 40;
+  const r2 = await forward(m.model, m.kv, two);
+  t.match(r2.ok ? '' : r2.error.message, /queryStart/, 'a middle queryStart past T');
   const short = good();
   const r = await forward(m.model, m.kv, { ...short, positions: new Int32Array(2) });
   t.equal(r.ok ? 'ok' : r.error.code, 'HIPSERVE_E_INVALID_ARGUMENT', 'array of the wrong length');

@@ -94,10 +94,14 @@ Status validate_step(const Model& m, const KvCache& kv, const StepInput& s) {
   if (s.query_start[0] != 0 || static_cast<size_t>(s.query_start[S]) != T) {
     return bad("queryStart", "must start at 0 and end at the token count");
   }
+  // Strictly increasing as a whole before any entry is used as an index, so
+  // every chunk [queryStart[i], queryStart[i+1]) lies inside [0, T).
+  for (size_t i = 0; i < S; ++i) {
+    if (s.query_start[i + 1] <= s.query_start[i]) return bad("queryStart", "sequence " + std::to_string(i) + " has no tokens");
+  }
   for (size_t i = 0; i < S; ++i) {
     const int32_t a = s.query_start[i], b = s.query_start[i + 1], len = s.seq_lens[i];
     const std::string seq = "sequence " + std::to_string(i);
-    if (b <= a) return bad("queryStart", seq + " has no tokens");
     if (len < b - a || static_cast<int64_t>(len) > static_cast<int64_t>(s.max_blocks) * bs) {
       return bad("seqLens", seq + ": length " + std::to_string(len) + " is shorter than its chunk or longer than its block table holds");
     }
