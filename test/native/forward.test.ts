@@ -140,3 +140,38 @@ t.test('one forward at a time per model; released handles are refused', async (t
   releaseKvCache(m.kv);
   close(other);
 });
+
+t.test('random corruptions of a step never crash: ok or INVALID_ARGUMENT', async (t) => {
+  const m = await open('qwen2', 'gguf', 6);
+  const base = () =>
+    buildStep(
+      [
+        { seq: newSeq([1, 4]), tokens: promptIds(20, 1), doSample: true },
+        { seq: newSeq([3]), tokens: [7], doSample: true },
+        { seq: newSeq([5, 2]), tokens: promptIds(3, 2), doSample: false },
+      ],
+      BS,
+    );
+  const fields = ['tokenIds', 'positions', 'queryStart', 'seqLens', 'blockTables', 'slotMapping', 'topK', 'numLogprobs', 'sampleIndex'] as const;
+  let x = 12345;
+  const rnd = (n: number) => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return x % n;
+  };
+  const seen = new Set<string>();
+  for (let i = 0; i < 120; i++) {
+    const s = base();
+    const f = fields[rnd(fields.length)] ?? 'tokenIds';
+    const arr = s[f];
+    const values = [-1, 0, 1, 5, 15, 16, 17, 23, 95, 96, 1 << 20, m.info.vocabSize, -(2 ** 31), 2 ** 31 - 1];
+    arr[rnd(arr.length)] = values[rnd(values.length)] ?? 0;
+    const r = await forward(m.model, m.kv, s);
+    const code = r.ok ? 'ok' : r.error.code;
+    seen.add(code);
+    if (code !== 'ok' && code !== 'HIPSERVE_E_INVALID_ARGUMENT') t.fail(`${f}: unexpected ${code}`);
+  }
+  t.ok(seen.has('HIPSERVE_E_INVALID_ARGUMENT'), 'most corruptions are refused');
+  const ok = await forward(m.model, m.kv, base());
+  t.equal(ok.ok, true, 'the model still runs a good step');
+  close(m);
+});
