@@ -22,6 +22,36 @@
 namespace hs {
 namespace cpu {
 
+void attend_scalar(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
+                   int64_t bs, int64_t D, float scale, float* out, float* scores) {
+  const IsaKernels& k = kScalarKernels;
+  std::fill(out, out + D, 0.0f);
+  float m = -std::numeric_limits<float>::infinity();
+  float l = 0.0f;
+  for (int64_t j0 = 0, blk = 0; j0 < n_ctx; j0 += bs, ++blk) {
+    const int64_t n = std::min(bs, n_ctx - j0);
+    float bmax = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i) {
+      scores[i] = k.dot(q, kblk[blk] + i * D, D) * scale;
+      bmax = std::max(bmax, scores[i]);
+    }
+    if (bmax > m) {
+      // rescale what was accumulated under the old max (exp(-inf) = 0 at first)
+      const float r = std::exp(m - bmax);
+      l *= r;
+      for (int64_t d = 0; d < D; ++d) out[d] *= r;
+      m = bmax;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const float p = std::exp(scores[i] - m);
+      l += p;
+      k.scale_axpy(out, 1.0f, p, vblk[blk] + i * D, D);
+    }
+  }
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  for (int64_t d = 0; d < D; ++d) out[d] *= inv;
+}
+
 void kv_write(const float* k, const float* v, const int32_t* slot_mapping, int64_t T,
               const AttnShape& s, float* k_cache, float* v_cache) {
   const int64_t D = s.head_dim, H = s.n_kv_heads, bs = s.block_size;
@@ -49,45 +79,22 @@ struct AttnCtx {
   const int32_t* token_seq;  // [T] sequence of each token
 };
 
-void attend_one(const AttnCtx& c, int64_t t, int64_t h, float* scores) {
-  const IsaKernels& k = isa();
+void attend_one(const AttnCtx& c, int64_t t, int64_t h, float* scratch, std::vector<const float*>& ptrs) {
   const AttnShape& s = *c.s;
   const int64_t D = s.head_dim, H = s.n_heads, KVH = s.n_kv_heads, bs = s.block_size;
   const int64_t kvh = h / (H / KVH);
   const int32_t seq = c.token_seq[t];
   const int64_t n_ctx = static_cast<int64_t>(c.b->positions[t]) + 1;  // causal: 0..pos
   const int32_t* table = c.b->block_tables + static_cast<int64_t>(seq) * c.b->max_blocks;
-  const float* qv = c.q + (t * H + h) * D;
-  float* o = c.out + (t * H + h) * D;
-  std::fill(o, o + D, 0.0f);
-  float m = -std::numeric_limits<float>::infinity();
-  float l = 0.0f;
-  for (int64_t j0 = 0; j0 < n_ctx; j0 += bs) {
-    const int64_t block = table[j0 / bs];
-    const int64_t n = std::min(bs, n_ctx - j0);
-    const size_t base = static_cast<size_t>((block * KVH + kvh) * bs) * D;
-    const float* kb = c.k_cache + base;
-    const float* vb = c.v_cache + base;
-    float bmax = -std::numeric_limits<float>::infinity();
-    for (int64_t i = 0; i < n; ++i) {
-      scores[i] = k.dot(qv, kb + i * D, D) * s.scale;
-      bmax = std::max(bmax, scores[i]);
-    }
-    if (bmax > m) {
-      // rescale what was accumulated under the old max
-      const float r = std::exp(m - bmax);  // exp(-inf) = 0 on the first block
-      l *= r;
-      for (int64_t d = 0; d < D; ++d) o[d] *= r;
-      m = bmax;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      const float p = std::exp(scores[i] - m);
-      l += p;
-      k.scale_axpy(o, 1.0f, p, vb + i * D, D);
-    }
+  const int64_t nb = (n_ctx + bs - 1) / bs;
+  ptrs.resize(2 * nb);
+  for (int64_t j = 0; j < nb; ++j) {
+    const size_t base = static_cast<size_t>((table[j] * KVH + kvh) * bs) * D;
+    ptrs[j] = c.k_cache + base;
+    ptrs[nb + j] = c.v_cache + base;
   }
-  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-  for (int64_t d = 0; d < D; ++d) o[d] *= inv;
+  isa().attend(c.q + (t * H + h) * D, ptrs.data(), ptrs.data() + nb, n_ctx, bs, D, s.scale,
+               c.out + (t * H + h) * D, scratch);
 }
 
 }  // namespace
@@ -102,9 +109,10 @@ void paged_attention(ThreadPool* pool, const float* q, const float* k_cache, con
   AttnCtx c{q, k_cache, v_cache, &b, &s, out, token_seq.data()};
   const int64_t H = s.n_heads;
   parallel_for(pool, static_cast<int64_t>(b.num_tokens) * H, [&](int64_t i0, int64_t i1, int) {
-    static thread_local std::vector<float> scores;
-    if (scores.size() < static_cast<size_t>(s.block_size)) scores.resize(s.block_size);
-    for (int64_t i = i0; i < i1; ++i) attend_one(c, i / H, i % H, scores.data());
+    static thread_local std::vector<float> scratch;
+    static thread_local std::vector<const float*> ptrs;
+    if (scratch.size() < static_cast<size_t>(s.block_size) + 8) scratch.resize(s.block_size + 8);
+    for (int64_t i = i0; i < i1; ++i) attend_one(c, i / H, i % H, scratch.data(), ptrs);
   });
 }
 

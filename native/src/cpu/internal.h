@@ -47,11 +47,21 @@ struct IsaKernels {
   void (*scale_axpy)(float* y, float a, float b, const float* x, int64_t n);
   // out[i] = silu(gate[i]) * up[i]; out may alias gate
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+  // One query row q[D] against n_ctx keys held in blocks: kblk[j] / vblk[j]
+  // point at block j's rows for this kv head ([bs][D], contiguous). Online
+  // softmax; out[D] = softmax(scale * q.K) . V. scratch: >= bs + 8 floats.
+  void (*attend)(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
+                 int64_t bs, int64_t D, float scale, float* out, float* scratch);
 };
+
+void attend_scalar(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
+                   int64_t bs, int64_t D, float scale, float* out, float* scratch);
 
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
 #if defined(__x86_64__) || defined(_M_X64)
 void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);  // also used at avx512
+void attend_avx2(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
+                 int64_t bs, int64_t D, float scale, float* out, float* scratch);  // also used at avx512
 #endif
 
 extern const IsaKernels kScalarKernels;
