@@ -13,6 +13,7 @@ export interface PeerSequence {
     metadata: { probabilities: true },
     options?: { temperature?: number },
   ): AsyncGenerator<{ token: number; probabilities: Map<number, number> }, void, undefined>;
+  evaluateWithoutGeneratingNewTokens(tokens: number[]): Promise<void>;
   clearHistory(): Promise<void>;
 }
 export interface PeerContext {

@@ -1,0 +1,164 @@
+// Decode and prefill speed of hipserve's CPU forward against llama.cpp
+// (node-llama-cpp's prebuilt CPU binary) on the same ~110M-parameter Llama
+// GGUF (f16 and Q8_0), in the same run, next to the machine's measured read
+// bandwidth and the batch-1 decode roofline (bandwidth / bytes of weights).
+// Prints a table; asserts nothing. Run: node --import tsx bench/decode.ts
+import { loadModel, ops, releaseModel } from '../src/native.js';
+import { readGguf } from '../src/models/gguf-reader.js';
+import { getPeer, type PeerModel } from '../test/peer/llama-peer.js';
+import { nativeGreedy } from '../test/peer/native-greedy.js';
+import { benchModel, type BenchDType } from './models.js';
+
+const PREFILL = 512;
+const DECODE_STEPS = 64;
+const BATCH = 8;
+const BATCH_STEPS = 32;
+
+function prompt(len: number, k: number): number[] {
+  return [1, ...Array.from({ length: len - 1 }, (_, i) => 100 + ((i * 7919 + k * 104729) % 31000))];
+}
+
+/** GB/s from the addon's streaming read (ops.readBandwidth), or a JS Float64Array sum when the addon lacks it. */
+function readBandwidth(threads: number): { gbps: number; how: string } {
+  const fn = (ops() as Record<string, unknown>).readBandwidth;
+  if (typeof fn === 'function') {
+    const r = (fn as (bytes: number, threads: number) => unknown)(1 << 30, threads);
+    const v = typeof r === 'object' && r !== null && 'ok' in r ? (r as { ok: boolean; value?: unknown }).value : r;
+    if (typeof v === 'number') return { gbps: v, how: `ops.readBandwidth, ${String(threads)} thread(s)` };
+  }
+  const a = new Float64Array(1 << 27);
+  a.fill(1);
+  let best = Infinity;
+  for (let rep = 0; rep < 3; rep++) {
+    const t0 = performance.now();
+    let s = 0;
+    for (let i = 0; i < a.length; i++) s += a[i] ?? 0;
+    best = Math.min(best, performance.now() - t0);
+    if (s < 0) console.log(s);
+  }
+  return { gbps: a.byteLength / best / 1e6, how: 'JS Float64Array sum, 1 thread (addon has no readBandwidth)' };
+}
+
+interface Speeds {
+  prefill: number;
+  decode1: number;
+  decode8: number;
+}
+
+async function hipserve(path: string): Promise<Speeds> {
+  const r = await loadModel(path, { device: 'cpu' });
+  if (!r.ok) throw new Error(`hipserve cannot load ${path}: ${r.error.message}`);
+  const h = r.value.handle;
+  try {
+    await nativeGreedy(h, [prompt(16, 0)], { steps: 4 }); // warm-up: page the weights in
+    const pre = await nativeGreedy(h, [prompt(PREFILL, 1)], { steps: 1 });
+    const d1 = await nativeGreedy(h, [prompt(16, 2)], { steps: DECODE_STEPS + 1 });
+    const prompts = Array.from({ length: BATCH }, (_, k) => prompt(16, 3 + k));
+    const d8 = await nativeGreedy(h, prompts, { steps: BATCH_STEPS + 1 });
+    return {
+      prefill: PREFILL / (pre.prefillMs / 1000),
+      decode1: d1.decodeSteps / (d1.decodeMs / 1000),
+      decode8: (BATCH * d8.decodeSteps) / (d8.decodeMs / 1000),
+    };
+  } finally {
+    releaseModel(h);
+  }
+}
+
+async function peerRun(model: PeerModel, threads: number): Promise<Speeds> {
+  const ctx = await model.createContext({ contextSize: 1024, batchSize: PREFILL, threads });
+  let prefill = 0;
+  let decode1 = 0;
+  try {
+    const seq = ctx.getSequence();
+    await seq.evaluateWithoutGeneratingNewTokens(prompt(16, 0)); // warm-up
+    await seq.clearHistory();
+    let t0 = performance.now();
+    await seq.evaluateWithoutGeneratingNewTokens(prompt(PREFILL, 1));
+    prefill = PREFILL / ((performance.now() - t0) / 1000);
+    await seq.clearHistory();
+    const toks: number[] = [];
+    t0 = 0;
+    for await (const tok of seq.evaluate(prompt(16, 2), { temperature: 0 })) {
+      if (toks.push(tok) === 1) t0 = performance.now(); // the first token closes the prefill
+      if (toks.length > DECODE_STEPS) break;
+    }
+    decode1 = DECODE_STEPS / ((performance.now() - t0) / 1000);
+  } finally {
+    await ctx.dispose();
+  }
+  // Batch 8: eight sequences of one context; node-llama-cpp evaluates the
+  // sequences' pending tokens together in one llama_decode batch.
+  const ctx8 = await model.createContext({ contextSize: 1024, sequences: BATCH, batchSize: PREFILL, threads });
+  try {
+    const firsts: number[] = [];
+    let end = 0;
+    await Promise.all(
+      Array.from({ length: BATCH }, async (_, k) => {
+        const seq = ctx8.getSequence();
+        const toks: number[] = [];
+        for await (const tok of seq.evaluate(prompt(16, 3 + k), { temperature: 0 })) {
+          if (toks.push(tok) === 1) firsts.push(performance.now());
+          if (toks.length > BATCH_STEPS) break;
+        }
+        end = Math.max(end, performance.now());
+      }),
+    );
+    const decode8 = (BATCH * BATCH_STEPS) / ((end - Math.max(...firsts)) / 1000);
+    return { prefill, decode1, decode8 };
+  } finally {
+    await ctx8.dispose();
+  }
+}
+
+async function llamaCpp(path: string): Promise<Speeds & { threads: Record<keyof Speeds, number> }> {
+  const llama = await getPeer();
+  const model = await llama.loadModel({ modelPath: path });
+  try {
+    const runs: [number, Speeds][] = [];
+    for (const threads of [1, 2]) runs.push([threads, await peerRun(model, threads)]);
+    const best = (k: keyof Speeds): [number, number] => runs.map(([th, s]): [number, number] => [s[k], th]).reduce((a, b) => (b[0] > a[0] ? b : a));
+    const [prefill, tp] = best('prefill');
+    const [decode1, t1] = best('decode1');
+    const [decode8, t8] = best('decode8');
+    return { prefill, decode1, decode8, threads: { prefill: tp, decode1: t1, decode8: t8 } };
+  } finally {
+    await model.dispose();
+  }
+}
+
+const f1 = (x: number): string => x.toFixed(1);
+const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+
+const bw1 = readBandwidth(1);
+const bw2 = readBandwidth(2);
+const bw = Math.max(bw1.gbps, bw2.gbps);
+console.log(`memory read bandwidth: ${f1(bw1.gbps)} GB/s (${bw1.how}), ${f1(bw2.gbps)} GB/s (${bw2.how})`);
+const lines = [
+  row(['model', 'weights MB', 'roofline tok/s', 'metric', 'hipserve tok/s', 'llama.cpp tok/s (threads)', 'hipserve / llama.cpp', 'hipserve / roofline']),
+  row(['---', '---:', '---:', '---', '---:', '---:', '---:', '---:']),
+];
+for (const dtype of ['f16', 'q8_0'] as BenchDType[]) {
+  const path = await benchModel(dtype);
+  const bytes = readGguf(path).tensors.reduce((a, t) => a + (t.size ?? 0), 0);
+  const roofline = (bw * 1e9) / bytes;
+  const ours = await hipserve(path);
+  const peer = await llamaCpp(path);
+  for (const k of ['decode1', 'decode8', 'prefill'] as const) {
+    const label = { decode1: 'decode, batch 1', decode8: `decode, batch ${String(BATCH)}`, prefill: `prefill ${String(PREFILL)} tokens` }[k];
+    lines.push(
+      row([
+        `110M llama ${dtype}`,
+        (bytes / 1e6).toFixed(0),
+        f1(roofline),
+        label,
+        f1(ours[k]),
+        `${f1(peer[k])} (${String(peer.threads[k])})`,
+        (ours[k] / peer[k]).toFixed(2),
+        k === 'decode1' ? (ours[k] / roofline).toFixed(2) : '',
+      ]),
+    );
+  }
+  console.log(lines.slice(-3).join('\n'));
+}
+console.log(`\n${lines.join('\n')}`);
