@@ -22,9 +22,32 @@ function paramOf(instancePath: string | undefined): string | null {
   return instancePath.replace(/^\//, '').replace(/\//g, '.');
 }
 
+/** The engine's EngineError codes (src/engine/errors.ts), matched by code so server/ does not import engine internals. */
+function fromEngine(e: { code?: unknown; message?: unknown; param?: unknown }): HttpError | null {
+  const message = typeof e.message === 'string' ? e.message : '';
+  const param = typeof e.param === 'string' ? e.param : null;
+  switch (e.code) {
+    case 'HIPSERVE_ERR_INVALID_PARAM':
+    case 'HIPSERVE_ERR_EMPTY_PROMPT':
+    case 'HIPSERVE_ERR_PROMPT_TOO_LONG':
+    case 'HIPSERVE_ERR_INVALID_TOKEN':
+      return badRequest(message, param);
+    case 'HIPSERVE_ERR_SHUTTING_DOWN':
+      return new HttpError('shutting_down');
+    case 'HIPSERVE_ERR_QUEUE_FULL':
+      return new HttpError('queue_full', ['?', 1], { headers: { 'retry-after': '1' } });
+    case 'HIPSERVE_ERR_CANNOT_FIT':
+      return new HttpError('cannot_fit', [message]);
+    default:
+      return null;
+  }
+}
+
 export function toHttpError(err: unknown, requestId: string, maxBodySize = 0): HttpError {
   if (err instanceof HttpError) return err;
-  const e = (typeof err === 'object' && err !== null ? err : {}) as FastifyLikeError;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as FastifyLikeError & { param?: unknown };
+  const engine = fromEngine(e);
+  if (engine !== null) return engine;
   if (Array.isArray(e.validation) && e.validation.length > 0) {
     // anyOf failures list every branch; the deepest path names the field best.
     const first = [...e.validation].sort((a, b) => (b.instancePath ?? '').length - (a.instancePath ?? '').length)[0];

@@ -28,6 +28,7 @@ export const ERRORS = {
   body_too_large: { status: 413, type: 'invalid_request_error', template: 'The request body is larger than %d bytes', doc: 'The body exceeded --max-body-size.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', template: 'Unsupported content type %s; send application/json', doc: 'The body was not JSON.' },
   queue_full: { status: 429, type: 'rate_limit_error', template: 'The server is at capacity (%d requests waiting); retry after %d s', doc: 'The waiting queue holds --max-num-queued-requests; the response carries Retry-After.' },
+  cannot_fit: { status: 500, type: 'server_error', template: '%s', doc: 'The request needs more KV-cache blocks than the whole cache holds; lower max_tokens or n, or give the server more --kv-cache-memory.' },
   internal_error: { status: 500, type: 'server_error', template: 'Internal server error (request %s)', doc: 'A bug or an engine failure; details are in the server log under the request id.' },
   not_ready: { status: 503, type: 'service_unavailable_error', template: 'The server is not ready: %s', doc: 'The model is loading or the engine loop has stalled (see /health).' },
   shutting_down: { status: 503, type: 'service_unavailable_error', template: 'The server is shutting down', doc: 'SIGTERM/SIGINT was received; no new requests are taken.' },

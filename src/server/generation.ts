@@ -9,7 +9,12 @@ export interface TaggedOutput {
   output: RequestOutput;
 }
 
-export async function* runPrompts(
+/**
+ * Submits every prompt now, so the engine's synchronous validation errors
+ * (EngineError) surface before a stream has sent its status line, and
+ * returns the merged outputs.
+ */
+export function runPrompts(
   engine: Engine,
   prompts: readonly number[][],
   params: Partial<SamplingParams>,
@@ -18,9 +23,19 @@ export async function* runPrompts(
 ): AsyncGenerator<TaggedOutput> {
   const local = new AbortController();
   const both = AbortSignal.any([signal, local.signal]);
-  const iters = prompts.map((ids, i) =>
-    engine.generate({ requestId: prompts.length === 1 ? idBase : `${idBase}-${i}`, prompt: ids, params, signal: both })[Symbol.asyncIterator](),
-  );
+  const iters: AsyncIterator<RequestOutput>[] = [];
+  try {
+    prompts.forEach((ids, i) => {
+      iters.push(engine.generate({ requestId: prompts.length === 1 ? idBase : `${idBase}-${i}`, prompt: ids, params, signal: both })[Symbol.asyncIterator]());
+    });
+  } catch (err) {
+    local.abort(new Error('a sibling prompt was rejected'));
+    throw err;
+  }
+  return merge(iters, local);
+}
+
+async function* merge(iters: AsyncIterator<RequestOutput>[], local: AbortController): AsyncGenerator<TaggedOutput> {
   type Next = { i: number; r: IteratorResult<RequestOutput> };
   const pending = new Map<number, Promise<Next>>();
   const pull = (i: number): void => {

@@ -123,7 +123,9 @@ export class FakeEngine implements Engine {
   }
 
   generate(input: GenerateInput): AsyncIterable<RequestOutput> {
-    if (!this.canAdmit()) throw new QueueFullError('queue full');
+    // The bound itself, not canAdmit(): tests override canAdmit to stage races.
+    if (this.draining) throw Object.assign(new Error('the server is shutting down'), { code: 'HIPSERVE_ERR_SHUTTING_DOWN' });
+    if (this.waiting.length >= this.opts.maxNumQueuedRequests) throw new QueueFullError('queue full');
     const prompt = typeof input.prompt === 'string' ? this.tokenizer.encode(input.prompt, true) : [...input.prompt];
     const params: SamplingParams = { ...DEFAULTS, ...input.params };
     const id = input.requestId ?? `fake-${++this.seq}`;

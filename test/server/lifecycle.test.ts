@@ -74,3 +74,19 @@ t.test('shutdown aborts what does not finish within the timeout', async (t) => {
   t.ok(body.endsWith('data: [DONE]\n\n'));
   t.equal(h.engine.stats().kvBlocksUsed, 0);
 });
+
+t.test('the engine refusing at generate() (a race past canAdmit) still maps to 429', async (t) => {
+  const h = await startServer({ engine: { maxNumQueuedRequests: 1 } });
+  t.teardown(() => h.close());
+  h.engine.pause();
+  const first = post(h.url, { prompt: 'one', max_tokens: 2 });
+  await waitFor(() => h.engine.stats().numWaiting === 1, 'one queued request');
+  h.engine.canAdmit = () => true; // the race: admission said yes, the queue filled meanwhile
+  for (const stream of [false, true]) {
+    const res = await post(h.url, { prompt: 'two', max_tokens: 2, stream });
+    t.equal(res.status, 429, `stream=${stream}: status before any SSE`);
+    t.equal(res.headers.get('retry-after'), '1');
+  }
+  h.engine.resume();
+  t.equal((await first).status, 200);
+});

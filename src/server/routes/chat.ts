@@ -41,7 +41,14 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const abort = requestAbort(reply, ctx.config.requestTimeoutS, (why) => { ctx.metrics.abort(why); });
     const choices = new Choices(params.n);
     choices.promptTokens = ids.length;
-    const outputs = runPrompts(engine, [ids], { ...params, maxTokens: runMax }, abort.signal, id);
+    let outputs: ReturnType<typeof runPrompts>;
+    try {
+      outputs = runPrompts(engine, [ids], { ...params, maxTokens: runMax }, abort.signal, id);
+    } catch (err) {
+      // Rejected by the engine's own validation: nothing runs, answer with the error.
+      abort.dispose();
+      throw err;
+    }
     request.log.debug({ engineRequestId: id, promptTokens: ids.length }, 'generate');
 
     if (body.stream === true) {

@@ -47,7 +47,14 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     const abort = requestAbort(reply, ctx.config.requestTimeoutS, (why) => { ctx.metrics.abort(why); });
     const choices = new Choices(params.n);
     choices.promptTokens = ids.reduce((a, p) => a + p.length, 0);
-    const outputs = runPrompts(engine, ids, { ...params, maxTokens: runMax }, abort.signal, id);
+    let outputs: ReturnType<typeof runPrompts>;
+    try {
+      outputs = runPrompts(engine, ids, { ...params, maxTokens: runMax }, abort.signal, id);
+    } catch (err) {
+      // Rejected by the engine's own validation: nothing runs, answer with the error.
+      abort.dispose();
+      throw err;
+    }
     request.log.debug({ engineRequestId: id, prompts: ids.length, promptTokens: choices.promptTokens }, 'generate');
 
     if (body.stream === true) {
