@@ -32,7 +32,7 @@ t.test('cpu is registered with its capabilities', (t) => {
   t.equal(cpu.capabilities.pagedKv, true);
   t.equal(cpu.capabilities.deviceMemory, false);
   t.match(cpu.simd, /^(scalar|avx2|avx512)$/);
-  // Sorted best first; cpu is the fallback with the lowest score.
+  // Listed best first (highest score first).
   t.equal(r.value.at(-1)?.score, Math.min(...r.value.map((b) => b.score)));
   t.end();
 });
@@ -54,16 +54,24 @@ t.test('the CPU paged attention is registered with what it handles', (t) => {
 
 t.test('asking for a missing backend names the ones present', async (t) => {
   const path = await fixtureModel('qwen2', 'gguf');
-  const r = await loadModel(path, { device: 'hip' });
+  const all = listBackends();
+  if (!all.ok) throw all.error;
+  const r = await loadModel(path, { device: 'no-such-backend' });
   t.equal(r.ok, false);
   if (!r.ok) {
     t.type(r.error, NativeError);
     t.type(r.error, Error);
     t.equal(r.error.code, 'HIPSERVE_E_NOT_FOUND');
-    t.match(r.error.message, /no backend named 'hip'/);
-    t.match(r.error.message, /registered: cpu/);
+    t.match(r.error.message, /no backend named 'no-such-backend'/);
+    for (const b of all.value) t.match(r.error.message, b.name, `names ${b.name}`);
     t.equal(r.error.where, 'device');
     t.match(r.error.stack ?? '', /registry\.test/, 'the stack is the JavaScript caller');
+  }
+  // A backend registered but unusable here (HIP without a GPU) says why.
+  for (const b of all.value.filter((x) => !x.available)) {
+    const u = await loadModel(path, { device: b.name });
+    t.equal(u.ok ? 'ok' : u.error.code, 'HIPSERVE_E_UNAVAILABLE', `${b.name} is unavailable`);
+    if (!u.ok) t.ok(u.error.message.includes(b.reason), 'with its reason');
   }
   for (const device of ['cpu', 'auto', undefined]) {
     const ok = await loadModel(path, device === undefined ? {} : { device });
