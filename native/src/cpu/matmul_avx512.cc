@@ -19,6 +19,7 @@ namespace {
 constexpr int64_t kW = 16;  // float lanes
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
 inline float hsum(__m512 v) {
   const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
@@ -138,12 +139,15 @@ void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, f
 template <class L>
 void matmul_float(const MatmulJob& j, int64_t n0, int64_t n1, float* scratch) {
   if (j.M >= 2) {
-    constexpr int64_t kMTile = 32;
+    // x tiles of at most ~256 KiB stay in L2 while the range's rows stream by
+    // once per tile, each group of 4 rows read sequentially (its 512-wide
+    // chunk stays in L1 across the tile's row pairs).
+    const int64_t mt = imax(2, imin(32, (int64_t{256} << 10) / (j.K * 4)) & ~int64_t{1});
     const int64_t n4 = n0 + ((n1 - n0) & ~int64_t{3});
-    for (int64_t m0 = 0; m0 < j.M; m0 += kMTile) {
-      const int64_t m1 = imin(j.M, m0 + kMTile);
-      for (int64_t k0 = 0; k0 < j.K; k0 += kMatmulKc) {
-        for (int64_t n = n0; n < n4; n += 4) panel4<L>(j, n, m0, m1, k0, scratch);
+    for (int64_t m0 = 0; m0 < j.M; m0 += mt) {
+      const int64_t m1 = imin(j.M, m0 + mt);
+      for (int64_t n = n0; n < n4; n += 4) {
+        for (int64_t k0 = 0; k0 < j.K; k0 += kMatmulKc) panel4<L>(j, n, m0, m1, k0, scratch);
       }
     }
     for (int64_t n = n4; n < n1; ++n)
