@@ -234,21 +234,15 @@ export class LlmEngine implements Engine {
       }
       const tResolved = performance.now();
       this.scheduler.update(cur.out, res.sampled);
-      const fresh = this.applyTokens(cur.out, res, tResolved);
+      const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, tResolved);
       if (this.overlap && this.scheduler.hasPending()) next = this.launch();
       this.applyText(fresh);
       const now = performance.now();
       this.lastStepAt = now;
-      let numPrompt = 0;
-      let numGen = 0;
-      for (let i = 0; i < cur.out.seqs.length; i++) {
-        numPrompt += cur.out.seqs[i].numPromptTokens;
-        if (res.sampled[i] >= 0) numGen++;
-      }
       this.events.onStep?.({
         numTokens: cur.out.numBatchedTokens,
-        numPromptTokens: numPrompt,
-        numGenerationTokens: numGen,
+        numPromptTokens: newPromptTokens,
+        numGenerationTokens: fresh.length,
         jsMs: res.packMs + (now - tResolved),
         nativeMs: res.nativeMs,
       });
@@ -284,8 +278,11 @@ export class LlmEngine implements Engine {
    * Appends each sampled token to its choice and applies the stops that need
    * no text (stop ids, EOS, max_tokens), so the next step can be packed.
    */
-  private applyTokens(out: SchedulerOutput, res: StepResult, now: number): [ChoiceState, number][] {
+  private applyTokens(out: SchedulerOutput, res: StepResult, now: number): { fresh: [ChoiceState, number][]; newPromptTokens: number } {
     const fresh: [ChoiceState, number][] = [];
+    // vLLM counts a request's whole prompt (cached part included) once, when
+    // its first token arrives.
+    let newPromptTokens = 0;
     for (let i = 0; i < out.seqs.length; i++) {
       const tok = res.sampled[i];
       if (tok < 0) continue;
@@ -295,7 +292,10 @@ export class LlmEngine implements Engine {
       c.outputTokenIds.push(tok);
       c.pendingTokens.push(tok);
       st.numGenerated++;
-      st.timings.firstToken ??= now;
+      if (st.timings.firstToken === null) {
+        st.timings.firstToken = now;
+        newPromptTokens += st.promptTokenIds.length;
+      }
       if (c.lastTokenAt !== null) c.interTokenS.push((now - c.lastTokenAt) / 1000);
       c.lastTokenAt = now;
       if (st.params.logprobs !== null) c.pendingLogprobs.push(this.logprobOf(res, i, tok, st.params.logprobs));
@@ -306,7 +306,7 @@ export class LlmEngine implements Engine {
       else if (c.outputTokenIds.length >= p.maxTokens) this.finishChoice(c, 'length', null);
       else this.updateBanned(c);
     }
-    return fresh;
+    return { fresh, newPromptTokens };
   }
 
   /** Detokenizes the new tokens, applies stop strings and emits the deltas. */

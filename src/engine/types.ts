@@ -106,7 +106,9 @@ export interface FinishedRequestInfo {
 
 export interface StepInfo {
   numTokens: number; // tokens computed in the step (prefill + decode)
+  /** Whole prompts (cached part included) of requests whose first token came this step, as vLLM counts them. */
   numPromptTokens: number;
+  /** Tokens generated this step. */
   numGenerationTokens: number;
   jsMs: number;
   nativeMs: number;
