@@ -24,7 +24,8 @@ function readBandwidth(threads: number): { gbps: number; how: string } {
   if (typeof fn === 'function') {
     const r = (fn as (bytes: number, threads: number) => unknown)(1 << 30, threads);
     const v = typeof r === 'object' && r !== null && 'ok' in r ? (r as { ok: boolean; value?: unknown }).value : r;
-    if (typeof v === 'number') return { gbps: v, how: `ops.readBandwidth, ${String(threads)} thread(s)` };
+    const gbps = typeof v === 'object' && v !== null && 'gbPerSecond' in v ? v.gbPerSecond : v;
+    if (typeof gbps === 'number') return { gbps, how: `ops.readBandwidth, ${String(threads)} thread(s)` };
   }
   const a = new Float64Array(1 << 27);
   a.fill(1);
@@ -32,7 +33,7 @@ function readBandwidth(threads: number): { gbps: number; how: string } {
   for (let rep = 0; rep < 3; rep++) {
     const t0 = performance.now();
     let s = 0;
-    for (let i = 0; i < a.length; i++) s += a[i] ?? 0;
+    for (let i = 0; i < a.length; i++) s += a[i];
     best = Math.min(best, performance.now() - t0);
     if (s < 0) console.log(s);
   }
