@@ -2,7 +2,7 @@
 // lengths through hipserve's engine, and the same load on llama.cpp
 // (node-llama-cpp, one context with N sequences) in the same run.
 //
-//   node --import tsx bench/engine.ts [--model FILE.gguf] [--concurrency 1,8]
+//   node --import tsx bench/engine.ts [--model FILE.gguf (default: the ~110M f16 bench Llama)] [--concurrency 1,8]
 //        [--prompt-len 128] [--gen-len 64] [--peer-threads 1,2] [--no-peer]
 //
 // Prints aggregate generated tokens/s, TTFT and inter-token latency (p50/p99)
@@ -13,6 +13,7 @@ import { assembleEngine } from '../src/engine/index.js';
 import type { LlmEngine } from '../src/engine/llm-engine.js';
 import { loadTokenizer } from '../src/models/tokenizer.js';
 import * as native from '../src/native.js';
+import { benchModel } from './models.js';
 import { loadPeer } from './peer.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -101,11 +102,6 @@ async function runPeer(modelPath: string, n: number, promptLen: number, genLen: 
   return { tokS: total / secs, ttftP50: pct(ttft, 50), ttftP99: pct(ttft, 99), itlP50: pct(itl, 50), itlP99: pct(itl, 99), jsShare: null };
 }
 
-async function defaultModel(): Promise<string> {
-  const m = (await import('./models.js')) as { benchModel(dtype: 'f16' | 'q8_0'): Promise<string> };
-  return m.benchModel('f16');
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -117,7 +113,7 @@ async function main(): Promise<void> {
       'no-peer': { type: 'boolean', default: false },
     },
   });
-  const modelPath = values.model ?? (await defaultModel());
+  const modelPath = values.model ?? (await benchModel('f16'));
   const promptLen = Number(values['prompt-len']);
   const genLen = Number(values['gen-len']);
   const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
