@@ -33,10 +33,14 @@ if(NOT HIPSERVE_HIP STREQUAL "OFF")
   # Searched afresh at each configure: a build directory configured before
   # this rule must not keep a Debian hipcc it found then.
   unset(HIPSERVE_HIPCC CACHE)
+  set(HIPSERVE_ROCM_BINS /opt/rocm/bin)
+  if(DEFINED ENV{ROCM_PATH} AND NOT "$ENV{ROCM_PATH}" STREQUAL "")
+    list(PREPEND HIPSERVE_ROCM_BINS "$ENV{ROCM_PATH}/bin")  # unset ROCM_PATH must not mean /bin
+  endif()
   if(HIPSERVE_HIP STREQUAL "ON")
-    find_program(HIPSERVE_HIPCC hipcc HINTS $ENV{ROCM_PATH}/bin /opt/rocm/bin)
+    find_program(HIPSERVE_HIPCC hipcc HINTS ${HIPSERVE_ROCM_BINS})
   else()
-    find_program(HIPSERVE_HIPCC hipcc PATHS $ENV{ROCM_PATH}/bin /opt/rocm/bin NO_DEFAULT_PATH)
+    find_program(HIPSERVE_HIPCC hipcc PATHS ${HIPSERVE_ROCM_BINS} NO_DEFAULT_PATH)
   endif()
   if(HIPSERVE_HIPCC)
     set(HIPSERVE_HIP_OUT ${CMAKE_BINARY_DIR}/hip)
