@@ -62,6 +62,7 @@ Napi::Value Iota(const Napi::CallbackInfo& info) {
 }  // namespace hipemu
 
 void RegisterHipEmu(Napi::Env env, Napi::Object exports) {
+  register_hip_backends();
   Napi::Object o = Napi::Object::New(env);
   o.Set("setWaveSize", Napi::Function::New(env, hipemu::SetWaveSize, "setWaveSize"));
   o.Set("deviceInfo", Napi::Function::New(env, hipemu::DeviceInfo, "deviceInfo"));

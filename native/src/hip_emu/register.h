@@ -5,5 +5,8 @@
 #include <napi.h>
 
 namespace hs {
+// Also registers the `hip` and `hip-emu` backends and their attention
+// kernels (native/src/hip_emu/backends.cc).
 void RegisterHipEmu(Napi::Env env, Napi::Object exports);
+void register_hip_backends();
 }
