@@ -175,3 +175,14 @@ t.test('random corruptions of a step never crash: ok or INVALID_ARGUMENT', async
   t.equal(ok.ok, true, 'the model still runs a good step');
   close(m);
 });
+
+t.test('releasing the model and cache while a forward runs: the forward still completes', async (t) => {
+  const m = await open('llama', 'safetensors', 8);
+  const step = buildStep([{ seq: newSeq([1, 2]), tokens: promptIds(20, 4), doSample: true }], BS);
+  const pending = forward(m.model, m.kv, step);
+  t.same(releaseModel(m.model), { ok: true, value: true });
+  t.same(releaseKvCache(m.kv), { ok: true, value: true });
+  const r = await pending;
+  t.equal(r.ok, true, 'the in-flight step kept the weights and the pool alive');
+  t.ok(r.ok && r.value.sampled[0] >= 0);
+});
