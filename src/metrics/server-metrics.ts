@@ -74,7 +74,8 @@ export function createServerMetrics(engine: Engine, modelName: string): ServerMe
       registers: reg,
       collect() {
         const v = read(stats());
-        if (v > last) this.inc(lbl, v - last);
+        // inc by 0 too: the series must exist (as 0) before the first hit, or dashboards see no data.
+        this.inc(lbl, Math.max(0, v - last));
         last = Math.max(last, v);
       },
     });
