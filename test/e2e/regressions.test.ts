@@ -29,10 +29,8 @@ t.test('a parameter only the engine rejects is 400, not 500', async (t) => {
 });
 
 t.test('vllm:prefix_cache_hits_total and vllm:num_preemptions_total are exposed at 0', async (t) => {
-  // src/metrics/server-metrics.ts cumulative(): the counter is only inc()ed
-  // when the engine's value grows, so at 0 the exposition has # HELP/# TYPE
-  // but no sample with model_name. Dashboards (rate(), hit ratio) see no data
-  // instead of 0. Fix: this.inc(lbl, 0) when creating each cumulative counter.
+  // Was: the counter was only inc()ed when the engine's value grew, so at 0
+  // the exposition had no sample with model_name and dashboards saw no data.
   await live.client.completions.create({ model: live.model, prompt: 'warm up', max_tokens: 2, ...noEos });
   const s = await scrape(live.url);
   t.equal(value(s, 'vllm:prefix_cache_hits_total', { model_name: live.model }), 0, 'prefix_cache_hits_total{model_name} = 0 is exposed');
@@ -40,9 +38,9 @@ t.test('vllm:prefix_cache_hits_total and vllm:num_preemptions_total are exposed 
 });
 
 t.test('vllm:prompt_tokens_total counts whole prompts, prefix-cache hits included', async (t) => {
-  // engine/llm-engine.ts loop(): numPromptTokens sums the scheduled prefill
-  // chunk lengths, so a prompt served from the prefix cache adds only its
-  // uncached tail, and a preempted request adds its prompt again on recompute.
+  // Was: the engine summed scheduled prefill chunks, so a prompt served from
+  // the prefix cache added only its uncached tail, and a preempted request
+  // added its prompt again on recompute.
   // vLLM v1 adds the full prompt length once per request (IterationStats,
   // when the request's first output arrives), so the counter equals the sum of
   // usage.prompt_tokens.
