@@ -83,10 +83,8 @@ AttentionBackendInfo hip_attention(const char* name, const char* backend) {
 
 namespace hs {
 
-// Called from RegisterHipEmu (so with the one line addon.cc gets for the HIP
-// side) rather than by a static registrar: the registry test of the CPU side
-// expects no `hip` backend until it is updated together with that line.
-// Once per process, whatever the number of addon instances (worker threads).
+// Once per process, from the static registrar below and again (a no-op) from
+// RegisterHipEmu, whatever the number of addon instances (worker threads).
 void register_hip_backends() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -98,3 +96,6 @@ void register_hip_backends() {
 }
 
 }  // namespace hs
+
+// The registry's convention: each backend registers itself from its own file.
+static const bool g_hip_backends_registered = (::hs::register_hip_backends(), true);

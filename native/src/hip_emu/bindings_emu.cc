@@ -36,6 +36,17 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   });
 }
 
+// Destroys the handle on every path out of a binding.
+struct BlasHandle {
+  rocblas_handle h = nullptr;
+  BlasHandle() = default;
+  BlasHandle(const BlasHandle&) = delete;
+  BlasHandle& operator=(const BlasHandle&) = delete;
+  ~BlasHandle() {
+    if (h != nullptr) (void)rocblas_destroy_handle(h);
+  }
+};
+
 rocblas_operation op(Napi::Value v, const char* name) {
   const std::string s = ops::str(v, name);
   need(s == "N" || s == "T", std::string(name) + " must be 'N' or 'T'");
@@ -64,14 +75,12 @@ Napi::Value GemmEx(const Napi::CallbackInfo& info) {
     HS_TRY(da, dev.upload(a.data, a.size));
     HS_TRY(db, dev.upload(b.data, b.size));
     HS_TRY(dc, dev.upload(c.data, c.size));
-    rocblas_handle h = nullptr;
-    HS_HIP_CHECK(rocblas_create_handle(&h));
-    const rocblas_status st = rocblas_gemm_ex(
-        h, ta, tb, m, n, k, &alpha, da, rocblas_datatype_f32_r, lda, db, rocblas_datatype_f32_r,
-        ldb, &beta, dc, rocblas_datatype_f32_r, ldc, dc, rocblas_datatype_f32_r, ldc,
-        rocblas_datatype_f32_r, rocblas_gemm_algo_standard, 0, 0);
-    (void)rocblas_destroy_handle(h);
-    HS_HIP_CHECK(st);
+    BlasHandle h;
+    HS_HIP_CHECK(rocblas_create_handle(&h.h));
+    HS_HIP_CHECK(rocblas_gemm_ex(h.h, ta, tb, m, n, k, &alpha, da, rocblas_datatype_f32_r, lda, db,
+                                 rocblas_datatype_f32_r, ldb, &beta, dc, rocblas_datatype_f32_r, ldc,
+                                 dc, rocblas_datatype_f32_r, ldc, rocblas_datatype_f32_r,
+                                 rocblas_gemm_algo_standard, 0, 0));
     auto y = new_typed<float>(env, c.size);
     HS_TRY_STATUS(download(y.Data(), dc, c.size * 4));
     *out = y;
@@ -98,13 +107,13 @@ Napi::Value GemmRowMajor(const Napi::CallbackInfo& info) {
     HS_TRY(dw, dev.upload(wb.data, wb.size));
     HS_TRY(dy, dev.alloc<float>(static_cast<size_t>(M * N)));
     HS_TRY(dhalf, dev.alloc<uint16_t>(static_cast<size_t>(M * K)));
+    BlasHandle h;
+    if (path == "rocblas") HS_HIP_CHECK(rocblas_create_handle(&h.h));
     GemmContext g;
+    g.blas = h.h;
     g.half_x = dhalf;
     g.half_x_elems = static_cast<size_t>(M * K);
-    if (path == "rocblas") HS_HIP_CHECK(rocblas_create_handle(&g.blas));
-    const Status st = gemm_rowmajor(g, dx, M, K, static_cast<int32_t>(t), dw, N, dy);
-    if (g.blas != nullptr) (void)rocblas_destroy_handle(g.blas);
-    HS_TRY_STATUS(st);
+    HS_TRY_STATUS(gemm_rowmajor(g, dx, M, K, static_cast<int32_t>(t), dw, N, dy));
     HS_HIP_CHECK(hipDeviceSynchronize());
     auto y = new_typed<float>(env, static_cast<size_t>(M * N));
     HS_TRY_STATUS(download(y.Data(), dy, static_cast<size_t>(M * N) * 4));
