@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "bindings/bindings.h"
+#include "hip_emu/register.h"
 #include "ops/ops.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -11,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hs::RegisterModelExports(env, exports);
   hs::RegisterKvExports(env, exports);
   hs::RegisterForwardExports(env, exports);
+  hs::RegisterHipEmu(env, exports);
   return exports;
 }
 
