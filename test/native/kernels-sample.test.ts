@@ -99,6 +99,14 @@ t.test('top-k / top-p / min-p never draw an excluded token', (t) => {
       worst = Math.max(worst, Math.abs(f - p) / Math.sqrt((p * (1 - p)) / rows.length + 1e-9));
     }
     t.ok(worst < 5, `${JSON.stringify(c)}: frequencies within ${worst.toFixed(2)} sigma`);
+    // The tail of the allowed set, taken together, is drawn as often as its
+    // mass says: a cut that is too tight (top-p measured against part of the
+    // mass) starves it, though each tail token alone is too rare to tell.
+    const tail = [...allowed].sort((a, b) => a[1] - b[1]).slice(0, Math.floor(allowed.size / 2));
+    const pTail = tail.reduce((a, [, p]) => a + p, 0);
+    const fTail = tail.reduce((a, [id]) => a + (seen.get(id) ?? 0), 0) / rows.length;
+    const zTail = Math.abs(fTail - pTail) / Math.sqrt((pTail * (1 - pTail)) / rows.length + 1e-9);
+    t.ok(zTail < 5, `${JSON.stringify(c)}: the allowed tail (mass ${pTail.toFixed(3)}) drawn at ${fTail.toFixed(3)}, ${zTail.toFixed(2)} sigma`);
   }
   t.end();
 });

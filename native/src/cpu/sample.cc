@@ -119,8 +119,13 @@ void truncate(const float* s, int32_t V, float smax, const SampleParams& p, std:
   }
   int64_t kept = c;
   if (use_p) {
-    double z = 0.0;
-    for (int64_t i = 0; i < c; ++i) z += std::exp(static_cast<double>(s[cand[i]]) - smax);
+    // With top-k, top-p applies to the renormalized top-k distribution; alone,
+    // to the whole vocabulary (the ranked prefix only holds enough of it).
+    double z = z_all;
+    if (use_k) {
+      z = 0.0;
+      for (int64_t i = 0; i < c; ++i) z += std::exp(static_cast<double>(s[cand[i]]) - smax);
+    }
     const double target = static_cast<double>(p.top_p) * z;
     double cum = 0.0;
     for (int64_t i = 0; i < c; ++i) {
