@@ -57,8 +57,10 @@ async function peerGreedy(model: PeerModel, prompt: number[]): Promise<{ tokens:
   }
 }
 
-export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: WeightDType }): Promise<void> {
+/** `knownIssue` runs every check but reports the agreement checks as todo (they cannot fail the run). */
+export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: WeightDType; knownIssue?: string }): Promise<void> {
   const probTol = PROB_TOL[c.dtype];
+  const extra = c.knownIssue !== undefined ? { todo: c.knownIssue } : {};
   const llama = await getPeer();
   const path = await fixtureModel(c.arch, 'gguf', { dtype: c.dtype });
   const tok = await loadTokenizer(path);
@@ -83,7 +85,7 @@ export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: Weigh
     const theirs = await peerGreedy(peer, prompt);
     const k = mine.tokens.findIndex((x, j) => x !== theirs.tokens[j]);
     if (k < 0) {
-      t.same(mine.tokens, theirs.tokens, `prompt ${String(i)}: ${String(STEPS)} greedy tokens identical`);
+      t.same(mine.tokens, theirs.tokens, `prompt ${String(i)}: ${String(STEPS)} greedy tokens identical`, extra);
       fullMatches++;
     } else {
       const top = mine.top.at(k) ?? { ids: [], logprobs: [] };
@@ -91,6 +93,7 @@ export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: Weigh
       t.ok(
         gap <= TIE_NATS[c.dtype] && top.ids.at(1) === theirs.tokens[k],
         `prompt ${String(i)}: identical for ${String(k)} steps, then a near-tie (hipserve's top two ${gap.toExponential(2)} nats apart, llama.cpp took the second)`,
+        extra,
       );
     }
     t.ok(new Set(mine.tokens).size > 3, `prompt ${String(i)}: the continuation is not one repeated token`);
@@ -101,7 +104,7 @@ export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: Weigh
       const p = Math.exp(first.logprobs[k] ?? -Infinity);
       worst = Math.max(worst, Math.abs(p - (theirs.probs.get(id) ?? 0)));
     });
-    t.ok(worst <= probTol, `prompt ${String(i)}: top-${String(TOP)} next-token probabilities within ${String(probTol)} (worst ${worst.toExponential(2)})`);
+    t.ok(worst <= probTol, `prompt ${String(i)}: top-${String(TOP)} next-token probabilities within ${String(probTol)} (worst ${worst.toExponential(2)})`, extra);
   }
-  t.ok(fullMatches >= Math.ceil(prompts.length / 2), `${String(fullMatches)} of ${String(prompts.length)} prompts identical for all ${String(STEPS)} steps`);
+  t.ok(fullMatches >= Math.ceil(prompts.length / 2), `${String(fullMatches)} of ${String(prompts.length)} prompts identical for all ${String(STEPS)} steps`, extra);
 }
