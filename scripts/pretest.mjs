@@ -26,12 +26,15 @@ function ensurePeer() {
   }
   if (existsSync(marker)) return;
   console.log('pretest: installing node-llama-cpp into peer/ (CPU build only)');
-  const ok = run('npm', ['ci', '--omit=optional', '--no-audit', '--no-fund'], {
+  // No lock file: npm cannot lock node-llama-cpp's optional per-platform
+  // packages without resolving them all, and `npm ci` then refuses the lock.
+  // Both peer packages are pinned exactly in peer/package.json.
+  const ok = run('npm', ['install', '--omit=optional', '--no-package-lock', '--no-audit', '--no-fund'], {
     cwd: peerDir,
     env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true' },
   });
   if (!ok) {
-    console.error('pretest: npm ci in peer/ failed; the tests against llama.cpp cannot run');
+    console.error('pretest: npm install in peer/ failed; the tests against llama.cpp cannot run');
     process.exit(1);
   }
 }

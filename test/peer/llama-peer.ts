@@ -1,6 +1,6 @@
 // node-llama-cpp (llama.cpp's prebuilt CPU binary) from peer/node_modules,
 // typed by the few calls used here. The peer lives outside the main package
-// (see scripts/ensure-peer.mjs), so it is imported by path.
+// (see scripts/pretest.mjs), so it is imported by path.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -48,7 +48,7 @@ let llama: Promise<PeerLlama> | null = null;
 export function getPeer(): Promise<PeerLlama> {
   if (!existsSync(peerEntry)) {
     return Promise.reject(
-      new Error(`the llama.cpp peer is not installed (${peerEntry} is missing): run \`node scripts/ensure-peer.mjs\` (npm's pretest does it)`),
+      new Error(`the llama.cpp peer is not installed (${peerEntry} is missing): run \`node scripts/pretest.mjs\` (npm's pretest does it)`),
     );
   }
   llama ??= (import(pathToFileURL(peerEntry).href) as Promise<PeerModule>).then((m) =>
