@@ -8,15 +8,12 @@
 // Prints aggregate generated tokens/s, TTFT and inter-token latency (p50/p99)
 // and the share of each step spent in JavaScript versus the native forward.
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { assembleEngine } from '../src/engine/index.js';
 import type { LlmEngine } from '../src/engine/llm-engine.js';
 import { loadTokenizer } from '../src/models/tokenizer.js';
 import * as native from '../src/native.js';
 import { benchModel } from './models.js';
-import { loadPeer } from './peer.js';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
+import { getPeer } from '../test/peer/llama-peer.js';
 
 interface RunStats {
   tokS: number;
@@ -72,7 +69,7 @@ async function runHipserve(engine: LlmEngine, n: number, promptLen: number, genL
 }
 
 async function runPeer(modelPath: string, n: number, promptLen: number, genLen: number, threads: number, vocab: number): Promise<RunStats> {
-  const llama = await loadPeer(root);
+  const llama = await getPeer();
   const model = await llama.loadModel({ modelPath });
   const ctx = await model.createContext({ contextSize: n * (promptLen + genLen + 16), sequences: n, threads, batchSize: Math.max(512, promptLen) });
   const prompts = promptsFor(n, promptLen, vocab);
