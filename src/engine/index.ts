@@ -122,7 +122,7 @@ export interface EngineParts {
   name: string;
   isDemo: boolean;
   logger: EngineLogger;
-  /** Launch step N+1 before step N's text work (default true). */
+  /** Launch step N+1 before step N's text work (default false, see LlmEngineOptions). */
   overlapSteps?: boolean;
   /** Runs after the native resources are freed on close(). */
   onRelease?: () => void;

@@ -27,7 +27,12 @@ interface Launched {
 }
 
 export interface LlmEngineOptions {
-  /** Launch step N+1 before step N's text work (default true). */
+  /**
+   * Launch step N+1 before step N's text work. Off by default: on a 2-core
+   * CPU the text work then competes with the forward's threads and the
+   * engine bench measured it slower (JS is under 1% of a step there); meant
+   * for devices whose forward leaves the host cores free.
+   */
   overlapSteps?: boolean;
   maxNumQueuedRequests: number;
   /** Seeds requests that bring no seed; random per process when null. */
@@ -74,7 +79,7 @@ export class LlmEngine implements Engine {
   ) {
     this.baseSeed = opts.seed !== null ? BigInt(opts.seed) : randomBytes(8).readBigUInt64LE();
     this.eos = new Set(model.eosTokenIds);
-    this.overlap = opts.overlapSteps ?? true;
+    this.overlap = opts.overlapSteps ?? false;
   }
 
   setEvents(events: EngineEvents): void {

@@ -46,7 +46,7 @@ function scriptedForward(script: Script): ForwardFn {
   };
 }
 
-function makeEngine(script: Script, opts: { numBlocks?: number; maxQueued?: number } = {}) {
+function makeEngine(script: Script, opts: { numBlocks?: number; maxQueued?: number; overlap?: boolean } = {}) {
   const scheduler = createScheduler({ numBlocks: opts.numBlocks ?? 64, blockSize: 4, maxNumBatchedTokens: 64, maxNumSeqs: 8, hashSeed: 'test' });
   const runner = new ModelRunner(scriptedForward(script), 4);
   const logs: string[] = [];
@@ -56,7 +56,7 @@ function makeEngine(script: Script, opts: { numBlocks?: number; maxQueued?: numb
     letters,
     scheduler,
     runner,
-    { maxNumQueuedRequests: opts.maxQueued ?? 100, seed: 0 },
+    { maxNumQueuedRequests: opts.maxQueued ?? 100, seed: 0, overlapSteps: opts.overlap ?? false },
     log,
   );
   return { engine, logs };
@@ -90,8 +90,8 @@ t.test('max_tokens ends with length and exact text', async (t) => {
   await engine.close();
 });
 
-t.test('a stop string cuts the text and is never streamed', async (t) => {
-  const { engine } = makeEngine({ banned: [] });
+for (const overlap of [false, true]) t.test(`a stop string cuts the text and is never streamed (overlapped steps: ${overlap})`, async (t) => {
+  const { engine } = makeEngine({ banned: [] }, { overlap });
   const { outs, choices } = await gen(engine, { prompt: 'a', params: { maxTokens: 20, stop: ['efg'] } });
   t.equal(choices.get(0)?.text, 'bcd');
   t.equal(choices.get(0)?.finish, 'stop');
@@ -99,6 +99,7 @@ t.test('a stop string cuts the text and is never streamed', async (t) => {
   t.notOk(outs.some((o) => o.deltas.some((d) => d.text.includes('e'))), 'held-back prefix of the stop string never sent');
   const inc = await gen(engine, { prompt: 'a', params: { maxTokens: 20, stop: ['efg'], includeStopStrInOutput: true } });
   t.equal(inc.choices.get(0)?.text, 'bcdefg');
+  t.equal(engine.stats().kvBlocksUsed, 0, 'blocks back even when a stop string ends a request during an in-flight step');
   await engine.close();
 });
 

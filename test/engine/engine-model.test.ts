@@ -15,6 +15,7 @@ interface Opts {
   prefix?: boolean;
   maxNumSeqs?: number;
   maxBatched?: number;
+  overlap?: boolean;
 }
 
 async function engineFor(path: string, o: Opts = {}): Promise<LlmEngine> {
@@ -35,6 +36,7 @@ async function engineFor(path: string, o: Opts = {}): Promise<LlmEngine> {
     name: 'fixture',
     isDemo: false,
     logger: quiet,
+    overlapSteps: o.overlap ?? false,
   });
 }
 
@@ -62,7 +64,8 @@ t.test('llama fixture: batching, prefix caching and preemption leave greedy outp
   t.ok(alone.every((a) => a.length === 24), 'every request ran to max_tokens');
   t.ok(new Set(alone.map((a) => a.join(','))).size > 1, 'different prompts give different continuations');
 
-  const busy = await engineFor(path);
+  // Overlapped steps (next step launched before this one's text work) here.
+  const busy = await engineFor(path, { overlap: true });
   const together = await Promise.all(ps.map((p) => tokensOf(busy, { prompt: p, params: greedy })));
   t.same(together, alone, 'the same tokens inside a busy batch');
   // A second wave shares prefixes with the first: served from the cache.
