@@ -7,6 +7,7 @@ import type { GenerateInput, SamplingParams } from '../../src/engine/types.js';
 import { loadTokenizer } from '../../src/models/tokenizer.js';
 import * as native from '../../src/native.js';
 import { fixtureModel } from '../fixtures/models.js';
+import { nativeGreedy } from '../peer/native-greedy.js';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -62,6 +63,15 @@ t.test('llama fixture: batching, prefix caching and preemption leave greedy outp
   for (const p of ps) alone.push(await tokensOf(ref, { prompt: p, params: greedy }));
   await ref.close();
   t.ok(alone.every((a) => a.length === 24), 'every request ran to max_tokens');
+  // The native core driven directly, one prompt at a time (its own step
+  // builder, not the runner's): the engine must generate exactly that.
+  const direct = await native.loadModel(path, { device: 'cpu' });
+  if (!direct.ok) throw direct.error;
+  for (let i = 0; i < ps.length; i++) {
+    const g = await nativeGreedy(direct.value.handle, [ps[i]], { steps: 24 });
+    t.same(alone[i], g.seqs[0].tokens, `prompt ${i}: the engine's greedy tokens equal the native core's single-sequence run`);
+  }
+  native.releaseModel(direct.value.handle);
   t.ok(new Set(alone.map((a) => a.join(','))).size > 1, 'different prompts give different continuations');
 
   // Overlapped steps (next step launched before this one's text work) here.
