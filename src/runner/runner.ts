@@ -2,6 +2,7 @@
 // one scheduled step into the flat arrays of native/README.md (reused buffers,
 // no per-token objects), runs the native forward on the addon's worker thread
 // and hands back the sampled tokens.
+import type { Step, StepOutput } from '../native.js';
 import { StepBuffers } from './step-buffers.js';
 
 /** What the runner needs of one scheduled sequence (the scheduler's ScheduledSeq). */
@@ -32,32 +33,8 @@ export interface SeqSampling {
   banned: readonly number[];
 }
 
-export interface StepArrays {
-  tokenIds: Int32Array;
-  positions: Int32Array;
-  queryStart: Int32Array;
-  seqLens: Int32Array;
-  blockTables: Int32Array;
-  maxBlocksPerSeq: number;
-  slotMapping: Int32Array;
-  doSample: Uint8Array;
-  temperature: Float32Array;
-  topP: Float32Array;
-  topK: Int32Array;
-  minP: Float32Array;
-  presencePenalty: Float32Array;
-  frequencyPenalty: Float32Array;
-  repetitionPenalty: Float32Array;
-  seeds: BigUint64Array;
-  sampleIndex: Int32Array;
-  numLogprobs: Int32Array;
-  outputTokens: Int32Array;
-  outputStart: Int32Array;
-  promptTokens: Int32Array;
-  promptStart: Int32Array;
-  bannedTokens: Int32Array;
-  bannedStart: Int32Array;
-}
+/** The step's flat arrays: exactly the addon's `Step` (native/README.md). */
+export type StepArrays = Required<Step>;
 
 export interface StepResult {
   /** One per scheduled seq, -1 where it did not sample. */
@@ -70,13 +47,7 @@ export interface StepResult {
   packMs: number;
 }
 
-export interface ForwardOutput {
-  sampled: Int32Array;
-  logprob: Float32Array;
-  topN: number;
-  topIds: Int32Array;
-  topLogprobs: Float32Array;
-}
+export type ForwardOutput = Pick<StepOutput, 'sampled' | 'logprob' | 'topN' | 'topIds' | 'topLogprobs'>;
 
 /** The native forward as the runner sees it; errors come back as a thrown NativeError. */
 export type ForwardFn = (step: StepArrays) => Promise<ForwardOutput>;
