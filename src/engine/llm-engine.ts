@@ -7,6 +7,7 @@ import type { Scheduler, SchedulerOutput } from '../scheduler/interface.js';
 import type { ModelRunner, SeqSampling, StepResult } from '../runner/runner.js';
 import { EngineError } from './errors.js';
 import { resolveSamplingParams } from './params.js';
+import { mixSeed } from './seeds.js';
 import { ChoiceState, RequestState } from './request-state.js';
 import type {
   Engine,
@@ -45,15 +46,6 @@ interface Log {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
-}
-
-/** splitmix64: a well-mixed 64-bit value from (base, index), for n > 1 choices. */
-function mixSeed(base: bigint, index: number): bigint {
-  const M = (1n << 64n) - 1n;
-  let z = (base + 0x9e3779b97f4a7c15n * BigInt(index + 1)) & M;
-  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
-  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
-  return z ^ (z >> 31n);
 }
 
 export class LlmEngine implements Engine {
