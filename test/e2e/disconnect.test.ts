@@ -57,7 +57,10 @@ t.test('disconnect mid-stream (chat), /health answers 200 while generating', asy
   let chunks = 0;
   const p = rawPost(live.url, '/v1/chat/completions', { ...long({ stream: true }), prompt: undefined, messages: [{ role: 'user', content: 'tell me a story' }] }, () => { chunks++; });
   t.ok(await poll(() => chunks >= 2), 'the stream is flowing');
-  const during = await scrape(live.url);
+  // The role chunk goes out before the engine's first step; the loop may
+  // still be finishing the previous test's aborted step, so wait for the
+  // request to be scheduled rather than assume it.
+  const during = await pollMetrics(live.url, (x) => m.running(x) === 1 && m.used(x) > 0);
   t.equal(m.running(during), 1, 'one request running');
   t.ok(m.used(during) > 0, `it holds KV blocks (${m.used(during)})`);
   const health = await fetch(`${live.url}/health`);
