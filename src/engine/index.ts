@@ -1,10 +1,10 @@
 // Start-up: from a ServeConfig to a running Engine. Resolves the model (demo,
 // local path or hub id), loads weights and tokenizer, sizes and allocates the
 // KV cache, and wires scheduler, runner and engine together.
-import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import type { ServeConfig } from '../config/index.js';
 import { markInUse } from '../catalog/in-use.js';
+import { resolveModel } from '../catalog/resolve.js';
 import { sizeKvCache } from '../kvcache/sizing.js';
 import { ensureDemoModel } from '../models/demo.js';
 import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.js';
@@ -40,8 +40,8 @@ function unwrap<T>(r: native.Result<T, native.NativeError>, what: string): T {
 
 async function resolveModelPath(config: ServeConfig): Promise<{ path: string; isDemo: boolean }> {
   if (config.model === null) return { path: await ensureDemoModel(), isDemo: true };
-  if (existsSync(config.model)) return { path: config.model, isDemo: false };
-  const { resolveModel } = await import('../catalog/resolve.js');
+  // resolveModel takes local directories and GGUF files as they are (with
+  // `~/` expanded and a clear error for a missing path) and hub ids from the cache.
   const path = await resolveModel(config.model, { offline: config.offline, revision: config.revision ?? undefined });
   return { path, isDemo: false };
 }
