@@ -147,26 +147,29 @@ export function matmulRef(x: Float32Array, M: number, K: number, w: Float64Array
 }
 
 // The Q8_0 kernels' contract: each activation row is quantized to int8
-// blocks (d = amax/127 in f32, q = round-half-even(x * (1/d))), each block
+// blocks as llama.cpp does (d = amax/127 stored as f16, q = round-half-even(x * 127/amax)), each block
 // pair gives an exact integer dot scaled by fround(dw * dx).
 export function matmulQ8Ref(x: Float32Array, M: number, K: number, w: Uint8Array, N: number) {
   const nb = K / 32;
   const dv = new DataView(w.buffer, w.byteOffset, w.byteLength);
   const xq = new Int8Array(M * K);
   const xd = new Float64Array(M * nb);
+  const xdErr = new Float64Array(M * nb); // bound on one activation's rounding in block b
   for (let m = 0; m < M; m++) {
     for (let b = 0; b < nb; b++) {
       let amax = 0;
       for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[m * K + b * 32 + i]));
-      const d = Math.fround(amax / 127);
-      const id = d !== 0 ? Math.fround(1 / d) : 0;
+      // llama.cpp's scheme: scale by 127/amax, store the scale amax/127 as f16.
+      const d = f16ToF32(f32ToF16(Math.fround(amax / 127)));
+      const id = amax !== 0 ? Math.fround(127 / amax) : 0;
       xd[m * nb + b] = d;
+      xdErr[m * nb + b] = amax / 254 + 127 * Math.abs(d - amax / 127); // |x - q * d| <= this
       for (let i = 0; i < 32; i++) xq[m * K + b * 32 + i] = roundHalfEven(Math.fround(x[m * K + b * 32 + i] * id));
     }
   }
   const y = new Float64Array(M * N);
   const mag = new Float64Array(M * N); // sum over blocks of |scale * integer dot terms|
-  const actErr = new Float64Array(M * N); // bound on the activation rounding: sum |w| * dx / 2
+  const actErr = new Float64Array(M * N); // bound on the activation rounding: sum |w| * xdErr
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
       let s = 0, a = 0, e = 0;
@@ -182,7 +185,7 @@ export function matmulQ8Ref(x: Float32Array, M: number, K: number, w: Uint8Array
         }
         s += scale * dot;
         a += Math.abs(scale) * adot;
-        e += (aw * xd[m * nb + b]) / 2;
+        e += aw * xdErr[m * nb + b];
       }
       y[m * N + n] = s;
       mag[m * N + n] = a;

@@ -21,23 +21,32 @@ const texts = [
   'one two three four five six seven eight nine ten eleven twelve thirteen',
 ];
 
-// Probability tolerances: llama.cpp rounds activations to f16 for f16
-// weights and to Q8_0 blocks for Q8_0 weights before its dot products.
-export const PROB_TOL: Record<WeightDType, number> = { f32: 2e-3, bf16: 1e-2, f16: 1e-2, q8_0: 5e-2 };
+// Probability tolerances: llama.cpp rounds activations to f16 for f16 and
+// bf16 weights (hipserve keeps them f32); for Q8_0 both quantize activations
+// the same way (llama.cpp's Q8_0 blocks, f16 scales), so Q8_0 agrees as
+// closely as f32 (measured worst: f32 1.5e-5, q8_0 1.6e-5, f16 1.0e-3).
+export const PROB_TOL: Record<WeightDType, number> = { f32: 2e-4, bf16: 1e-2, f16: 1e-2, q8_0: 2e-4 };
 
 // Random weights make exact greedy ties between the two best tokens rare but
 // not impossible (one of ~200 steps here had logprobs -1.13046 vs -1.13075).
 // A divergence is accepted only where hipserve's own top two are within this
 // many nats AND llama.cpp picked hipserve's second choice; everything before
 // it must be identical, and most prompts must match all 32 steps.
-// Q8_0 gets a far looser bound: see CONCERNS.md (the two Q8_0 paths differ
-// by up to ~0.3 nats on these fixtures).
-export const TIE_NATS: Record<WeightDType, number> = { f32: 2e-3, bf16: 2e-2, f16: 2e-2, q8_0: 0.3 };
+export const TIE_NATS: Record<WeightDType, number> = { f32: 2e-3, bf16: 2e-2, f16: 2e-2, q8_0: 2e-3 };
 
 async function peerGreedy(model: PeerModel, prompt: number[]): Promise<{ tokens: number[]; probs: Map<number, number> }> {
   // f32 KV cache: llama.cpp's default f16 cache would round what hipserve keeps in f32.
+  // No flash attention: llama.cpp's CPU flash attention rounds to f16 inside
+  // (1e-3 in probabilities on these fixtures, enough to flip Q8_0 activation
+  // roundings and part greedy runs); its plain attention is f32 like ours.
   // One thread: on 2 loaded cores llama.cpp's spinning workers fight hipserve's.
-  const ctx = await model.createContext({ contextSize: 256, threads: 1, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' });
+  const ctx = await model.createContext({
+    contextSize: 256,
+    threads: 1,
+    flashAttention: false,
+    experimentalKvCacheKeyType: 'F32',
+    experimentalKvCacheValueType: 'F32',
+  });
   try {
     const seq = ctx.getSequence();
     let probs = new Map<number, number>();
@@ -57,10 +66,8 @@ async function peerGreedy(model: PeerModel, prompt: number[]): Promise<{ tokens:
   }
 }
 
-/** `knownIssue` runs every check but reports the agreement checks as todo (they cannot fail the run). */
-export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: WeightDType; knownIssue?: string }): Promise<void> {
+export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: WeightDType }): Promise<void> {
   const probTol = PROB_TOL[c.dtype];
-  const extra = c.knownIssue !== undefined ? { todo: c.knownIssue } : {};
   const llama = await getPeer();
   const path = await fixtureModel(c.arch, 'gguf', { dtype: c.dtype });
   const tok = await loadTokenizer(path);
@@ -85,15 +92,14 @@ export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: Weigh
     const theirs = await peerGreedy(peer, prompt);
     const k = mine.tokens.findIndex((x, j) => x !== theirs.tokens[j]);
     if (k < 0) {
-      t.same(mine.tokens, theirs.tokens, `prompt ${String(i)}: ${String(STEPS)} greedy tokens identical`, extra);
+      t.same(mine.tokens, theirs.tokens, `prompt ${String(i)}: ${String(STEPS)} greedy tokens identical`);
       fullMatches++;
     } else {
       const top = mine.top.at(k) ?? { ids: [], logprobs: [] };
       const gap = (top.logprobs.at(0) ?? 0) - (top.logprobs.at(1) ?? -Infinity);
       t.ok(
         gap <= TIE_NATS[c.dtype] && top.ids.at(1) === theirs.tokens[k],
-        `prompt ${String(i)}: identical for ${String(k)} steps, then a near-tie (hipserve's top two ${gap.toExponential(2)} nats apart, llama.cpp took the second)`,
-        extra,
+        `prompt ${String(i)}: identical for ${String(k)} steps, then a near-tie (hipserve's top two ${gap.toExponential(2)} nats apart, llama.cpp took the second)`
       );
     }
     t.ok(new Set(mine.tokens).size > 3, `prompt ${String(i)}: the continuation is not one repeated token`);
@@ -104,7 +110,7 @@ export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: Weigh
       const p = Math.exp(first.logprobs[k] ?? -Infinity);
       worst = Math.max(worst, Math.abs(p - (theirs.probs.get(id) ?? 0)));
     });
-    t.ok(worst <= probTol, `prompt ${String(i)}: top-${String(TOP)} next-token probabilities within ${String(probTol)} (worst ${worst.toExponential(2)})`, extra);
+    t.ok(worst <= probTol, `prompt ${String(i)}: top-${String(TOP)} next-token probabilities within ${String(probTol)} (worst ${worst.toExponential(2)})`);
   }
-  t.ok(fullMatches >= Math.ceil(prompts.length / 2), `${String(fullMatches)} of ${String(prompts.length)} prompts identical for all ${String(STEPS)} steps`, extra);
+  t.ok(fullMatches >= Math.ceil(prompts.length / 2), `${String(fullMatches)} of ${String(prompts.length)} prompts identical for all ${String(STEPS)} steps`);
 }

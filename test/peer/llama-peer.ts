@@ -28,6 +28,7 @@ export interface PeerModel {
     sequences?: number;
     threads?: number;
     batchSize?: number;
+    flashAttention?: boolean;
     experimentalKvCacheKeyType?: string;
     experimentalKvCacheValueType?: string;
   }): Promise<PeerContext>;

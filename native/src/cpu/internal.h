@@ -12,8 +12,11 @@ namespace hs {
 namespace cpu {
 
 // Activations of a Q8_0 matmul, quantized once per call: row m holds K/32
-// blocks, qs[m*K + k] int8 and d[m*(K/32) + b] the f32 scale of block b.
-// (f32 scales rather than GGUF's f16: one rounding fewer, same speed.)
+// blocks, qs[m*K + k] int8 and d[m*(K/32) + b] the scale of block b.
+// The arithmetic is llama.cpp's quantize_row_q8_0: q = round_even(x * 127 /
+// amax) and the scale amax/127 rounded to f16 (kept here as the f32 value of
+// that f16). An f32 scale is one rounding more precise, but then the two
+// engines' greedy runs on Q8_0 models part after a few steps (issue 2).
 struct QuantX {
   const int8_t* qs = nullptr;
   const float* d = nullptr;

@@ -222,9 +222,9 @@ void quantize_row_q8(const float* x, int64_t K, int8_t* qs, float* d) {
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float db = _mm_cvtss_f32(m4) / 127.0f;
-    const float id = db != 0.0f ? 1.0f / db : 0.0f;
-    d[b] = db;
+    const float amax_s = _mm_cvtss_f32(m4);
+    d[b] = _cvtsh_ss(_cvtss_sh(amax_s / 127.0f, _MM_FROUND_TO_NEAREST_INT));  // f16 scale, as llama.cpp
+    const float id = amax_s != 0.0f ? 127.0f / amax_s : 0.0f;
     const __m256 idv = _mm256_set1_ps(id);
     __m256i q[4];
     for (int i = 0; i < 4; ++i) {

@@ -218,9 +218,8 @@ void quantize_row_q8(const float* x, int64_t K, int8_t* qs, float* d) {
     const float* xb = x + b * kQ8Block;
     const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-    const float db = amax / 127.0f;
-    const float id = db != 0.0f ? 1.0f / db : 0.0f;
-    d[b] = db;
+    d[b] = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));  // f16 scale, as llama.cpp
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     const __m512 idv = _mm512_set1_ps(id);
     // round to nearest even, then narrow with saturation (|q| <= 127 anyway)
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v0, idv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));

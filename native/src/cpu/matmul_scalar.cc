@@ -15,9 +15,10 @@ void quantize_row_q8_scalar(const float* x, int64_t K, int8_t* qs, float* d) {
     const float* xb = x + b * kQ8Block;
     float amax = 0.0f;
     for (int i = 0; i < kQ8Block; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
-    const float db = amax / 127.0f;
-    const float id = db != 0.0f ? 1.0f / db : 0.0f;
-    d[b] = db;
+    // llama.cpp's activation blocks: the scale is stored as f16 and the
+    // values are scaled by 127/amax (see internal.h, QuantX).
+    d[b] = f16_to_f32(f32_to_f16(amax / 127.0f));
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     for (int i = 0; i < kQ8Block; ++i) {
       qs[b * kQ8Block + i] = static_cast<int8_t>(std::nearbyint(xb[i] * id));
     }
