@@ -84,6 +84,14 @@ void parallel_for(ThreadPool* pool, int64_t n, F&& fn) {
 // Decode (M = 1) and prefill (M large) both go through here; the weights are
 // read once per call however large M is.
 void matmul(ThreadPool* pool, const float* x, int64_t M, const WeightView& w, float* y);
+// ys[i][M][ws[i].rows] = x . ws[i]^T for `count` weights of the same cols,
+// in one hand-off to the pool (q|k|v of a layer); each result equals matmul's.
+void matmul_multi(ThreadPool* pool, const float* x, int64_t M, const WeightView* const* ws, float* const* ys,
+                  int count);
+// gate_out = silu(x . gate^T) * (x . up^T), up_out is scratch of the same
+// size; one hand-off, each element equal to matmul + silu_mul.
+void matmul_silu_mul(ThreadPool* pool, const float* x, int64_t M, const WeightView& gate, const WeightView& up,
+                     float* gate_out, float* up_out);
 
 // Gather rows of an embedding table (any dtype) into f32: out[T][cols].
 // Returns false (and writes nothing) if an id is out of [0, rows).

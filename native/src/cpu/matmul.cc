@@ -1,5 +1,6 @@
-// matmul driver: quantizes activations for Q8_0, splits the output features
-// over the pool and hands ranges to the ISA kernel chosen at run time.
+// matmul driver: quantizes activations for Q8_0 (once per x), splits the
+// output features of one or several weights over the pool in one hand-off and
+// gives ranges to the ISA kernel chosen at run time.
 #include <algorithm>
 #include <vector>
 
@@ -22,10 +23,30 @@ struct QuantBuffers {
   std::vector<float> d;
 };
 
-}  // namespace
+// Quantizes x once for every Q8_0 weight of a call (the buffers belong to
+// the calling thread, grow to the largest call and stay).
+QuantX quantize_activations(ThreadPool* pool, const IsaKernels& k, const float* x, int64_t M, int64_t K) {
+  static thread_local QuantBuffers qb;
+  const int64_t nb = K / kQ8Block;
+  if (qb.qs.size() < static_cast<size_t>(M * K)) qb.qs.resize(M * K);
+  if (qb.d.size() < static_cast<size_t>(M * nb)) qb.d.resize(M * nb);
+  int8_t* qs = qb.qs.data();
+  float* d = qb.d.data();
+  auto quant = [&](int64_t b, int64_t e, int) {
+    for (int64_t m = b; m < e; ++m) k.quantize_row_q8(x + m * K, K, qs + m * K, d + m * nb);
+  };
+  if (M >= 16) {
+    parallel_for(pool, M, quant);
+  } else {
+    quant(0, M, 0);
+  }
+  QuantX q;
+  q.qs = qs;
+  q.d = d;
+  return q;
+}
 
-void matmul(ThreadPool* pool, const float* x, int64_t M, const WeightView& w, float* y) {
-  const IsaKernels& k = isa();
+MatmulJob make_job(const float* x, int64_t M, const WeightView& w, float* y) {
   MatmulJob job;
   job.x = x;
   job.M = M;
@@ -34,35 +55,97 @@ void matmul(ThreadPool* pool, const float* x, int64_t M, const WeightView& w, fl
   job.w = static_cast<const uint8_t*>(w.data);
   job.row_bytes = dtype_row_bytes(w.dtype, w.cols);
   job.y = y;
-  if (M <= 0 || job.N <= 0) return;
-  if (job.K <= 0) {
-    std::fill(y, y + M * job.N, 0.0f);
+  return job;
+}
+
+// Several products of one x in ONE parallel_for: the work items of all the
+// weights in a row, so a decode step pays one hand-off to the workers per
+// group (q|k|v, gate|up) instead of one per weight. Each output row is
+// computed by the same kernel call as in a lone matmul, so results do not
+// change. `pair_silu`: the two weights are gate and up of equal shape; an
+// item computes both over the same output features and then
+// ys[0] = silu(gate) * up on them.
+void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView* const* ws, float* const* ys,
+                  int count, bool pair_silu) {
+  const IsaKernels& k = isa();
+  constexpr int kMax = 4;
+  MatmulJob jobs[kMax];
+  int64_t first_item[kMax + 1] = {0};
+  QuantX xq;
+  bool quantized = false;
+  for (int i = 0; i < count; ++i) {
+    jobs[i] = make_job(x, M, *ws[i], ys[i]);
+    if (ws[i]->dtype == DType::Q8_0) {
+      if (!quantized) xq = quantize_activations(pool, k, x, M, ws[i]->cols);
+      quantized = true;
+      jobs[i].xq = xq;
+    }
+    const int64_t items = (jobs[i].N + kRowsPerItem - 1) / kRowsPerItem;
+    first_item[i + 1] = first_item[i] + (pair_silu && i == 1 ? 0 : items);
+  }
+  parallel_for(pool, first_item[count], [&](int64_t b, int64_t e, int) {
+    for (int i = 0; i < count; ++i) {
+      const int64_t lo = std::max(b, first_item[i]), hi = std::min(e, first_item[i + 1]);
+      if (lo >= hi) continue;
+      const MatmulJob& j = jobs[i];
+      const int64_t n0 = (lo - first_item[i]) * kRowsPerItem;
+      const int64_t n1 = std::min(j.N, (hi - first_item[i]) * kRowsPerItem);
+      k.matmul[static_cast<int>(ws[i]->dtype)](j, n0, n1, thread_scratch());
+      if (pair_silu) {
+        k.matmul[static_cast<int>(ws[1]->dtype)](jobs[1], n0, n1, thread_scratch());
+        for (int64_t m = 0; m < M; ++m) {
+          // Invariant: both products are [M][N] with the same N (checked by the caller).
+          float* g = ys[0] + m * j.N + n0;
+          k.silu_mul(g, ys[1] + m * j.N + n0, g, n1 - n0);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void matmul(ThreadPool* pool, const float* x, int64_t M, const WeightView& w, float* y) {
+  const WeightView* ws[1] = {&w};
+  float* ys[1] = {y};
+  matmul_multi(pool, x, M, ws, ys, 1);
+}
+
+void matmul_multi(ThreadPool* pool, const float* x, int64_t M, const WeightView* const* ws, float* const* ys,
+                  int count) {
+  if (M <= 0 || count <= 0) return;
+  for (int i = 0; i < count; ++i) {
+    if (ws[i]->cols <= 0) std::fill(ys[i], ys[i] + M * ws[i]->rows, 0.0f);
+  }
+  // One group: up to 4 non-empty weights over the same x (same cols).
+  const WeightView* live[4];
+  float* out[4];
+  int n = 0;
+  for (int i = 0; i < count; ++i) {
+    if (ws[i]->rows <= 0 || ws[i]->cols <= 0) continue;
+    if (n == 4 || (n > 0 && ws[i]->cols != live[0]->cols)) {
+      matmul_group(pool, x, M, live, out, n, false);
+      n = 0;
+    }
+    live[n] = ws[i];
+    out[n++] = ys[i];
+  }
+  if (n > 0) matmul_group(pool, x, M, live, out, n, false);
+}
+
+void matmul_silu_mul(ThreadPool* pool, const float* x, int64_t M, const WeightView& gate, const WeightView& up,
+                     float* gate_out, float* up_out) {
+  if (M <= 0 || gate.rows <= 0) return;
+  if (gate.rows != up.rows || gate.cols != up.cols || gate.cols <= 0) {
+    // Not a pair the fused path can take: the plain sequence.
+    matmul(pool, x, M, gate, gate_out);
+    matmul(pool, x, M, up, up_out);
+    silu_mul(gate_out, up_out, gate_out, M * gate.rows);
     return;
   }
-  if (w.dtype == DType::Q8_0) {
-    // Owned by the calling thread, grows to the largest call and stays.
-    static thread_local QuantBuffers qb;
-    const int64_t nb = job.K / kQ8Block;
-    if (qb.qs.size() < static_cast<size_t>(M * job.K)) qb.qs.resize(M * job.K);
-    if (qb.d.size() < static_cast<size_t>(M * nb)) qb.d.resize(M * nb);
-    int8_t* qs = qb.qs.data();
-    float* d = qb.d.data();
-    auto quant = [&](int64_t b, int64_t e, int) {
-      for (int64_t m = b; m < e; ++m) k.quantize_row_q8(x + m * job.K, job.K, qs + m * job.K, d + m * nb);
-    };
-    if (M >= 16) {
-      parallel_for(pool, M, quant);
-    } else {
-      quant(0, M, 0);
-    }
-    job.xq.qs = qs;
-    job.xq.d = d;
-  }
-  const MatmulRangeFn fn = k.matmul[static_cast<int>(w.dtype)];
-  const int64_t items = (job.N + kRowsPerItem - 1) / kRowsPerItem;
-  parallel_for(pool, items, [&](int64_t b, int64_t e, int) {
-    fn(job, b * kRowsPerItem, std::min(job.N, e * kRowsPerItem), thread_scratch());
-  });
+  const WeightView* ws[2] = {&gate, &up};
+  float* ys[2] = {gate_out, up_out};
+  matmul_group(pool, x, M, ws, ys, 2, true);
 }
 
 }  // namespace cpu

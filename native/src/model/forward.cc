@@ -130,9 +130,9 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = m.layers[static_cast<size_t>(l)];
     cpu::rmsnorm(x, w.attn_norm, xn, Ti, H, eps);
-    cpu::matmul(pool, xn, Ti, w.q, q);
-    cpu::matmul(pool, xn, Ti, w.k, k);
-    cpu::matmul(pool, xn, Ti, w.v, v);
+    const WeightView* qkv_w[3] = {&w.q, &w.k, &w.v};
+    float* qkv_y[3] = {q, k, v};
+    cpu::matmul_multi(pool, xn, Ti, qkv_w, qkv_y, 3);
     if (w.q_bias != nullptr) {
       cpu::add_bias(q, w.q_bias, Ti, nh * hd);
       cpu::add_bias(k, w.k_bias, Ti, nkv * hd);
@@ -150,9 +150,7 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
     cpu::matmul(pool, attn, Ti, w.o, xn);
     cpu::add_inplace(x, xn, Ti * H);
     cpu::rmsnorm(x, w.ffn_norm, xn, Ti, H, eps);
-    cpu::matmul(pool, xn, Ti, w.gate, gate);
-    cpu::matmul(pool, xn, Ti, w.up, up);
-    cpu::silu_mul(gate, up, gate, Ti * I);
+    cpu::matmul_silu_mul(pool, xn, Ti, w.gate, w.up, gate, up);
     cpu::matmul(pool, gate, Ti, w.down, xn);
     cpu::add_inplace(x, xn, Ti * H);
   }
