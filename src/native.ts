@@ -125,6 +125,18 @@ export interface NativeModelInfo {
   backend: string;
   /** Threads of the pool the forward runs on. */
   threads: number;
+  /** Device backends (hip, hip-emu) only: the device's memory at load time. */
+  deviceMemory?: DeviceMemoryInfo;
+}
+
+/** Bytes of the device a model was loaded on, read after its weights and scratch were allocated. */
+export interface DeviceMemoryInfo {
+  totalBytes: number;
+  freeBytes: number;
+  /** Held by this model's weights. */
+  weightBytes: number;
+  /** Held by this model's activation and sampling scratch. */
+  scratchBytes: number;
 }
 
 export interface LoadModelOptions {
@@ -132,6 +144,8 @@ export interface LoadModelOptions {
   device?: string;
   /** CPU threads for this model's forward; 0/absent = the process-wide pool (HIPSERVE_THREADS, else all cores). */
   threads?: number;
+  /** Device backends: activation memory is reserved for this many tokens per step (default 2048; more grows it). */
+  maxBatchedTokens?: number;
 }
 export interface LoadedModel {
   handle: ModelHandle;

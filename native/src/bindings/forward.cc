@@ -6,6 +6,7 @@
 #include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "bindings/handles.h"
+#include "hip_emu/device_backend.h"
 #include "model/forward.h"
 #include "result.h"
 
@@ -54,7 +55,7 @@ class ForwardWorker : public Napi::AsyncWorker {
   void Execute() override {
     // No V8 here: the step was copied in the constructor's caller; the model
     // and cache are kept alive by the shared_ptrs this worker holds.
-    status_ = run_forward(*model_, *kv_, step_, &out_);
+    status_ = model_->device ? run_device_forward(*model_, *kv_, step_, &out_) : run_forward(*model_, *kv_, step_, &out_);
   }
   void OnOK() override {
     model_->busy.store(false);

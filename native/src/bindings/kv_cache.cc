@@ -4,6 +4,7 @@
 #include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "bindings/handles.h"
+#include "hip_emu/device_backend.h"
 #include "result.h"
 
 namespace hs {
@@ -34,7 +35,8 @@ Napi::Value CreateKvCache(const Napi::CallbackInfo& info) {
       static_cast<double>(static_cast<int64_t>(bs)) != bs) {
     return make_error(env, make_err(Code::INVALID_ARGUMENT, "numBlocks and blockSize must be non-negative integers", "createKvCache"));
   }
-  auto kv = create_kv_cache(*h->model, static_cast<int64_t>(nb), static_cast<int64_t>(bs));
+  auto kv = h->model->device ? create_device_kv_cache(*h->model, static_cast<int64_t>(nb), static_cast<int64_t>(bs))
+                             : create_kv_cache(*h->model, static_cast<int64_t>(nb), static_cast<int64_t>(bs));
   if (!kv.ok()) return make_error(env, kv.error());
   Napi::Object v = Napi::Object::New(env);
   v.Set("bytes", Napi::Number::New(env, static_cast<double>(kv.value()->bytes)));

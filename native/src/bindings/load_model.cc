@@ -1,10 +1,12 @@
-// loadModel(path, { device?, threads? }) -> Promise<Result<{ handle, info }>>,
+// loadModel(path, { device?, threads?, maxBatchedTokens? }) -> Promise<Result<{ handle, info }>>,
+// (maxBatchedTokens: device backends reserve activation memory for that many tokens per step),
 // releaseModel(handle) -> Result<boolean>, ggufMetadata(path) -> Result<object>.
 #include <string>
 
 #include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "bindings/handles.h"
+#include "hip_emu/device_backend.h"
 #include "model/gguf.h"
 #include "registry.h"
 #include "result.h"
@@ -37,14 +39,27 @@ Napi::Object model_info(Napi::Env env, const Model& m) {
   o.Set("ropeStyle", c.rope.style == cpu::RopeStyle::Interleaved ? "interleaved" : "neox");
   o.Set("backend", m.backend);
   o.Set("threads", Napi::Number::New(env, m.pool != nullptr ? cpu::pool_threads(m.pool) : 0));
+  if (m.device) {
+    // Device backends: what the engine sizes the KV pool from.
+    auto mem = m.device->memory();
+    if (mem.ok()) {
+      Napi::Object d = Napi::Object::New(env);
+      d.Set("totalBytes", Napi::Number::New(env, static_cast<double>(mem.value().total)));
+      d.Set("freeBytes", Napi::Number::New(env, static_cast<double>(mem.value().free)));
+      d.Set("weightBytes", Napi::Number::New(env, static_cast<double>(mem.value().weights)));
+      d.Set("scratchBytes", Napi::Number::New(env, static_cast<double>(mem.value().scratch)));
+      o.Set("deviceMemory", d);
+    }
+  }
   return o;
 }
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, std::string path, std::string backend, int32_t threads)
+  LoadWorker(Napi::Env env, std::string path, std::string backend, int32_t threads, int64_t reserve_tokens)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)),
-        backend_(std::move(backend)), threads_(threads), result_(make_err(Code::INTERNAL, "not run", "loadModel")) {}
+        backend_(std::move(backend)), threads_(threads), reserve_tokens_(reserve_tokens),
+        result_(make_err(Code::INTERNAL, "not run", "loadModel")) {}
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
@@ -53,6 +68,15 @@ class LoadWorker : public Napi::AsyncWorker {
     if (result_.ok()) {
       result_.value()->backend = backend_;
       set_model_threads(result_.value().get(), threads_);
+    }
+    if (result_.ok() && is_device_backend(backend_)) {
+      // The host model (mmap) stays: the device copy is built from it.
+      auto dev = create_device_backend(*result_.value(), reserve_tokens_);
+      if (dev.ok()) {
+        result_.value()->device = std::move(dev.value());
+      } else {
+        result_ = dev.error();
+      }
     }
   }
   void OnOK() override {
@@ -74,6 +98,7 @@ class LoadWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::string path_, backend_;
   int32_t threads_;
+  int64_t reserve_tokens_;
   Result<std::shared_ptr<Model>> result_;
 };
 
@@ -81,11 +106,12 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = arg_string(info, 0, "path");
   std::string device = "auto";
-  double threads = 0;
+  double threads = 0, reserve = 2048;
   if (info.Length() > 1 && !info[1].IsUndefined()) {
     Napi::Object o = arg_object(info, 1, "options");
     device = opt_string(o, "device", "auto");
     threads = opt_number(o, "threads", 0);
+    reserve = opt_number(o, "maxBatchedTokens", 2048);
   }
   auto deferred = Napi::Promise::Deferred::New(env);
   auto backend = select_backend(device);
@@ -97,7 +123,11 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     deferred.Resolve(make_error(env, make_err(Code::INVALID_ARGUMENT, "threads must be an integer in 0..256", "loadModel")));
     return deferred.Promise();
   }
-  auto* w = new LoadWorker(env, path, backend.value().name, static_cast<int32_t>(threads));
+  if (!(reserve >= 1 && reserve <= (1 << 20)) || static_cast<double>(static_cast<int64_t>(reserve)) != reserve) {
+    deferred.Resolve(make_error(env, make_err(Code::INVALID_ARGUMENT, "maxBatchedTokens must be an integer in 1..2^20", "loadModel")));
+    return deferred.Promise();
+  }
+  auto* w = new LoadWorker(env, path, backend.value().name, static_cast<int32_t>(threads), static_cast<int64_t>(reserve));
   Napi::Promise p = w->Promise();
   w->Queue();  // libuv owns and deletes the worker after OnOK
   return p;

@@ -60,8 +60,8 @@ BackendInfo emu_info() {
 }
 
 void emu_probe(BackendInfo* info) {
-  info->available = false;
-  info->reason = "the HIP kernels run on the emulator (exports.hipEmu), but the model forward is not wired to them yet";
+  info->available = true;  // the emulator needs nothing from the machine
+  info->reason = "";
 }
 
 AttentionBackendInfo hip_attention(const char* name, const char* backend) {

@@ -1,6 +1,8 @@
 // See hip_library.h.
 #include "hip_emu/hip_library.h"
 
+#include "hip_emu/device_backend.h"
+
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -71,4 +73,10 @@ const HipLibraryProbe& probe_hip_library() {
   return r;
 }
 
+}  // namespace hs
+
+namespace hs {
+Result<std::shared_ptr<DeviceBackend>> create_hip_library_backend(const hs_dev_model_desc&) {
+  return make_err(Code::UNAVAILABLE, "libhipserve_hip.so has no model entry points yet", "loadModel");
+}
 }  // namespace hs

@@ -7,10 +7,12 @@
 // New allocations are filled with 0xFF bytes (a NaN in every float format) so
 // a kernel that reads memory nobody wrote shows NaNs instead of plausible
 // zeros.
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <string>
 
 #include "hip_emu/api.h"
 #include "hip_emu/launch_internal.h"
@@ -18,11 +20,34 @@
 namespace hs_emu {
 namespace {
 
+// The emulated device's capacity: HIPSERVE_EMU_MEMORY ("512MiB", "2GiB",
+// "1073741824"), else 2 GiB. Every byte hipMalloc hands out is real host
+// memory (filled with 0xFF), so the KV pool that --gpu-memory-utilization
+// sizes from this total is resident: keep it modest.
+size_t initial_limit() {
+  constexpr size_t kDefault = size_t{2} << 30;
+  const char* env = std::getenv("HIPSERVE_EMU_MEMORY");
+  if (env == nullptr || *env == '\0') return kDefault;
+  char* end = nullptr;
+  const double v = std::strtod(env, &end);
+  const std::string unit = end == nullptr ? "" : end;
+  double mul = 0;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "KiB" || unit == "K" || unit == "k") mul = 1024.0;
+  else if (unit == "MiB" || unit == "M" || unit == "m") mul = 1024.0 * 1024;
+  else if (unit == "GiB" || unit == "G" || unit == "g") mul = 1024.0 * 1024 * 1024;
+  if (mul == 0 || !(v > 0) || v * mul > 1e15) {
+    std::fprintf(stderr, "hipserve: HIPSERVE_EMU_MEMORY=%s is not a size (e.g. 512MiB, 2GiB); using 2 GiB\n", env);
+    return kDefault;
+  }
+  return static_cast<size_t>(v * mul);
+}
+
 struct Registry {
   std::mutex mu;
   std::map<uintptr_t, size_t> allocs;
   size_t in_use = 0;
-  size_t limit = size_t{8} << 30;  // 8 GiB unless a test says otherwise
+  size_t limit = initial_limit();  // set_memory_limit (tests) changes it
 };
 
 Registry& reg() {

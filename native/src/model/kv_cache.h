@@ -17,6 +17,9 @@ struct KvCache {
   int64_t num_blocks = 0, block_size = 0;
   uint64_t bytes = 0;
   float* data = nullptr;  // calloc'd, `bytes` long; zero pages stay untouched until written
+  // Device backends: the pool lives in device memory (same layout), `data`
+  // stays null; owned by the model's DeviceBackend implementation.
+  std::shared_ptr<void> device;
 
   int64_t layer_elems() const { return num_blocks * num_kv_heads * block_size * head_dim; }
   float* k_layer(int64_t l) const { return data + 2 * l * layer_elems(); }

@@ -29,6 +29,7 @@ struct LayerWeights {
 };
 
 struct ForwardScratch;  // model/forward.h
+class DeviceBackend;    // hip_emu/device_backend.h
 
 struct Model {
   Model();
@@ -54,6 +55,9 @@ struct Model {
   // One forward at a time: a second concurrent call gets HIPSERVE_E_BUSY.
   std::atomic<bool> busy{false};
   std::unique_ptr<ForwardScratch> scratch;
+  // Set for the device backends (hip, hip-emu): the weights on the device and
+  // the device forward; the host views above stay the source of truth.
+  std::shared_ptr<DeviceBackend> device;
 
   uint64_t kv_bytes_per_block(int64_t block_size) const {
     return 2ull * static_cast<uint64_t>(cfg.num_layers) * static_cast<uint64_t>(cfg.num_kv_heads) *
