@@ -51,6 +51,7 @@ void direct(const MatmulJob& j, int64_t m0, int64_t n) {
   const int64_t K = j.K;
   const uint8_t* w[NR];
   for (int r = 0; r < NR; ++r) w[r] = j.w + (n + r) * j.row_bytes;
+  const uint8_t* next = next_group(j, n, NR);
   for (int64_t k0 = 0; k0 < K; k0 += kMatmulKc) {
     const int64_t kc = std::min<int64_t>(kMatmulKc, K - k0);
     const int64_t kv = kc & ~int64_t{7};
@@ -58,6 +59,8 @@ void direct(const MatmulJob& j, int64_t m0, int64_t n) {
     for (int m = 0; m < MR; ++m)
       for (int r = 0; r < NR; ++r) acc[m][r] = _mm256_setzero_ps();
     for (int64_t k = k0; k < k0 + kv; k += 8) {
+      // Invariant: next + [0, NR * row_bytes) lies in the matrix (next_group).
+      if (MR == 1 && next != nullptr) prefetch_span(next + k * NR * static_cast<int64_t>(L::kSize), 8 * NR * L::kSize);
       __m256 wv[NR];
       for (int r = 0; r < NR; ++r) wv[r] = L::load(w[r] + k * L::kSize);
       for (int m = 0; m < MR; ++m) {
@@ -174,14 +177,24 @@ void q8_tile(const MatmulJob& j, int64_t m, int64_t n) {
   __m256 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int r = 0; r < NR; ++r) acc[i][r] = _mm256_setzero_ps();
+  const uint8_t* next = next_group(j, n, NR);
   for (int64_t b = 0; b < nb; ++b) {
-    __m256i x[MR];
-    for (int i = 0; i < MR; ++i) x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i] + b * kQ8Block));
+    constexpr int64_t kGroupBlock = NR * static_cast<int64_t>(sizeof(BlockQ8_0));
+    // Invariant: next + [0, NR * row_bytes) lies in the matrix (next_group).
+    if (next != nullptr) prefetch_span(next + b * kGroupBlock, kGroupBlock);
+    // maddubs wants one unsigned operand: |x| (activations are in [-127, 127]
+    // by construction), with x's sign moved onto w: once per x block instead
+    // of once per weight row. (A weight of -128, which no quantizer writes,
+    // would keep its sign: a wrong product for a malformed file, no fault.)
+    __m256i x[MR], ax[MR];
+    for (int i = 0; i < MR; ++i) {
+      x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i] + b * kQ8Block));
+      ax[i] = _mm256_sign_epi8(x[i], x[i]);
+    }
     for (int r = 0; r < NR; ++r) {
       const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
-      const __m256i aw = _mm256_sign_epi8(wq, wq);
       for (int i = 0; i < MR; ++i) {
-        const __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(x[i], wq));
+        const __m256i p16 = _mm256_maddubs_epi16(ax[i], _mm256_sign_epi8(wq, x[i]));
         const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
         const __m256 scale = _mm256_set1_ps(_cvtsh_ss(w[r][b].d) * xd[i][b]);  // same product at any MR
         acc[i][r] = _mm256_fmadd_ps(p, scale, acc[i][r]);

@@ -67,12 +67,15 @@ void direct(const MatmulJob& j, int64_t m, int64_t n) {
   const uint8_t* w[NR];
   for (int r = 0; r < NR; ++r) w[r] = j.w + (n + r) * j.row_bytes;
   const float* xr = j.x + m * K;
+  const uint8_t* next = next_group(j, n, NR);
   for (int64_t k0 = 0; k0 < K; k0 += kMatmulKc) {
     const int64_t kc = imin(kMatmulKc, K - k0);
     const int64_t kv = kc & ~(kW - 1);
     __m512 acc[NR];
     for (int r = 0; r < NR; ++r) acc[r] = _mm512_setzero_ps();
     for (int64_t k = k0; k < k0 + kv; k += kW) {
+      // Invariant: next + [0, NR * row_bytes) lies in the matrix (next_group).
+      if (next != nullptr) prefetch_span(next + k * NR * static_cast<int64_t>(L::kSize), kW * NR * L::kSize);
       const __m512 xv = _mm512_loadu_ps(xr + k);
       for (int r = 0; r < NR; ++r) acc[r] = _mm512_fmadd_ps(xv, L::load(w[r] + k * L::kSize), acc[r]);
     }
@@ -179,7 +182,11 @@ void q8_tile(const MatmulJob& j, int64_t m, int64_t n) {
   __m256 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int r = 0; r < NR; ++r) acc[i][r] = _mm256_setzero_ps();
+  const uint8_t* next = next_group(j, n, NR);
+  constexpr int64_t kGroupBlock = NR * static_cast<int64_t>(sizeof(BlockQ8_0));
   for (int64_t b = 0; b < nb; ++b) {
+    // Invariant: next + [0, NR * row_bytes) lies in the matrix (next_group).
+    if (next != nullptr) prefetch_span(next + b * kGroupBlock, kGroupBlock);
     __m256i x[MR];
     for (int i = 0; i < MR; ++i) x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i] + b * kQ8Block));
     for (int r = 0; r < NR; ++r) {
