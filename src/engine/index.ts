@@ -33,6 +33,19 @@ function defaultCpuKvBudget(): number {
   return Math.min(2 * GIB, Math.floor(totalmem() / 4));
 }
 
+/**
+ * vLLM's rule: the server may use `utilization` of the device's total memory;
+ * what is already in use (this model's weights and scratch, other processes)
+ * comes off that, and the KV cache gets the rest. May be <= 0.
+ */
+export function deviceKvBudget(mem: native.DeviceMemoryInfo, utilization: number): number {
+  return Math.floor(mem.totalBytes * utilization) - (mem.totalBytes - mem.freeBytes);
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 ** 2).toFixed(1);
+}
+
 function unwrap<T>(r: native.Result<T, native.NativeError>, what: string): T {
   if (!r.ok) throw new StartupError(`${what}: ${r.error.message} (${r.error.code}${r.error.where ? `, ${r.error.where}` : ''})`);
   return r.value;
@@ -77,12 +90,31 @@ async function finishStartup(
   const tokenizer = await loadTokenizer(path);
   const blockSize = config.blockSize;
   const bytesPerBlock = unwrap(native.kvBytesPerBlock(loaded.handle, blockSize), 'cannot size the KV cache');
-  const budget = config.kvCacheMemory ?? defaultCpuKvBudget();
+  const device = info.deviceMemory;
+  let budget = config.kvCacheMemory ?? defaultCpuKvBudget();
+  if (device !== undefined && config.kvCacheMemory === null) {
+    budget = deviceKvBudget(device, config.gpuMemoryUtilization);
+    logger.info(
+      { totalBytes: device.totalBytes, inUseBytes: device.totalBytes - device.freeBytes, weightBytes: device.weightBytes, scratchBytes: device.scratchBytes, kvBudgetBytes: budget },
+      `KV budget: ${mib(device.totalBytes)} MiB device x --gpu-memory-utilization ${config.gpuMemoryUtilization} - ` +
+        `${mib(device.totalBytes - device.freeBytes)} MiB in use (weights ${mib(device.weightBytes)}, scratch ${mib(device.scratchBytes)}) = ${mib(budget)} MiB`,
+    );
+    if (budget <= 0) {
+      throw new StartupError(
+        `no device memory left for the KV cache: ${mib(device.totalBytes)} MiB x --gpu-memory-utilization ${config.gpuMemoryUtilization} ` +
+          `is less than the ${mib(device.totalBytes - device.freeBytes)} MiB already in use (weights ${mib(device.weightBytes)} MiB); ` +
+          `raise --gpu-memory-utilization or give --kv-cache-memory`,
+      );
+    }
+  }
   const sizing = sizeKvCache({
     budgetBytes: budget,
     bytesPerBlock,
     blockSize,
     maxModelLen: config.maxModelLen ?? info.maxPositionEmbeddings,
+    // On a device, like vLLM: a budget that cannot hold one full-length
+    // sequence is a start-up error, not a silently shorter --max-model-len.
+    allowLowerMaxModelLen: device === undefined || config.kvCacheMemory !== null,
   });
   if (!sizing.ok) throw new StartupError(sizing.message);
   if (sizing.warning) logger.warn({}, sizing.warning);
