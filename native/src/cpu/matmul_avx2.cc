@@ -89,6 +89,7 @@ void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, f
   const int64_t kc = std::min<int64_t>(kMatmulKc, K - k0);
   const int64_t kv = kc & ~int64_t{7};
   (void)panel;
+  const uint8_t* next = m0 == 0 ? next_group(j, n, 4) : nullptr;  // first x tile streams W from memory
   int64_t m = m0;
   for (; m + 2 <= m1; m += 2) {
     const float* x0 = j.x + m * K + k0;
@@ -96,6 +97,8 @@ void panel4(const MatmulJob& j, int64_t n, int64_t m0, int64_t m1, int64_t k0, f
     __m256 a0[4], a1[4];
     for (int r = 0; r < 4; ++r) a0[r] = a1[r] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kv; k += 8) {
+      // Invariant: next + [0, 4 * row_bytes) lies in the matrix (next_group).
+      if (m == m0 && next != nullptr) prefetch_span(next + (k0 + k) * 4 * static_cast<int64_t>(L::kSize), 32 * L::kSize);
       const __m256 xv0 = _mm256_loadu_ps(x0 + k);
       const __m256 xv1 = _mm256_loadu_ps(x1 + k);
       for (int r = 0; r < 4; ++r) {
