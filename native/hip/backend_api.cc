@@ -1,13 +1,24 @@
 // The C ABI of libhipserve_hip.so, the real HIP backend. It is a separate
 // library, dlopen'ed by the addon only when asked for, because linking
 // libamdhip64 into the addon would make the addon itself fail to load on
-// machines without ROCm. Strings cross the boundary, never C++ objects.
+// machines without ROCm. Plain C structs (device_abi.h), opaque handles and
+// strings cross the boundary, never C++ objects; the addon side is
+// native/src/hip_emu/hip_library.cc.
+//
+// Model calls return 0 on success, else 1 + the hs::Code of the failure
+// (result.h's table) with the message in `err` (NUL-terminated, truncated
+// to `cap`). Nothing throws across the boundary: every C++ exception is
+// caught here and becomes an INTERNAL error.
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include <exception>
+#include <memory>
+
 #include "../../kernels/launchers.h"
 #include "device.h"
+#include "device_model.h"
 #include "gemm.h"
 
 #ifndef HIPSERVE_HIP_ARCHS
@@ -19,11 +30,30 @@ void copy_out(const std::string& s, char* buf, size_t cap) {
   if (buf == nullptr || cap == 0) return;
   std::snprintf(buf, cap, "%s", s.c_str());
 }
+
+int fail(const hs::Error& e, char* err, size_t cap) {
+  copy_out(e.message, err, cap);
+  return 1 + static_cast<int>(e.code);
+}
+
+// Runs fn (returning hs::Status) with every exception turned into an error.
+template <class F>
+int guarded(char* err, size_t cap, F&& fn) {
+  try {
+    hs::Status st = fn();
+    return st.ok() ? 0 : fail(st.error(), err, cap);
+  } catch (const std::exception& e) {
+    return fail(hs::make_err(hs::Code::INTERNAL, std::string("libhipserve_hip: ") + e.what(), "hip"), err, cap);
+  } catch (...) {
+    return fail(hs::make_err(hs::Code::INTERNAL, "libhipserve_hip: unknown exception", "hip"), err, cap);
+  }
+}
 }  // namespace
 
 extern "C" {
 
-__attribute__((visibility("default"))) int hs_hip_abi_version() { return 1; }
+// 1: probe only; 2: the model entry points below (HS_DEV_ABI_VERSION).
+__attribute__((visibility("default"))) int hs_hip_abi_version() { return HS_DEV_ABI_VERSION; }
 
 // >= 1: usable devices (buf gets "name (arch)"); 0: none, buf gets the HIP
 // runtime's own reason plus the visibility variables.
@@ -39,5 +69,55 @@ __attribute__((visibility("default"))) int hs_hip_probe(char* buf, size_t cap) {
 
 // Compiled-in code objects, e.g. "gfx90a;gfx1030".
 __attribute__((visibility("default"))) const char* hs_hip_archs() { return HIPSERVE_HIP_ARCHS; }
+
+// Uploads the weights `d` points at (host memory, read during the call only)
+// and returns an opaque model in *out.
+__attribute__((visibility("default"))) int hs_hip_model_create(const hs_dev_model_desc* d, void** out, char* err,
+                                                               size_t cap) {
+  return guarded(err, cap, [&]() -> hs::Status {
+    if (d == nullptr || out == nullptr) return hs::make_err(hs::Code::INVALID_ARGUMENT, "null descriptor", "hip");
+    auto m = hs::hipk::DeviceModel::create(*d);
+    if (!m.ok()) return m.error();
+    *out = m.value().release();
+    return hs::Status();
+  });
+}
+
+// Invariant for the calls below: `model` came from hs_hip_model_create and
+// `kv` from hs_hip_kv_create, not yet released (the addon's shared_ptrs
+// guarantee both; a KV pool may outlive its model).
+__attribute__((visibility("default"))) void hs_hip_model_release(void* model) {
+  delete static_cast<hs::hipk::DeviceModel*>(model);
+}
+
+__attribute__((visibility("default"))) int hs_hip_model_memory(void* model, hs_dev_memory* out, char* err, size_t cap) {
+  return guarded(err, cap, [&]() -> hs::Status {
+    auto m = static_cast<hs::hipk::DeviceModel*>(model)->memory();
+    if (!m.ok()) return m.error();
+    *out = m.value();
+    return hs::Status();
+  });
+}
+
+__attribute__((visibility("default"))) int hs_hip_kv_create(void* model, int64_t num_blocks, int64_t block_size,
+                                                            void** out, char* err, size_t cap) {
+  return guarded(err, cap, [&]() -> hs::Status {
+    auto kv = static_cast<hs::hipk::DeviceModel*>(model)->create_kv(num_blocks, block_size);
+    if (!kv.ok()) return kv.error();
+    *out = kv.value().release();
+    return hs::Status();
+  });
+}
+
+__attribute__((visibility("default"))) void hs_hip_kv_release(void* kv) { delete static_cast<hs::hipk::DeviceKv*>(kv); }
+
+// `s` was validated by the addon (validate_step) against this model and pool;
+// the caller allocated out's arrays (S and S * top_n entries).
+__attribute__((visibility("default"))) int hs_hip_forward(void* model, void* kv, const hs_dev_step* s,
+                                                         hs_dev_step_out* out, char* err, size_t cap) {
+  return guarded(err, cap, [&]() -> hs::Status {
+    return static_cast<hs::hipk::DeviceModel*>(model)->forward(*static_cast<hs::hipk::DeviceKv*>(kv), *s, out);
+  });
+}
 
 }  // extern "C"

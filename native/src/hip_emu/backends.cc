@@ -1,18 +1,22 @@
 // Registers the HIP backends and their attention kernels with the registries
-// of native/src/registry.h.
+// of native/src/registry.h. Both run the same device forward
+// (native/hip/device_model.h) behind hs::DeviceBackend (device_backend.h):
 //
-//   hip      the real GPU backend (libhipserve_hip.so): its probe asks the
-//            HIP runtime for a device, and the runtime's own reason becomes
-//            the backend's `reason` (e.g. hipErrorNoDevice on a GPU-less
-//            machine), so `--device hip` fails at start-up saying why.
-//   hip-emu  the same kernels on the emulator: available to the tests through
-//            exports.hipEmu; not yet as a model device (see `reason`).
-//
-// Neither is chosen by `--device auto` yet: the model forward on HIP is not
-// wired (the kernels, the device memory and the sampler are; the step loop
-// over them is the remaining piece).
+//   hip      the real GPU backend, libhipserve_hip.so (dlopen'ed by
+//            hip_library.cc, model calls through its C ABI): its probe asks
+//            the HIP runtime for a device, and the runtime's own reason
+//            becomes the backend's `reason` (e.g. hipErrorNoDevice on a
+//            GPU-less machine), so `--device hip` fails at start-up saying
+//            why. With a GPU and a library of ABI >= 2 it is available and,
+//            scoring above the CPU, what `--device auto` picks.
+//   hip-emu  the same host code and kernels compiled into the addon against
+//            the emulator (device_model_emu.cc): always available, score -1
+//            so `auto` never picks it; a testing and debugging device, slow.
+//            Its memory is HIPSERVE_EMU_MEMORY (memory.cc).
 #include <mutex>
+#include <string>
 
+#include "../../hip/device_abi.h"
 #include "hip_emu/hip_library.h"
 #include "registry.h"
 
@@ -44,8 +48,12 @@ void hip_probe(BackendInfo* info) {
     info->reason = p.message;
   } else if (p.devices < 1) {
     info->reason = "the HIP runtime found no usable GPU: " + p.message;
+  } else if (p.abi < HS_DEV_ABI_VERSION) {
+    info->reason = "GPU " + p.message + " found, but " + p.path + " predates the model forward (ABI " +
+                   std::to_string(p.abi) + "): rebuild it with scripts/build-hip-amd.sh";
   } else {
-    info->reason = "GPU " + p.message + " found, but the model forward on HIP is not wired yet";
+    info->available = true;  // the model runs through the library's C ABI
+    info->reason = "";
   }
 }
 

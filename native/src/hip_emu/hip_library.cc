@@ -55,6 +55,9 @@ HipLibraryProbe run_probe() {
     // answered may be used later).
     char msg[1024] = {0};
     r.loaded = true;
+    r.handle = h;
+    using AbiFn = int (*)();
+    if (auto abi = reinterpret_cast<AbiFn>(dlsym(h, "hs_hip_abi_version"))) r.abi = abi();
     r.devices = probe(msg, sizeof msg);
     r.message = msg;
     r.path = path;
@@ -76,7 +79,82 @@ const HipLibraryProbe& probe_hip_library() {
 }  // namespace hs
 
 namespace hs {
-Result<std::shared_ptr<DeviceBackend>> create_hip_library_backend(const hs_dev_model_desc&) {
-  return make_err(Code::UNAVAILABLE, "libhipserve_hip.so has no model entry points yet", "loadModel");
+namespace {
+
+// The model entry points of libhipserve_hip.so (backend_api.cc).
+struct HipModelApi {
+  int (*model_create)(const hs_dev_model_desc*, void**, char*, size_t) = nullptr;
+  void (*model_release)(void*) = nullptr;
+  int (*model_memory)(void*, hs_dev_memory*, char*, size_t) = nullptr;
+  int (*kv_create)(void*, int64_t, int64_t, void**, char*, size_t) = nullptr;
+  void (*kv_release)(void*) = nullptr;
+  int (*forward)(void*, void*, const hs_dev_step*, hs_dev_step_out*, char*, size_t) = nullptr;
+};
+
+template <class F>
+bool bind(void* h, const char* name, F* fn) {
+  *fn = reinterpret_cast<F>(dlsym(h, name));
+  return *fn != nullptr;
 }
+
+// rc = 1 + hs::Code (backend_api.cc), message in buf.
+Error lib_error(int rc, const char* buf) {
+  const int c = rc - 1;
+  const Code code = c >= 0 && c <= static_cast<int>(Code::BUSY) ? static_cast<Code>(c) : Code::INTERNAL;
+  return make_err(code, buf, "libhipserve_hip");
+}
+
+class HipLibraryBackend : public DeviceBackend {
+ public:
+  HipLibraryBackend(const HipModelApi& api, void* model) : api_(api), model_(model) {}
+  ~HipLibraryBackend() override { api_.model_release(model_); }
+  Result<std::shared_ptr<void>> create_kv(int64_t num_blocks, int64_t block_size) override {
+    char err[1024] = {0};
+    void* kv = nullptr;
+    const int rc = api_.kv_create(model_, num_blocks, block_size, &kv, err, sizeof err);
+    if (rc != 0) return lib_error(rc, err);
+    auto release = api_.kv_release;  // the library stays loaded for the process
+    return std::shared_ptr<void>(kv, [release](void* p) { release(p); });
+  }
+  Status forward(void* kv, const hs_dev_step& s, hs_dev_step_out* out) override {
+    char err[1024] = {0};
+    const int rc = api_.forward(model_, kv, &s, out, err, sizeof err);
+    if (rc != 0) return lib_error(rc, err);
+    return Status();
+  }
+  Result<hs_dev_memory> memory() override {
+    char err[1024] = {0};
+    hs_dev_memory m{};
+    const int rc = api_.model_memory(model_, &m, err, sizeof err);
+    if (rc != 0) return lib_error(rc, err);
+    return m;
+  }
+
+ private:
+  HipModelApi api_;
+  void* model_;  // owned: released in the destructor
+};
+
+}  // namespace
+
+Result<std::shared_ptr<DeviceBackend>> create_hip_library_backend(const hs_dev_model_desc& d) {
+  const HipLibraryProbe& p = probe_hip_library();
+  if (!p.loaded || p.devices < 1) return make_err(Code::UNAVAILABLE, "no HIP device: " + p.message, "loadModel");
+  HipModelApi api;
+  if (p.abi < HS_DEV_ABI_VERSION || !bind(p.handle, "hs_hip_model_create", &api.model_create) ||
+      !bind(p.handle, "hs_hip_model_release", &api.model_release) ||
+      !bind(p.handle, "hs_hip_model_memory", &api.model_memory) || !bind(p.handle, "hs_hip_kv_create", &api.kv_create) ||
+      !bind(p.handle, "hs_hip_kv_release", &api.kv_release) || !bind(p.handle, "hs_hip_forward", &api.forward)) {
+    return make_err(Code::UNSUPPORTED,
+                    p.path + " is too old for this addon (ABI " + std::to_string(p.abi) + ", need " +
+                        std::to_string(HS_DEV_ABI_VERSION) + "): rebuild it with scripts/build-hip-amd.sh",
+                    "loadModel");
+  }
+  char err[1024] = {0};
+  void* model = nullptr;
+  const int rc = api.model_create(&d, &model, err, sizeof err);
+  if (rc != 0) return lib_error(rc, err);
+  return std::shared_ptr<DeviceBackend>(std::make_shared<HipLibraryBackend>(api, model));
+}
+
 }  // namespace hs

@@ -12,6 +12,8 @@ struct HipLibraryProbe {
   int devices = 0;       // usable devices (>= 1 means a GPU answered)
   std::string message;   // the device, or the HIP runtime's own reason
   std::string path;      // the library that answered, or every path tried
+  void* handle = nullptr;  // dlopen handle of that library (never closed)
+  int abi = 0;             // hs_hip_abi_version(): >= 2 has the model entry points
 };
 
 // Looks for the library ($HIPSERVE_HIP_LIB, the cmake build's copy, then
