@@ -62,3 +62,35 @@ if(NOT HIPSERVE_HIP STREQUAL "OFF")
     message(STATUS "hipserve: no ROCm hipcc, the HIP backend library is not built (the emulator is)")
   endif()
 endif()
+
+# 3. libhipserve_hip_emu.so, for the tests: libhipserve_hip.so's C ABI
+#    (native/hip/backend_api.cc and the device forward) built against the
+#    emulator instead of ROCm. With HIPSERVE_HIP_LIB pointing at it, the addon
+#    takes the very path `--device hip` takes on a GPU machine (dlopen, the C
+#    ABI of hip_library.cc) and test/hip/hip-library.test.ts runs it without a
+#    GPU. Its emulator is a second, private copy (hidden symbols,
+#    -Bsymbolic): nothing is shared with the addon's own.
+option(HIPSERVE_HIP_EMU_LIB "Build libhipserve_hip_emu.so (the HIP C ABI on the emulator, for tests)" ON)
+if(HIPSERVE_HIP_EMU_LIB)
+  add_library(hipserve_hip_emu SHARED
+    ${CMAKE_SOURCE_DIR}/native/hip/backend_api.cc
+    ${CMAKE_SOURCE_DIR}/native/hip/device_model.cc
+    ${CMAKE_SOURCE_DIR}/native/hip/device_forward.cc
+    ${CMAKE_SOURCE_DIR}/native/src/hip_emu/memory.cc
+    ${CMAKE_SOURCE_DIR}/native/src/hip_emu/runtime.cc
+    ${CMAKE_SOURCE_DIR}/native/src/hip_emu/fiber.cc
+    ${CMAKE_SOURCE_DIR}/native/src/hip_emu/context.cc
+    ${CMAKE_SOURCE_DIR}/native/src/hip_emu/rocblas.cc
+    ${CMAKE_SOURCE_DIR}/native/src/hip_emu/kernels_emu.cc
+    ${CMAKE_SOURCE_DIR}/native/src/cpu/dtype.cc)
+  target_include_directories(hipserve_hip_emu PRIVATE ${CMAKE_JS_INC} ${NODE_ADDON_API_DIR}
+    ${CMAKE_SOURCE_DIR}/native/src ${CMAKE_SOURCE_DIR}/kernels)
+  target_compile_options(hipserve_hip_emu PRIVATE -Wall -Wextra -O2 -fno-math-errno)
+  if(HIPSERVE_WERROR)
+    target_compile_options(hipserve_hip_emu PRIVATE -Werror)
+  endif()
+  set_target_properties(hipserve_hip_emu PROPERTIES CXX_VISIBILITY_PRESET hidden
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/Release OUTPUT_NAME hipserve_hip_emu)
+  target_link_options(hipserve_hip_emu PRIVATE -Wl,-Bsymbolic)
+  target_link_libraries(hipserve_hip_emu PRIVATE Threads::Threads)
+endif()

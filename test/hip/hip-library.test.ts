@@ -1,0 +1,60 @@
+// The `--device hip` path without a GPU: libhipserve_hip_emu.so is
+// libhipserve_hip.so's C ABI (native/hip/backend_api.cc and the device
+// forward) built against the emulator (cmake/hip.cmake). Pointed at it with
+// HIPSERVE_HIP_LIB, the addon dlopens it exactly as it would the ROCm build
+// on a GPU machine: `hip` becomes available, a model loads and runs through
+// the C ABI with the CPU's greedy tokens, a KV pool may outlive its model,
+// and a device failure comes back through the ABI with its code.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import t from 'tap';
+import { fixtureModel } from '../fixtures/models.js';
+import { addonCandidates, createKvCache, listBackends, loadModel, releaseKvCache, releaseModel } from '../../src/native.js';
+import type { KvCacheHandle, ModelHandle } from '../../src/native.js';
+import { generateAlone, newSeq, promptIds } from '../native/step-helpers.js';
+
+const addon = addonCandidates().find((p) => existsSync(p));
+const lib = addon === undefined ? undefined : join(dirname(addon), 'libhipserve_hip_emu.so');
+const missing = lib !== undefined && existsSync(lib) ? false : 'libhipserve_hip_emu.so was not built (HIPSERVE_HIP_EMU_LIB=OFF)';
+// Before the addon loads: the hip backend probes its library once, at load.
+if (lib !== undefined) process.env.HIPSERVE_HIP_LIB = lib;
+
+const BS = 16;
+
+async function open(path: string, device: string): Promise<{ model: ModelHandle; kv: KvCacheHandle }> {
+  const r = await loadModel(path, { device, maxBatchedTokens: 64 });
+  if (!r.ok) throw new Error(`${device}: ${r.error.message}`);
+  t.equal(r.value.info.backend, device, `the model runs on ${device}`);
+  const kv = createKvCache(r.value.handle, { numBlocks: 32, blockSize: BS });
+  if (!kv.ok) throw new Error(`${device}: ${kv.error.message}`);
+  return { model: r.value.handle, kv: kv.value.handle };
+}
+
+t.test('hip through the C ABI of an emulated libhipserve_hip.so', { skip: missing }, async (t) => {
+  const backends = listBackends();
+  if (!backends.ok) throw backends.error;
+  const hip = backends.value.find((b) => b.name === 'hip');
+  t.equal(hip?.available, true, `hip is available through ${String(lib)}: ${String(hip?.reason)}`);
+
+  const path = await fixtureModel('llama', 'safetensors');
+  const cpu = await open(path, 'cpu');
+  const dev = await open(path, 'hip');
+  for (const [i, prompt] of [promptIds(9, 31), promptIds(20, 32)].entries()) {
+    const seq = (): ReturnType<typeof newSeq> => newSeq([1 + 4 * i, 2 + 4 * i, 3 + 4 * i], { numLogprobs: 1 });
+    const ref = await generateAlone(cpu.model, cpu.kv, seq(), prompt, 16, BS);
+    const got = await generateAlone(dev.model, dev.kv, seq(), prompt, 16, BS);
+    t.same(got.map((s) => s.token), ref.map((s) => s.token), `prompt ${i}: 16 greedy tokens equal the CPU's`);
+    const worst = Math.max(...got.map((s, k) => Math.abs(s.logprob - (ref.at(k)?.logprob ?? NaN))));
+    t.ok(worst < 1e-3, `prompt ${i}: logprobs within 1e-3 (worst ${worst.toExponential(2)})`);
+  }
+
+  const huge = createKvCache(dev.model, { numBlocks: 1_000_000, blockSize: BS });
+  t.equal(huge.ok ? 'ok' : huge.error.code, 'HIPSERVE_E_OUT_OF_MEMORY', 'a failed hipMalloc comes back through the ABI with its code');
+  if (!huge.ok) t.match(huge.error.message, /hipMalloc: hipErrorOutOfMemory/);
+
+  // The KV pool may outlive its model (the engine releases in either order).
+  t.same(releaseModel(dev.model), { ok: true, value: true });
+  t.same(releaseKvCache(dev.kv), { ok: true, value: true });
+  releaseKvCache(cpu.kv);
+  releaseModel(cpu.model);
+});
