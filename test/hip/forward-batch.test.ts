@@ -5,9 +5,9 @@
 // device equals the CPU's draws).
 import t from 'tap';
 import { fixtureModel } from '../fixtures/models.js';
-import { createKvCache, loadModel, releaseKvCache, releaseModel } from '../../src/native.js';
+import { createKvCache, forward, loadModel, releaseKvCache, releaseModel } from '../../src/native.js';
 import type { KvCacheHandle, ModelHandle } from '../../src/native.js';
-import { generateAlone, newSeq, promptIds, runStep } from '../native/step-helpers.js';
+import { buildStep, generateAlone, newSeq, promptIds, runStep } from '../native/step-helpers.js';
 import type { Chunk, Sampled, SeqSpec } from '../native/step-helpers.js';
 
 const BS = 8;
@@ -111,6 +111,69 @@ t.test('qwen2 safetensors f32: a seeded sampled sequence draws the CPU\'s tokens
     t.same(await tokens(emu, 42n), ref, 'seed 42: the same 12 sampled tokens');
     t.same(await tokens(emu, 7n), await tokens(cpu, 7n), 'seed 7: the same 12 sampled tokens');
     t.not((await tokens(emu, 7n)).join(','), ref.join(','), 'another seed draws other tokens (the draw is not greedy)');
+  } finally {
+    releaseKvCache(cpu.kv);
+    releaseModel(cpu.model);
+    releaseKvCache(emu.kv);
+    releaseModel(emu.model);
+  }
+});
+
+t.test('penalties, banned tokens and top-N logprobs of the sampling rows only: hip-emu equals cpu', async (t) => {
+  // Three sequences in one step: a prefill chunk that does not sample between
+  // two that do, each with its own penalty lists, so the device's compaction
+  // of the sampling rows and their flat lists is what is checked.
+  const path = await fixtureModel('llama', 'safetensors');
+  const cpu = await open(path, 'cpu');
+  const emu = await open(path, 'hip-emu');
+  try {
+    const prompts = [promptIds(6, 41), promptIds(12, 42), promptIds(4, 43)];
+    const blocks = [[5, 6], [9, 10], [20, 21]];
+    const spec: Partial<SeqSpec>[] = [
+      { temperature: 0.8, seed: 3n, numLogprobs: 3 },
+      { numLogprobs: 3 },
+      { temperature: 1.2, topP: 0.9, seed: 11n, numLogprobs: 2 },
+    ];
+    const run = async (o: { model: ModelHandle; kv: KvCacheHandle }): Promise<{ ids: number[][]; lps: number[] }> => {
+      const seqs = blocks.map((b, i) => newSeq(b, spec[i]));
+      const chunks = (step: number): Chunk[] =>
+        seqs.map((seq, i) => ({ seq, tokens: step === 0 ? (prompts[i] ?? []) : [seq.generated.at(-1) ?? 1], doSample: !(step === 0 && i === 1) }));
+      const ids: number[][] = [];
+      const lps: number[] = [];
+      for (let step = 0; step < 4; step++) {
+        const cs = chunks(step);
+        const s = buildStep(cs, BS);
+        // Penalties on every sequence, each over its own lists.
+        const S = cs.length;
+        s.presencePenalty = Float32Array.from({ length: S }, (_, i) => 0.5 * i);
+        s.frequencyPenalty = Float32Array.from({ length: S }, (_, i) => 0.25 * (S - i));
+        s.repetitionPenalty = Float32Array.from({ length: S }, (_, i) => 1 + 0.3 * i);
+        const lists = cs.map((c) => c.seq.generated);
+        s.outputTokens = Int32Array.from(lists.flat());
+        s.outputStart = Int32Array.from([0, ...lists.map((_, i) => lists.slice(0, i + 1).flat().length)]);
+        s.promptTokens = Int32Array.from(prompts.flat());
+        s.promptStart = Int32Array.from([0, ...prompts.map((_, i) => prompts.slice(0, i + 1).flat().length)]);
+        const banned = cs.map((_, i) => [100 + i, 2000 + i]);
+        s.bannedTokens = Int32Array.from(banned.flat());
+        s.bannedStart = Int32Array.from([0, 2, 4, 6]);
+        const r = await forward(o.model, o.kv, s);
+        if (!r.ok) throw r.error;
+        const out = r.value;
+        cs.forEach((c, i) => {
+          c.seq.len += c.tokens.length;
+          if (c.doSample) c.seq.generated.push(out.sampled[i] ?? -1);
+        });
+        ids.push([...out.sampled, ...out.topIds]);
+        lps.push(...out.logprob, ...out.topLogprobs);
+      }
+      return { ids, lps };
+    };
+    const ref = await run(cpu);
+    const dev = await run(emu);
+    t.same(dev.ids, ref.ids, 'sampled ids and top-N ids equal the CPU\'s over 4 steps');
+    const worst = Math.max(...dev.lps.map((x, i) => (Object.is(x, ref.lps[i]) ? 0 : Math.abs(x - (ref.lps[i] ?? NaN)))));
+    t.ok(worst < 1e-3, `logprobs within 1e-3 (worst ${worst.toExponential(2)})`);
+    t.equal(ref.ids[0]?.[1], -1, 'the prefill chunk that does not sample gets -1');
   } finally {
     releaseKvCache(cpu.kv);
     releaseModel(cpu.model);

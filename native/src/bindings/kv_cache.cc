@@ -11,6 +11,8 @@ namespace hs {
 
 namespace {
 
+uint64_t external_bytes(const KvCache& kv) { return kv.device || kv.bytes > (1ull << 40) ? 0 : kv.bytes; }
+
 Error released(const char* where) { return make_err(Code::INVALID_ARGUMENT, "the model handle was released", where); }
 
 Napi::Value KvBytesPerBlock(const Napi::CallbackInfo& info) {
@@ -41,8 +43,9 @@ Napi::Value CreateKvCache(const Napi::CallbackInfo& info) {
   Napi::Object v = Napi::Object::New(env);
   v.Set("bytes", Napi::Number::New(env, static_cast<double>(kv.value()->bytes)));
   v.Set("handle", wrap_kv(env, kv.value()));
-  // Tell V8's GC about the pool so finalizer-only cleanup is not starved.
-  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(kv.value()->bytes > (1ull << 40) ? 0 : kv.value()->bytes));
+  // Tell V8's GC about the pool so finalizer-only cleanup is not starved
+  // (host pools only: device memory is no pressure on V8's heap).
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(external_bytes(*kv.value())));
   return make_ok(env, v);
 }
 
@@ -50,7 +53,7 @@ Napi::Value ReleaseKvCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   KvHolder* h = unwrap_kv(env, info.Length() > 0 ? info[0] : env.Undefined());
   bool had = h->kv != nullptr;
-  if (had) Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(h->kv->bytes > (1ull << 40) ? 0 : h->kv->bytes));
+  if (had) Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(external_bytes(*h->kv)));
   h->kv.reset();  // an in-flight forward keeps its own reference
   return make_ok(env, Napi::Boolean::New(env, had));
 }
