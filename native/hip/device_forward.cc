@@ -126,7 +126,8 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
   max_blocks_ = s.max_blocks;
   block_size_ = static_cast<int32_t>(kv.block_size);
 
-  HS_HIP_CHECK(launch_embed(stream_, embed_.dtype, embed_.data, H_, d_tokens_, T, x_.as<float>()));
+  // Every buffer is sized before the first launch: growing one frees it,
+  // which must not happen under queued work.
   if (decode_only_) {
     AttnArgs a;
     a.num_seqs = num_seqs_;
@@ -136,6 +137,8 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     decode_split_ = block_size_ >= kDecodeSplitTokens ? 1 : kDecodeSplitTokens / block_size_;
     HS_DEV_TRY(partials_.reserve(static_cast<size_t>(decode_partials_floats(a, max_seq_len_, decode_split_)) * 4 + 4));
   }
+  HS_DEV_TRY(outs_.reserve((2 + 2 * static_cast<size_t>(out->top_n)) * static_cast<size_t>(Ns) * 4 + 4));
+  HS_HIP_CHECK(launch_embed(stream_, embed_.dtype, embed_.data, H_, d_tokens_, T, x_.as<float>()));
   for (int64_t l = 0; l < L_; ++l) HS_DEV_TRY(layer(l, kv, T));
 
   if (Ns > 0) {
@@ -144,7 +147,6 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     a.top_n = out->top_n;
     const size_t tn = static_cast<size_t>(out->top_n);
     // Results: | token[Ns] | logprob[Ns] | top_ids[Ns*top_n] | top_logprobs[Ns*top_n] |
-    HS_DEV_TRY(outs_.reserve((2 + 2 * tn) * static_cast<size_t>(Ns) * 4 + 4));
     int32_t* d_tok = outs_.as<int32_t>();
     float* d_lp = reinterpret_cast<float*>(d_tok + Ns);
     int32_t* d_top_ids = d_tok + 2 * Ns;
