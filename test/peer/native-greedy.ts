@@ -22,6 +22,8 @@ export interface GreedyResult {
   seqs: SeqResult[];
   prefillMs: number;
   decodeMs: number;
+  /** The part of decodeMs spent inside the native forward (the rest is the JS driver and the hand-off). */
+  nativeDecodeMs: number;
   /** Decode steps run (each decodes every sequence once). */
   decodeSteps: number;
 }
@@ -117,8 +119,10 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
     }
     const t1 = performance.now();
     let decodeSteps = 0;
+    let nativeDecodeMs = 0;
     for (let s = 1; s < opts.steps; s++) {
       const res = await run(model, kv, buildStep(seqs.map((seq, i) => ({ seq, tokens: [last[i] ?? 0] })), blockSize, maxBlocks, topN));
+      nativeDecodeMs += res.timings.forwardMs + res.timings.sampleMs;
       seqs.forEach((seq, i) => {
         seq.len += 1;
         last[i] = record(seq, res, i);
@@ -126,7 +130,7 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
       decodeSteps++;
     }
     const t2 = performance.now();
-    return { seqs: seqs.map((s) => s.out), prefillMs: t1 - t0, decodeMs: t2 - t1, decodeSteps };
+    return { seqs: seqs.map((s) => s.out), prefillMs: t1 - t0, decodeMs: t2 - t1, nativeDecodeMs, decodeSteps };
   } finally {
     releaseKvCache(kv);
   }
