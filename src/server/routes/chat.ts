@@ -6,9 +6,9 @@ import { requestAbort } from '../abort.js';
 import { renderChat, toChatMessages } from '../chat-template.js';
 import { Choices } from '../choices.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { runPrompts } from '../generation.js';
+import { runPrompts, type TaggedOutput } from '../generation.js';
 import { chatLogprobs } from '../logprobs.js';
-import { afterRun, streamError } from '../outcome.js';
+import { afterRun, collectOutputs, streamError } from '../outcome.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
@@ -79,19 +79,11 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       return sendSse(reply, chunks(), (err) => streamError(abort, ctx.config.requestTimeoutS, err, request.id));
     }
 
-    try {
-      for await (const { output } of outputs) for (const d of output.deltas) choices.add(d.index, d);
-    } catch (err) {
-      if (!abort.signal.aborted) throw err;
-    } finally {
-      abort.dispose();
-    }
-    if (!afterRun(abort, ctx.config.requestTimeoutS)) {
-      // The client is gone: nothing to send.
-      reply.hijack();
-      reply.raw.destroy();
-      return reply;
-    }
+    const take = ({ output }: TaggedOutput): void => {
+      for (const d of output.deltas) choices.add(d.index, d);
+    };
+    // The client gone: nothing to send.
+    if (!(await collectOutputs(outputs, take, abort, ctx.config.requestTimeoutS, reply))) return reply;
     return {
       id,
       object: 'chat.completion',

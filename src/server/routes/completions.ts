@@ -5,10 +5,10 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import { requestAbort } from '../abort.js';
 import { Choices } from '../choices.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { runPrompts } from '../generation.js';
+import { runPrompts, type TaggedOutput } from '../generation.js';
 import { appendCompletionLogprobs, appendPromptTokens, emptyCompletionLogprobs, type CompletionLogprobs } from '../logprobs.js';
 import { badRequest } from '../errors.js';
-import { afterRun, streamError } from '../outcome.js';
+import { afterRun, collectOutputs, streamError } from '../outcome.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { CompletionBody } from '../schemas.js';
@@ -92,21 +92,11 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
       return sendSse(reply, chunks(), (err) => streamError(abort, ctx.config.requestTimeoutS, err, request.id));
     }
 
-    try {
-      for await (const { promptIndex, output } of outputs) {
-        for (const d of output.deltas) choices.add(choices.indexOf(promptIndex, d), d);
-      }
-    } catch (err) {
-      if (!abort.signal.aborted) throw err;
-    } finally {
-      abort.dispose();
-    }
-    if (!afterRun(abort, ctx.config.requestTimeoutS)) {
-      // The client is gone: nothing to send.
-      reply.hijack();
-      reply.raw.destroy();
-      return reply;
-    }
+    const take = ({ promptIndex, output }: TaggedOutput): void => {
+      for (const d of output.deltas) choices.add(choices.indexOf(promptIndex, d), d);
+    };
+    // The client gone: nothing to send.
+    if (!(await collectOutputs(outputs, take, abort, ctx.config.requestTimeoutS, reply))) return reply;
     return {
       id,
       object: 'text_completion',
