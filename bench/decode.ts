@@ -46,21 +46,39 @@ interface Speeds {
   decode8: number;
 }
 
+// Each engine's metrics are the best of several runs: on a shared VM a run
+// can lose a third to a neighbour. hipserve gets REPS runs; llama.cpp gets
+// PEER_REPS runs at each of 1 and 2 threads (never fewer chances than ours).
+const REPS = 3;
+const PEER_REPS = 2;
+
+function bestOf(runs: Speeds[]): Speeds {
+  return {
+    prefill: Math.max(...runs.map((r) => r.prefill)),
+    decode1: Math.max(...runs.map((r) => r.decode1)),
+    decode8: Math.max(...runs.map((r) => r.decode8)),
+  };
+}
+
 async function hipserve(path: string): Promise<Speeds> {
   const r = await loadModel(path, { device: 'cpu' });
   if (!r.ok) throw new Error(`hipserve cannot load ${path}: ${r.error.message}`);
   const h = r.value.handle;
   try {
     await nativeGreedy(h, [prompt(16, 0)], { steps: 4 }); // warm-up: page the weights in
-    const pre = await nativeGreedy(h, [prompt(PREFILL, 1)], { steps: 1 });
-    const d1 = await nativeGreedy(h, [prompt(16, 2)], { steps: DECODE_STEPS + 1 });
-    const prompts = Array.from({ length: BATCH }, (_, k) => prompt(16, 3 + k));
-    const d8 = await nativeGreedy(h, prompts, { steps: BATCH_STEPS + 1 });
-    return {
-      prefill: PREFILL / (pre.prefillMs / 1000),
-      decode1: d1.decodeSteps / (d1.decodeMs / 1000),
-      decode8: (BATCH * d8.decodeSteps) / (d8.decodeMs / 1000),
-    };
+    const runs: Speeds[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const pre = await nativeGreedy(h, [prompt(PREFILL, 1)], { steps: 1 });
+      const d1 = await nativeGreedy(h, [prompt(16, 2)], { steps: DECODE_STEPS + 1 });
+      const prompts = Array.from({ length: BATCH }, (_, k) => prompt(16, 3 + k));
+      const d8 = await nativeGreedy(h, prompts, { steps: BATCH_STEPS + 1 });
+      runs.push({
+        prefill: PREFILL / (pre.prefillMs / 1000),
+        decode1: d1.decodeSteps / (d1.decodeMs / 1000),
+        decode8: (BATCH * d8.decodeSteps) / (d8.decodeMs / 1000),
+      });
+    }
+    return bestOf(runs);
   } finally {
     releaseModel(h);
   }
@@ -117,7 +135,9 @@ async function llamaCpp(path: string): Promise<Speeds & { threads: Record<keyof 
   const model = await llama.loadModel({ modelPath: path });
   try {
     const runs: [number, Speeds][] = [];
-    for (const threads of [1, 2]) runs.push([threads, await peerRun(model, threads)]);
+    for (const threads of [1, 2]) {
+      for (let rep = 0; rep < PEER_REPS; rep++) runs.push([threads, await peerRun(model, threads)]);
+    }
     const best = (k: keyof Speeds): [number, number] => runs.map(([th, s]): [number, number] => [s[k], th]).reduce((a, b) => (b[0] > a[0] ? b : a));
     const [prefill, tp] = best('prefill');
     const [decode1, t1] = best('decode1');
