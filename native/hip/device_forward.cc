@@ -118,6 +118,10 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
   }
   HS_DEV_TRY(ints_.reserve(st.words.size() * 4));
   HS_HIP_CHECK(hipMemcpyAsync(ints_.as<void>(), st.words.data(), st.words.size() * 4, hipMemcpyHostToDevice, stream_));
+  // Invariant: every o_* offset below is < st.words.size(), the words just
+  // copied to ints_ (reserved for exactly that many), so each device view is
+  // inside that allocation; the float and seed views reinterpret 4-byte words
+  // that were written from floats and u32 pairs.
   const int32_t* base = ints_.as<const int32_t>();
   d_tokens_ = base + o_tok, d_positions_ = base + o_pos, d_slots_ = base + o_slot;
   d_query_start_ = base + o_qs, d_seq_lens_ = base + o_len, d_tables_ = base + o_tab;
@@ -147,6 +151,7 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     a.top_n = out->top_n;
     const size_t tn = static_cast<size_t>(out->top_n);
     // Results: | token[Ns] | logprob[Ns] | top_ids[Ns*top_n] | top_logprobs[Ns*top_n] |
+    // Invariant: outs_ holds (2 + 2 * top_n) * Ns words (reserved above).
     int32_t* d_tok = outs_.as<int32_t>();
     float* d_lp = reinterpret_cast<float*>(d_tok + Ns);
     int32_t* d_top_ids = d_tok + 2 * Ns;
@@ -176,6 +181,8 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     HS_HIP_CHECK(hipMemcpyAsync(host_out_.data(), d_tok, host_out_.size() * 4, hipMemcpyDeviceToHost, stream_));
   }
   HS_HIP_CHECK(hipStreamSynchronize(stream_));
+  // Invariant: host_out_ mirrors outs_'s layout; out's arrays hold S and
+  // S * top_n entries (the caller's contract) and sample_seqs_ are < S.
   const size_t tn = static_cast<size_t>(out->top_n);
   for (size_t r = 0; r < sample_seqs_.size(); ++r) {
     const size_t i = static_cast<size_t>(sample_seqs_[r]), n = sample_seqs_.size();
