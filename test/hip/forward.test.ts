@@ -105,7 +105,7 @@ const CASES: [Arch, FixtureFormat, WeightDType, number, number][] = [
  */
 const Q8_TOL = 0.3;
 
-t.test('hip-emu is an available backend that --device auto never picks', async (t) => {
+t.test('hip-emu is an available backend that --device auto never picks; device memory is reported and freed', { skip: hipEmu ? false : missingReason }, async (t) => {
   const { listBackends } = await import('../../src/native.js');
   const r = listBackends();
   if (!r.ok) throw r.error;
@@ -118,13 +118,24 @@ t.test('hip-emu is an available backend that --device auto never picks', async (
   t.not(auto.value.info.backend, 'hip-emu');
   t.equal(auto.value.info.deviceMemory, undefined, 'a CPU model has no device memory');
   releaseModel(auto.value.handle);
+  const inUse = (): number => {
+    const r = hipEmu?.deviceInfo();
+    if (r?.ok !== true) throw new Error(missingReason);
+    return r.value.bytesInUse;
+  };
+  const before = inUse();
   const dev = await loadModel(path, { device: 'hip-emu' });
   if (!dev.ok) throw dev.error;
   const mem = dev.value.info.deviceMemory;
   t.equal(dev.value.info.backend, 'hip-emu');
   t.ok(mem !== undefined && mem.weightBytes > 0 && mem.totalBytes > 0, 'device memory is reported');
   t.ok(mem !== undefined && mem.freeBytes <= mem.totalBytes - mem.weightBytes, 'the weights are counted as used');
+  const kv = createKvCache(dev.value.handle, { numBlocks: 16, blockSize: BS });
+  if (!kv.ok) throw kv.error;
+  t.ok(inUse() - before >= (mem?.weightBytes ?? Infinity) + kv.value.bytes, 'weights and the KV pool are device allocations');
   releaseModel(dev.value.handle);
+  releaseKvCache(kv.value.handle);
+  t.equal(inUse(), before, 'releasing the model and its KV pool frees every device byte');
 });
 
 for (const [arch, format, dtype, prompts, steps] of CASES) {
