@@ -125,6 +125,8 @@ export interface NativeModelInfo {
   backend: string;
   /** Threads of the pool the forward runs on. */
   threads: number;
+  /** 'memory': the weight files were read into huge-page memory; 'mmap': mapped (HIPSERVE_WEIGHTS, native/README.md). */
+  weights: 'memory' | 'mmap';
   /** Device backends (hip, hip-emu) only: the device's memory at load time. */
   deviceMemory?: DeviceMemoryInfo;
 }

@@ -68,7 +68,10 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
   if (!result.ok) unmark();
   const loaded = unwrap(result, `cannot load the model at ${path}`);
   const info = loaded.info;
-  logger.info({ model: path, architecture: info.architecture, dtype: info.dtype, backend: info.backend, layers: info.numLayers }, 'model loaded');
+  logger.info(
+    { model: path, architecture: info.architecture, dtype: info.dtype, backend: info.backend, layers: info.numLayers, weights: info.weights },
+    'model loaded',
+  );
   try {
     return await finishStartup(config, logger, loaded, path, isDemo, unmark);
   } catch (err) {

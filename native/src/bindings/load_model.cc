@@ -39,6 +39,10 @@ Napi::Object model_info(Napi::Env env, const Model& m) {
   o.Set("ropeStyle", c.rope.style == cpu::RopeStyle::Interleaved ? "interleaved" : "neox");
   o.Set("backend", m.backend);
   o.Set("threads", Napi::Number::New(env, m.pool != nullptr ? cpu::pool_threads(m.pool) : 0));
+  // "memory": the weight files were read into (huge-page) memory; "mmap": mapped (HIPSERVE_WEIGHTS).
+  bool copied = !m.tensors.files.empty();
+  for (const auto& f : m.tensors.files) copied = copied && f->copied();
+  o.Set("weights", copied ? "memory" : "mmap");
   if (m.device) {
     // Device backends: what the engine sizes the KV pool from.
     auto mem = m.device->memory();

@@ -5,10 +5,71 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace hs {
+
+namespace {
+
+constexpr uint64_t kHugePage = uint64_t{2} << 20;
+constexpr uint64_t kCopyMin = uint64_t{64} << 20;
+
+// MemAvailable from /proc/meminfo in bytes, 0 when unknown.
+uint64_t mem_available() {
+  FILE* f = std::fopen("/proc/meminfo", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return static_cast<uint64_t>(kb) * 1024;
+}
+
+bool want_copy(uint64_t size) {
+  const char* env = std::getenv("HIPSERVE_WEIGHTS");
+  const std::string mode = env != nullptr ? env : "auto";
+  if (mode == "copy") return true;
+  if (mode == "mmap") return false;
+  return size >= kCopyMin && size <= mem_available() / 2;
+}
+
+// Reads the whole file into a 2 MiB-aligned anonymous region advised for
+// transparent huge pages. On success *region/*region_size is the reservation
+// to munmap and the returned pointer its aligned start.
+Result<uint8_t*> read_into_memory(int fd, uint64_t size, const std::string& path, void** region,
+                                  size_t* region_size) {
+  const size_t reserve = static_cast<size_t>(size + kHugePage);
+  void* r = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (r == MAP_FAILED) {
+    return make_err(Code::OUT_OF_MEMORY, std::string("cannot reserve memory for the weights: ") + std::strerror(errno), path);
+  }
+  // Invariant: [aligned, aligned + size) lies inside [r, r + reserve) since
+  // the reservation has kHugePage bytes of slack for the alignment.
+  auto* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(r) + kHugePage - 1) & ~(kHugePage - 1));
+  madvise(aligned, static_cast<size_t>(size), MADV_HUGEPAGE);  // advice only: its failure changes nothing
+  uint64_t off = 0;
+  while (off < size) {
+    const ssize_t n = pread(fd, aligned + off, static_cast<size_t>(std::min<uint64_t>(size - off, kHugePage * 32)), static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = n < 0 ? errno : EIO;
+      munmap(r, reserve);
+      return make_err(Code::IO, std::string("read failed: ") + std::strerror(e), path);
+    }
+    off += static_cast<uint64_t>(n);
+  }
+  *region = r;
+  *region_size = reserve;
+  return aligned;
+}
+
+}  // namespace
 
 Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -24,6 +85,14 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
   f->size_ = static_cast<uint64_t>(st.st_size);
+  if (f->size_ > 0 && want_copy(f->size_)) {
+    auto r = read_into_memory(fd, f->size_, path, &f->region_, &f->region_size_);
+    ::close(fd);
+    if (!r.ok()) return r.error();
+    f->data_ = r.value();
+    f->copied_ = true;
+    return f;
+  }
   if (f->size_ > 0) {
     void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
@@ -33,6 +102,8 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
                       std::string("mmap failed: ") + std::strerror(e), path);
     }
     f->data_ = static_cast<const uint8_t*>(p);
+    f->region_ = p;
+    f->region_size_ = static_cast<size_t>(f->size_);
   }
   // The mapping keeps the file's pages reachable; the descriptor is not needed.
   ::close(fd);
@@ -40,7 +111,7 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
 }
 
 MappedFile::~MappedFile() {
-  if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), size_);
+  if (region_ != nullptr) munmap(region_, region_size_);
 }
 
 bool file_exists(const std::string& path) {

@@ -12,9 +12,19 @@
 
 namespace hs {
 
+// How a large model file's bytes are held (HIPSERVE_WEIGHTS):
+//   auto (default)  files >= 64 MiB are read into anonymous memory on 2 MiB
+//                   transparent huge pages when they fit in half of
+//                   MemAvailable, else mapped; smaller files are mapped
+//   copy            always read into memory
+//   mmap            always mapped (page cache, 4 KiB pages)
+// Decode streams every weight once per token: on the VMs measured here a
+// 4 KiB-page mapping decoded ~10-25% slower than huge pages (bench/README.md).
 class MappedFile {
  public:
   static Result<std::shared_ptr<MappedFile>> open(const std::string& path);
+  // True when the bytes were read into memory rather than mapped.
+  bool copied() const { return copied_; }
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -33,6 +43,9 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   uint64_t size_ = 0;
+  bool copied_ = false;
+  void* region_ = nullptr;  // what munmap releases (copied: the unaligned reservation)
+  size_t region_size_ = 0;
 };
 
 // Overflow-checked arithmetic for sizes read from files.

@@ -1,0 +1,65 @@
+// HIPSERVE_WEIGHTS: a model's files read into (huge-page) memory or mapped
+// give the same model, and a broken file is the same error either way.
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixtureModel } from '../fixtures/models.js';
+import { loadModel, releaseModel } from '../../src/native.js';
+import { nativeGreedy } from '../peer/native-greedy.js';
+
+const saved = process.env.HIPSERVE_WEIGHTS;
+t.teardown(() => {
+  if (saved === undefined) delete process.env.HIPSERVE_WEIGHTS;
+  else process.env.HIPSERVE_WEIGHTS = saved;
+});
+
+async function greedyWith(mode: string, path: string): Promise<{ weights: string; tokens: number[][]; logprobs: number[][] }> {
+  process.env.HIPSERVE_WEIGHTS = mode;
+  const r = await loadModel(path, { device: 'cpu' });
+  if (!r.ok) throw new Error(r.error.message);
+  try {
+    const g = await nativeGreedy(r.value.handle, [[1, 2, 3, 4, 5], [9, 8, 7]], { steps: 8 });
+    return { weights: r.value.info.weights, tokens: g.seqs.map((s) => s.tokens), logprobs: g.seqs.map((s) => s.logprobs) };
+  } finally {
+    releaseModel(r.value.handle);
+  }
+}
+
+t.test('copy and mmap load the same model', async (t) => {
+  for (const [arch, format] of [['llama', 'gguf'], ['qwen3', 'safetensors']] as const) {
+    const path = await fixtureModel(arch, format, { dtype: 'f16' });
+    const copied = await greedyWith('copy', path);
+    const mapped = await greedyWith('mmap', path);
+    t.equal(copied.weights, 'memory', `${arch} ${format}: HIPSERVE_WEIGHTS=copy reads the files into memory`);
+    t.equal(mapped.weights, 'mmap', `${arch} ${format}: HIPSERVE_WEIGHTS=mmap maps them`);
+    t.same(copied.tokens, mapped.tokens, `${arch} ${format}: same greedy tokens`);
+    t.same(copied.logprobs, mapped.logprobs, `${arch} ${format}: same logprobs, bit for bit`);
+  }
+  // auto: the small fixtures (< 64 MiB) stay mapped.
+  const auto = await greedyWith('auto', await fixtureModel('llama', 'gguf', { dtype: 'f16' }));
+  t.equal(auto.weights, 'mmap', 'auto maps files under 64 MiB');
+});
+
+t.test('a truncated file read into memory is the same error as mapped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hs-weights-'));
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const good = readFileSync(await fixtureModel('llama', 'gguf', { dtype: 'f16' }));
+  const file = join(dir, 'cut.gguf');
+  writeFileSync(file, good.subarray(0, good.length - 4096));
+  const errors: string[] = [];
+  for (const mode of ['copy', 'mmap']) {
+    process.env.HIPSERVE_WEIGHTS = mode;
+    const r = await loadModel(file, { device: 'cpu' });
+    t.equal(r.ok, false, `${mode}: loading fails`);
+    if (r.ok) {
+      releaseModel(r.value.handle);
+      continue;
+    }
+    t.equal(r.error.where, file, `${mode}: names the file`);
+    errors.push(`${r.error.code}: ${r.error.message}`);
+  }
+  t.equal(errors[0], errors[1], 'same code and message');
+});
