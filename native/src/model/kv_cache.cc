@@ -8,7 +8,7 @@ namespace hs {
 
 KvCache::~KvCache() { std::free(data); }
 
-Result<std::shared_ptr<KvCache>> create_kv_cache(const Model& m, int64_t num_blocks, int64_t block_size) {
+Result<std::shared_ptr<KvCache>> describe_kv_cache(const Model& m, int64_t num_blocks, int64_t block_size) {
   if (num_blocks < 2) {
     return make_err(Code::INVALID_ARGUMENT, "numBlocks must be >= 2 (block 0 is the null block)", "createKvCache");
   }
@@ -29,9 +29,16 @@ Result<std::shared_ptr<KvCache>> create_kv_cache(const Model& m, int64_t num_blo
   kv->num_blocks = num_blocks;
   kv->block_size = block_size;
   kv->bytes = bytes;
-  kv->data = static_cast<float*>(std::calloc(static_cast<size_t>(bytes / sizeof(float)), sizeof(float)));
+  return kv;
+}
+
+Result<std::shared_ptr<KvCache>> create_kv_cache(const Model& m, int64_t num_blocks, int64_t block_size) {
+  auto d = describe_kv_cache(m, num_blocks, block_size);
+  if (!d.ok()) return d.error();
+  std::shared_ptr<KvCache> kv = std::move(d.value());
+  kv->data = static_cast<float*>(std::calloc(static_cast<size_t>(kv->bytes / sizeof(float)), sizeof(float)));
   if (kv->data == nullptr) {
-    return make_err(Code::OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes for " + std::to_string(num_blocks) + " KV blocks",
+    return make_err(Code::OUT_OF_MEMORY, "cannot allocate " + std::to_string(kv->bytes) + " bytes for " + std::to_string(num_blocks) + " KV blocks",
                     "createKvCache");
   }
   return kv;

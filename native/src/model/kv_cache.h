@@ -26,6 +26,10 @@ struct KvCache {
   float* v_layer(int64_t l) const { return data + (2 * l + 1) * layer_elems(); }
 };
 
+// Checks a createKvCache request against the model and describes the cache
+// (shape, bytes) without storage: create_kv_cache allocates `data` on the
+// host, a device backend attaches its pool instead.
+Result<std::shared_ptr<KvCache>> describe_kv_cache(const Model& m, int64_t num_blocks, int64_t block_size);
 Result<std::shared_ptr<KvCache>> create_kv_cache(const Model& m, int64_t num_blocks, int64_t block_size);
 
 }  // namespace hs
