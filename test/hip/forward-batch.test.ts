@@ -7,18 +7,12 @@ import t from 'tap';
 import { fixtureModel } from '../fixtures/models.js';
 import { createKvCache, forward, loadModel, releaseKvCache, releaseModel } from '../../src/native.js';
 import type { KvCacheHandle, ModelHandle } from '../../src/native.js';
-import { buildStep, generateAlone, newSeq, promptIds, runStep } from '../native/step-helpers.js';
-import type { Chunk, Sampled, SeqSpec } from '../native/step-helpers.js';
+import { buildStep, generateAlone, newSeq, promptIds, runBatched } from '../native/step-helpers.js';
+import type { BatchJob, Chunk, SeqSpec } from '../native/step-helpers.js';
 
 const BS = 8;
 const STEPS = 8;
 
-interface Job {
-  prompt: number[];
-  chunk: number; // prefill chunk size in the batch
-  startStep: number; // the step at which it joins the batch
-  spec: Partial<SeqSpec>;
-}
 
 async function open(path: string, device: string): Promise<{ model: ModelHandle; kv: KvCacheHandle }> {
   const r = await loadModel(path, { device, maxBatchedTokens: 64 });
@@ -28,43 +22,8 @@ async function open(path: string, device: string): Promise<{ model: ModelHandle;
   return { model: r.value.handle, kv: kv.value.handle };
 }
 
-/** Runs every job through shared steps; returns each job's sampled tokens and how many steps mixed. */
-async function runBatched(model: ModelHandle, kv: KvCacheHandle, jobs: Job[], blocks: number[][]): Promise<{ out: Sampled[][]; mixed: number }> {
-  const seqs = jobs.map((j, i) => newSeq(blocks[i] ?? [], j.spec));
-  const fed = jobs.map(() => 0);
-  const out: Sampled[][] = jobs.map(() => []);
-  let mixed = 0;
-  for (let step = 0; out.some((o) => o.length < STEPS); step++) {
-    const chunks: Chunk[] = [];
-    const owner: number[] = [];
-    jobs.forEach((j, i) => {
-      const seq = seqs.at(i);
-      const o = out.at(i);
-      if (seq === undefined || o === undefined || step < j.startStep || o.length >= STEPS) return;
-      if ((fed[i] ?? 0) < j.prompt.length) {
-        const from = fed[i] ?? 0;
-        const part = j.prompt.slice(from, from + j.chunk);
-        fed[i] = from + part.length;
-        chunks.push({ seq, tokens: part, doSample: fed[i] === j.prompt.length });
-      } else {
-        const last = o.at(-1);
-        if (!last) throw new Error('test bug: nothing to decode from');
-        chunks.push({ seq, tokens: [last.token], doSample: true });
-      }
-      owner.push(i);
-    });
-    if (chunks.some((c) => c.tokens.length > 1) && chunks.some((c) => c.tokens.length === 1)) mixed++;
-    const { sampled } = await runStep(model, kv, chunks, BS);
-    sampled.forEach((s, k) => {
-      const i = owner.at(k);
-      if (s && i !== undefined) out[i]?.push(s);
-    });
-  }
-  return { out, mixed };
-}
-
 const SEEDED: Partial<SeqSpec> = { temperature: 0.9, topK: 40, topP: 0.95, seed: 0xfeedbeefn, numLogprobs: 0 };
-const jobs: Job[] = [
+const jobs: BatchJob[] = [
   { prompt: promptIds(13, 1), chunk: 64, startStep: 0, spec: { numLogprobs: 0 } },
   { prompt: promptIds(29, 2), chunk: 7, startStep: 0, spec: { numLogprobs: 1 } },
   { prompt: promptIds(5, 3), chunk: 64, startStep: 2, spec: { numLogprobs: 0 } },
@@ -82,7 +41,7 @@ t.test('llama gguf f32 on hip-emu: a mixed batch gives each sequence its tokens 
   const path = await fixtureModel('llama', 'gguf');
   const emu = await open(path, 'hip-emu');
   try {
-    const { out, mixed } = await runBatched(emu.model, emu.kv, jobs, scattered);
+    const { out, mixed } = await runBatched(emu.model, emu.kv, jobs, scattered, STEPS, BS);
     t.ok(mixed > 0, `${mixed} steps mixed prefill chunks and decodes`);
     for (const [i, j] of jobs.entries()) {
       // Alone: same blocks (the batch's K/V are overwritten), the whole prompt in one chunk.

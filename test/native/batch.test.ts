@@ -7,18 +7,12 @@ import { fixtureModel } from '../fixtures/models.js';
 import type { Arch } from '../fixtures/models.js';
 import { createKvCache, loadModel, releaseKvCache, releaseModel } from '../../src/native.js';
 import type { KvCacheHandle, ModelHandle } from '../../src/native.js';
-import { generateAlone, newSeq, promptIds, runStep } from './step-helpers.js';
-import type { Chunk, Sampled, SeqSpec } from './step-helpers.js';
+import { generateAlone, newSeq, promptIds, runBatched } from './step-helpers.js';
+import type { BatchJob, Sampled, SeqSpec } from './step-helpers.js';
 
 const BS = 8;
 const STEPS = 10;
 
-interface Job {
-  prompt: number[];
-  chunk: number; // prefill chunk size in the batch
-  startStep: number; // the step at which it joins the batch
-  spec: Partial<SeqSpec>;
-}
 
 async function open(arch: Arch, format: 'safetensors' | 'gguf'): Promise<{ model: ModelHandle; kv: KvCacheHandle }> {
   const r = await loadModel(await fixtureModel(arch, format));
@@ -28,42 +22,7 @@ async function open(arch: Arch, format: 'safetensors' | 'gguf'): Promise<{ model
   return { model: r.value.handle, kv: kv.value.handle };
 }
 
-/** Runs every job through shared steps; returns each job's sampled tokens. */
-async function runBatched(model: ModelHandle, kv: KvCacheHandle, jobs: Job[], blocks: number[][]): Promise<Sampled[][]> {
-  const seqs = jobs.map((j, i) => newSeq(blocks[i] ?? [], j.spec));
-  const fed = jobs.map(() => 0);
-  const out: Sampled[][] = jobs.map(() => []);
-  let mixed = 0;
-  for (let step = 0; out.some((o) => o.length < STEPS); step++) {
-    const chunks: Chunk[] = [];
-    const owner: number[] = [];
-    jobs.forEach((j, i) => {
-      const seq = seqs.at(i);
-      const o = out.at(i);
-      if (!seq || !o || step < j.startStep || o.length >= STEPS) return;
-      if (fed[i] < j.prompt.length) {
-        const part = j.prompt.slice(fed[i], fed[i] + j.chunk);
-        fed[i] += part.length;
-        chunks.push({ seq, tokens: part, doSample: fed[i] === j.prompt.length });
-      } else {
-        const last = o.at(-1);
-        if (!last) throw new Error('test bug');
-        chunks.push({ seq, tokens: [last.token], doSample: true });
-      }
-      owner.push(i);
-    });
-    if (chunks.some((c) => c.tokens.length > 1) && chunks.some((c) => c.tokens.length === 1)) mixed++;
-    const { sampled } = await runStep(model, kv, chunks, BS);
-    sampled.forEach((s, k) => {
-      const i = owner.at(k);
-      if (s && i !== undefined) out[i]?.push(s);
-    });
-  }
-  if (mixed === 0) throw new Error('test bug: no step mixed prefills and decodes');
-  return out;
-}
-
-const jobs: Job[] = [
+const jobs: BatchJob[] = [
   { prompt: promptIds(13, 1), chunk: 64, startStep: 0, spec: { numLogprobs: 0 } },
   { prompt: promptIds(29, 2), chunk: 7, startStep: 0, spec: { numLogprobs: 1 } },
   { prompt: promptIds(5, 3), chunk: 64, startStep: 2, spec: { numLogprobs: 0 } },
@@ -90,7 +49,8 @@ for (const [arch, format] of [['llama', 'gguf'], ['qwen3', 'safetensors']] as co
       const seq = newSeq([1 + 6 * i, 2 + 6 * i, 3 + 6 * i, 4 + 6 * i, 5 + 6 * i, 6 + 6 * i], j.spec);
       alone.push(await generateAlone(model, kv, seq, j.prompt, STEPS, BS));
     }
-    const batched = await runBatched(model, kv, jobs, scattered);
+    const { out: batched, mixed } = await runBatched(model, kv, jobs, scattered, STEPS, BS);
+    t.ok(mixed > 0, `${String(mixed)} steps mixed prefill chunks and decodes`);
     for (const [i, j] of jobs.entries()) {
       const a = alone[i] ?? [];
       const b = batched[i] ?? [];

@@ -142,3 +142,57 @@ export function promptIds(n: number, seed: number, lo = 100, hi = 30000): number
   }
   return out;
 }
+
+/** A sequence of a batched run: its prompt, fed in chunks of `chunk` tokens, joining at `startStep`. */
+export interface BatchJob {
+  prompt: number[];
+  chunk: number;
+  startStep: number;
+  spec: Partial<SeqSpec>;
+}
+
+/**
+ * Runs every job through shared steps (prefill chunks and decodes mixed, each
+ * job's KV blocks as given) until each has sampled `steps` tokens; returns
+ * each job's samples and how many steps mixed prefills with decodes.
+ */
+export async function runBatched(
+  model: ModelHandle,
+  kv: KvCacheHandle,
+  jobs: BatchJob[],
+  blocks: number[][],
+  steps: number,
+  blockSize: number,
+): Promise<{ out: Sampled[][]; mixed: number }> {
+  const seqs = jobs.map((j, i) => newSeq(blocks[i] ?? [], j.spec));
+  const fed = jobs.map(() => 0);
+  const out: Sampled[][] = jobs.map(() => []);
+  let mixed = 0;
+  for (let step = 0; out.some((o) => o.length < steps); step++) {
+    const chunks: Chunk[] = [];
+    const owner: number[] = [];
+    jobs.forEach((j, i) => {
+      const seq = seqs.at(i);
+      const o = out.at(i);
+      if (seq === undefined || o === undefined || step < j.startStep || o.length >= steps) return;
+      const from = fed[i] ?? 0;
+      if (from < j.prompt.length) {
+        const part = j.prompt.slice(from, from + j.chunk);
+        fed[i] = from + part.length;
+        chunks.push({ seq, tokens: part, doSample: fed[i] === j.prompt.length });
+      } else {
+        const last = o.at(-1);
+        if (!last) throw new Error('test bug: nothing to decode from');
+        chunks.push({ seq, tokens: [last.token], doSample: true });
+      }
+      owner.push(i);
+    });
+    if (chunks.some((c) => c.tokens.length > 1) && chunks.some((c) => c.tokens.length === 1)) mixed++;
+    const { sampled } = await runStep(model, kv, chunks, blockSize);
+    sampled.forEach((s, k) => {
+      const i = owner.at(k);
+      if (s && i !== undefined) out[i]?.push(s);
+    });
+  }
+  return { out, mixed };
+}
