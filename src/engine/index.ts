@@ -64,7 +64,10 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
   // While it is served, `hipserve gc` must not evict the model (a no-op for
   // paths outside the hub cache).
   const unmark = markInUse(path);
-  const result = await native.loadModel(path, { device: config.device });
+  // A device reserves its activation scratch for the step budget before the
+  // KV pool is sized from what is left.
+  const maxBatchedTokens = config.maxNumBatchedTokens ?? DEFAULT_MAX_BATCHED_TOKENS;
+  const result = await native.loadModel(path, { device: config.device, maxBatchedTokens });
   if (!result.ok) unmark();
   const loaded = unwrap(result, `cannot load the model at ${path}`);
   const info = loaded.info;
