@@ -68,14 +68,16 @@ endif()
 #    emulator instead of ROCm. With HIPSERVE_HIP_LIB pointing at it, the addon
 #    takes the very path `--device hip` takes on a GPU machine (dlopen, the C
 #    ABI of hip_library.cc) and test/hip/hip-library.test.ts runs it without a
-#    GPU. Its emulator is a second, private copy (hidden symbols,
-#    -Bsymbolic): nothing is shared with the addon's own.
+#    GPU, and test/hip/kernel-timing.test.ts its kernel timing entry point
+#    (native/hip/kernel_timing.cc). Its emulator is a second, private copy
+#    (hidden symbols, -Bsymbolic): nothing is shared with the addon's own.
 option(HIPSERVE_HIP_EMU_LIB "Build libhipserve_hip_emu.so (the HIP C ABI on the emulator, for tests)" ON)
 if(HIPSERVE_HIP_EMU_LIB)
   add_library(hipserve_hip_emu SHARED
     ${CMAKE_SOURCE_DIR}/native/hip/backend_api.cc
     ${CMAKE_SOURCE_DIR}/native/hip/device_model.cc
     ${CMAKE_SOURCE_DIR}/native/hip/device_forward.cc
+    ${CMAKE_SOURCE_DIR}/native/hip/kernel_timing.cc
     ${CMAKE_SOURCE_DIR}/native/src/hip_emu/memory.cc
     ${CMAKE_SOURCE_DIR}/native/src/hip_emu/runtime.cc
     ${CMAKE_SOURCE_DIR}/native/src/hip_emu/fiber.cc

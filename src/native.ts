@@ -222,6 +222,46 @@ export interface RawAddon {
   createKvCache(handle: ModelHandle, opts: { numBlocks: number; blockSize: number }): RawResult<KvCache>;
   releaseKvCache(handle: KvCacheHandle): RawResult<boolean>;
   forward(model: ModelHandle, kv: KvCacheHandle, step: Step): Promise<RawResult<StepOutput>>;
+  hipKernelTimes(args: HipKernelTimesArgs): Promise<RawResult<HipKernelTimes>>;
+}
+
+/** Shapes of one decode step for hipKernelTimes (native/hip/kernel_timing.h). */
+export interface HipKernelTimesArgs {
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  vocab: number;
+  /** Tokens the decode token attends to, itself included. */
+  context: number;
+  blockSize: number;
+  dtype: NativeDType;
+  /** Timed launches per kernel, after one warm-up launch. */
+  iterations: number;
+  /** > 0: bytes overwritten before each timed launch so weights come from memory, not the last-level cache. */
+  flushBytes?: number;
+}
+
+export interface HipKernelTime {
+  name: string;
+  /** Mean over the timed launches. */
+  meanMs: number;
+  /** What the kernel must move and compute at these shapes (bench/ROOFLINE.md's accounting). */
+  bytes: number;
+  flops: number;
+  /** Launches per layer of a decode step; perStep: launches once per step. */
+  perLayer: number;
+  perStep: number;
+}
+
+export interface HipKernelTimes {
+  /** The device that ran them, "name (arch)" as the hip backend's probe reports it. */
+  device: string;
+  /** The libhipserve_hip.so that was used (HIPSERVE_HIP_LIB first). */
+  library: string;
+  deviceBytes: number;
+  kernels: HipKernelTime[];
 }
 
 // ---- loading ----------------------------------------------------------------
@@ -331,6 +371,16 @@ export function releaseKvCache(handle: KvCacheHandle): Result<boolean, NativeErr
  */
 export function forward(model: ModelHandle, kv: KvCacheHandle, step: Step): Promise<Result<StepOutput, NativeError>> {
   return wrapAsync(() => loadAddon().forward(model, kv, step));
+}
+
+/**
+ * Times each kernel of one batch-1 decode step on the `hip` device's library
+ * (the same lookup, HIPSERVE_HIP_LIB first). UNAVAILABLE without a library or
+ * a GPU; INVALID_ARGUMENT for shapes the kernels cannot take. On the emulator
+ * library (libhipserve_hip_emu.so) the times mean nothing.
+ */
+export function hipKernelTimes(args: HipKernelTimesArgs): Promise<Result<HipKernelTimes, NativeError>> {
+  return wrapAsync(() => loadAddon().hipKernelTimes(args));
 }
 
 /** The raw kernel entry points (exports.ops), for kernel tests and benches. */

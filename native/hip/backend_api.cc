@@ -5,18 +5,15 @@
 // strings cross the boundary, never C++ objects; the addon side is
 // native/src/hip_emu/hip_library.cc.
 //
-// Model calls return 0 on success, else 1 + the hs::Code of the failure
-// (result.h's table) with the message in `err` (NUL-terminated, truncated
-// to `cap`). Nothing throws across the boundary: every C++ exception is
-// caught here and becomes an INTERNAL error.
-#include <cstdio>
+// Model calls return 0 on success, else 1 + the hs::Code of the failure with
+// the message in `err`; nothing throws across the boundary (abi_guard.h).
+// The kernel timing entry point is in kernel_timing.cc.
 #include <cstring>
+#include <memory>
 #include <string>
 
-#include <exception>
-#include <memory>
-
 #include "../../kernels/launchers.h"
+#include "abi_guard.h"
 #include "device.h"
 #include "device_model.h"
 #include "gemm.h"
@@ -26,28 +23,8 @@
 #endif
 
 namespace {
-void copy_out(const std::string& s, char* buf, size_t cap) {
-  if (buf == nullptr || cap == 0) return;
-  std::snprintf(buf, cap, "%s", s.c_str());
-}
-
-int fail(const hs::Error& e, char* err, size_t cap) {
-  copy_out(e.message, err, cap);
-  return 1 + static_cast<int>(e.code);
-}
-
-// Runs fn (returning hs::Status) with every exception turned into an error.
-template <class F>
-int guarded(char* err, size_t cap, F&& fn) {
-  try {
-    hs::Status st = fn();
-    return st.ok() ? 0 : fail(st.error(), err, cap);
-  } catch (const std::exception& e) {
-    return fail(hs::make_err(hs::Code::INTERNAL, std::string("libhipserve_hip: ") + e.what(), "hip"), err, cap);
-  } catch (...) {
-    return fail(hs::make_err(hs::Code::INTERNAL, "libhipserve_hip: unknown exception", "hip"), err, cap);
-  }
-}
+using hs::hipk::abi_copy_out;
+using hs::hipk::abi_guarded;
 }  // namespace
 
 extern "C" {
@@ -60,10 +37,10 @@ __attribute__((visibility("default"))) int hs_hip_abi_version() { return HS_DEV_
 __attribute__((visibility("default"))) int hs_hip_probe(char* buf, size_t cap) {
   hs::Result<hs::hipk::DeviceReport> r = hs::hipk::discover_device(HIPSERVE_HIP_ARCHS);
   if (!r.ok()) {
-    copy_out(r.error().message + " [" + hs::hipk::visibility_env() + "]", buf, cap);
+    abi_copy_out(r.error().message + " [" + hs::hipk::visibility_env() + "]", buf, cap);
     return 0;
   }
-  copy_out(r.value().name + " (" + r.value().arch + ")", buf, cap);
+  abi_copy_out(r.value().name + " (" + r.value().arch + ")", buf, cap);
   return r.value().count;
 }
 
@@ -74,7 +51,7 @@ __attribute__((visibility("default"))) const char* hs_hip_archs() { return HIPSE
 // and returns an opaque model in *out.
 __attribute__((visibility("default"))) int hs_hip_model_create(const hs_dev_model_desc* d, void** out, char* err,
                                                                size_t cap) {
-  return guarded(err, cap, [&]() -> hs::Status {
+  return abi_guarded(err, cap, [&]() -> hs::Status {
     if (d == nullptr || out == nullptr) return hs::make_err(hs::Code::INVALID_ARGUMENT, "null descriptor", "hip");
     auto m = hs::hipk::DeviceModel::create(*d);
     if (!m.ok()) return m.error();
@@ -91,7 +68,7 @@ __attribute__((visibility("default"))) void hs_hip_model_release(void* model) {
 }
 
 __attribute__((visibility("default"))) int hs_hip_model_memory(void* model, hs_dev_memory* out, char* err, size_t cap) {
-  return guarded(err, cap, [&]() -> hs::Status {
+  return abi_guarded(err, cap, [&]() -> hs::Status {
     auto m = static_cast<hs::hipk::DeviceModel*>(model)->memory();
     if (!m.ok()) return m.error();
     *out = m.value();
@@ -101,7 +78,7 @@ __attribute__((visibility("default"))) int hs_hip_model_memory(void* model, hs_d
 
 __attribute__((visibility("default"))) int hs_hip_kv_create(void* model, int64_t num_blocks, int64_t block_size,
                                                             void** out, char* err, size_t cap) {
-  return guarded(err, cap, [&]() -> hs::Status {
+  return abi_guarded(err, cap, [&]() -> hs::Status {
     auto kv = static_cast<hs::hipk::DeviceModel*>(model)->create_kv(num_blocks, block_size);
     if (!kv.ok()) return kv.error();
     *out = kv.value().release();
@@ -115,7 +92,7 @@ __attribute__((visibility("default"))) void hs_hip_kv_release(void* kv) { delete
 // the caller allocated out's arrays (S and S * top_n entries).
 __attribute__((visibility("default"))) int hs_hip_forward(void* model, void* kv, const hs_dev_step* s,
                                                          hs_dev_step_out* out, char* err, size_t cap) {
-  return guarded(err, cap, [&]() -> hs::Status {
+  return abi_guarded(err, cap, [&]() -> hs::Status {
     return static_cast<hs::hipk::DeviceModel*>(model)->forward(*static_cast<hs::hipk::DeviceKv*>(kv), *s, out);
   });
 }

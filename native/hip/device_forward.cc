@@ -25,8 +25,6 @@ namespace {
 // lm_head + sampling run over at most this many rows at a time, bounding
 // the logits and the sampler's scratch (3 x vocab floats per row).
 constexpr int64_t kSampleChunk = 32;
-// Decode attention: each split covers this many cached tokens.
-constexpr int32_t kDecodeSplitTokens = 256;
 
 // 4-byte words appended to the staging buffer; offsets are in words.
 struct Staging {
@@ -138,7 +136,7 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     a.n_heads = static_cast<int32_t>(nh_);
     a.head_dim = static_cast<int32_t>(hd_);
     a.block_size = block_size_;
-    decode_split_ = block_size_ >= kDecodeSplitTokens ? 1 : kDecodeSplitTokens / block_size_;
+    decode_split_ = decode_blocks_per_split(block_size_);
     HS_DEV_TRY(partials_.reserve(static_cast<size_t>(decode_partials_floats(a, max_seq_len_, decode_split_)) * 4 + 4));
   }
   HS_DEV_TRY(outs_.reserve((2 + 2 * static_cast<size_t>(out->top_n)) * static_cast<size_t>(Ns) * 4 + 4));

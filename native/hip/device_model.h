@@ -50,6 +50,14 @@ constexpr int64_t kGemvMaxRows = 0;
 constexpr int64_t kGemvMaxRows = 8;
 #endif
 
+// Decode attention: the KV range is split into chunks of about this many
+// cached tokens, one thread block each (attn_decode.hip). The forward and
+// the kernel timing (kernel_timing.cc) split alike.
+constexpr int32_t kDecodeSplitTokens = 256;
+inline int32_t decode_blocks_per_split(int32_t block_size) {
+  return block_size >= kDecodeSplitTokens ? 1 : kDecodeSplitTokens / block_size;
+}
+
 // Host twin of weights.h's weight_row_bytes (that one is device code on hipcc).
 inline int64_t weight_row_bytes_host(int32_t dtype, int64_t cols) {
   if (dtype == kF32) return cols * 4;

@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hs::RegisterKvExports(env, exports);
   hs::RegisterForwardExports(env, exports);
   hs::RegisterHipEmu(env, exports);
+  hs::RegisterHipKernelTimes(env, exports);
   return exports;
 }
 

@@ -76,6 +76,12 @@ const HipLibraryProbe& probe_hip_library() {
   return r;
 }
 
+Error hip_library_error(int rc, const char* buf, const std::string& where) {
+  const int c = rc - 1;
+  const Code code = c >= 0 && c <= static_cast<int>(Code::BUSY) ? static_cast<Code>(c) : Code::INTERNAL;
+  return make_err(code, buf, where);
+}
+
 }  // namespace hs
 
 namespace hs {
@@ -97,12 +103,7 @@ bool bind(void* h, const char* name, F* fn) {
   return *fn != nullptr;
 }
 
-// rc = 1 + hs::Code (backend_api.cc), message in buf.
-Error lib_error(int rc, const char* buf) {
-  const int c = rc - 1;
-  const Code code = c >= 0 && c <= static_cast<int>(Code::BUSY) ? static_cast<Code>(c) : Code::INTERNAL;
-  return make_err(code, buf, "libhipserve_hip");
-}
+Error lib_error(int rc, const char* buf) { return hip_library_error(rc, buf, "libhipserve_hip"); }
 
 class HipLibraryBackend : public DeviceBackend {
  public:

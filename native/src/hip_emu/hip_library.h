@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "result.h"
+
 namespace hs {
 
 struct HipLibraryProbe {
@@ -20,5 +22,9 @@ struct HipLibraryProbe {
 // build-hip-amd/ of the checkout) and asks it for a device. Runs once per
 // process; later calls return the first answer.
 const HipLibraryProbe& probe_hip_library();
+
+// A failed call of the library's C ABI: rc = 1 + hs::Code (an unknown value
+// becomes INTERNAL), message in buf (native/hip/abi_guard.h).
+Error hip_library_error(int rc, const char* buf, const std::string& where);
 
 }  // namespace hs

@@ -9,4 +9,6 @@ namespace hs {
 // kernels (native/src/hip_emu/backends.cc).
 void RegisterHipEmu(Napi::Env env, Napi::Object exports);
 void register_hip_backends();
+// exports.hipKernelTimes: the kernel timing of libhipserve_hip.so (kernel_times.cc).
+void RegisterHipKernelTimes(Napi::Env env, Napi::Object exports);
 }
