@@ -177,48 +177,55 @@ Status time_kernel(Rig& r, const Kernel& kernel, int32_t iterations, double* mea
   return Status();
 }
 
-Status run(const hs_hip_timing_args& a, hs_hip_timing_out* out) {
-  Rig r;
-  HS_HIP_CHECK(hipStreamCreate(&r.stream));
-  HS_HIP_CHECK(hipEventCreate(&r.start));
-  HS_HIP_CHECK(hipEventCreate(&r.stop));
-  const int32_t dt = a.weight_dtype;
-  const int64_t H = a.hidden, I = a.intermediate, V = a.vocab, L = a.context, hd = a.head_dim;
-  const int64_t qd = a.num_heads * hd, kd = a.num_kv_heads * hd;
-  const int32_t bs = static_cast<int32_t>(a.block_size);
-  const int32_t nb = static_cast<int32_t>((L + bs - 1) / bs);
-  auto wbytes = [&](int64_t n, int64_t k) { return static_cast<size_t>(n * weight_row_bytes_host(dt, k)); };
+// One decode step's device buffers (owned by the Rig) and launch arguments.
+struct Step {
+  int32_t dt = kF32, bs = 0, nb = 0, bps = 1;
+  int64_t H = 0, I = 0, V = 0, L = 0, hd = 0, qd = 0, kd = 0;
+  void *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr, *wg = nullptr, *wu = nullptr, *wd = nullptr;
+  void* lm = nullptr;  // lm_head [V][H], also the embedding table
+  float *norm_w = nullptr, *x = nullptr, *xn = nullptr, *q = nullptr, *k = nullptr, *v = nullptr, *attn = nullptr;
+  float *o = nullptr, *resid = nullptr, *gate = nullptr, *up = nullptr, *act = nullptr, *down = nullptr;
+  float *emb = nullptr, *logits = nullptr, *kc = nullptr, *vc = nullptr, *partials = nullptr, *scratch = nullptr;
+  int32_t *ints = nullptr, *outs = nullptr;
+  AttnArgs at;
+  SampleArgs sa;
+  RopeArgs rope;
+  size_t wbytes(int64_t n, int64_t k_) const { return static_cast<size_t>(n * weight_row_bytes_host(dt, k_)); }
+};
 
+Status setup(Rig& r, const hs_hip_timing_args& a, Step* st) {
+  Step& p = *st;
+  p.dt = a.weight_dtype, p.H = a.hidden, p.I = a.intermediate, p.V = a.vocab, p.L = a.context, p.hd = a.head_dim;
+  p.qd = a.num_heads * p.hd, p.kd = a.num_kv_heads * p.hd;
+  p.bs = static_cast<int32_t>(a.block_size), p.nb = static_cast<int32_t>((p.L + p.bs - 1) / p.bs);
+  p.bps = decode_blocks_per_split(p.bs);
   // Weights [N][K] in the weight dtype.
-  void *wq, *wk, *wv, *wo, *wg, *wu, *wd, *lm;
-  const struct { void** p; int64_t n, k; } ws[] = {{&wq, qd, H}, {&wk, kd, H}, {&wv, kd, H}, {&wo, H, qd},
-                                                 {&wg, I, H},  {&wu, I, H},  {&wd, H, I},  {&lm, V, H}};
+  const struct { void** p; int64_t n, k; } ws[] = {{&p.wq, p.qd, p.H}, {&p.wk, p.kd, p.H}, {&p.wv, p.kd, p.H},
+                                                 {&p.wo, p.H, p.qd},  {&p.wg, p.I, p.H},  {&p.wu, p.I, p.H},
+                                                 {&p.wd, p.H, p.I},   {&p.lm, p.V, p.H}};
   for (const auto& w : ws) {
-    HS_DEV_TRY(r.alloc(wbytes(w.n, w.k), w.p));
-    HS_DEV_TRY(fill(*w.p, dt, w.n * w.k, 10));
+    HS_DEV_TRY(r.alloc(p.wbytes(w.n, w.k), w.p));
+    HS_DEV_TRY(fill(*w.p, p.dt, w.n * w.k, 10));
   }
-  // f32 activations, each filled so that no kernel reads uninitialized bits.
-  float *norm_w, *x, *xn, *q, *k, *v, *attn, *o, *resid, *gate, *up, *act, *down, *emb, *logits;
-  const struct { float** p; int64_t n; } fs[] = {{&norm_w, H}, {&x, H},     {&xn, H},   {&q, qd},    {&k, kd},
-                                                {&v, kd},     {&attn, qd}, {&o, H},    {&resid, H}, {&gate, I},
-                                                {&up, I},     {&act, I},   {&down, H}, {&emb, H},   {&logits, V}};
+  // f32 vectors, each filled so that no kernel reads uninitialized bits; the
+  // KV cache is [block][kv_head][slot][hd] for nb blocks.
+  const int64_t cache = static_cast<int64_t>(p.nb) * p.kd * p.bs;
+  const struct { float** p; int64_t n; int e; } fs[] = {
+      {&p.norm_w, p.H, 3}, {&p.x, p.H, 3},    {&p.xn, p.H, 3},    {&p.q, p.qd, 3},   {&p.k, p.kd, 3},
+      {&p.v, p.kd, 3},     {&p.attn, p.qd, 3}, {&p.o, p.H, 3},     {&p.resid, p.H, 3}, {&p.gate, p.I, 3},
+      {&p.up, p.I, 3},     {&p.act, p.I, 3},  {&p.down, p.H, 3},  {&p.emb, p.H, 3},   {&p.logits, p.V, 2},
+      {&p.kc, cache, 4},   {&p.vc, cache, 4}};
   for (const auto& f : fs) {
     HS_DEV_TRY(r.alloc(static_cast<size_t>(f.n) * 4, f.p));
-    HS_DEV_TRY(fill(*f.p, kF32, f.n, f.p == &logits ? 2 : 3));
+    HS_DEV_TRY(fill(*f.p, kF32, f.n, f.e));
   }
-  float *kc, *vc;
-  const int64_t cache = static_cast<int64_t>(nb) * kd * bs;  // [block][kv_head][slot][hd]
-  HS_DEV_TRY(r.alloc(static_cast<size_t>(cache) * 4, &kc));
-  HS_DEV_TRY(r.alloc(static_cast<size_t>(cache) * 4, &vc));
-  HS_DEV_TRY(fill(kc, kF32, cache, 4));
-  HS_DEV_TRY(fill(vc, kF32, cache, 4));
 
   // The step's integers and the sampling row's parameters, one upload:
   // | token | position | slot | query_start[2] | seq_len | table[nb] | temperature top_p min_p
   //   presence frequency repetition | top_k sample_index num_logprobs | seed[2] | 3 x (list[1], start[2]) |
-  std::vector<uint32_t> w = {static_cast<uint32_t>(V / 2), static_cast<uint32_t>(L - 1), static_cast<uint32_t>(L - 1),
-                             0, 1, static_cast<uint32_t>(L)};
-  for (int32_t b = 0; b < nb; ++b) w.push_back(static_cast<uint32_t>(b));
+  std::vector<uint32_t> w = {static_cast<uint32_t>(p.V / 2), static_cast<uint32_t>(p.L - 1),
+                             static_cast<uint32_t>(p.L - 1), 0, 1, static_cast<uint32_t>(p.L)};
+  for (int32_t b = 0; b < p.nb; ++b) w.push_back(static_cast<uint32_t>(b));
   const size_t o_params = w.size();
   for (float f : {1.0f, 0.9f, 0.05f, 0.0f, 0.0f, 1.0f}) {
     uint32_t u = 0;
@@ -228,71 +235,87 @@ Status run(const hs_hip_timing_args& a, hs_hip_timing_out* out) {
   for (uint32_t u : {50u, 0u, 1u, 0x12345678u, 0u}) w.push_back(u);  // top_k sample_index num_logprobs seed
   const size_t o_lists = w.size();
   w.resize(w.size() + 9, 0u);  // three empty lists: a placeholder word and starts {0, 0} each
-  int32_t *ints, *outs;
-  HS_DEV_TRY(r.alloc(w.size() * 4, &ints));
-  HS_HIP_CHECK(hipMemcpy(ints, w.data(), w.size() * 4, hipMemcpyHostToDevice));
-  HS_DEV_TRY(r.alloc(4 * 4, &outs));  // token, logprob, top id, top logprob
+  HS_DEV_TRY(r.alloc(w.size() * 4, &p.ints));
+  HS_HIP_CHECK(hipMemcpy(p.ints, w.data(), w.size() * 4, hipMemcpyHostToDevice));
+  HS_DEV_TRY(r.alloc(4 * 4, &p.outs));  // token, logprob, top id, top logprob
 
-  AttnArgs at;
-  at.num_seqs = 1, at.query_start = ints + 3, at.seq_lens = ints + 5, at.block_tables = ints + 6;
-  at.positions = ints + 1, at.max_blocks = nb, at.n_heads = static_cast<int32_t>(a.num_heads);
-  at.n_kv_heads = static_cast<int32_t>(a.num_kv_heads), at.head_dim = static_cast<int32_t>(hd);
-  at.block_size = bs, at.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int32_t bps = decode_blocks_per_split(bs);
-  float *partials, *scratch;
-  HS_DEV_TRY(r.alloc(static_cast<size_t>(decode_partials_floats(at, static_cast<int32_t>(L), bps)) * 4 + 4, &partials));
-  SampleArgs sa;
-  sa.num_seqs = 1, sa.vocab = static_cast<int32_t>(V), sa.top_n = 1;
   // Invariant: every view below is inside `ints` (o_lists + 9 words were uploaded).
-  const float* pf = reinterpret_cast<const float*>(ints + o_params);
+  const int32_t* in = p.ints;
+  AttnArgs& at = p.at;
+  at.num_seqs = 1, at.query_start = in + 3, at.seq_lens = in + 5, at.block_tables = in + 6, at.positions = in + 1;
+  at.max_blocks = p.nb, at.n_heads = static_cast<int32_t>(a.num_heads);
+  at.n_kv_heads = static_cast<int32_t>(a.num_kv_heads), at.head_dim = static_cast<int32_t>(p.hd);
+  at.block_size = p.bs, at.scale = 1.0f / std::sqrt(static_cast<float>(p.hd));
+  const int64_t partials = decode_partials_floats(at, static_cast<int32_t>(p.L), p.bps);
+  HS_DEV_TRY(r.alloc(static_cast<size_t>(partials) * 4 + 4, &p.partials));
+  SampleArgs& sa = p.sa;
+  sa.num_seqs = 1, sa.vocab = static_cast<int32_t>(p.V), sa.top_n = 1;
+  const float* pf = reinterpret_cast<const float*>(in + o_params);
   sa.temperature = pf, sa.top_p = pf + 1, sa.min_p = pf + 2, sa.presence = pf + 3, sa.frequency = pf + 4;
-  sa.repetition = pf + 5, sa.top_k = ints + o_params + 6, sa.sample_index = ints + o_params + 7;
-  sa.num_logprobs = ints + o_params + 8, sa.seeds = reinterpret_cast<const uint32_t*>(ints + o_params + 9);
-  sa.output_tokens = ints + o_lists, sa.output_start = ints + o_lists + 1;
-  sa.prompt_tokens = ints + o_lists + 3, sa.prompt_start = ints + o_lists + 4;
-  sa.banned = ints + o_lists + 6, sa.banned_start = ints + o_lists + 7;
-  HS_DEV_TRY(r.alloc(static_cast<size_t>(sample_scratch_floats(sa)) * 4, &scratch));
-  if (a.flush_bytes > 0) {  // last, so that a failure here frees everything above
+  sa.repetition = pf + 5, sa.top_k = in + o_params + 6, sa.sample_index = in + o_params + 7;
+  sa.num_logprobs = in + o_params + 8, sa.seeds = reinterpret_cast<const uint32_t*>(in + o_params + 9);
+  sa.output_tokens = in + o_lists, sa.output_start = in + o_lists + 1;
+  sa.prompt_tokens = in + o_lists + 3, sa.prompt_start = in + o_lists + 4;
+  sa.banned = in + o_lists + 6, sa.banned_start = in + o_lists + 7;
+  HS_DEV_TRY(r.alloc(static_cast<size_t>(sample_scratch_floats(sa)) * 4, &p.scratch));
+  p.rope.theta = 500000.0f, p.rope.rotary_dim = static_cast<int32_t>(p.hd), p.rope.llama3_factor = 8.0f;  // Llama 3.1
+  return Status();
+}
+
+// The launches of one batch-1 decode step (device_forward.cc's order, the
+// GEMV path a GPU takes for one row), with the roofline's bytes and FLOPs.
+// Invariant: every pointer the launches capture is a buffer of the Rig that
+// set `p` up, alive until that Rig has drained its stream.
+std::vector<Kernel> decode_kernels(const Step& p, hipStream_t s) {
+  const uint64_t H = static_cast<uint64_t>(p.H), I = static_cast<uint64_t>(p.I), V = static_cast<uint64_t>(p.V);
+  const uint64_t qd = static_cast<uint64_t>(p.qd), kd = static_cast<uint64_t>(p.kd), L = static_cast<uint64_t>(p.L);
+  const int32_t dt = p.dt;
+  auto gemv = [&](const char* name, const void* w, int64_t n, int64_t k, const float* x, float* y, bool once) {
+    return Kernel{name, p.wbytes(n, k) + 4 * static_cast<uint64_t>(n + k), 2 * static_cast<uint64_t>(n * k),
+                  once ? 0 : 1, once ? 1 : 0, [=] { return launch_gemv(s, dt, w, n, k, x, 1, y); }};
+  };
+  const float eps = 1e-5f;
+  return {
+      {"embed", static_cast<uint64_t>(weight_row_bytes_host(dt, p.H)) + 4 * H, 0, 0, 1,
+       [=] { return launch_embed(s, dt, p.lm, p.H, p.ints, 1, p.emb); }},
+      {"rmsnorm", 12 * H, 3 * H, 2, 1, [=] { return launch_rmsnorm(s, p.x, p.norm_w, p.xn, 1, p.H, eps); }},
+      gemv("gemv q", p.wq, p.qd, p.H, p.xn, p.q, false),
+      gemv("gemv k", p.wk, p.kd, p.H, p.xn, p.k, false),
+      gemv("gemv v", p.wv, p.kd, p.H, p.xn, p.v, false),
+      {"rope q", 8 * qd, 6 * qd, 1, 0,
+       [=] { return launch_rope(s, p.q, p.ints + 1, 1, p.at.n_heads, p.at.head_dim, p.rope); }},
+      {"rope k", 8 * kd, 6 * kd, 1, 0,
+       [=] { return launch_rope(s, p.k, p.ints + 1, 1, p.at.n_kv_heads, p.at.head_dim, p.rope); }},
+      {"kv_write", 16 * kd, 0, 1, 0,
+       [=] { return launch_kv_write(s, p.k, p.v, p.ints + 2, 1, p.at.n_kv_heads, p.at.head_dim, p.bs, p.kc, p.vc); }},
+      {"attn_decode", 8 * L * kd, 4 * L * qd, 1, 0,
+       [=] { return launch_attn_decode(s, p.q, p.kc, p.vc, p.at, static_cast<int32_t>(p.L), p.bps, p.partials, p.attn); }},
+      gemv("gemv o", p.wo, p.H, p.qd, p.attn, p.o, false),
+      // Into a buffer of its own: x stays what rmsnorm reads.
+      {"add", 12 * H, H, 2, 0, [=] { return launch_add(s, p.resid, p.o, p.H); }},
+      gemv("gemv gate", p.wg, p.I, p.H, p.xn, p.gate, false),
+      gemv("gemv up", p.wu, p.I, p.H, p.xn, p.up, false),
+      {"silu_mul", 12 * I, 4 * I, 1, 0, [=] { return launch_silu_mul(s, p.gate, p.up, p.act, p.I); }},
+      gemv("gemv down", p.wd, p.H, p.I, p.act, p.down, false),
+      gemv("gemv lm_head", p.lm, p.V, p.H, p.xn, p.logits, true),
+      {"sample", 18 * 4 * V, 10 * V, 0, 1,
+       [=] { return launch_sample(s, p.logits, p.sa, p.scratch, p.outs, reinterpret_cast<float*>(p.outs + 1),
+                                  p.outs + 2, reinterpret_cast<float*>(p.outs + 3)); }},
+  };
+}
+
+Status run(const hs_hip_timing_args& a, hs_hip_timing_out* out) {
+  Rig r;
+  HS_HIP_CHECK(hipStreamCreate(&r.stream));
+  HS_HIP_CHECK(hipEventCreate(&r.start));
+  HS_HIP_CHECK(hipEventCreate(&r.stop));
+  Step step;
+  HS_DEV_TRY(setup(r, a, &step));
+  if (a.flush_bytes > 0) {  // last, so that a failure here has everything above to free
     r.flush_bytes = static_cast<size_t>(a.flush_bytes);
     HS_DEV_TRY(r.alloc(r.flush_bytes, &r.flush));
   }
-  RopeArgs rope;  // Llama 3.1's
-  rope.theta = 500000.0f, rope.rotary_dim = static_cast<int32_t>(hd), rope.llama3_factor = 8.0f;
-
-  hipStream_t s = r.stream;
-  const float eps = 1e-5f;
-  const uint64_t u4 = 4;
-  auto gemv = [&](const char* name, const void* wt, int64_t n, int64_t kk, const float* in, float* y, int32_t per_step) {
-    return Kernel{name, wbytes(n, kk) + u4 * static_cast<uint64_t>(n + kk), 2 * static_cast<uint64_t>(n * kk),
-                  per_step ? 0 : 1, per_step, [=] { return launch_gemv(s, dt, wt, n, kk, in, 1, y); }};
-  };
-  const uint64_t uH = static_cast<uint64_t>(H), uI = static_cast<uint64_t>(I), uV = static_cast<uint64_t>(V);
-  const std::vector<Kernel> kernels = {
-      {"embed", static_cast<uint64_t>(weight_row_bytes_host(dt, H)) + 4 * uH, 0, 0, 1,
-       [=] { return launch_embed(s, dt, lm, H, ints, 1, emb); }},
-      {"rmsnorm", 12 * uH, 3 * uH, 2, 1, [=] { return launch_rmsnorm(s, x, norm_w, xn, 1, H, eps); }},
-      gemv("gemv q", wq, qd, H, xn, q, 0),
-      gemv("gemv k", wk, kd, H, xn, k, 0),
-      gemv("gemv v", wv, kd, H, xn, v, 0),
-      {"rope q", 8 * static_cast<uint64_t>(qd), 6 * static_cast<uint64_t>(qd), 1, 0,
-       [=] { return launch_rope(s, q, ints + 1, 1, at.n_heads, at.head_dim, rope); }},
-      {"rope k", 8 * static_cast<uint64_t>(kd), 6 * static_cast<uint64_t>(kd), 1, 0,
-       [=] { return launch_rope(s, k, ints + 1, 1, at.n_kv_heads, at.head_dim, rope); }},
-      {"kv_write", 16 * static_cast<uint64_t>(kd), 0, 1, 0,
-       [=] { return launch_kv_write(s, k, v, ints + 2, 1, at.n_kv_heads, at.head_dim, bs, kc, vc); }},
-      {"attn_decode", 8 * static_cast<uint64_t>(L * kd), 4 * static_cast<uint64_t>(L * qd), 1, 0,
-       [=] { return launch_attn_decode(s, q, kc, vc, at, static_cast<int32_t>(L), bps, partials, attn); }},
-      gemv("gemv o", wo, H, qd, attn, o, 0),
-      {"add", 12 * uH, uH, 2, 0, [=] { return launch_add(s, resid, o, H); }},
-      gemv("gemv gate", wg, I, H, xn, gate, 0),
-      gemv("gemv up", wu, I, H, xn, up, 0),
-      {"silu_mul", 12 * uI, 4 * uI, 1, 0, [=] { return launch_silu_mul(s, gate, up, act, I); }},
-      gemv("gemv down", wd, H, I, act, down, 0),
-      gemv("gemv lm_head", lm, V, H, xn, logits, 1),
-      {"sample", 18 * 4 * uV, 10 * uV, 0, 1,
-       [=] { return launch_sample(s, logits, sa, scratch, outs, reinterpret_cast<float*>(outs + 1), outs + 2,
-                                  reinterpret_cast<float*>(outs + 3)); }},
-  };
+  const std::vector<Kernel> kernels = decode_kernels(step, r.stream);
   if (kernels.size() > HS_HIP_TIMING_MAX_KERNELS) {
     return make_err(Code::INTERNAL, "more kernels than HS_HIP_TIMING_MAX_KERNELS", "hs_hip_time_kernels");
   }
