@@ -4,13 +4,14 @@
 // the dtypes that are slow on the emulator) and logprobs within LOGPROB_TOL; a batch mixing prefill chunks and decodes of
 // several sequences gives each its tokens alone; a seeded sampled sequence
 // draws the CPU's tokens; at wavefront 64 and 32.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { fixtureModel, type Arch, type FixtureFormat } from '../fixtures/models.js';
 import { createKvCache, loadModel, releaseKvCache, releaseModel } from '../../src/native.js';
 import type { KvCacheHandle, ModelHandle } from '../../src/native.js';
 import type { WeightDType } from '../../src/models/writers/encode.js';
 import { generateAlone, newSeq, promptIds } from '../native/step-helpers.js';
 import type { Sampled } from '../native/step-helpers.js';
+import { compareGreedy as compare } from './compare.js';
 import { hipEmu, missingReason } from './emu.js';
 
 const BS = 16;
@@ -50,41 +51,6 @@ async function greedyAll(o: Opened, prompts: number, steps = STEPS, chunk = Infi
     out.push(await generateAlone(o.model, o.kv, newSeq(blocksFor(i), { numLogprobs: 2 }), p, steps, BS, chunk));
   }
   return out;
-}
-
-function worstGap(a: Sampled, b: Sampled): number {
-  let worst = Math.abs(a.logprob - b.logprob);
-  a.topLogprobs.forEach((lp, j) => (worst = Math.max(worst, Math.abs(lp - (b.topLogprobs[j] ?? NaN)))));
-  return worst;
-}
-
-/**
- * Greedy tokens equal step for step and logprobs within `tol`. With
- * `nearTie` set, a divergence is accepted where the CPU's two best tokens
- * were within `nearTie` nats and hip-emu took the CPU's second choice; the
- * comparison stops there.
- */
-function compare(t: Test, emu: Sampled[][], cpu: Sampled[][], what: string, tol: number, nearTie = 0): void {
-  const steps = emu[0]?.length ?? 0;
-  emu.forEach((seq, i) => {
-    const ref = cpu[i] ?? [];
-    let worst = 0;
-    let agreed = 0;
-    let tie = '';
-    for (const [k, s] of seq.entries()) {
-      const r = ref.at(k);
-      if (r === undefined) break;
-      if (s.token !== r.token) {
-        const margin = (r.topLogprobs[0] ?? 0) - (r.topLogprobs[1] ?? -Infinity);
-        if (nearTie > 0 && margin <= nearTie && s.token === r.topIds[1]) tie = ` (a near tie at step ${k}: margin ${margin.toFixed(3)})`;
-        break;
-      }
-      worst = Math.max(worst, worstGap(s, r));
-      agreed++;
-    }
-    t.ok(agreed === steps || tie !== '', `${what}: prompt ${i} greedy tokens equal the CPU's: ${agreed}/${steps}${tie}`);
-    t.ok(worst <= tol, `${what}: prompt ${i} logprobs within ${tol} (worst ${worst.toExponential(2)})`);
-  });
 }
 
 /**
