@@ -68,10 +68,11 @@ async function hipserve(path: string): Promise<Speeds> {
     await nativeGreedy(h, [prompt(16, 0)], { steps: 4 }); // warm-up: page the weights in
     const runs: Speeds[] = [];
     for (let rep = 0; rep < REPS; rep++) {
-      const pre = await nativeGreedy(h, [prompt(PREFILL, 1)], { steps: 1 });
-      const d1 = await nativeGreedy(h, [prompt(16, 2)], { steps: DECODE_STEPS + 1 });
+      // No logprobs: the peer computes none, and neither does a request without `logprobs`.
+      const pre = await nativeGreedy(h, [prompt(PREFILL, 1)], { steps: 1, topN: -1 });
+      const d1 = await nativeGreedy(h, [prompt(16, 2)], { steps: DECODE_STEPS + 1, topN: -1 });
       const prompts = Array.from({ length: BATCH }, (_, k) => prompt(16, 3 + k));
-      const d8 = await nativeGreedy(h, prompts, { steps: BATCH_STEPS + 1 });
+      const d8 = await nativeGreedy(h, prompts, { steps: BATCH_STEPS + 1, topN: -1 });
       runs.push({
         prefill: PREFILL / (pre.prefillMs / 1000),
         decode1: d1.decodeSteps / (d1.decodeMs / 1000),

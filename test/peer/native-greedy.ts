@@ -8,7 +8,11 @@ import { newSeq, runStep, type Sampled, type SeqSpec } from '../native/step-help
 
 export interface GreedyOptions {
   steps: number;
-  /** Also return the top-N logprobs of every sampled position (0 = only the chosen one). */
+  /**
+   * Top-N logprobs of every sampled position (0 = only the chosen one's, the
+   * default; -1 = none: no log-softmax over the vocabulary, as a server
+   * request without `logprobs`, and as llama.cpp's greedy decode).
+   */
   topN?: number;
   blockSize?: number;
 }
