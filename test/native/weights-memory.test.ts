@@ -1,11 +1,12 @@
 // HIPSERVE_WEIGHTS: a model's files read into (huge-page) memory or mapped
-// give the same model, and a broken file is the same error either way.
+// give the same model, a broken file is the same error either way, and a
+// device backend never copies.
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtureModel } from '../fixtures/models.js';
-import { loadModel, releaseModel } from '../../src/native.js';
+import { listBackends, loadModel, releaseModel } from '../../src/native.js';
 import { nativeGreedy } from '../peer/native-greedy.js';
 
 const saved = process.env.HIPSERVE_WEIGHTS;
@@ -39,6 +40,19 @@ t.test('copy and mmap load the same model', async (t) => {
   // auto: the small fixtures (< 64 MiB) stay mapped.
   const auto = await greedyWith('auto', await fixtureModel('llama', 'gguf', { dtype: 'f16' }));
   t.equal(auto.weights, 'mmap', 'auto maps files under 64 MiB');
+});
+
+t.test('a device backend keeps its host weights mapped (it uploads them)', async (t) => {
+  const backends = listBackends();
+  if (!backends.ok || backends.value.find((b) => b.name === 'hip-emu')?.available !== true) {
+    t.skip('no hip-emu backend in this build');
+    return;
+  }
+  process.env.HIPSERVE_WEIGHTS = 'copy';
+  const r = await loadModel(await fixtureModel('llama', 'gguf', { dtype: 'f16' }), { device: 'hip-emu' });
+  if (!r.ok) throw new Error(r.error.message);
+  t.equal(r.value.info.weights, 'mmap', 'HIPSERVE_WEIGHTS=copy does not copy for hip-emu');
+  releaseModel(r.value.handle);
 });
 
 t.test('a truncated file read into memory is the same error as mapped', async (t) => {

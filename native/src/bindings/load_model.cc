@@ -68,7 +68,8 @@ class LoadWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     // No V8 here: only the copied path/options and the loader.
-    result_ = load_model(path_);
+    // A device uploads the weights: its host copy stays a map.
+    result_ = load_model(path_, is_device_backend(backend_) ? FileHold::Map : FileHold::Weights);
     if (result_.ok()) {
       result_.value()->backend = backend_;
       set_model_threads(result_.value().get(), threads_);

@@ -170,8 +170,8 @@ bool ggml_type(uint32_t id, DType* t, std::string* label) {
 
 }  // namespace
 
-Result<std::unique_ptr<GgufFile>> read_gguf(const std::string& path, bool keep_arrays) {
-  auto m = MappedFile::open(path);
+Result<std::unique_ptr<GgufFile>> read_gguf(const std::string& path, bool keep_arrays, FileHold hold) {
+  auto m = MappedFile::open(path, hold);
   if (!m.ok()) return m.error();
   std::shared_ptr<MappedFile> f = m.value();
   auto out = std::make_unique<GgufFile>();

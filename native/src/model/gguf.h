@@ -44,6 +44,6 @@ struct GgufFile {
 
 // keep_arrays = false skips the contents of large arrays (e.g. the
 // vocabulary) while still validating them; model loading does not need them.
-Result<std::unique_ptr<GgufFile>> read_gguf(const std::string& path, bool keep_arrays);
+Result<std::unique_ptr<GgufFile>> read_gguf(const std::string& path, bool keep_arrays, FileHold hold = FileHold::Map);
 
 }  // namespace hs

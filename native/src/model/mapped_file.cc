@@ -71,7 +71,7 @@ Result<uint8_t*> read_into_memory(int fd, uint64_t size, const std::string& path
 
 }  // namespace
 
-Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
+Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path, FileHold hold) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     Code c = errno == ENOENT ? Code::NOT_FOUND : Code::IO;
@@ -85,7 +85,7 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
   f->size_ = static_cast<uint64_t>(st.st_size);
-  if (f->size_ > 0 && want_copy(f->size_)) {
+  if (f->size_ > 0 && hold == FileHold::Weights && want_copy(f->size_)) {
     auto r = read_into_memory(fd, f->size_, path, &f->region_, &f->region_size_);
     ::close(fd);
     if (!r.ok()) return r.error();

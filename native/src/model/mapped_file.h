@@ -12,7 +12,8 @@
 
 namespace hs {
 
-// How a large model file's bytes are held (HIPSERVE_WEIGHTS):
+// How a file's bytes are held. Map: a read-only map. Weights: the file holds
+// the weights the CPU computes with, and HIPSERVE_WEIGHTS decides:
 //   auto (default)  files >= 64 MiB are read into anonymous memory on 2 MiB
 //                   transparent huge pages when they fit in half of
 //                   MemAvailable, else mapped; smaller files are mapped
@@ -20,9 +21,12 @@ namespace hs {
 //   mmap            always mapped (page cache, 4 KiB pages)
 // Decode streams every weight once per token: on the VMs measured here a
 // 4 KiB-page mapping decoded ~10-25% slower than huge pages (bench/README.md).
+// Metadata reads and device backends (which upload the weights) use Map.
+enum class FileHold { Map, Weights };
+
 class MappedFile {
  public:
-  static Result<std::shared_ptr<MappedFile>> open(const std::string& path);
+  static Result<std::shared_ptr<MappedFile>> open(const std::string& path, FileHold hold = FileHold::Map);
   // True when the bytes were read into memory rather than mapped.
   bool copied() const { return copied_; }
   ~MappedFile();

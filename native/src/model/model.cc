@@ -61,7 +61,7 @@ Status rope_freqs_to_llama3(const TensorInfo& t, ModelConfig* c, const GgufFile&
   return Status();
 }
 
-Status load_hf(Model* m) {
+Status load_hf(Model* m, FileHold hold) {
   const std::string cfg_path = m->path + "/config.json";
   if (!file_exists(cfg_path)) return make_err(Code::NOT_FOUND, "config.json not found", m->path);
   auto text = read_text_file(cfg_path, 16ull << 20);
@@ -71,14 +71,14 @@ Status load_hf(Model* m) {
   auto cfg = config_from_hf(json.value(), cfg_path);
   if (!cfg.ok()) return cfg.error();
   m->cfg = cfg.value();
-  auto set = read_safetensors_dir(m->path);
+  auto set = read_safetensors_dir(m->path, hold);
   if (!set.ok()) return set.error();
   m->tensors = std::move(set.value());
   return Status();
 }
 
-Status load_gguf(Model* m) {
-  auto g = read_gguf(m->path, false);
+Status load_gguf(Model* m, FileHold hold) {
+  auto g = read_gguf(m->path, false, hold);
   if (!g.ok()) return g.error();
   auto cfg = config_from_gguf(*g.value(), m->path);
   if (!cfg.ok()) return cfg.error();
@@ -109,15 +109,15 @@ void set_model_threads(Model* m, int32_t threads) {
   }
 }
 
-Result<std::shared_ptr<Model>> load_model(const std::string& path) {
+Result<std::shared_ptr<Model>> load_model(const std::string& path, FileHold hold) {
   auto m = std::make_shared<Model>();
   m->id = g_next_model_id++;
   m->path = path;
   Status st;
   if (is_directory(path)) {
-    st = load_hf(m.get());
+    st = load_hf(m.get(), hold);
   } else if (file_exists(path) && ends_with(path, ".gguf")) {
-    st = load_gguf(m.get());
+    st = load_gguf(m.get(), hold);
   } else if (file_exists(path)) {
     return make_err(Code::UNSUPPORTED, "not a model directory nor a .gguf file", path);
   } else {

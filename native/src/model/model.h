@@ -66,7 +66,8 @@ struct Model {
 };
 
 // `path`: a Hugging Face directory or a .gguf file.
-Result<std::shared_ptr<Model>> load_model(const std::string& path);
+// `hold`: FileHold::Weights when the CPU computes from these weights (see mapped_file.h).
+Result<std::shared_ptr<Model>> load_model(const std::string& path, FileHold hold = FileHold::Map);
 // 0 = the default pool; another count gets a pool of its own.
 void set_model_threads(Model* m, int32_t threads);
 

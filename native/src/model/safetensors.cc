@@ -32,8 +32,8 @@ Status bad(const std::string& file, const std::string& tensor, const std::string
 
 }  // namespace
 
-Status read_safetensors_file(const std::string& path, TensorSet* set) {
-  auto m = MappedFile::open(path);
+Status read_safetensors_file(const std::string& path, TensorSet* set, FileHold hold) {
+  auto m = MappedFile::open(path, hold);
   if (!m.ok()) return m.error();
   std::shared_ptr<MappedFile> f = m.value();
   if (!f->contains(0, 8)) {
@@ -108,7 +108,7 @@ Status read_safetensors_file(const std::string& path, TensorSet* set) {
   return Status();
 }
 
-Result<TensorSet> read_safetensors_dir(const std::string& dir) {
+Result<TensorSet> read_safetensors_dir(const std::string& dir, FileHold hold) {
   TensorSet set;
   const std::string index = dir + "/model.safetensors.index.json";
   if (file_exists(index)) {
@@ -128,7 +128,7 @@ Result<TensorSet> read_safetensors_dir(const std::string& dir) {
       shards.insert(v.str);
     }
     for (const std::string& s : shards) {
-      Status st = read_safetensors_file(dir + "/" + s, &set);
+      Status st = read_safetensors_file(dir + "/" + s, &set, hold);
       if (!st.ok()) return st.error();
     }
     for (size_t i = 0; i < wm->keys.size(); ++i) {
@@ -144,7 +144,7 @@ Result<TensorSet> read_safetensors_dir(const std::string& dir) {
   if (!file_exists(single)) {
     return make_err(Code::NOT_FOUND, "neither model.safetensors nor model.safetensors.index.json found", dir);
   }
-  Status st = read_safetensors_file(single, &set);
+  Status st = read_safetensors_file(single, &set, hold);
   if (!st.ok()) return st.error();
   return set;
 }

@@ -12,8 +12,8 @@
 namespace hs {
 
 // Adds the tensors of one file to `set` (and keeps the mapping alive there).
-Status read_safetensors_file(const std::string& path, TensorSet* set);
+Status read_safetensors_file(const std::string& path, TensorSet* set, FileHold hold = FileHold::Map);
 // The checkpoint of a Hugging Face directory, sharded or not.
-Result<TensorSet> read_safetensors_dir(const std::string& dir);
+Result<TensorSet> read_safetensors_dir(const std::string& dir, FileHold hold = FileHold::Map);
 
 }  // namespace hs
