@@ -60,24 +60,37 @@ void inv_freqs(const RopeParams& p, int64_t rd, double* out) {
 
 }  // namespace
 
-void rope(float* x, const int32_t* positions, int64_t T, int64_t n_heads, int64_t head_dim,
-          const RopeParams& p) {
-  const int64_t rd = (p.rotary_dim > 0 && p.rotary_dim <= head_dim) ? p.rotary_dim : head_dim;
-  const int64_t half = rd / 2;
+namespace {
+int64_t rotary_dim(const RopeParams& p, int64_t head_dim) {
+  return (p.rotary_dim > 0 && p.rotary_dim <= head_dim) ? p.rotary_dim : head_dim;
+}
+}  // namespace
+
+void rope_table(const int32_t* positions, int64_t T, int64_t head_dim, const RopeParams& p,
+                std::vector<float>* table) {
+  const int64_t half = rotary_dim(p, head_dim) / 2;
   static thread_local std::vector<double> freq;
-  static thread_local std::vector<float> cs;  // cos[half] then sin[half]
-  freq.resize(half);
-  cs.resize(2 * half);
-  inv_freqs(p, rd, freq.data());
+  freq.resize(static_cast<size_t>(half));
+  inv_freqs(p, 2 * half, freq.data());
+  table->resize(static_cast<size_t>(T * 2 * half));
   for (int64_t t = 0; t < T; ++t) {
     const double pos = positions[t];
+    float* cs = table->data() + t * 2 * half;
     for (int64_t i = 0; i < half; ++i) {
-      const double a = pos * freq[i];
+      const double a = pos * freq[static_cast<size_t>(i)];
       cs[i] = static_cast<float>(std::cos(a));
       cs[half + i] = static_cast<float>(std::sin(a));
     }
-    const float* c = cs.data();
-    const float* s = cs.data() + half;
+  }
+}
+
+void rope_apply(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const RopeParams& p,
+                const std::vector<float>& table) {
+  const int64_t half = rotary_dim(p, head_dim) / 2;
+  for (int64_t t = 0; t < T; ++t) {
+    // Invariant: table holds T rows of 2 * half (rope_table with the same T, head_dim, p).
+    const float* c = table.data() + t * 2 * half;
+    const float* s = c + half;
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (t * n_heads + h) * head_dim;
       if (p.style == RopeStyle::Neox) {
@@ -95,6 +108,13 @@ void rope(float* x, const int32_t* positions, int64_t T, int64_t n_heads, int64_
       }
     }
   }
+}
+
+void rope(float* x, const int32_t* positions, int64_t T, int64_t n_heads, int64_t head_dim,
+          const RopeParams& p) {
+  static thread_local std::vector<float> table;
+  rope_table(positions, T, head_dim, p, &table);
+  rope_apply(x, T, n_heads, head_dim, p, table);
 }
 
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n) {

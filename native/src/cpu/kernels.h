@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 #include <type_traits>
 
 namespace hs {
@@ -117,6 +118,13 @@ struct RopeParams {
 // x is [T][n_heads][head_dim]; rotates every head of token t by positions[t].
 void rope(float* x, const int32_t* positions, int64_t T, int64_t n_heads, int64_t head_dim,
           const RopeParams& p);
+// The same in two parts, so that a step computes the angles of its tokens
+// once and rotates q and k of every layer with them: `table` gets, per
+// token, cos then sin of each rotary pair ([T][2 * rotary_dim / 2]).
+void rope_table(const int32_t* positions, int64_t T, int64_t head_dim, const RopeParams& p,
+                std::vector<float>* table);
+void rope_apply(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const RopeParams& p,
+                const std::vector<float>& table);
 
 // out[i] = silu(gate[i]) * up[i]; out may alias gate.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);

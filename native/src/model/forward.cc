@@ -127,6 +127,8 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
   ab.max_blocks = s.max_blocks;
   ab.positions = s.positions.data();
 
+  // One set of angles per token serves q and k of every layer.
+  cpu::rope_table(s.positions.data(), Ti, hd, c.rope, &sc.rope);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = m.layers[static_cast<size_t>(l)];
     cpu::rmsnorm(x, w.attn_norm, xn, Ti, H, eps);
@@ -142,8 +144,8 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
       cpu::rmsnorm(q, w.q_norm, q, Ti * nh, hd, eps);
       cpu::rmsnorm(k, w.k_norm, k, Ti * nkv, hd, eps);
     }
-    cpu::rope(q, s.positions.data(), Ti, nh, hd, c.rope);
-    cpu::rope(k, s.positions.data(), Ti, nkv, hd, c.rope);
+    cpu::rope_apply(q, Ti, nh, hd, c.rope, sc.rope);
+    cpu::rope_apply(k, Ti, nkv, hd, c.rope, sc.rope);
     // Invariant: slots < num_blocks * block_size and block ids < num_blocks (validate_step).
     cpu::kv_write(k, v, s.slot_mapping.data(), Ti, as, kv.k_layer(l), kv.v_layer(l));
     cpu::paged_attention(pool, q, kv.k_layer(l), kv.v_layer(l), ab, as, attn);

@@ -34,6 +34,7 @@ struct StepOutput {
 // Buffers reused across steps; they only grow.
 struct ForwardScratch {
   std::vector<float> x, xn, q, k, v, attn, gate, up, last, logits, sample;
+  std::vector<float> rope;  // the step's cos/sin per token (cpu::rope_table)
   std::vector<int32_t> rows;
 };
 
