@@ -3,6 +3,7 @@
 // block, the output accumulated in registers when D <= 128 (else in memory).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -42,6 +43,19 @@ void attend_impl(const float* q, const float* const* kblk, const float* const* v
     const int64_t n = j0 + bs < n_ctx ? bs : n_ctx - j0;
     const float* kb = kblk[blk];
     const float* vb = vblk[blk];
+    if (j0 + bs < n_ctx) {
+      // The next block lies elsewhere in the pool, where no hardware
+      // prefetcher looks: request its keys and values while this one is
+      // computed. Invariant: kblk/vblk hold ceil(n_ctx / bs) blocks, so
+      // block blk + 1 exists, and only its first n_next rows are requested.
+      const int64_t n_next = std::min(bs, n_ctx - j0 - bs);
+      const auto* kn = reinterpret_cast<const char*>(kblk[blk + 1]);
+      const auto* vn = reinterpret_cast<const char*>(vblk[blk + 1]);
+      for (int64_t o = 0; o < n_next * D * 4; o += 64) {
+        _mm_prefetch(kn + o, _MM_HINT_T0);
+        _mm_prefetch(vn + o, _MM_HINT_T0);
+      }
+    }
     float bmax = kNegInf;
     for (int64_t i = 0; i < n; ++i) {
       const float s = dot8(q, kb + i * D, D) * scale;
