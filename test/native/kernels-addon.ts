@@ -73,7 +73,8 @@ export interface Ops {
   setSimdLevel(level: string): OpResult<string>;
   threads(): OpResult<number>;
   philox(seed: bigint, counter: number): OpResult<number>;
-  readBandwidth(bytes: number, threads: number): OpResult<{ gbPerSecond: number }>;
+  /** GB/s: best of 8 reads (burst), or with `passes` the sustained rate of that many back-to-back reads. */
+  readBandwidth(bytes: number, threads: number, passes?: number): OpResult<{ gbPerSecond: number }>;
   quantize(values: Float32Array, dtype: DTypeName): OpResult<Uint8Array>;
   dequantize(bytes: Uint8Array, dtype: DTypeName, n: number): OpResult<Float32Array>;
   matmul(x: Float32Array, M: number, K: number, w: Uint8Array, dtype: DTypeName, N: number, threads?: number): OpResult<Float32Array>;

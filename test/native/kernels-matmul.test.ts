@@ -150,3 +150,18 @@ t.test('wrong sizes are error Results, wrong types throw', (t) => {
   t.equal(unwrap(ops.matmul(x, 1, 64, w, 'f32', 2)).length, 2, 'the addon still answers');
   t.end();
 });
+
+// The bench's roofline reads (bench/decode.ts): a burst reading and a
+// sustained one over back-to-back passes. Only their form is checked here;
+// tests assert no timing.
+t.test('readBandwidth: burst and sustained readings, bad arguments are error Results', (t) => {
+  const burst = unwrap(ops.readBandwidth(4 << 20, 2));
+  t.ok(Number.isFinite(burst.gbPerSecond) && burst.gbPerSecond > 0, 'burst reading is a positive rate');
+  const sustained = unwrap(ops.readBandwidth(4 << 20, 2, 3));
+  t.ok(Number.isFinite(sustained.gbPerSecond) && sustained.gbPerSecond > 0, 'sustained reading is a positive rate');
+  const code = (r: { ok: boolean; error?: { code: string } }) => (r.ok ? 'ok' : r.error?.code);
+  t.equal(code(ops.readBandwidth(1024, 2)), 'HIPSERVE_E_INVALID_ARGUMENT', 'below 1 MiB');
+  t.equal(code(ops.readBandwidth(4 << 20, 2, 100001)), 'HIPSERVE_E_INVALID_ARGUMENT', 'too many passes');
+  t.equal(code(ops.readBandwidth(4 << 20, 2, -1)), 'HIPSERVE_E_INVALID_ARGUMENT', 'negative passes');
+  t.end();
+});
