@@ -127,6 +127,8 @@ export interface NativeModelInfo {
   threads: number;
   /** 'memory': the weight files were read into huge-page memory; 'mmap': mapped (HIPSERVE_WEIGHTS, native/README.md). */
   weights: 'memory' | 'mmap';
+  /** Element type of this model's KV caches (LoadModelOptions.kvCacheDtype). */
+  kvCacheDtype: 'f16' | 'f32';
   /** Device backends (hip, hip-emu) only: the device's memory at load time. */
   deviceMemory?: DeviceMemoryInfo;
 }
@@ -148,6 +150,8 @@ export interface LoadModelOptions {
   threads?: number;
   /** Device backends: activation memory is reserved for this many tokens per step (default 2048; more grows it). */
   maxBatchedTokens?: number;
+  /** KV cache elements: 'auto' (default: f16 on the CPU, f32 on a device), 'f16' (CPU only), 'f32'. */
+  kvCacheDtype?: 'auto' | 'f16' | 'f32';
 }
 export interface LoadedModel {
   handle: ModelHandle;

@@ -43,6 +43,8 @@ export interface ServeConfig {
   gpuMemoryUtilization: number;
   /** Bytes for the KV cache; null = derived from gpuMemoryUtilization. */
   kvCacheMemory: number | null;
+  /** Element type of the KV cache (KV_CACHE_DTYPES); auto = f16 on the CPU, f32 on a device. */
+  kvCacheDtype: string;
   device: Device;
   dtype: string;
   seed: number;
@@ -58,6 +60,7 @@ export interface ServeConfig {
 }
 
 export const DTYPES = ['auto', 'float32', 'float', 'float16', 'half', 'bfloat16'] as const;
+export const KV_CACHE_DTYPES = ['auto', 'float16', 'half', 'float32', 'float'] as const;
 export const DEVICES: readonly Device[] = ['auto', 'cpu', 'hip', 'hip-emu'];
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -75,6 +78,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'enablePrefixCaching', name: 'enable-prefix-caching', kind: 'bool', default: true, help: 'Reuse KV blocks of shared prompt prefixes (--no-enable-prefix-caching to turn off)' },
   { key: 'gpuMemoryUtilization', name: 'gpu-memory-utilization', kind: 'number', exclusiveMin: 0, max: 1, default: 0.9, help: 'Fraction of device memory the server may use' },
   { key: 'kvCacheMemory', name: 'kv-cache-memory', kind: 'size', nullable: true, default: null, help: 'Bytes for the KV cache, e.g. 2GiB (overrides --gpu-memory-utilization)' },
+  { key: 'kvCacheDtype', name: 'kv-cache-dtype', kind: 'enum', values: KV_CACHE_DTYPES, default: 'auto', help: 'KV cache element type: float16 halves its memory (auto: float16 on the CPU, float32 on a GPU, whose kernels read f32)' },
   { key: 'device', name: 'device', kind: 'enum', values: DEVICES, default: 'auto', help: 'Compute backend' },
   { key: 'dtype', name: 'dtype', kind: 'enum', values: DTYPES, default: 'auto', help: 'Activation/weight dtype' },
   { key: 'seed', name: 'seed', kind: 'int', min: 0, default: 0, help: 'Seed of the engine\'s random sampling' },

@@ -59,6 +59,13 @@ async function resolveModelPath(config: ServeConfig): Promise<{ path: string; is
   return { path, isDemo: false };
 }
 
+/** --kv-cache-dtype (vLLM-style names) as loadModel's kvCacheDtype. */
+function nativeKvDtype(name: string): 'auto' | 'f16' | 'f32' {
+  if (name === 'float16' || name === 'half') return 'f16';
+  if (name === 'float32' || name === 'float') return 'f32';
+  return 'auto';
+}
+
 export async function createEngine(config: ServeConfig, logger: EngineLogger): Promise<Engine> {
   const { path, isDemo } = await resolveModelPath(config);
   // While it is served, `hipserve gc` must not evict the model (a no-op for
@@ -67,12 +74,12 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
   // A device reserves its activation scratch for the step budget before the
   // KV pool is sized from what is left.
   const maxBatchedTokens = config.maxNumBatchedTokens ?? DEFAULT_MAX_BATCHED_TOKENS;
-  const result = await native.loadModel(path, { device: config.device, maxBatchedTokens });
+  const result = await native.loadModel(path, { device: config.device, maxBatchedTokens, kvCacheDtype: nativeKvDtype(config.kvCacheDtype) });
   if (!result.ok) unmark();
   const loaded = unwrap(result, `cannot load the model at ${path}`);
   const info = loaded.info;
   logger.info(
-    { model: path, architecture: info.architecture, dtype: info.dtype, backend: info.backend, layers: info.numLayers, weights: info.weights },
+    { model: path, architecture: info.architecture, dtype: info.dtype, backend: info.backend, layers: info.numLayers, weights: info.weights, kvCacheDtype: info.kvCacheDtype },
     'model loaded',
   );
   try {

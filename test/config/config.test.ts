@@ -75,6 +75,7 @@ t.test('bad values name the key, the valid range or values, and the source', (t)
   t.equal(errorOf({ argv: ['--gpu-memory-utilization', '1.5'], env: {} }), '--gpu-memory-utilization must be a number > 0 and <= 1 (got "1.5")');
   t.equal(errorOf({ argv: [], env: { HIPSERVE_PORT: 'eighty' } }), 'HIPSERVE_PORT must be an integer >= 0 and <= 65535 (got "eighty")');
   t.match(errorOf({ argv: ['--kv-cache-memory', 'lots'], env: {} }), /^--kv-cache-memory must be a size in bytes/);
+  t.equal(errorOf({ argv: ['--kv-cache-dtype', 'fp8'], env: {} }), '--kv-cache-dtype must be one of auto, float16, half, float32, float (got "fp8")');
   t.equal(errorOf({ argv: ['--port'], env: {} }), 'option --port needs a value');
   t.end();
 });

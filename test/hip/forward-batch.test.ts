@@ -15,7 +15,8 @@ const STEPS = 8;
 
 
 async function open(path: string, device: string): Promise<{ model: ModelHandle; kv: KvCacheHandle }> {
-  const r = await loadModel(path, { device, maxBatchedTokens: 64 });
+  // kvCacheDtype f32: the HIP kernels read an f32 cache, so the CPU side compared with them keeps one too.
+  const r = await loadModel(path, { device, maxBatchedTokens: 64, kvCacheDtype: 'f32' });
   if (!r.ok) throw new Error(`${device}: ${r.error.message}`);
   const kv = createKvCache(r.value.handle, { numBlocks: 128, blockSize: BS });
   if (!kv.ok) throw new Error(`${device}: ${kv.error.message}`);

@@ -29,7 +29,8 @@ interface Opened {
 }
 
 async function open(path: string, device: string): Promise<Opened> {
-  const r = await loadModel(path, { device, maxBatchedTokens: 64 });
+  // kvCacheDtype f32: the HIP kernels read an f32 cache, so the CPU side compared with them keeps one too.
+  const r = await loadModel(path, { device, maxBatchedTokens: 64, kvCacheDtype: 'f32' });
   if (!r.ok) throw new Error(`${device}: ${r.error.message}`);
   const kv = createKvCache(r.value.handle, { numBlocks: 64, blockSize: BS });
   if (!kv.ok) throw new Error(`${device}: ${kv.error.message}`);
@@ -83,6 +84,8 @@ t.test('hip-emu is an available backend that --device auto never picks; device m
   if (!auto.ok) throw auto.error;
   t.not(auto.value.info.backend, 'hip-emu');
   t.equal(auto.value.info.deviceMemory, undefined, 'a CPU model has no device memory');
+  const f16dev = await loadModel(path, { device: 'hip-emu', kvCacheDtype: 'f16' });
+  t.equal(f16dev.ok ? 'ok' : f16dev.error.code, 'HIPSERVE_E_UNSUPPORTED', 'an f16 KV cache is CPU only');
   releaseModel(auto.value.handle);
   const inUse = (): number => {
     const r = hipEmu?.deviceInfo();
@@ -94,6 +97,7 @@ t.test('hip-emu is an available backend that --device auto never picks; device m
   if (!dev.ok) throw dev.error;
   const mem = dev.value.info.deviceMemory;
   t.equal(dev.value.info.backend, 'hip-emu');
+  t.equal(dev.value.info.kvCacheDtype, 'f32', 'a device keeps an f32 KV cache');
   t.ok(mem !== undefined && mem.weightBytes > 0 && mem.totalBytes > 0, 'device memory is reported');
   t.ok(mem !== undefined && mem.freeBytes <= mem.totalBytes - mem.weightBytes, 'the weights are counted as used');
   const kv = createKvCache(dev.value.handle, { numBlocks: 16, blockSize: BS });

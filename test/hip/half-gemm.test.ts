@@ -17,7 +17,8 @@ const LOGPROB_TOL = 5e-2;
 const NEAR_TIE = 5e-2;
 
 async function run(device: string, path: string): Promise<Sampled[]> {
-  const r = await loadModel(path, { device, maxBatchedTokens: 64 });
+  // kvCacheDtype f32: the HIP kernels read an f32 cache, so the CPU side compared with them keeps one too.
+  const r = await loadModel(path, { device, maxBatchedTokens: 64, kvCacheDtype: 'f32' });
   if (!r.ok) throw new Error(`${device}: ${r.error.message}`);
   const kv = createKvCache(r.value.handle, { numBlocks: 16, blockSize: BS });
   if (!kv.ok) throw new Error(`${device}: ${kv.error.message}`);

@@ -22,7 +22,8 @@ if (lib !== undefined) process.env.HIPSERVE_HIP_LIB = lib;
 const BS = 16;
 
 async function open(path: string, device: string): Promise<{ model: ModelHandle; kv: KvCacheHandle }> {
-  const r = await loadModel(path, { device, maxBatchedTokens: 64 });
+  // kvCacheDtype f32: the HIP kernels read an f32 cache, so the CPU side compared with them keeps one too.
+  const r = await loadModel(path, { device, maxBatchedTokens: 64, kvCacheDtype: 'f32' });
   if (!r.ok) throw new Error(`${device}: ${r.error.message}`);
   t.equal(r.value.info.backend, device, `the model runs on ${device}`);
   const kv = createKvCache(r.value.handle, { numBlocks: 32, blockSize: BS });

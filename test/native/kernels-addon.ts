@@ -22,8 +22,9 @@ export interface AttentionArgs {
   q: Float32Array;
   k: Float32Array;
   v: Float32Array;
-  kCache: Float32Array;
-  vCache: Float32Array;
+  /** An f32 cache, or an f16 cache as Uint16Array bits. */
+  kCache: Float32Array | Uint16Array;
+  vCache: Float32Array | Uint16Array;
   slotMapping: Int32Array;
   queryStart: Int32Array;
   seqLens: Int32Array;

@@ -1,18 +1,25 @@
 // Paged attention: a mixed batch (prefill chunks, decodes, a chunk on top of
 // cached context) with blocks scattered and shuffled in the pool, against a
-// dense causal softmax per sequence.
+// dense causal softmax per sequence; over an f32 cache and an f16 one (whose
+// reference reads K and V rounded to f16 as kv_write stores them).
 import t from 'tap';
 import { atLevel, levels, ops, unwrap, type AttentionArgs } from './kernels-addon.js';
-import { attentionRef, randn, rng, type DenseSeq } from './reference.js';
+import { attentionRef, f16ToF32, f32ToF16, randn, rng, type DenseSeq } from './reference.js';
 
 interface Plan { cached: number; fresh: number } // tokens already in cache, tokens this step
 
-function run(level: string, H: number, KVH: number, D: number, bs: number, plans: Plan[], seed: number) {
+type KvDtype = 'f32' | 'f16';
+
+function run(level: string, H: number, KVH: number, D: number, bs: number, plans: Plan[], seed: number, kv: KvDtype = 'f32') {
   const r = rng(seed);
   const numBlocks = 64;
   const row = KVH * D;
-  const kCache = new Float32Array(numBlocks * bs * row).fill(NaN); // unwritten slots must never be read
-  const vCache = new Float32Array(numBlocks * bs * row).fill(NaN);
+  // Unwritten slots hold NaN and must never be read (0x7e00: an f16 NaN).
+  const cache = (): Float32Array | Uint16Array =>
+    kv === 'f16' ? new Uint16Array(numBlocks * bs * row).fill(0x7e00) : new Float32Array(numBlocks * bs * row).fill(NaN);
+  const kCache = cache();
+  const vCache = cache();
+  const stored = (x: Float32Array): Float32Array => (kv === 'f16' ? x.map((v) => f16ToF32(f32ToF16(v))) : x);
   // block ids 1..63 shuffled; block 0 is the null block
   const free = Array.from({ length: numBlocks - 1 }, (_, i) => i + 1);
   for (let i = free.length - 1; i > 0; i--) {
@@ -50,7 +57,8 @@ function run(level: string, H: number, KVH: number, D: number, bs: number, plans
     };
     let out: Float32Array = new Float32Array(0);
     atLevel(level, () => { out = unwrap(ops.pagedAttention(args)); });
-    const ref = attentionRef(q, tok.map((x) => x.seq), args.positions, seqs, H, KVH, D, 1 / Math.sqrt(D));
+    const asStored = seqs.map((x) => ({ k: x.k.map(stored), v: x.v.map(stored) }));
+    const ref = attentionRef(q, tok.map((x) => x.seq), args.positions, asStored, H, KVH, D, 1 / Math.sqrt(D));
     let worst = 0;
     for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - ref[i]));
     return { worst, args };
@@ -67,8 +75,8 @@ function run(level: string, H: number, KVH: number, D: number, bs: number, plans
 // (D + context) * u * max|v|); a wrong block, mask or softmax is off by O(0.1).
 const BOUND = 1e-5;
 
-for (const level of levels()) {
-  t.test(`paged attention mixed batch at ${level}`, (t) => {
+for (const level of levels()) for (const kv of ['f32', 'f16'] as const) {
+  t.test(`paged attention mixed batch at ${level}, ${kv} cache`, (t) => {
     const plans: Plan[] = [
       { cached: 0, fresh: 7 },   // prefill from scratch, crosses blocks
       { cached: 20, fresh: 1 },  // decode on a long context
@@ -77,7 +85,7 @@ for (const level of levels()) {
       { cached: 3, fresh: 0 },   // in the cache, nothing this step
     ];
     for (const [H, KVH, D, bs] of [[4, 2, 16, 4], [6, 1, 19, 5], [2, 2, 64, 16], [8, 4, 128, 3]]) {
-      const { first, second } = run(level, H, KVH, D, bs, plans, 100 + H + D);
+      const { first, second } = run(level, H, KVH, D, bs, plans, 100 + H + D, kv);
       t.ok(first.worst < BOUND, `H=${H} KVH=${KVH} D=${D} bs=${bs}: context step, max error ${first.worst.toExponential(2)}`);
       t.ok(second.worst < BOUND, `H=${H} KVH=${KVH} D=${D} bs=${bs}: mixed step, max error ${second.worst.toExponential(2)}`);
     }

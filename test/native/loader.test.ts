@@ -46,8 +46,9 @@ for (const arch of ['llama', 'qwen2', 'qwen3'] as const) {
       t.equal(i.ropeStyle, format === 'gguf' && arch === 'llama' ? 'interleaved' : 'neox');
       t.equal(i.backend, 'cpu');
 
+      t.equal(i.kvCacheDtype, 'f16', 'the CPU keeps an f16 KV cache by default');
       const per = kvBytesPerBlock(m.handle, 16);
-      t.same(per, { ok: true, value: 2 * spec.numLayers * spec.numKvHeads * 16 * spec.headDim * 4 }, 'KV bytes per block');
+      t.same(per, { ok: true, value: 2 * spec.numLayers * spec.numKvHeads * 16 * spec.headDim * 2 }, 'KV bytes per block');
       const kv = createKvCache(m.handle, { numBlocks: 10, blockSize: 16 });
       t.equal(kv.ok ? kv.value.bytes : -1, per.ok ? per.value * 10 : -2);
       if (kv.ok) t.same(releaseKvCache(kv.value.handle), { ok: true, value: true });
@@ -55,6 +56,22 @@ for (const arch of ['llama', 'qwen2', 'qwen3'] as const) {
     });
   }
 }
+
+t.test('kvCacheDtype: f32 doubles the KV bytes; an unknown name is an error Result', async (t) => {
+  const path = await fixtureModel('llama', 'gguf');
+  const r = await loadModel(path, { kvCacheDtype: 'f32' });
+  if (!r.ok) throw r.error;
+  t.equal(r.value.info.kvCacheDtype, 'f32');
+  const spec = fixtureSpec('llama');
+  t.same(kvBytesPerBlock(r.value.handle, 16), { ok: true, value: 2 * spec.numLayers * spec.numKvHeads * 16 * spec.headDim * 4 });
+  const kv = createKvCache(r.value.handle, { numBlocks: 4, blockSize: 16 });
+  t.equal(kv.ok ? kv.value.bytes : -1, 4 * 2 * spec.numLayers * spec.numKvHeads * 16 * spec.headDim * 4);
+  if (kv.ok) releaseKvCache(kv.value.handle);
+  releaseModel(r.value.handle);
+  const bad = await loadModel(path, { kvCacheDtype: 'fp8' as 'f16' });
+  t.equal(bad.ok ? 'ok' : bad.error.code, 'HIPSERVE_E_INVALID_ARGUMENT');
+  t.match(bad.ok ? '' : bad.error.message, /kvCacheDtype must be 'auto', 'f16' or 'f32'/);
+});
 
 t.test('KV cache sizes: too few blocks and an impossible pool are Results', async (t) => {
   const m = await load(await fixtureModel('qwen2', 'gguf'));

@@ -35,7 +35,9 @@ export const PROB_TOL: Record<WeightDType, number> = { f32: 2e-4, bf16: 1e-2, f1
 export const TIE_NATS: Record<WeightDType, number> = { f32: 2e-3, bf16: 2e-2, f16: 2e-2, q8_0: 2e-3 };
 
 async function peerGreedy(model: PeerModel, prompt: number[]): Promise<{ tokens: number[]; probs: Map<number, number> }> {
-  // f32 KV cache: llama.cpp's default f16 cache would round what hipserve keeps in f32.
+  // f32 KV cache on both sides (hipserve's is f16 by default, like llama.cpp's):
+  // llama.cpp's plain attention over an f16 cache also rounds q and the
+  // softmax weights to f16, which hipserve's f32 arithmetic does not.
   // No flash attention: llama.cpp's CPU flash attention rounds to f16 inside
   // (1e-3 in probabilities on these fixtures, enough to flip Q8_0 activation
   // roundings and part greedy runs); its plain attention is f32 like ours.
@@ -79,7 +81,7 @@ export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: Weigh
   t.teardown(() => peer.dispose());
   for (const text of texts) t.same(peer.tokenize(text, false), tok.encode(text, false), `llama.cpp tokenizes ${JSON.stringify(text.slice(0, 16))} as we do`);
 
-  const loaded = await loadModel(path, { device: 'cpu' });
+  const loaded = await loadModel(path, { device: 'cpu', kvCacheDtype: 'f32' }); // as the peer's (peerGreedy)
   if (!loaded.ok) throw new Error(`hipserve cannot load ${path}: ${loaded.error.message}`);
   t.teardown(() => releaseModel(loaded.value.handle));
   t.equal(loaded.value.info.ropeStyle, c.arch === 'llama' ? 'interleaved' : 'neox');

@@ -1,5 +1,6 @@
-// loadModel(path, { device?, threads?, maxBatchedTokens? }) -> Promise<Result<{ handle, info }>>,
-// (maxBatchedTokens: device backends reserve activation memory for that many tokens per step),
+// loadModel(path, { device?, threads?, maxBatchedTokens?, kvCacheDtype? }) -> Promise<Result<{ handle, info }>>,
+// (maxBatchedTokens: device backends reserve activation memory for that many tokens per step;
+// kvCacheDtype: 'auto' (f16 on the CPU, f32 on a device), 'f16' (CPU only) or 'f32'),
 // releaseModel(handle) -> Result<boolean>, ggufMetadata(path) -> Result<object>.
 #include <string>
 
@@ -43,6 +44,7 @@ Napi::Object model_info(Napi::Env env, const Model& m) {
   bool copied = !m.tensors.files.empty();
   for (const auto& f : m.tensors.files) copied = copied && f->copied();
   o.Set("weights", copied ? "memory" : "mmap");
+  o.Set("kvCacheDtype", dtype_name(m.kv_dtype));
   if (m.device) {
     // Device backends: what the engine sizes the KV pool from.
     auto mem = m.device->memory();
@@ -60,9 +62,10 @@ Napi::Object model_info(Napi::Env env, const Model& m) {
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, std::string path, std::string backend, int32_t threads, int64_t reserve_tokens)
+  LoadWorker(Napi::Env env, std::string path, std::string backend, int32_t threads, int64_t reserve_tokens,
+             DType kv_dtype)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)),
-        backend_(std::move(backend)), threads_(threads), reserve_tokens_(reserve_tokens),
+        backend_(std::move(backend)), threads_(threads), reserve_tokens_(reserve_tokens), kv_dtype_(kv_dtype),
         result_(make_err(Code::INTERNAL, "not run", "loadModel")) {}
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
@@ -72,6 +75,7 @@ class LoadWorker : public Napi::AsyncWorker {
     result_ = load_model(path_, is_device_backend(backend_) ? FileHold::Map : FileHold::Weights);
     if (result_.ok()) {
       result_.value()->backend = backend_;
+      result_.value()->kv_dtype = kv_dtype_;
       set_model_threads(result_.value().get(), threads_);
     }
     if (result_.ok() && is_device_backend(backend_)) {
@@ -104,19 +108,21 @@ class LoadWorker : public Napi::AsyncWorker {
   std::string path_, backend_;
   int32_t threads_;
   int64_t reserve_tokens_;
+  DType kv_dtype_;
   Result<std::shared_ptr<Model>> result_;
 };
 
 Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = arg_string(info, 0, "path");
-  std::string device = "auto";
+  std::string device = "auto", kv_dtype = "auto";
   double threads = 0, reserve = 2048;
   if (info.Length() > 1 && !info[1].IsUndefined()) {
     Napi::Object o = arg_object(info, 1, "options");
     device = opt_string(o, "device", "auto");
     threads = opt_number(o, "threads", 0);
     reserve = opt_number(o, "maxBatchedTokens", 2048);
+    kv_dtype = opt_string(o, "kvCacheDtype", "auto");
   }
   auto deferred = Napi::Promise::Deferred::New(env);
   auto backend = select_backend(device);
@@ -132,7 +138,20 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     deferred.Resolve(make_error(env, make_err(Code::INVALID_ARGUMENT, "maxBatchedTokens must be an integer in 1..2^20", "loadModel")));
     return deferred.Promise();
   }
-  auto* w = new LoadWorker(env, path, backend.value().name, static_cast<int32_t>(threads), static_cast<int64_t>(reserve));
+  // The HIP kernels read an f32 cache; the CPU defaults to f16 (llama.cpp's default too).
+  const bool device_backend = is_device_backend(backend.value().name);
+  DType kv = device_backend ? DType::F32 : DType::F16;
+  if (kv_dtype == "f32") {
+    kv = DType::F32;
+  } else if (kv_dtype == "f16" && device_backend) {
+    deferred.Resolve(make_error(env, make_err(Code::UNSUPPORTED, "kvCacheDtype 'f16' is CPU only: the " + backend.value().name +
+                                                                     " kernels read an f32 KV cache", "loadModel")));
+    return deferred.Promise();
+  } else if (kv_dtype != "f16" && kv_dtype != "auto") {
+    deferred.Resolve(make_error(env, make_err(Code::INVALID_ARGUMENT, "kvCacheDtype must be 'auto', 'f16' or 'f32', not '" + kv_dtype + "'", "loadModel")));
+    return deferred.Promise();
+  }
+  auto* w = new LoadWorker(env, path, backend.value().name, static_cast<int32_t>(threads), static_cast<int64_t>(reserve), kv);
   Napi::Promise p = w->Promise();
   w->Queue();  // libuv owns and deletes the worker after OnOK
   return p;

@@ -1,6 +1,6 @@
 // KV-cache writes and paged attention over the layout of native/README.md:
 //
-//   k_cache (one layer) = [block][kv_head][slot in block][head_dim]  f32
+//   k_cache (one layer) = [block][kv_head][slot in block][head_dim]  f32 or f16
 //
 //   seq i, position j  ->  block = block_tables[i * max_blocks + j / block_size]
 //                          row   = ((block * n_kv_heads + kv_head) * block_size
@@ -52,17 +52,77 @@ void attend_scalar(const float* q, const float* const* kblk, const float* const*
   for (int64_t d = 0; d < D; ++d) out[d] *= inv;
 }
 
+// Scalar f16 attention: each key and value row is widened into scratch and
+// then goes through the f32 path's dot and axpy, so the arithmetic is
+// attend_scalar's on the widened rows.
+void attend_f16_scalar(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
+                       int64_t bs, int64_t D, float scale, float* out, float* scratch) {
+  const IsaKernels& k = kScalarKernels;
+  float* scores = scratch;
+  float* row = scratch + bs + 8;  // [D]
+  std::fill(out, out + D, 0.0f);
+  float m = -std::numeric_limits<float>::infinity();
+  float l = 0.0f;
+  auto widen = [&](const uint16_t* h) {
+    for (int64_t d = 0; d < D; ++d) row[d] = f16_to_f32(h[d]);
+    return row;
+  };
+  for (int64_t j0 = 0, blk = 0; j0 < n_ctx; j0 += bs, ++blk) {
+    const int64_t n = std::min(bs, n_ctx - j0);
+    float bmax = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i) {
+      scores[i] = k.dot(q, widen(kblk[blk] + i * D), D) * scale;
+      bmax = std::max(bmax, scores[i]);
+    }
+    if (bmax > m) {
+      const float r = std::exp(m - bmax);
+      l *= r;
+      for (int64_t d = 0; d < D; ++d) out[d] *= r;
+      m = bmax;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const float p = std::exp(scores[i] - m);
+      l += p;
+      k.scale_axpy(out, 1.0f, p, widen(vblk[blk] + i * D), D);
+    }
+  }
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  for (int64_t d = 0; d < D; ++d) out[d] *= inv;
+}
+
+void to_f16_scalar(const float* x, uint16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(x[i]);
+}
+
 void kv_write(const float* k, const float* v, const int32_t* slot_mapping, int64_t T,
-              const AttnShape& s, float* k_cache, float* v_cache) {
+              const AttnShape& s, DType kv_dtype, void* k_cache, void* v_cache) {
   const int64_t D = s.head_dim, H = s.n_kv_heads, bs = s.block_size;
+  if (kv_dtype == DType::F16) {
+    const IsaKernels& isa_k = isa();
+    auto* kc = static_cast<uint16_t*>(k_cache);
+    auto* vc = static_cast<uint16_t*>(v_cache);
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t slot = slot_mapping[t];
+      if (slot < 0) continue;  // padding token: nothing to store
+      const int64_t block = slot / bs, off = slot % bs;
+      for (int64_t h = 0; h < H; ++h) {
+        const size_t dst = static_cast<size_t>(((block * H + h) * bs + off) * D);
+        isa_k.to_f16(k + (t * H + h) * D, kc + dst, D);
+        isa_k.to_f16(v + (t * H + h) * D, vc + dst, D);
+      }
+    }
+    return;
+  }
+  auto* k_cache_f = static_cast<float*>(k_cache);
+  auto* v_cache_f = static_cast<float*>(v_cache);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t slot = slot_mapping[t];
     if (slot < 0) continue;  // padding token: nothing to store
     const int64_t block = slot / bs, off = slot % bs;
     for (int64_t h = 0; h < H; ++h) {
       const size_t dst = static_cast<size_t>(((block * H + h) * bs + off) * D);
-      std::memcpy(k_cache + dst, k + (t * H + h) * D, D * sizeof(float));
-      std::memcpy(v_cache + dst, v + (t * H + h) * D, D * sizeof(float));
+      std::memcpy(k_cache_f + dst, k + (t * H + h) * D, D * sizeof(float));
+      std::memcpy(v_cache_f + dst, v + (t * H + h) * D, D * sizeof(float));
     }
   }
 }
@@ -71,15 +131,31 @@ namespace {
 
 struct AttnCtx {
   const float* q;
-  const float* k_cache;
-  const float* v_cache;
+  DType kv_dtype;
+  const void* k_cache;
+  const void* v_cache;
   const AttnBatch* b;
   const AttnShape* s;
   float* out;
   const int32_t* token_seq;  // [T] sequence of each token
 };
 
-void attend_one(const AttnCtx& c, int64_t t, int64_t h, float* scratch, std::vector<const float*>& ptrs) {
+// Pointers to block j's rows of this kv head, keys in [0, nb), values in [nb, 2nb).
+template <class E>
+void block_rows(const AttnCtx& c, const int32_t* table, int64_t nb, int64_t kvh, std::vector<const E*>& ptrs) {
+  const AttnShape& s = *c.s;
+  const int64_t D = s.head_dim, KVH = s.n_kv_heads, bs = s.block_size;
+  ptrs.resize(2 * nb);
+  for (int64_t j = 0; j < nb; ++j) {
+    // Invariant: table[j] < num_blocks (check_attn_batch), so the rows lie in the layer's pool.
+    const size_t base = static_cast<size_t>((table[j] * KVH + kvh) * bs) * D;
+    ptrs[j] = static_cast<const E*>(c.k_cache) + base;
+    ptrs[nb + j] = static_cast<const E*>(c.v_cache) + base;
+  }
+}
+
+void attend_one(const AttnCtx& c, int64_t t, int64_t h, float* scratch, std::vector<const float*>& fptrs,
+                std::vector<const uint16_t*>& hptrs) {
   const AttnShape& s = *c.s;
   const int64_t D = s.head_dim, H = s.n_heads, KVH = s.n_kv_heads, bs = s.block_size;
   const int64_t kvh = h / (H / KVH);
@@ -87,32 +163,35 @@ void attend_one(const AttnCtx& c, int64_t t, int64_t h, float* scratch, std::vec
   const int64_t n_ctx = static_cast<int64_t>(c.b->positions[t]) + 1;  // causal: 0..pos
   const int32_t* table = c.b->block_tables + static_cast<int64_t>(seq) * c.b->max_blocks;
   const int64_t nb = (n_ctx + bs - 1) / bs;
-  ptrs.resize(2 * nb);
-  for (int64_t j = 0; j < nb; ++j) {
-    const size_t base = static_cast<size_t>((table[j] * KVH + kvh) * bs) * D;
-    ptrs[j] = c.k_cache + base;
-    ptrs[nb + j] = c.v_cache + base;
+  const float* qr = c.q + (t * H + h) * D;
+  float* o = c.out + (t * H + h) * D;
+  if (c.kv_dtype == DType::F16) {
+    block_rows(c, table, nb, kvh, hptrs);
+    isa().attend_f16(qr, hptrs.data(), hptrs.data() + nb, n_ctx, bs, D, s.scale, o, scratch);
+  } else {
+    block_rows(c, table, nb, kvh, fptrs);
+    isa().attend(qr, fptrs.data(), fptrs.data() + nb, n_ctx, bs, D, s.scale, o, scratch);
   }
-  isa().attend(c.q + (t * H + h) * D, ptrs.data(), ptrs.data() + nb, n_ctx, bs, D, s.scale,
-               c.out + (t * H + h) * D, scratch);
 }
 
 }  // namespace
 
-void paged_attention(ThreadPool* pool, const float* q, const float* k_cache, const float* v_cache,
-                     const AttnBatch& b, const AttnShape& s, float* out) {
+void paged_attention(ThreadPool* pool, const float* q, DType kv_dtype, const void* k_cache,
+                     const void* v_cache, const AttnBatch& b, const AttnShape& s, float* out) {
   static thread_local std::vector<int32_t> token_seq;
   token_seq.resize(std::max(0, b.num_tokens));
   for (int32_t i = 0; i < b.num_seqs; ++i) {
     for (int32_t t = b.query_start[i]; t < b.query_start[i + 1]; ++t) token_seq[t] = i;
   }
-  AttnCtx c{q, k_cache, v_cache, &b, &s, out, token_seq.data()};
+  AttnCtx c{q, kv_dtype, k_cache, v_cache, &b, &s, out, token_seq.data()};
   const int64_t H = s.n_heads;
   parallel_for(pool, static_cast<int64_t>(b.num_tokens) * H, [&](int64_t i0, int64_t i1, int) {
     static thread_local std::vector<float> scratch;
-    static thread_local std::vector<const float*> ptrs;
-    if (scratch.size() < static_cast<size_t>(s.block_size) + 8) scratch.resize(s.block_size + 8);
-    for (int64_t i = i0; i < i1; ++i) attend_one(c, i / H, i % H, scratch.data(), ptrs);
+    static thread_local std::vector<const float*> fptrs;
+    static thread_local std::vector<const uint16_t*> hptrs;
+    const size_t need = static_cast<size_t>(s.block_size) + 8 + 2 * static_cast<size_t>(s.head_dim);
+    if (scratch.size() < need) scratch.resize(need);
+    for (int64_t i = i0; i < i1; ++i) attend_one(c, i / H, i % H, scratch.data(), fptrs, hptrs);
   });
 }
 

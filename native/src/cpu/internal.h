@@ -70,16 +70,28 @@ struct IsaKernels {
   // softmax; out[D] = softmax(scale * q.K) . V. scratch: >= bs + 8 floats.
   void (*attend)(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
                  int64_t bs, int64_t D, float scale, float* out, float* scratch);
+  // The same over an f16 cache (rows widened exactly to f32 as they are
+  // read). scratch: >= bs + 8 + 2 * D floats.
+  void (*attend_f16)(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
+                     int64_t bs, int64_t D, float scale, float* out, float* scratch);
+  // out[i] = f16 bits of x[i], rounded to nearest even.
+  void (*to_f16)(const float* x, uint16_t* out, int64_t n);
 };
 
 void attend_scalar(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
                    int64_t bs, int64_t D, float scale, float* out, float* scratch);
+void attend_f16_scalar(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
+                       int64_t bs, int64_t D, float scale, float* out, float* scratch);
+void to_f16_scalar(const float* x, uint16_t* out, int64_t n);
 
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
 #if defined(__x86_64__) || defined(_M_X64)
 void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);  // also used at avx512
 void attend_avx2(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
                  int64_t bs, int64_t D, float scale, float* out, float* scratch);  // also used at avx512
+void attend_f16_avx2(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
+                     int64_t bs, int64_t D, float scale, float* out, float* scratch);  // also used at avx512
+void to_f16_avx2(const float* x, uint16_t* out, int64_t n);  // also used at avx512
 #endif
 
 extern const IsaKernels kScalarKernels;

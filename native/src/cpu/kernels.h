@@ -150,10 +150,16 @@ struct AttnShape {
   int32_t block_size = 0;
   float scale = 0.0f;      // usually 1/sqrt(head_dim)
 };
-// Writes k/v ([T][n_kv_heads][head_dim]) into the layer's caches at slots.
+// Element type of a KV cache: F32, or F16 (half the memory and the bytes
+// attention reads; llama.cpp's default too). Other dtypes are refused by the
+// callers (kv_dtype_ok).
+inline bool kv_dtype_ok(DType d) { return d == DType::F32 || d == DType::F16; }
+inline size_t kv_elem_bytes(DType d) { return d == DType::F16 ? 2 : 4; }
+// Writes k/v ([T][n_kv_heads][head_dim]) into the layer's caches at slots,
+// rounded to nearest even when the cache is F16.
 // k_cache/v_cache point at one layer's [num_blocks][n_kv_heads][block_size][head_dim].
 void kv_write(const float* k, const float* v, const int32_t* slot_mapping, int64_t T,
-              const AttnShape& s, float* k_cache, float* v_cache);
+              const AttnShape& s, DType kv_dtype, void* k_cache, void* v_cache);
 // Checks a batch against a cache of num_blocks blocks before kv_write /
 // paged_attention trust it: nullptr if consistent, else what is wrong
 // (static text). slot_mapping may be null (then not checked).
@@ -162,8 +168,10 @@ const char* check_attn_batch(const AttnBatch& b, const AttnShape& s, int64_t num
 // q [T][n_heads][head_dim] -> out [T][n_heads][head_dim]. Token t of seq i at
 // position p attends to positions 0..p of seq i (causal), all read from the
 // cache (kv_write for this step must have run first).
-void paged_attention(ThreadPool* pool, const float* q, const float* k_cache, const float* v_cache,
-                     const AttnBatch& b, const AttnShape& s, float* out);
+// Scores and sums are f32 whatever the cache's dtype (f16 rows are widened
+// exactly as they are read).
+void paged_attention(ThreadPool* pool, const float* q, DType kv_dtype, const void* k_cache,
+                     const void* v_cache, const AttnBatch& b, const AttnShape& s, float* out);
 
 // Sampling, one row of logits per sequence that samples (see native/README.md
 // for the pipeline order and parameter meanings).

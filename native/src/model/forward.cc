@@ -147,8 +147,8 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
     cpu::rope_apply(q, Ti, nh, hd, c.rope, sc.rope);
     cpu::rope_apply(k, Ti, nkv, hd, c.rope, sc.rope);
     // Invariant: slots < num_blocks * block_size and block ids < num_blocks (validate_step).
-    cpu::kv_write(k, v, s.slot_mapping.data(), Ti, as, kv.k_layer(l), kv.v_layer(l));
-    cpu::paged_attention(pool, q, kv.k_layer(l), kv.v_layer(l), ab, as, attn);
+    cpu::kv_write(k, v, s.slot_mapping.data(), Ti, as, kv.dtype, kv.k_layer(l), kv.v_layer(l));
+    cpu::paged_attention(pool, q, kv.dtype, kv.k_layer(l), kv.v_layer(l), ab, as, attn);
     cpu::matmul(pool, attn, Ti, w.o, xn);
     cpu::add_inplace(x, xn, Ti * H);
     cpu::rmsnorm(x, w.ffn_norm, xn, Ti, H, eps);

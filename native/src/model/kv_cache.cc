@@ -29,6 +29,7 @@ Result<std::shared_ptr<KvCache>> describe_kv_cache(const Model& m, int64_t num_b
   kv->num_blocks = num_blocks;
   kv->block_size = block_size;
   kv->bytes = bytes;
+  kv->dtype = m.kv_dtype;
   return kv;
 }
 
@@ -36,7 +37,7 @@ Result<std::shared_ptr<KvCache>> create_kv_cache(const Model& m, int64_t num_blo
   auto d = describe_kv_cache(m, num_blocks, block_size);
   if (!d.ok()) return d.error();
   std::shared_ptr<KvCache> kv = std::move(d.value());
-  kv->data = static_cast<float*>(std::calloc(static_cast<size_t>(kv->bytes / sizeof(float)), sizeof(float)));
+  kv->data = std::calloc(static_cast<size_t>(kv->bytes), 1);
   if (kv->data == nullptr) {
     return make_err(Code::OUT_OF_MEMORY, "cannot allocate " + std::to_string(kv->bytes) + " bytes for " + std::to_string(num_blocks) + " KV blocks",
                     "createKvCache");

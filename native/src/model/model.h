@@ -59,9 +59,13 @@ struct Model {
   // the device forward; the host views above stay the source of truth.
   std::shared_ptr<DeviceBackend> device;
 
+  // Element type of this model's KV caches: F16 or F32 on the CPU (loadModel's
+  // kvCacheDtype), always F32 with a device (the HIP kernels read f32).
+  DType kv_dtype = DType::F32;
+
   uint64_t kv_bytes_per_block(int64_t block_size) const {
     return 2ull * static_cast<uint64_t>(cfg.num_layers) * static_cast<uint64_t>(cfg.num_kv_heads) *
-           static_cast<uint64_t>(block_size) * static_cast<uint64_t>(cfg.head_dim) * sizeof(float);
+           static_cast<uint64_t>(block_size) * static_cast<uint64_t>(cfg.head_dim) * cpu::kv_elem_bytes(kv_dtype);
   }
 };
 

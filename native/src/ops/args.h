@@ -42,6 +42,11 @@ struct TypedTraits<int32_t> {
   static constexpr const char* kName = "Int32Array";
 };
 template <>
+struct TypedTraits<uint16_t> {
+  static constexpr napi_typedarray_type kType = napi_uint16_array;
+  static constexpr const char* kName = "Uint16Array";
+};
+template <>
 struct TypedTraits<uint8_t> {
   static constexpr napi_typedarray_type kType = napi_uint8_array;
   static constexpr const char* kName = "Uint8Array";

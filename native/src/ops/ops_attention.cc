@@ -1,5 +1,6 @@
 // exports.ops.pagedAttention: kv_write then paged_attention over the flat
-// arrays of native/README.md (the caches are written in place).
+// arrays of native/README.md (the caches are written in place). The caches
+// are Float32Arrays (an f32 cache) or Uint16Arrays of f16 bits (an f16 cache).
 #include "ops/args.h"
 
 namespace hs {
@@ -17,8 +18,21 @@ Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
     auto q = typed<float>(a.Get("q"), "q");
     auto k = typed<float>(a.Get("k"), "k");
     auto v = typed<float>(a.Get("v"), "v");
-    auto kc = typed<float>(a.Get("kCache"), "kCache");
-    auto vc = typed<float>(a.Get("vCache"), "vCache");
+    Napi::Value kcv = a.Get("kCache"), vcv = a.Get("vCache");
+    const bool f16 = kcv.IsTypedArray() && kcv.As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array;
+    const DType kv_dtype = f16 ? DType::F16 : DType::F32;
+    void* kc_data = nullptr;
+    void* vc_data = nullptr;
+    size_t kc_size = 0, vc_size = 0;
+    if (f16) {
+      auto kc = typed<uint16_t>(kcv, "kCache");
+      auto vc = typed<uint16_t>(vcv, "vCache");
+      kc_data = kc.data, vc_data = vc.data, kc_size = kc.size, vc_size = vc.size;
+    } else {
+      auto kc = typed<float>(kcv, "kCache");
+      auto vc = typed<float>(vcv, "vCache");
+      kc_data = kc.data, vc_data = vc.data, kc_size = kc.size, vc_size = vc.size;
+    }
     auto slots = typed<int32_t>(a.Get("slotMapping"), "slotMapping");
     auto qs = typed<int32_t>(a.Get("queryStart"), "queryStart");
     auto lens = typed<int32_t>(a.Get("seqLens"), "seqLens");
@@ -44,7 +58,7 @@ Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
     need(k.size == static_cast<size_t>(T * row) && v.size == k.size, "k and v must hold T*nKvHeads*headDim values");
     need(slots.size == static_cast<size_t>(T), "slotMapping must hold T values");
     const int64_t block_floats = row * s.block_size;
-    need(kc.size == vc.size && kc.size % static_cast<size_t>(block_floats) == 0,
+    need(kc_size == vc_size && kc_size % static_cast<size_t>(block_floats) == 0,
          "kCache and vCache must hold whole blocks of nKvHeads*blockSize*headDim");
     cpu::AttnBatch b;
     b.num_seqs = static_cast<int32_t>(S);
@@ -54,11 +68,12 @@ Napi::Value PagedAttention(const Napi::CallbackInfo& info) {
     b.block_tables = tables.data;
     b.max_blocks = S == 0 ? 0 : static_cast<int32_t>(tables.size / static_cast<size_t>(S));
     b.positions = pos.data;
-    const char* bad = cpu::check_attn_batch(b, s, static_cast<int64_t>(kc.size) / block_floats, slots.data);
+    const char* bad = cpu::check_attn_batch(b, s, static_cast<int64_t>(kc_size) / block_floats, slots.data);
     if (bad != nullptr) throw ValueErr{bad};
-    cpu::kv_write(k.data, v.data, slots.data, T, s, kc.data, vc.data);
+    // Invariant: both caches hold kc_size elements of kv_dtype, whole blocks (checked above).
+    cpu::kv_write(k.data, v.data, slots.data, T, s, kv_dtype, kc_data, vc_data);
     auto out = new_typed<float>(env, q.size);
-    cpu::paged_attention(cpu::default_pool(), q.data, kc.data, vc.data, b, s, out.Data());
+    cpu::paged_attention(cpu::default_pool(), q.data, kv_dtype, kc_data, vc_data, b, s, out.Data());
     return out;
   });
 }
