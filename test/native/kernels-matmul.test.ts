@@ -27,6 +27,8 @@ const FLOAT_SHAPES: [number, number, number][] = [
 ];
 const Q8_SHAPES: [number, number, number][] = [
   [1, 32, 5], [3, 96, 37], [17, 544, 19], [64, 1056, 21], [1, 2080, 67],
+  // K of 1056 blocks: past the batched AVX2 kernel's scale panel (1040 blocks), its other path
+  [3, 33792, 6],
 ];
 
 t.test('quantize gives the reference bytes and dequantize inverts exactly', (t) => {
@@ -109,6 +111,13 @@ for (const level of levels()) {
         }
         t.ok(same, `${dt}: a row alone equals the same row in a batch of ${M}, bit for bit`);
       }
+      // Q8_0 with K past the batched AVX2 kernel's scale panel takes its other path.
+      const M = 3, K = 33792, N = 6;
+      const x = randn(r, M * K);
+      const wb = unwrap(ops.quantize(randn(r, N * K), 'q8_0'));
+      const all = unwrap(ops.matmul(x, M, K, wb, 'q8_0', N));
+      const row = unwrap(ops.matmul(x.slice(2 * K, 3 * K), 1, K, wb, 'q8_0', N));
+      t.same(Array.from(row), Array.from(all.subarray(2 * N, 3 * N)), 'q8_0, K = 33792: a row alone equals the row in a batch');
     });
     t.end();
   });
