@@ -93,6 +93,48 @@ for (const level of levels()) for (const kv of ['f32', 'f16'] as const) {
   });
 }
 
+// The kernels take up to 4 queries that share a kv head's rows at once (a
+// prefill's consecutive tokens, a GQA group's heads) and promise each query
+// the single-row kernel's arithmetic: a token's output must not depend on
+// how it was grouped, so a prefilled token equals the same token decoded
+// alone, bit for bit (batch invariance and recompute after preemption rest on it).
+for (const level of levels()) for (const kv of ['f32', 'f16'] as const) {
+  t.test(`paged attention: a prefilled token equals it decoded alone at ${level}, ${kv} cache`, (t) => {
+    for (const [H, KVH, D, bs] of [[2, 2, 64, 16], [3, 1, 32, 5], [4, 2, 128, 7], [2, 1, 40, 4]]) {
+      const r = rng(900 + H + D);
+      const T = 23, row = KVH * D, blocks = Math.ceil(T / bs);
+      const cache = (): Float32Array | Uint16Array =>
+        kv === 'f16' ? new Uint16Array((blocks + 1) * bs * row) : new Float32Array((blocks + 1) * bs * row);
+      const kCache = cache(), vCache = cache();
+      const tables = Int32Array.from({ length: blocks }, (_, b) => blocks - b); // reversed: scattered
+      const slot = (p: number) => tables[Math.floor(p / bs)] * bs + (p % bs);
+      const q = randn(r, T * H * D), k = randn(r, T * row), v = randn(r, T * row);
+      const shape = { nHeads: H, nKvHeads: KVH, headDim: D, blockSize: bs, blockTables: tables, kCache, vCache };
+      let all = new Float32Array(0);
+      atLevel(level, () => {
+        all = unwrap(ops.pagedAttention({
+          ...shape, q, k, v, slotMapping: Int32Array.from({ length: T }, (_, p) => slot(p)),
+          queryStart: Int32Array.from([0, T]), seqLens: Int32Array.from([T]),
+          positions: Int32Array.from({ length: T }, (_, p) => p),
+        }));
+      });
+      let same = true;
+      for (const p of [0, 1, 4, 5, 11, 16, 22]) {
+        atLevel(level, () => {
+          const one = unwrap(ops.pagedAttention({
+            ...shape, q: q.slice(p * H * D, (p + 1) * H * D), k: k.slice(p * row, (p + 1) * row),
+            v: v.slice(p * row, (p + 1) * row), slotMapping: Int32Array.from([-1]), // already in the cache
+            queryStart: Int32Array.from([0, 1]), seqLens: Int32Array.from([p + 1]), positions: Int32Array.from([p]),
+          }));
+          for (let i = 0; i < H * D; i++) if (!Object.is(one[i], all[p * H * D + i])) same = false;
+        });
+      }
+      t.ok(same, `H=${H} KVH=${KVH} D=${D} bs=${bs}: decoded tokens equal their prefill rows bit for bit`);
+    }
+    t.end();
+  });
+}
+
 t.test('paged attention rejects inconsistent batches', (t) => {
   const { second } = run('scalar', 2, 1, 8, 4, [{ cached: 5, fresh: 2 }, { cached: 1, fresh: 1 }], 7);
   const base = second.args;

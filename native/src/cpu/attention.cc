@@ -6,7 +6,8 @@
 //                          row   = ((block * n_kv_heads + kv_head) * block_size
 //                                   + j % block_size) * head_dim
 //
-// One work item per (token, query head), run over the pool. Each item walks
+// One work item per tile of up to kTileQ queries (tokens of one sequence x
+// query heads of one kv head), run over the pool. Each query walks
 // its sequence's blocks in order with an online softmax (running max m,
 // running denominator l, output accumulator o rescaled when m grows), so no
 // score buffer longer than one block is needed. An item depends only on its
@@ -137,7 +138,6 @@ struct AttnCtx {
   const AttnBatch* b;
   const AttnShape* s;
   float* out;
-  const int32_t* token_seq;  // [T] sequence of each token
 };
 
 // Pointers to block j's rows of this kv head, keys in [0, nb), values in [nb, 2nb).
@@ -154,44 +154,89 @@ void block_rows(const AttnCtx& c, const int32_t* table, int64_t nb, int64_t kvh,
   }
 }
 
-void attend_one(const AttnCtx& c, int64_t t, int64_t h, float* scratch, std::vector<const float*>& fptrs,
-                std::vector<const uint16_t*>& hptrs) {
+// A tile: up to kTileQ queries of one sequence that read one kv head's rows,
+// numbered token-major then by query head within the kv head's group.
+struct Tile {
+  int32_t seq;
+  int32_t kvh;
+  int32_t first;  // index into the (token, head-in-group) numbering of seq
+  int32_t count;
+};
+
+void attend_tile(const AttnCtx& c, const Tile& tl, float* scratch, std::vector<const float*>& fptrs,
+                 std::vector<const uint16_t*>& hptrs) {
   const AttnShape& s = *c.s;
-  const int64_t D = s.head_dim, H = s.n_heads, KVH = s.n_kv_heads, bs = s.block_size;
-  const int64_t kvh = h / (H / KVH);
-  const int32_t seq = c.token_seq[t];
-  const int64_t n_ctx = static_cast<int64_t>(c.b->positions[t]) + 1;  // causal: 0..pos
-  const int32_t* table = c.b->block_tables + static_cast<int64_t>(seq) * c.b->max_blocks;
-  const int64_t nb = (n_ctx + bs - 1) / bs;
-  const float* qr = c.q + (t * H + h) * D;
-  float* o = c.out + (t * H + h) * D;
+  const int64_t D = s.head_dim, H = s.n_heads, G = s.n_heads / s.n_kv_heads, bs = s.block_size;
+  const int32_t* table = c.b->block_tables + static_cast<int64_t>(tl.seq) * c.b->max_blocks;
+  const int64_t q0 = c.b->query_start[tl.seq];
+  const float* q[kTileQ];
+  float* out[kTileQ];
+  int64_t n_ctx[kTileQ];
+  int64_t n_max = 0;
+  for (int j = 0; j < tl.count; ++j) {
+    const int64_t k = tl.first + j;
+    const int64_t t = q0 + k / G, h = tl.kvh * G + k % G;
+    q[j] = c.q + (t * H + h) * D;
+    out[j] = c.out + (t * H + h) * D;
+    n_ctx[j] = static_cast<int64_t>(c.b->positions[t]) + 1;  // causal: 0..pos
+    n_max = std::max(n_max, n_ctx[j]);
+  }
+  const int64_t nb = (n_max + bs - 1) / bs;
+  const IsaKernels& k = isa();
   if (c.kv_dtype == DType::F16) {
-    block_rows(c, table, nb, kvh, hptrs);
-    isa().attend_f16(qr, hptrs.data(), hptrs.data() + nb, n_ctx, bs, D, s.scale, o, scratch);
+    block_rows(c, table, nb, tl.kvh, hptrs);
+    if (tl.count == 1) {
+      k.attend_f16(q[0], hptrs.data(), hptrs.data() + nb, n_ctx[0], bs, D, s.scale, out[0], scratch);
+    } else {
+      k.attend_f16_tile(tl.count, q, n_ctx, hptrs.data(), hptrs.data() + nb, bs, D, s.scale, out, scratch);
+    }
   } else {
-    block_rows(c, table, nb, kvh, fptrs);
-    isa().attend(qr, fptrs.data(), fptrs.data() + nb, n_ctx, bs, D, s.scale, o, scratch);
+    block_rows(c, table, nb, tl.kvh, fptrs);
+    if (tl.count == 1) {
+      k.attend(q[0], fptrs.data(), fptrs.data() + nb, n_ctx[0], bs, D, s.scale, out[0], scratch);
+    } else {
+      k.attend_tile(tl.count, q, n_ctx, fptrs.data(), fptrs.data() + nb, bs, D, s.scale, out, scratch);
+    }
   }
 }
 
 }  // namespace
 
+void attend_tile_scalar(int nq, const float* const* q, const int64_t* n_ctx, const float* const* kblk,
+                        const float* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                        float* scratch) {
+  for (int t = 0; t < nq; ++t) attend_scalar(q[t], kblk, vblk, n_ctx[t], bs, D, scale, out[t], scratch);
+}
+
+void attend_f16_tile_scalar(int nq, const float* const* q, const int64_t* n_ctx, const uint16_t* const* kblk,
+                            const uint16_t* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                            float* scratch) {
+  for (int t = 0; t < nq; ++t) attend_f16_scalar(q[t], kblk, vblk, n_ctx[t], bs, D, scale, out[t], scratch);
+}
+
 void paged_attention(ThreadPool* pool, const float* q, DType kv_dtype, const void* k_cache,
                      const void* v_cache, const AttnBatch& b, const AttnShape& s, float* out) {
-  static thread_local std::vector<int32_t> token_seq;
-  token_seq.resize(std::max(0, b.num_tokens));
+  // Tiles in sequence order; a tile's queries share every key and value row
+  // they read, so the ISA kernel widens each row once for all of them.
+  static thread_local std::vector<Tile> tiles;
+  tiles.clear();
+  const int32_t G = s.n_heads / s.n_kv_heads;
   for (int32_t i = 0; i < b.num_seqs; ++i) {
-    for (int32_t t = b.query_start[i]; t < b.query_start[i + 1]; ++t) token_seq[t] = i;
+    const int32_t n = (b.query_start[i + 1] - b.query_start[i]) * G;
+    for (int32_t g = 0; g < s.n_kv_heads; ++g) {
+      for (int32_t f = 0; f < n; f += kTileQ) tiles.push_back(Tile{i, g, f, std::min(kTileQ, n - f)});
+    }
   }
-  AttnCtx c{q, kv_dtype, k_cache, v_cache, &b, &s, out, token_seq.data()};
-  const int64_t H = s.n_heads;
-  parallel_for(pool, static_cast<int64_t>(b.num_tokens) * H, [&](int64_t i0, int64_t i1, int) {
+  AttnCtx c{q, kv_dtype, k_cache, v_cache, &b, &s, out};
+  // A thread_local is not captured: the workers must see the caller's list.
+  const Tile* tile = tiles.data();
+  parallel_for(pool, static_cast<int64_t>(tiles.size()), [&](int64_t i0, int64_t i1, int) {
     static thread_local std::vector<float> scratch;
     static thread_local std::vector<const float*> fptrs;
     static thread_local std::vector<const uint16_t*> hptrs;
-    const size_t need = static_cast<size_t>(s.block_size) + 8 + 2 * static_cast<size_t>(s.head_dim);
+    const size_t need = kTileQ * (static_cast<size_t>(s.block_size) + 8 + 2 * static_cast<size_t>(s.head_dim));
     if (scratch.size() < need) scratch.resize(need);
-    for (int64_t i = i0; i < i1; ++i) attend_one(c, i / H, i % H, scratch.data(), fptrs, hptrs);
+    for (int64_t i = i0; i < i1; ++i) attend_tile(c, tile[i], scratch.data(), fptrs, hptrs);
   });
 }
 

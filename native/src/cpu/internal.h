@@ -55,6 +55,9 @@ constexpr int64_t kMatmulScratchFloats = 8 * kMatmulKc + 64;
 
 using MatmulRangeFn = void (*)(const MatmulJob& job, int64_t n0, int64_t n1, float* scratch);
 
+// Query rows per attention tile (see IsaKernels::attend_tile).
+constexpr int kTileQ = 4;
+
 struct IsaKernels {
   const char* name;
   MatmulRangeFn matmul[4];  // indexed by DType
@@ -76,6 +79,15 @@ struct IsaKernels {
                      int64_t bs, int64_t D, float scale, float* out, float* scratch);
   // out[i] = f16 bits of x[i], rounded to nearest even.
   void (*to_f16)(const float* x, uint16_t* out, int64_t n);
+  // attend / attend_f16 for nq <= kTileQ query rows that read the same blocks
+  // (query t: q[t], n_ctx[t] keys, out[t]); each out[t] is bit for bit what
+  // the single-row kernel gives for it. scratch: >= kTileQ * (bs + 8 + 2 * D) floats.
+  void (*attend_tile)(int nq, const float* const* q, const int64_t* n_ctx, const float* const* kblk,
+                      const float* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                      float* scratch);
+  void (*attend_f16_tile)(int nq, const float* const* q, const int64_t* n_ctx, const uint16_t* const* kblk,
+                          const uint16_t* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                          float* scratch);
 };
 
 void attend_scalar(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
@@ -83,6 +95,12 @@ void attend_scalar(const float* q, const float* const* kblk, const float* const*
 void attend_f16_scalar(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
                        int64_t bs, int64_t D, float scale, float* out, float* scratch);
 void to_f16_scalar(const float* x, uint16_t* out, int64_t n);
+void attend_tile_scalar(int nq, const float* const* q, const int64_t* n_ctx, const float* const* kblk,
+                        const float* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                        float* scratch);
+void attend_f16_tile_scalar(int nq, const float* const* q, const int64_t* n_ctx, const uint16_t* const* kblk,
+                            const uint16_t* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                            float* scratch);
 
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
 #if defined(__x86_64__) || defined(_M_X64)
@@ -92,6 +110,12 @@ void attend_avx2(const float* q, const float* const* kblk, const float* const* v
 void attend_f16_avx2(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
                      int64_t bs, int64_t D, float scale, float* out, float* scratch);  // also used at avx512
 void to_f16_avx2(const float* x, uint16_t* out, int64_t n);  // also used at avx512
+void attend_tile_avx2(int nq, const float* const* q, const int64_t* n_ctx, const float* const* kblk,
+                      const float* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                      float* scratch);  // also used at avx512
+void attend_f16_tile_avx2(int nq, const float* const* q, const int64_t* n_ctx, const uint16_t* const* kblk,
+                          const uint16_t* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                          float* scratch);  // also used at avx512
 #endif
 
 extern const IsaKernels kScalarKernels;
