@@ -110,7 +110,7 @@ for (const level of levels()) for (const kv of ['f32', 'f16'] as const) {
       const slot = (p: number) => tables[Math.floor(p / bs)] * bs + (p % bs);
       const q = randn(r, T * H * D), k = randn(r, T * row), v = randn(r, T * row);
       const shape = { nHeads: H, nKvHeads: KVH, headDim: D, blockSize: bs, blockTables: tables, kCache, vCache };
-      let all = new Float32Array(0);
+      let all: Float32Array = new Float32Array(0);
       atLevel(level, () => {
         all = unwrap(ops.pagedAttention({
           ...shape, q, k, v, slotMapping: Int32Array.from({ length: T }, (_, p) => slot(p)),
