@@ -43,6 +43,24 @@ inline float dot8(const float* a, const typename R::E* b, int64_t D) {
   return s;
 }
 
+// The block after block blk (keys from j0) lies elsewhere in the pool, where
+// no hardware prefetcher looks: request its keys and values while this one
+// is computed. Invariant: kblk/vblk hold ceil(n_ctx / bs) blocks, so block
+// blk + 1 exists when j0 + bs < n_ctx, and only its first rows in the
+// context are requested.
+template <class E>
+inline void prefetch_next_block(const E* const* kblk, const E* const* vblk, int64_t blk, int64_t j0, int64_t bs,
+                                int64_t n_ctx, int64_t D) {
+  if (j0 + bs >= n_ctx) return;
+  const int64_t n_next = std::min(bs, n_ctx - j0 - bs);
+  const auto* kn = reinterpret_cast<const char*>(kblk[blk + 1]);
+  const auto* vn = reinterpret_cast<const char*>(vblk[blk + 1]);
+  for (int64_t o = 0; o < n_next * D * static_cast<int64_t>(sizeof(E)); o += 64) {
+    _mm_prefetch(kn + o, _MM_HINT_T0);
+    _mm_prefetch(vn + o, _MM_HINT_T0);
+  }
+}
+
 // Block loop with the output in NV registers of 8 (D == 8 * NV), or in
 // memory (NV == 0, any D).
 template <int NV, class R>
@@ -60,19 +78,7 @@ void attend_impl(const float* q, const typename R::E* const* kblk, const typenam
     const int64_t n = j0 + bs < n_ctx ? bs : n_ctx - j0;
     const E* kb = kblk[blk];
     const E* vb = vblk[blk];
-    if (j0 + bs < n_ctx) {
-      // The next block lies elsewhere in the pool, where no hardware
-      // prefetcher looks: request its keys and values while this one is
-      // computed. Invariant: kblk/vblk hold ceil(n_ctx / bs) blocks, so
-      // block blk + 1 exists, and only its first n_next rows are requested.
-      const int64_t n_next = std::min(bs, n_ctx - j0 - bs);
-      const auto* kn = reinterpret_cast<const char*>(kblk[blk + 1]);
-      const auto* vn = reinterpret_cast<const char*>(vblk[blk + 1]);
-      for (int64_t o = 0; o < n_next * D * static_cast<int64_t>(sizeof(E)); o += 64) {
-        _mm_prefetch(kn + o, _MM_HINT_T0);
-        _mm_prefetch(vn + o, _MM_HINT_T0);
-      }
-    }
+    prefetch_next_block(kblk, vblk, blk, j0, bs, n_ctx, D);
     float bmax = kNegInf;
     for (int64_t i = 0; i < n; ++i) {
       const float s = dot8<R>(q, kb + i * D, D) * scale;
@@ -178,16 +184,7 @@ void attend_tile_impl(int nq, const float* const* q, const int64_t* n_ctx, const
     }
     const E* kb = kblk[blk];
     const E* vb = vblk[blk];
-    if (j0 + bs < n_max) {
-      // As in attend_impl. Invariant: kblk/vblk hold ceil(n_max / bs) blocks.
-      const int64_t n_next = std::min(bs, n_max - j0 - bs);
-      const auto* kn = reinterpret_cast<const char*>(kblk[blk + 1]);
-      const auto* vn = reinterpret_cast<const char*>(vblk[blk + 1]);
-      for (int64_t o = 0; o < n_next * D * static_cast<int64_t>(sizeof(E)); o += 64) {
-        _mm_prefetch(kn + o, _MM_HINT_T0);
-        _mm_prefetch(vn + o, _MM_HINT_T0);
-      }
-    }
+    prefetch_next_block(kblk, vblk, blk, j0, bs, n_max, D);
     // Scores: dot8's two accumulators (even and odd 8-lane chunks) and its
     // hsum; for keys all queries see, four hsums are done as one reduction
     // with hsum's pairing (lane k + lane k+4, then 0+2 and 1+3, then 0+1).
