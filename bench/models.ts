@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureDir } from '../src/models/atomic-dir.js';
 import { parameterCount, writeGgufModel, type SynthSpec } from '../src/models/synth.js';
 
-export const BENCH_MODEL_VERSION = 1;
+export const BENCH_MODEL_VERSION = 2;
 const root = fileURLToPath(new URL('../', import.meta.url));
 
 export const benchSpec: SynthSpec = {

@@ -134,9 +134,18 @@ export function ggufTokenizerMetadata(t: NpmTokenizer): [string, GgufValue][] {
   if (t.ggufPre !== null) out.push(['tokenizer.ggml.pre', gguf.str(t.ggufPre)]);
   out.push(['tokenizer.ggml.tokens', gguf.strs(tokens)]);
   if (t.ggufModel === 'llama') {
-    // SentencePiece scores are not in tokenizer.json; HF's converter ordered
-    // the merges by piece id, so -id gives llama.cpp the same merge priority.
-    out.push(['tokenizer.ggml.scores', gguf.f32s(tokens.map((_, id) => (added.has(id) ? 0 : -id)))]);
+    // SentencePiece scores are not in tokenizer.json. llama.cpp merges the
+    // pair whose result scores highest; tokenizer.json ranks its merges. A
+    // piece scores minus the rank of the first merge that makes it, so both
+    // merge in the same order (by id alone, Llama 2's "▁▁", ranked near the
+    // end, would merge first). Pieces no merge makes score below all others.
+    const firstRank = new Map<string, number>();
+    t.json.model.merges.forEach((m, rank) => {
+      const piece = typeof m === 'string' ? m.replace(' ', '') : m.join('');
+      if (!firstRank.has(piece)) firstRank.set(piece, rank);
+    });
+    const n = t.json.model.merges.length;
+    out.push(['tokenizer.ggml.scores', gguf.f32s(tokens.map((tok, id) => (added.has(id) ? 0 : -(firstRank.get(tok) ?? n + id))))]);
   }
   out.push(['tokenizer.ggml.token_type', gguf.i32s(types)]);
   if (t.ggufModel === 'gpt2') {
