@@ -1,6 +1,7 @@
-// Builds the tokenizer.json object of a gpt2-style byte-level BPE vocabulary
-// from a GGUF file's tokenizer.ggml.* metadata, so one tokenizer library
-// serves Hugging Face directories and GGUF files alike.
+// Builds the tokenizer.json object of a GGUF file's vocabulary from its
+// tokenizer.ggml.* metadata, so one tokenizer library serves Hugging Face
+// directories and GGUF files alike: gpt2-style byte-level BPE ("gpt2") and
+// SentencePiece BPE with byte fallback ("llama": Llama 2, Mistral, TinyLlama).
 import { GgufError, type GgufMetadata } from './gguf-reader.js';
 
 // The pre-tokenizer split of each tokenizer.ggml.pre value this builds
@@ -12,6 +13,7 @@ const PRE_REGEX: Record<string, string> = {
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 };
 
+const UNKNOWN = 2;
 const CONTROL = 3;
 const USER_DEFINED = 4;
 
@@ -24,8 +26,9 @@ export interface GgufTokenizerParts {
 export function tokenizerJsonFromGguf(md: GgufMetadata): GgufTokenizerParts {
   const path = md.file.path;
   const model = md.string('tokenizer.ggml.model');
+  if (model === 'llama') return sentencePieceParts(md);
   if (model !== 'gpt2') {
-    throw new GgufError(path, 'metadata key tokenizer.ggml.model', `tokenizer model "${model}" is not supported (only "gpt2" byte-level BPE); use the model's tokenizer.json`);
+    throw new GgufError(path, 'metadata key tokenizer.ggml.model', `tokenizer model "${model}" is not supported (known: "gpt2" byte-level BPE, "llama" SentencePiece BPE); use the model's tokenizer.json`);
   }
   const pre = md.string('tokenizer.ggml.pre', 'llama-bpe') ?? 'llama-bpe';
   const regex = PRE_REGEX[pre] as string | undefined;
@@ -85,6 +88,106 @@ export function tokenizerJsonFromGguf(md: GgufMetadata): GgufTokenizerParts {
       ignore_merges: pre === 'llama-bpe',
       vocab,
       merges,
+    },
+  };
+  const tokenizerConfig: Record<string, unknown> = {
+    bos_token: bos,
+    eos_token: eosId !== null ? (tokens[eosId] ?? null) : null,
+    clean_up_tokenization_spaces: false,
+  };
+  const template = md.string('tokenizer.chat_template', null);
+  if (template !== null) tokenizerConfig.chat_template = template;
+  return { tokenizerJson, tokenizerConfig, tokens };
+}
+
+/**
+ * Merges of a SentencePiece BPE vocabulary, as Hugging Face's converter
+ * derives them (SentencePieceExtractor): every split of a piece into two
+ * pieces of the vocabulary is a merge, ranked by the merged piece's score,
+ * highest first; ties keep vocabulary order, and a piece's own splits are
+ * ordered by the ids of their left, then right part. Splits are by code
+ * point, as Python slices strings.
+ */
+export function sentencePieceMerges(tokens: readonly string[], scores: readonly number[]): [string, string][] {
+  const id = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    if (!id.has(t)) id.set(t, i);
+  });
+  const all: { l: string; r: string; score: number }[] = [];
+  tokens.forEach((piece, i) => {
+    const cps = Array.from(piece);
+    const local: { l: string; r: string; score: number }[] = [];
+    for (let k = 1; k < cps.length; k++) {
+      const l = cps.slice(0, k).join(''), r = cps.slice(k).join('');
+      if (id.has(l) && id.has(r)) local.push({ l, r, score: scores[i] ?? 0 });
+    }
+    local.sort((a, b) => (id.get(a.l) ?? 0) - (id.get(b.l) ?? 0) || (id.get(a.r) ?? 0) - (id.get(b.r) ?? 0));
+    all.push(...local);
+  });
+  all.sort((a, b) => b.score - a.score); // stable: ties keep vocabulary order
+  return all.map((m) => [m.l, m.r]);
+}
+
+function sentencePieceParts(md: GgufMetadata): GgufTokenizerParts {
+  const path = md.file.path;
+  const tokens = md.strings('tokenizer.ggml.tokens');
+  const types = md.numbers('tokenizer.ggml.token_type') ?? [];
+  const scores = md.numbers('tokenizer.ggml.scores');
+  if (scores === null || scores.length !== tokens.length) {
+    throw new GgufError(path, 'metadata key tokenizer.ggml.scores', 'a "llama" (SentencePiece) vocabulary needs one score per token');
+  }
+  const ids = new Map<string, number>(); // the first id of a piece wins, as in sentencePieceMerges
+  const added: Record<string, unknown>[] = [];
+  tokens.forEach((tok, id) => {
+    if (!ids.has(tok)) ids.set(tok, id);
+    const type = types[id] ?? 1;
+    if (type === UNKNOWN || type === CONTROL || type === USER_DEFINED) {
+      added.push({ id, content: tok, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type !== USER_DEFINED });
+    }
+  });
+  const unkId = md.optionalNumber('tokenizer.ggml.unknown_token_id');
+  const bosId = md.optionalNumber('tokenizer.ggml.bos_token_id');
+  const eosId = md.optionalNumber('tokenizer.ggml.eos_token_id');
+  const bos = bosId !== null ? (tokens[bosId] ?? null) : null;
+  const addBos = md.bool('tokenizer.ggml.add_bos_token', true) && bos !== null;
+  // SentencePiece prepends a space to the text (llama.cpp: add_space_prefix, default on).
+  const spacePrefix = md.bool('tokenizer.ggml.add_space_prefix', true);
+  const replace = { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' };
+  const tokenizerJson = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: { type: 'Sequence', normalizers: spacePrefix ? [{ type: 'Prepend', prepend: '\u2581' }, replace] : [replace] },
+    pre_tokenizer: null,
+    post_processor: addBos
+      ? {
+          type: 'TemplateProcessing',
+          single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+          pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+          special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
+        }
+      : null,
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        ...(spacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
+      ],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: unkId !== null ? (tokens[unkId] ?? null) : null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab: Object.fromEntries(ids),
+      merges: sentencePieceMerges(tokens, scores),
     },
   };
   const tokenizerConfig: Record<string, unknown> = {

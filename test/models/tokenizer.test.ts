@@ -2,6 +2,10 @@
 // the same ids as the model directory's tokenizer.json, decode must
 // round-trip, and chat templates must render each family's prompt format.
 import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { GgufMetadata, readGguf } from '../../src/models/gguf-reader.js';
+import { tokenizerJsonFromGguf } from '../../src/models/gguf-tokenizer-json.js';
+import { npmTokenizer } from '../../src/models/npm-tokenizers.js';
 import { loadTokenizer as load, type LoadedTokenizer } from '../../src/models/tokenizer.js';
 import { fixtureModel } from '../fixtures/models.js';
 
@@ -22,10 +26,18 @@ const texts = [
   "it's they're we'll I'd DON'T",
 ];
 
-for (const arch of ['llama', 'qwen3'] as const) {
-  t.test(`${arch}: GGUF-built tokenizer equals the HF one`, async (t) => {
-    const hf = await loadTokenizer(await fixtureModel(arch, 'safetensors'));
-    const gg = await loadTokenizer(await fixtureModel(arch, 'gguf'));
+// Byte-level BPE (Llama 3, Qwen) and SentencePiece BPE with byte fallback
+// (Llama 2's vocabulary: the GGUF carries scores, not merges).
+const cases = [
+  { name: 'llama', arch: 'llama', opts: {} },
+  { name: 'qwen3', arch: 'qwen3', opts: {} },
+  { name: 'llama with Llama 2 SentencePiece vocabulary', arch: 'llama', opts: { tokenizer: 'llama2' } },
+] as const;
+
+for (const { name, arch, opts } of cases) {
+  t.test(`${name}: GGUF-built tokenizer equals the HF one`, async (t) => {
+    const hf = await loadTokenizer(await fixtureModel(arch, 'safetensors', opts));
+    const gg = await loadTokenizer(await fixtureModel(arch, 'gguf', opts));
     t.equal(gg.vocabSize, hf.vocabSize, 'same vocabulary size');
     t.equal(gg.bosTokenId, hf.bosTokenId, 'same BOS');
     for (const eos of hf.eosTokenIds) t.ok(gg.eosTokenIds.includes(eos), `GGUF stops on EOS ${String(eos)} too`);
@@ -39,6 +51,30 @@ for (const arch of ['llama', 'qwen3'] as const) {
     }
   });
 }
+
+t.test('SentencePiece: merges derived from GGUF scores equal the tokenizer.json ones', async (t) => {
+  const path = await fixtureModel('llama', 'gguf', { tokenizer: 'llama2' });
+  const { tokenizerJson } = tokenizerJsonFromGguf(new GgufMetadata(readGguf(path)));
+  const model = tokenizerJson.model as { merges: [string, string][]; vocab: Record<string, number> };
+  const hf = JSON.parse(readFileSync(npmTokenizer('llama2').tokenizerJsonPath, 'utf8')) as {
+    model: { merges: (string | [string, string])[]; vocab: Record<string, number> };
+  };
+  const want = hf.model.merges.map((m) => (typeof m === 'string' ? m : m.join(' ')));
+  t.equal(model.merges.length, want.length, 'as many merges');
+  t.ok(model.merges.every((m, i) => m.join(' ') === want[i]), 'the same merges in the same order');
+  t.same(model.vocab, hf.model.vocab, 'the same vocabulary, "constructor" and "toString" included');
+});
+
+t.test('GGUF vocabularies it cannot rebuild are errors naming the file and key', async (t) => {
+  const path = await fixtureModel('llama', 'gguf', { tokenizer: 'llama2' });
+  const file = readGguf(path);
+  const noScores = new Map(file.metadata);
+  noScores.delete('tokenizer.ggml.scores');
+  t.throws(() => tokenizerJsonFromGguf(new GgufMetadata({ ...file, metadata: noScores })), /model\.gguf: .*one score per token.*metadata key tokenizer\.ggml\.scores/);
+  const bert = new Map(file.metadata);
+  bert.set('tokenizer.ggml.model', { type: 'string', value: 'bert' });
+  t.throws(() => tokenizerJsonFromGguf(new GgufMetadata({ ...file, metadata: bert })), /model\.gguf: tokenizer model "bert" is not supported.*metadata key tokenizer\.ggml\.model/);
+});
 
 t.test('llama: BOS is added with special tokens; special tokens in text are single ids', async (t) => {
   const tok = await loadTokenizer(await fixtureModel('llama', 'gguf'));

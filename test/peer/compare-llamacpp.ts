@@ -6,6 +6,7 @@
 import type { Test } from 'tap';
 import { loadModel, releaseModel } from '../../src/native.js';
 import { loadTokenizer } from '../../src/models/tokenizer.js';
+import type { TokenizerName } from '../../src/models/npm-tokenizers.js';
 import type { WeightDType } from '../../src/models/writers/encode.js';
 import { fixtureModel, type Arch } from '../fixtures/models.js';
 import { getPeer, type PeerModel } from './llama-peer.js';
@@ -68,10 +69,10 @@ async function peerGreedy(model: PeerModel, prompt: number[]): Promise<{ tokens:
   }
 }
 
-export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: WeightDType }): Promise<void> {
+export async function compareWithLlamaCpp(t: Test, c: { arch: Arch; dtype: WeightDType; tokenizer?: TokenizerName }): Promise<void> {
   const probTol = PROB_TOL[c.dtype];
   const llama = await getPeer();
-  const path = await fixtureModel(c.arch, 'gguf', { dtype: c.dtype });
+  const path = await fixtureModel(c.arch, 'gguf', { dtype: c.dtype, tokenizer: c.tokenizer });
   const tok = await loadTokenizer(path);
   const prompts = texts.map((text) => tok.encode(text, true));
   // And one prompt of arbitrary ids that no text would produce.
