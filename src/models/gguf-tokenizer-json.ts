@@ -23,6 +23,27 @@ export interface GgufTokenizerParts {
   tokens: readonly string[];
 }
 
+/** The post-processor that puts BOS before each sequence, as the Hub's Llama files do. */
+function bosTemplate(bos: string, bosId: number): Record<string, unknown> {
+  return {
+    type: 'TemplateProcessing',
+    single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+    pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+    special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
+  };
+}
+
+function tokenizerConfig(md: GgufMetadata, tokens: readonly string[], bos: string | null, eosId: number | null): Record<string, unknown> {
+  const config: Record<string, unknown> = {
+    bos_token: bos,
+    eos_token: eosId !== null ? (tokens[eosId] ?? null) : null,
+    clean_up_tokenization_spaces: false,
+  };
+  const template = md.string('tokenizer.chat_template', null);
+  if (template !== null) config.chat_template = template;
+  return config;
+}
+
 export function tokenizerJsonFromGguf(md: GgufMetadata): GgufTokenizerParts {
   const path = md.file.path;
   const model = md.string('tokenizer.ggml.model');
@@ -54,12 +75,7 @@ export function tokenizerJsonFromGguf(md: GgufMetadata): GgufTokenizerParts {
   const bos = bosId !== null ? (tokens[bosId] ?? null) : null;
   const postProcessor =
     addBos && bos !== null
-      ? {
-          type: 'TemplateProcessing',
-          single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-          pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
-          special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
-        }
+      ? bosTemplate(bos, bosId)
       : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
   const tokenizerJson = {
     version: '1.0',
@@ -90,14 +106,7 @@ export function tokenizerJsonFromGguf(md: GgufMetadata): GgufTokenizerParts {
       merges,
     },
   };
-  const tokenizerConfig: Record<string, unknown> = {
-    bos_token: bos,
-    eos_token: eosId !== null ? (tokens[eosId] ?? null) : null,
-    clean_up_tokenization_spaces: false,
-  };
-  const template = md.string('tokenizer.chat_template', null);
-  if (template !== null) tokenizerConfig.chat_template = template;
-  return { tokenizerJson, tokenizerConfig, tokens };
+  return { tokenizerJson, tokenizerConfig: tokenizerConfig(md, tokens, bos, eosId), tokens };
 }
 
 /**
@@ -160,14 +169,7 @@ function sentencePieceParts(md: GgufMetadata): GgufTokenizerParts {
     added_tokens: added,
     normalizer: { type: 'Sequence', normalizers: spacePrefix ? [{ type: 'Prepend', prepend: '\u2581' }, replace] : [replace] },
     pre_tokenizer: null,
-    post_processor: addBos
-      ? {
-          type: 'TemplateProcessing',
-          single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-          pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
-          special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
-        }
-      : null,
+    post_processor: addBos && bosId !== null ? bosTemplate(bos, bosId) : null,
     decoder: {
       type: 'Sequence',
       decoders: [
@@ -190,12 +192,5 @@ function sentencePieceParts(md: GgufMetadata): GgufTokenizerParts {
       merges: sentencePieceMerges(tokens, scores),
     },
   };
-  const tokenizerConfig: Record<string, unknown> = {
-    bos_token: bos,
-    eos_token: eosId !== null ? (tokens[eosId] ?? null) : null,
-    clean_up_tokenization_spaces: false,
-  };
-  const template = md.string('tokenizer.chat_template', null);
-  if (template !== null) tokenizerConfig.chat_template = template;
-  return { tokenizerJson, tokenizerConfig, tokens };
+  return { tokenizerJson, tokenizerConfig: tokenizerConfig(md, tokens, bos, eosId), tokens };
 }
