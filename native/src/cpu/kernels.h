@@ -202,6 +202,31 @@ struct SampleResult {
   float* top_logprobs = nullptr;
   int32_t top_n = 0;
 };
+// The per-sequence sampling arrays of a step (native/README.md): one value
+// per sequence, and three ragged token lists given as values plus S+1
+// offsets (a null list is empty for every sequence).
+struct SampleBatch {
+  const float* temperature = nullptr;
+  const float* top_p = nullptr;
+  const int32_t* top_k = nullptr;
+  const float* min_p = nullptr;
+  const float* presence_penalty = nullptr;
+  const float* frequency_penalty = nullptr;
+  const float* repetition_penalty = nullptr;
+  const uint64_t* seeds = nullptr;
+  const int32_t* sample_index = nullptr;
+  const int32_t* num_logprobs = nullptr;
+  const int32_t* output_tokens = nullptr;
+  const int32_t* output_start = nullptr;
+  const int32_t* prompt_tokens = nullptr;
+  const int32_t* prompt_start = nullptr;
+  const int32_t* banned_tokens = nullptr;
+  const int32_t* banned_start = nullptr;
+};
+// Sequence i's parameters (a negative top_k reads as 0, off). Invariant: the
+// caller validated the arrays' lengths and that each offset list is monotone
+// and ends at its list's length.
+SampleParams sample_params(const SampleBatch& b, size_t i);
 // `logits` [vocab] is scratch: the sampler may modify it. `scratch` must hold
 // at least 2 * vocab floats.
 void sample(float* logits, int32_t vocab, const SampleParams& p, float* scratch, SampleResult& r);

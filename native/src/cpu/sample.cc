@@ -175,6 +175,34 @@ void fill_logprobs(const float* raw, int32_t V, int32_t chosen, const SamplePara
 
 }  // namespace
 
+SampleParams sample_params(const SampleBatch& b, size_t i) {
+  SampleParams p;
+  p.temperature = b.temperature[i];
+  p.top_p = b.top_p[i];
+  p.top_k = b.top_k[i] < 0 ? 0 : b.top_k[i];
+  p.min_p = b.min_p[i];
+  p.presence_penalty = b.presence_penalty[i];
+  p.frequency_penalty = b.frequency_penalty[i];
+  p.repetition_penalty = b.repetition_penalty[i];
+  p.seed = b.seeds[i];
+  p.sample_index = b.sample_index[i];
+  p.num_logprobs = b.num_logprobs[i];
+  // Invariant (caller): offsets are monotone and end at their list's length.
+  if (b.output_tokens != nullptr) {
+    p.output_tokens = b.output_tokens + b.output_start[i];
+    p.n_output_tokens = b.output_start[i + 1] - b.output_start[i];
+  }
+  if (b.prompt_tokens != nullptr) {
+    p.prompt_tokens = b.prompt_tokens + b.prompt_start[i];
+    p.n_prompt_tokens = b.prompt_start[i + 1] - b.prompt_start[i];
+  }
+  if (b.banned_tokens != nullptr) {
+    p.banned = b.banned_tokens + b.banned_start[i];
+    p.n_banned = b.banned_start[i + 1] - b.banned_start[i];
+  }
+  return p;
+}
+
 void sample(float* logits, int32_t V, const SampleParams& p, float* scratch, SampleResult& r) {
   float* raw = scratch;
   if (p.num_logprobs >= 0) std::memcpy(raw, logits, static_cast<size_t>(V) * sizeof(float));

@@ -28,7 +28,7 @@ double ms_since(Clock::time_point t0) {
 }
 
 struct SampleJob {
-  const StepInput* s;
+  cpu::SampleBatch batch;
   const std::vector<int32_t>* rows;  // sequence index of each logits row
   float* logits;                     // [Ns][V]
   float* scratch;                    // [threads][2V]
@@ -41,27 +41,10 @@ struct SampleJob {
 // depend on which thread runs it or on what else is in the batch.
 void sample_rows(void* ctx, int64_t begin, int64_t end, int thread) {
   auto* j = static_cast<SampleJob*>(ctx);
-  const StepInput& s = *j->s;
   for (int64_t r = begin; r < end; ++r) {
     const size_t i = static_cast<size_t>((*j->rows)[static_cast<size_t>(r)]);
-    cpu::SampleParams p;
-    p.temperature = s.temperature[i];
-    p.top_p = s.top_p[i];
-    p.top_k = s.top_k[i] < 0 ? 0 : s.top_k[i];
-    p.min_p = s.min_p[i];
-    p.presence_penalty = s.presence_penalty[i];
-    p.frequency_penalty = s.frequency_penalty[i];
-    p.repetition_penalty = s.repetition_penalty[i];
-    p.seed = s.seeds[i];
-    p.sample_index = s.sample_index[i];
-    p.num_logprobs = s.num_logprobs[i];
     // Invariant: validate_step checked each start array (monotone, ends at the list length).
-    p.output_tokens = s.output_tokens.data() + s.output_start[i];
-    p.n_output_tokens = s.output_start[i + 1] - s.output_start[i];
-    p.prompt_tokens = s.prompt_tokens.data() + s.prompt_start[i];
-    p.n_prompt_tokens = s.prompt_start[i + 1] - s.prompt_start[i];
-    p.banned = s.banned_tokens.data() + s.banned_start[i];
-    p.n_banned = s.banned_start[i + 1] - s.banned_start[i];
+    const cpu::SampleParams p = cpu::sample_params(j->batch, i);
     cpu::SampleResult res;
     const size_t top_n = static_cast<size_t>(j->out->top_n);
     res.top_n = j->out->top_n;
@@ -180,7 +163,21 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
   const auto t1 = Clock::now();
   // One scratch slice per thread index (the caller is index 0, workers 1..n-1).
   const int threads = std::max(1, cpu::pool_threads(pool));
-  SampleJob job{&s, &sc.rows, logits, grow(sc.sample, static_cast<size_t>(threads) * 2 * V), static_cast<int32_t>(V), out};
+  cpu::SampleBatch sb;
+  sb.temperature = s.temperature.data();
+  sb.top_p = s.top_p.data();
+  sb.top_k = s.top_k.data();
+  sb.min_p = s.min_p.data();
+  sb.presence_penalty = s.presence_penalty.data();
+  sb.frequency_penalty = s.frequency_penalty.data();
+  sb.repetition_penalty = s.repetition_penalty.data();
+  sb.seeds = s.seeds.data();
+  sb.sample_index = s.sample_index.data();
+  sb.num_logprobs = s.num_logprobs.data();
+  sb.output_tokens = s.output_tokens.data(), sb.output_start = s.output_start.data();
+  sb.prompt_tokens = s.prompt_tokens.data(), sb.prompt_start = s.prompt_start.data();
+  sb.banned_tokens = s.banned_tokens.data(), sb.banned_start = s.banned_start.data();
+  SampleJob job{sb, &sc.rows, logits, grow(sc.sample, static_cast<size_t>(threads) * 2 * V), static_cast<int32_t>(V), out};
   cpu::parallel_for(pool, static_cast<int64_t>(Ns), sample_rows, &job);
   out->sample_ms = ms_since(t1);
   return Status();

@@ -84,30 +84,16 @@ Napi::Value Sample(const Napi::CallbackInfo& info) {
     auto work = new_typed<float>(env, logits.size);
     std::memcpy(work.Data(), logits.data, logits.size * sizeof(float));
     std::vector<float> scratch(static_cast<size_t>(2 * V));
+    cpu::SampleBatch sb;
+    sb.temperature = temp.data, sb.top_p = top_p.data, sb.top_k = top_k.data, sb.min_p = min_p.data;
+    sb.presence_penalty = pres.data, sb.frequency_penalty = freq.data, sb.repetition_penalty = rep.data;
+    sb.seeds = seeds.data, sb.sample_index = idx.data, sb.num_logprobs = nlp.data;
+    // Invariant: ragged() checked each present list's offsets (monotone, ending at its length).
+    if (out_t.present) sb.output_tokens = out_t.values.data, sb.output_start = out_t.start.data;
+    if (prompt.present) sb.prompt_tokens = prompt.values.data, sb.prompt_start = prompt.start.data;
+    if (banned.present) sb.banned_tokens = banned.values.data, sb.banned_start = banned.start.data;
     for (int64_t i = 0; i < S; ++i) {
-      cpu::SampleParams p;
-      p.temperature = temp.data[i];
-      p.top_p = top_p.data[i];
-      p.top_k = top_k.data[i];
-      p.min_p = min_p.data[i];
-      p.presence_penalty = pres.data[i];
-      p.frequency_penalty = freq.data[i];
-      p.repetition_penalty = rep.data[i];
-      p.seed = seeds.data[i];
-      p.sample_index = idx.data[i];
-      p.num_logprobs = nlp.data[i];
-      if (out_t.present) {
-        p.output_tokens = out_t.values.data + out_t.start.data[i];
-        p.n_output_tokens = out_t.start.data[i + 1] - out_t.start.data[i];
-      }
-      if (prompt.present) {
-        p.prompt_tokens = prompt.values.data + prompt.start.data[i];
-        p.n_prompt_tokens = prompt.start.data[i + 1] - prompt.start.data[i];
-      }
-      if (banned.present) {
-        p.banned = banned.values.data + banned.start.data[i];
-        p.n_banned = banned.start.data[i + 1] - banned.start.data[i];
-      }
+      const cpu::SampleParams p = cpu::sample_params(sb, static_cast<size_t>(i));
       cpu::SampleResult r;
       r.top_n = top_n;
       r.top_ids = top_ids.Data() + i * top_n;
