@@ -288,6 +288,7 @@ template <class R>
 void attend_tile_dispatch(int nq, const float* const* q, const int64_t* n_ctx, const typename R::E* const* kblk,
                           const typename R::E* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
                           float* scratch) {
+  if (nq == 1) return attend_dispatch<R>(q[0], kblk, vblk, n_ctx[0], bs, D, scale, out[0], scratch);  // no tile of one
   switch (D) {
     case 64: return attend_tile_impl<8, R>(nq, q, n_ctx, kblk, vblk, bs, scale, out, scratch);
     case 128: return attend_tile_impl<16, R>(nq, q, n_ctx, kblk, vblk, bs, scale, out, scratch);
