@@ -183,20 +183,13 @@ void attend_tile(const AttnCtx& c, const Tile& tl, float* scratch, std::vector<c
   }
   const int64_t nb = (n_max + bs - 1) / bs;
   const IsaKernels& k = isa();
+  // A tile of one goes to the single-row kernel inside the tile entries.
   if (c.kv_dtype == DType::F16) {
     block_rows(c, table, nb, tl.kvh, hptrs);
-    if (tl.count == 1) {
-      k.attend_f16(q[0], hptrs.data(), hptrs.data() + nb, n_ctx[0], bs, D, s.scale, out[0], scratch);
-    } else {
-      k.attend_f16_tile(tl.count, q, n_ctx, hptrs.data(), hptrs.data() + nb, bs, D, s.scale, out, scratch);
-    }
+    k.attend_f16_tile(tl.count, q, n_ctx, hptrs.data(), hptrs.data() + nb, bs, D, s.scale, out, scratch);
   } else {
     block_rows(c, table, nb, tl.kvh, fptrs);
-    if (tl.count == 1) {
-      k.attend(q[0], fptrs.data(), fptrs.data() + nb, n_ctx[0], bs, D, s.scale, out[0], scratch);
-    } else {
-      k.attend_tile(tl.count, q, n_ctx, fptrs.data(), fptrs.data() + nb, bs, D, s.scale, out, scratch);
-    }
+    k.attend_tile(tl.count, q, n_ctx, fptrs.data(), fptrs.data() + nb, bs, D, s.scale, out, scratch);
   }
 }
 
