@@ -115,13 +115,9 @@ export function tokenizerJsonFromGguf(md: GgufMetadata): GgufTokenizerParts {
  * pieces of the vocabulary is a merge, ranked by the merged piece's score,
  * highest first; ties keep vocabulary order, and a piece's own splits are
  * ordered by the ids of their left, then right part. Splits are by code
- * point, as Python slices strings.
+ * point, as Python slices strings. `id`: each piece's first id.
  */
-export function sentencePieceMerges(tokens: readonly string[], scores: readonly number[]): [string, string][] {
-  const id = new Map<string, number>();
-  tokens.forEach((t, i) => {
-    if (!id.has(t)) id.set(t, i);
-  });
+function sentencePieceMerges(tokens: readonly string[], scores: readonly number[], id: ReadonlyMap<string, number>): [string, string][] {
   const all: { l: string; r: string; score: number }[] = [];
   tokens.forEach((piece, i) => {
     const cps = Array.from(piece);
@@ -145,7 +141,7 @@ function sentencePieceParts(md: GgufMetadata): GgufTokenizerParts {
   if (scores === null || scores.length !== tokens.length) {
     throw new GgufError(path, 'metadata key tokenizer.ggml.scores', 'a "llama" (SentencePiece) vocabulary needs one score per token');
   }
-  const ids = new Map<string, number>(); // the first id of a piece wins, as in sentencePieceMerges
+  const ids = new Map<string, number>(); // the first id of a piece wins
   const added: Record<string, unknown>[] = [];
   tokens.forEach((tok, id) => {
     if (!ids.has(tok)) ids.set(tok, id);
@@ -189,7 +185,7 @@ function sentencePieceParts(md: GgufMetadata): GgufTokenizerParts {
       byte_fallback: true,
       ignore_merges: false,
       vocab: Object.fromEntries(ids),
-      merges: sentencePieceMerges(tokens, scores),
+      merges: sentencePieceMerges(tokens, scores, ids),
     },
   };
   return { tokenizerJson, tokenizerConfig: tokenizerConfig(md, tokens, bos, eosId), tokens };
