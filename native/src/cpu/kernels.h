@@ -62,23 +62,31 @@ bool set_simd_level(const char* name);
 // A fixed pool of worker threads (default: hardware threads). parallel_for
 // splits [0, n) into contiguous chunks, runs fn(begin, end, thread_index) on
 // the calling thread plus the workers, and returns when all are done.
+// `chunks_per_thread` sets the split: several chunks per thread (the default,
+// kBalancedChunks) balance work items of uneven cost and a worker that wakes
+// late; one chunk per thread (kStreamChunks) gives each thread one contiguous
+// range, for streams of equal cost where every chunk boundary restarts the
+// memory stream (decode GEMVs, bench/README.md).
 class ThreadPool;
 ThreadPool* default_pool();
 int pool_threads(ThreadPool* pool);
+constexpr int kBalancedChunks = 4;
+constexpr int kStreamChunks = 1;
 void parallel_for(ThreadPool* pool, int64_t n,
-                  void (*fn)(void* ctx, int64_t begin, int64_t end, int thread), void* ctx);
+                  void (*fn)(void* ctx, int64_t begin, int64_t end, int thread), void* ctx,
+                  int chunks_per_thread = kBalancedChunks);
 // Pools other than the default one (benches measure 1 vs 2 threads). The
 // default pool has HIPSERVE_THREADS threads, else the hardware's count.
 ThreadPool* create_pool(int threads);
 void destroy_pool(ThreadPool* pool);
 // Same as above with a lambda; fn(begin, end, thread).
 template <class F>
-void parallel_for(ThreadPool* pool, int64_t n, F&& fn) {
+void parallel_for(ThreadPool* pool, int64_t n, F&& fn, int chunks_per_thread = kBalancedChunks) {
   using Fn = std::remove_reference_t<F>;
   parallel_for(
       pool, n,
       [](void* ctx, int64_t b, int64_t e, int t) { (*static_cast<Fn*>(ctx))(b, e, t); },
-      const_cast<void*>(static_cast<const void*>(&fn)));
+      const_cast<void*>(static_cast<const void*>(&fn)), chunks_per_thread);
 }
 
 // y[M][N] = x[M][K] . W^T  (W is [N][K]); y must not alias x.

@@ -51,7 +51,7 @@ class ThreadPool {
   }
   int threads() const { return n_; }
 
-  void run(int64_t n, TaskFn fn, void* ctx) {
+  void run(int64_t n, TaskFn fn, void* ctx, int chunks_per_thread) {
     if (n <= 0) return;
     if (n_ == 1 || n == 1 || t_in_pool) {
       fn(ctx, 0, n, 0);
@@ -61,8 +61,10 @@ class ThreadPool {
     fn_ = fn;
     ctx_ = ctx;
     n_items_ = n;
-    // A few chunks per thread: balances a worker that was preempted or woke late.
-    chunk_ = std::max<int64_t>(1, (n + n_ * 4 - 1) / (n_ * 4));
+    // Several chunks per thread balance a worker that was preempted or woke
+    // late; one per thread keeps each thread's memory stream unbroken.
+    const int64_t parts = static_cast<int64_t>(n_) * std::max(1, chunks_per_thread);
+    chunk_ = std::max<int64_t>(1, (n + parts - 1) / parts);
     next_.store(0, std::memory_order_relaxed);
     finished_.store(0, std::memory_order_relaxed);
     const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
@@ -180,12 +182,12 @@ ThreadPool* default_pool() {
 
 int pool_threads(ThreadPool* pool) { return pool->threads(); }
 
-void parallel_for(ThreadPool* pool, int64_t n, TaskFn fn, void* ctx) {
+void parallel_for(ThreadPool* pool, int64_t n, TaskFn fn, void* ctx, int chunks_per_thread) {
   if (pool == nullptr) {
     if (n > 0) fn(ctx, 0, n, 0);
     return;
   }
-  pool->run(n, fn, ctx);
+  pool->run(n, fn, ctx, chunks_per_thread);
 }
 
 }  // namespace cpu

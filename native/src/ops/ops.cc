@@ -107,10 +107,12 @@ struct HugeBuffer {
 // (bytes, threads, passes): `passes` back-to-back reads timed as one, the
 // SUSTAINED rate over a window as long as a decode run that reads the same
 // bytes per step; bench/decode.ts sets the roofline with it.
-// Either way plain reads and reads that also prefetch 2 KiB ahead are both
-// tried and the better kept: on the VMs measured here the hardware
-// prefetcher alone leaves a good part of the bandwidth unused, and the
-// matmul kernels prefetch, so the roofline must count with it too.
+// Either way plain reads and reads that also prefetch 2 KiB ahead, each split
+// into one range per thread and into several chunks per thread, are all
+// tried and the best kept: on the VMs measured here the hardware prefetcher
+// alone leaves a good part of the bandwidth unused and every chunk boundary
+// restarts a stream, and the matmul kernels prefetch and take one range per
+// thread, so the roofline must count with both too.
 Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
   return run(info, "ops.readBandwidth", [&](Napi::Env env) -> Napi::Value {
     const int64_t bytes = count(info[0], "bytes");
@@ -127,7 +129,7 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
     constexpr int64_t kChunk = 1 << 15;  // words per work item (256 KiB)
     const int64_t items = (words + kChunk - 1) / kChunk;
     std::vector<uint64_t> sums(256 * 8, 0);
-    auto read_once = [&](bool prefetch) {
+    auto read_once = [&](bool prefetch, int chunks_per_thread) {
       cpu::parallel_for(pool, items, [&](int64_t b, int64_t e, int t) {
         uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         const int64_t w1 = std::min(words, e * kChunk);
@@ -142,15 +144,16 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
         }
         for (; w < w1; ++w) s0 += buf[w];
         sums[static_cast<size_t>(t) * 8] += s0 + s1 + s2 + s3;
-      });
+      }, chunks_per_thread);
     };
     double best = 0.0;
-    const int64_t windows = passes > 0 ? 2 : 8;
+    const int64_t windows = passes > 0 ? 4 : 8;
     const int64_t per_window = passes > 0 ? passes : 1;
     for (int64_t rep = 0; rep < windows; ++rep) {
       const bool prefetch = rep % 2 == 0;
+      const int split = (rep / 2) % 2 == 0 ? cpu::kStreamChunks : cpu::kBalancedChunks;
       const auto t0 = std::chrono::steady_clock::now();
-      for (int64_t p = 0; p < per_window; ++p) read_once(prefetch);
+      for (int64_t p = 0; p < per_window; ++p) read_once(prefetch, split);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       best = std::max(best, static_cast<double>(words * 8 * per_window) / s / 1e9);
     }
