@@ -10,6 +10,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cstddef>
+
 #include "cpu/internal.h"
 
 namespace hs {
@@ -166,46 +168,83 @@ void mm_f32(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_float
 void mm_f16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_float<LoadF16>(j, n0, n1, s); }
 void mm_bf16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_float<LoadBF16>(j, n0, n1, s); }
 
-// ---- Q8_0: |w| (u8) . (x * sign(w)) (s8) summed in int32 by vpdpbusd ----
-
+// ---- Q8_0: two blocks per 512-bit vector, summed in int32 by vpdpbusd ----
+//
+// Lanes 0-7 of a vector hold block b, lanes 8-15 block b+1. vpdpbusd wants
+// one unsigned operand: x + 128 (x ^ 0x80, once per x block), and
+// (x + 128).w - 128.w = x.w exactly, lane by lane: the same integers as the
+// AVX2 and scalar paths. The 8 weight scales of 8 blocks come in one gather
+// and one convert per row, their products with x's scales in one multiply
+// (each the same single-rounded dw * dx as elsewhere), and a pair's scale
+// vector is one permute: per pair of blocks and (x row, W row) the work is a
+// vpdpbusd, a convert, a permute and an FMA.
+// MR rows of x (1 or 2) by NR rows of W; per (m, n) the arithmetic is the
+// same for any MR, so a row's result does not depend on the batch.
 template <int MR, int NR>
 void q8_tile(const MatmulJob& j, int64_t m, int64_t n) {
   const int64_t nb = j.K / kQ8Block;
-  const BlockQ8_0* w[NR];
-  for (int r = 0; r < NR; ++r) w[r] = reinterpret_cast<const BlockQ8_0*>(j.w + (n + r) * j.row_bytes);
+  constexpr int64_t kB = static_cast<int64_t>(sizeof(BlockQ8_0));
+  const uint8_t* w0 = j.w + n * j.row_bytes;
   const int8_t* xq[MR];
   const float* xd[MR];
   for (int i = 0; i < MR; ++i) {
     xq[i] = j.xq.qs + (m + i) * j.K;
     xd[i] = j.xq.d + (m + i) * nb;
   }
-  __m256 acc[MR][NR];
+  __m512 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
-    for (int r = 0; r < NR; ++r) acc[i][r] = _mm256_setzero_ps();
+    for (int r = 0; r < NR; ++r) acc[i][r] = _mm512_setzero_ps();
+  const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i zero = _mm512_setzero_si512();
+  // Byte offsets of 8 consecutive blocks' scales; lanes 0-7 -> pair index 0, 8-15 -> 1.
+  const __m256i offs = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
+  const __m512i pair_base = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const uint8_t* next = next_group(j, n, NR);
-  constexpr int64_t kGroupBlock = NR * static_cast<int64_t>(sizeof(BlockQ8_0));
-  for (int64_t b = 0; b < nb; ++b) {
+  for (int64_t b8 = 0; b8 < nb; b8 += 8) {
+    const int cnt = static_cast<int>(imin(8, nb - b8));
+    const __mmask8 lm = static_cast<__mmask8>((1u << cnt) - 1);
     // Invariant: next + [0, NR * row_bytes) lies in the matrix (next_group).
-    if (next != nullptr) prefetch_span(next + b * kGroupBlock, kGroupBlock);
-    __m256i x[MR];
-    for (int i = 0; i < MR; ++i) x[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i] + b * kQ8Block));
+    if (next != nullptr) prefetch_span(next + b8 * NR * kB, cnt * NR * kB);
+    __m256 sc[MR][NR];
     for (int r = 0; r < NR; ++r) {
-      const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
-      const __m256i aw = _mm256_sign_epi8(wq, wq);
-      for (int i = 0; i < MR; ++i) {
-        const __m256i p32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(x[i], wq));
-        const __m256 scale = _mm256_set1_ps(_cvtsh_ss(w[r][b].d) * xd[i][b]);
-        acc[i][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc[i][r]);
+      // Invariant: lanes < cnt read the first 4 bytes of blocks b8 + lane < nb
+      // of row n + r, inside the matrix; the other lanes read nothing.
+      const uint8_t* base = w0 + r * j.row_bytes + b8 * kB;
+      const __m256i g = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), lm, offs, base, 1);
+      const __m256 dw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));
+      for (int i = 0; i < MR; ++i) sc[i][r] = _mm256_mul_ps(dw, _mm256_maskz_loadu_ps(lm, xd[i] + b8));
+    }
+    for (int p = 0; 2 * p < cnt; ++p) {
+      const int64_t b = b8 + 2 * p;
+      const bool two = 2 * p + 1 < cnt;
+      const __m512i idx = _mm512_add_epi32(pair_base, _mm512_set1_epi32(2 * p));
+      // A lone last block: its upper half is zero in w (so every product is 0).
+      const __mmask64 xm = two ? ~__mmask64{0} : __mmask64{0xffffffffu};
+      __m512i xu[MR];
+      for (int i = 0; i < MR; ++i) xu[i] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(xm, xq[i] + b * kQ8Block), k80);
+      for (int r = 0; r < NR; ++r) {
+        const uint8_t* qs = w0 + r * j.row_bytes + b * kB + offsetof(BlockQ8_0, qs);
+        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
+        const __m512i wq = two ? _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+                                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + kB)), 1)
+                               : _mm512_zextsi256_si512(lo);
+        const __m512i neg128w = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k80, wq));
+        for (int i = 0; i < MR; ++i) {
+          const __m512i d = _mm512_dpbusd_epi32(neg128w, xu[i], wq);
+          const __m512 s = _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(sc[i][r]));
+          acc[i][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, acc[i][r]);
+        }
       }
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int r = 0; r < NR; ++r) j.y[(m + i) * j.N + n + r] = hsum256(acc[i][r]);
+    for (int r = 0; r < NR; ++r) j.y[(m + i) * j.N + n + r] = hsum(acc[i][r]);
 }
 
 template <int NR>
 void q8_rows(const MatmulJob& j, int64_t m0, int64_t m1, int64_t n) {
   int64_t m = m0;
+  for (; m + 4 <= m1; m += 4) q8_tile<4, NR>(j, m, n);
   for (; m + 2 <= m1; m += 2) q8_tile<2, NR>(j, m, n);
   for (; m < m1; ++m) q8_tile<1, NR>(j, m, n);
 }
