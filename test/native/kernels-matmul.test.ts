@@ -104,6 +104,16 @@ for (const level of levels()) {
         const all = unwrap(ops.matmul(x, M, K, wb, dt, N));
         const one = unwrap(ops.matmul(x, M, K, wb, dt, N, 1));
         t.same(Array.from(one), Array.from(all), `${dt}: 1 thread = pool`);
+        // 7 threads on fewer cores: workers wake late or not at all, and the
+        // threads that run take their ranges from the back (the stream split).
+        let stolen = true;
+        for (let rep = 0; rep < 20; rep++) {
+          const y = unwrap(ops.matmul(x, M, K, wb, dt, N, 7));
+          for (let i = 0; i < y.length; i++) if (y[i] !== all[i]) stolen = false;
+          const y1 = unwrap(ops.matmul(x.subarray(0, K), 1, K, wb, dt, N, 7));
+          for (let n = 0; n < N; n++) if (y1[n] !== all[n]) stolen = false;
+        }
+        t.ok(stolen, `${dt}: a pool of 7 threads (ranges stolen from late workers) = pool, 20 times`);
         let same = true;
         for (const m of [0, 7, 18]) {
           const row = unwrap(ops.matmul(x.slice(m * K, (m + 1) * K), 1, K, wb, dt, N));

@@ -1,12 +1,15 @@
 // Persistent worker pool. The caller takes part in every parallel_for; workers
 // spin briefly on a generation counter after each task (decode issues dozens
 // of small tasks per token, a futex wake-up per task would cost more than the
-// task), then sleep on a condition variable.
+// task), then sleep on a condition variable. Items are handed out either from
+// one shared counter (balanced) or as one range per thread with stealing from
+// the back of other ranges (streams: decode GEMVs).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -37,7 +40,8 @@ int64_t spin_budget_us() {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) : n_(std::max(1, threads)), spin_us_(spin_budget_us()) {
+  explicit ThreadPool(int threads)
+      : n_(std::max(1, threads)), spin_us_(spin_budget_us()), ranges_(new RangeSlot[static_cast<size_t>(n_)]) {
     for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
   }
   ~ThreadPool() {
@@ -61,10 +65,23 @@ class ThreadPool {
     fn_ = fn;
     ctx_ = ctx;
     n_items_ = n;
-    // Several chunks per thread balance a worker that was preempted or woke
-    // late; one per thread keeps each thread's memory stream unbroken.
-    const int64_t parts = static_cast<int64_t>(n_) * std::max(1, chunks_per_thread);
-    chunk_ = std::max<int64_t>(1, (n + parts - 1) / parts);
+    // Several chunks per thread, taken from one counter, balance items of
+    // uneven cost. One range per thread keeps each thread's memory stream
+    // unbroken: the thread walks its range from the front in small chunks,
+    // and a thread that is done takes chunks from the BACK of another's
+    // range (a worker preempted, descheduled or asleep loses only its tail).
+    stream_ = chunks_per_thread <= 1 && n < (int64_t{1} << 31);
+    if (stream_) {
+      for (int t = 0; t < n_; ++t) {
+        ranges_[static_cast<size_t>(t)].r.store(pack(n * t / n_, n * (t + 1) / n_), std::memory_order_relaxed);
+      }
+      // ~4 chunks per range: 1-8 measured alike (bench/README.md); more
+      // chunks are more CASes for nothing while the threads keep pace.
+      chunk_ = std::max<int64_t>(1, (n + n_ * 4 - 1) / (n_ * 4));
+    } else {
+      const int64_t parts = static_cast<int64_t>(n_) * std::max(1, chunks_per_thread);
+      chunk_ = std::max<int64_t>(1, (n + parts - 1) / parts);
+    }
     next_.store(0, std::memory_order_relaxed);
     finished_.store(0, std::memory_order_relaxed);
     const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
@@ -92,7 +109,43 @@ class ThreadPool {
   }
 
  private:
+  // A range [begin, end) of items in one word, so that its owner (from the
+  // front) and a thief (from the back) claim chunks with one CAS each.
+  struct alignas(64) RangeSlot {
+    std::atomic<uint64_t> r{0};
+  };
+  static uint64_t pack(int64_t b, int64_t e) { return (static_cast<uint64_t>(b) << 32) | static_cast<uint64_t>(e); }
+  static int64_t range_begin(uint64_t v) { return static_cast<int64_t>(v >> 32); }
+  static int64_t range_end(uint64_t v) { return static_cast<int64_t>(v & 0xffffffffu); }
+
+  void work_stream(int thread) {
+    std::atomic<uint64_t>& own = ranges_[static_cast<size_t>(thread)].r;
+    for (uint64_t v = own.load(std::memory_order_acquire);;) {
+      const int64_t b = range_begin(v), e = range_end(v);
+      if (b >= e) break;
+      const int64_t nb = std::min(e, b + chunk_);
+      if (!own.compare_exchange_weak(v, pack(nb, e), std::memory_order_acq_rel)) continue;
+      fn_(ctx_, b, nb, thread);
+      v = own.load(std::memory_order_acquire);
+    }
+    for (int k = 1; k < n_; ++k) {
+      std::atomic<uint64_t>& other = ranges_[static_cast<size_t>((thread + k) % n_)].r;
+      for (uint64_t v = other.load(std::memory_order_acquire);;) {
+        const int64_t b = range_begin(v), e = range_end(v);
+        if (b >= e) break;
+        const int64_t ne = std::max(b, e - chunk_);
+        if (!other.compare_exchange_weak(v, pack(b, ne), std::memory_order_acq_rel)) continue;
+        fn_(ctx_, ne, e, thread);
+        v = other.load(std::memory_order_acquire);
+      }
+    }
+  }
+
   void work(int thread) {
+    if (stream_) {
+      work_stream(thread);
+      return;
+    }
     for (;;) {
       const int64_t b = next_.fetch_add(chunk_, std::memory_order_relaxed);
       if (b >= n_items_) break;
@@ -163,6 +216,8 @@ class ThreadPool {
   void* ctx_ = nullptr;
   int64_t n_items_ = 0;
   int64_t chunk_ = 1;
+  bool stream_ = false;
+  std::unique_ptr<RangeSlot[]> ranges_;  // one per thread index (stream_ tasks)
 };
 
 ThreadPool* create_pool(int threads) { return new ThreadPool(threads); }
