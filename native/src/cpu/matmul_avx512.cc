@@ -221,13 +221,30 @@ void q8_tile(const MatmulJob& j, int64_t m, int64_t n) {
       // A lone last block: its upper half is zero in w (so every product is 0).
       const __mmask64 xm = two ? ~__mmask64{0} : __mmask64{0xffffffffu};
       __m512i xu[MR];
-      for (int i = 0; i < MR; ++i) xu[i] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(xm, xq[i] + b * kQ8Block), k80);
+      __mmask64 xneg = 0;
+      for (int i = 0; i < MR; ++i) {
+        const __m512i xv = _mm512_maskz_loadu_epi8(xm, xq[i] + b * kQ8Block);
+        if (MR == 1) {
+          xu[i] = _mm512_abs_epi8(xv);
+          xneg = _mm512_movepi8_mask(xv);
+        } else {
+          xu[i] = _mm512_xor_si512(xv, k80);
+        }
+      }
       for (int r = 0; r < NR; ++r) {
         const uint8_t* qs = w0 + r * j.row_bytes + b * kB + offsetof(BlockQ8_0, qs);
         const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
         const __m512i wq = two ? _mm512_inserti64x4(_mm512_castsi256_si512(lo),
                                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + kB)), 1)
                                : _mm512_zextsi256_si512(lo);
+        if (MR == 1) {
+          // One x row: |x| and x's sign moved onto w (one masked negate)
+          // costs less than the offset's correction term.
+          const __m512i d = _mm512_dpbusd_epi32(zero, xu[0], _mm512_mask_sub_epi8(wq, xneg, zero, wq));
+          const __m512 s = _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(sc[0][r]));
+          acc[0][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, acc[0][r]);
+          continue;
+        }
         const __m512i neg128w = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k80, wq));
         for (int i = 0; i < MR; ++i) {
           const __m512i d = _mm512_dpbusd_epi32(neg128w, xu[i], wq);
