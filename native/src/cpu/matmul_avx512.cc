@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <cstring>
 
 #include "cpu/internal.h"
 
@@ -173,8 +174,8 @@ void mm_bf16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_floa
 // Lanes 0-7 of a vector hold block b, lanes 8-15 block b+1. vpdpbusd wants
 // one unsigned operand: x + 128 (x ^ 0x80, once per x block), and
 // (x + 128).w - 128.w = x.w exactly, lane by lane: the same integers as the
-// AVX2 and scalar paths. The 8 weight scales of 8 blocks come in one gather
-// and one convert per row, their products with x's scales in one multiply
+// AVX2 and scalar paths. The 8 weight scales of 8 blocks come in one
+// convert per row, their products with x's scales in one multiply
 // (each the same single-rounded dw * dx as elsewhere), and a pair's scale
 // vector is one permute: per pair of blocks and (x row, W row) the work is a
 // vpdpbusd, a convert, a permute and an FMA.
@@ -196,8 +197,7 @@ void q8_tile(const MatmulJob& j, int64_t m, int64_t n) {
     for (int r = 0; r < NR; ++r) acc[i][r] = _mm512_setzero_ps();
   const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
   const __m512i zero = _mm512_setzero_si512();
-  // Byte offsets of 8 consecutive blocks' scales; lanes 0-7 -> pair index 0, 8-15 -> 1.
-  const __m256i offs = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
+  // Lanes 0-7 -> the pair's first block, 8-15 -> its second.
   const __m512i pair_base = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const uint8_t* next = next_group(j, n, NR);
   for (int64_t b8 = 0; b8 < nb; b8 += 8) {
@@ -207,11 +207,15 @@ void q8_tile(const MatmulJob& j, int64_t m, int64_t n) {
     if (next != nullptr) prefetch_span(next + b8 * NR * kB, cnt * NR * kB);
     __m256 sc[MR][NR];
     for (int r = 0; r < NR; ++r) {
-      // Invariant: lanes < cnt read the first 4 bytes of blocks b8 + lane < nb
-      // of row n + r, inside the matrix; the other lanes read nothing.
+      // Invariant: c < cnt reads the scale of block b8 + c < nb of row n + r,
+      // inside the matrix (scalar loads: a gather measured slower).
       const uint8_t* base = w0 + r * j.row_bytes + b8 * kB;
-      const __m256i g = _mm256_mmask_i32gather_epi32(_mm256_setzero_si256(), lm, offs, base, 1);
-      const __m256 dw = _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));
+      uint16_t h[8];
+      for (int c = 0; c < 8; ++c) {
+        h[c] = 0;
+        if (c < cnt) std::memcpy(&h[c], base + c * kB, sizeof(uint16_t));
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(static_cast<short>(h[0]), static_cast<short>(h[1]), static_cast<short>(h[2]), static_cast<short>(h[3]), static_cast<short>(h[4]), static_cast<short>(h[5]), static_cast<short>(h[6]), static_cast<short>(h[7])));
       for (int i = 0; i < MR; ++i) sc[i][r] = _mm256_mul_ps(dw, _mm256_maskz_loadu_ps(lm, xd[i] + b8));
     }
     for (int p = 0; 2 * p < cnt; ++p) {
