@@ -64,9 +64,10 @@ bool set_simd_level(const char* name);
 // the calling thread plus the workers, and returns when all are done.
 // `chunks_per_thread` sets the split: several chunks per thread (the default,
 // kBalancedChunks) balance work items of uneven cost and a worker that wakes
-// late; one chunk per thread (kStreamChunks) gives each thread one contiguous
-// range, for streams of equal cost where every chunk boundary restarts the
-// memory stream (decode GEMVs, bench/README.md).
+// late; kStreamChunks gives each thread one contiguous range, walked from the
+// front, which a thread that is done steals from the back: for streams of
+// equal cost where every jump restarts the memory stream (decode GEMVs,
+// bench/README.md).
 class ThreadPool;
 ThreadPool* default_pool();
 int pool_threads(ThreadPool* pool);

@@ -66,9 +66,9 @@ MatmulJob make_job(const float* x, int64_t M, const WeightView& w, float* y) {
 // item computes both over the same output features and then
 // ys[0] = silu(gate) * up on them.
 // One contiguous range of items per thread (kStreamChunks): items cost the
-// same, and with four chunks per thread each chunk boundary restarted the
-// weight stream; decode measured 7% (f16) and 19% (Q8_0) faster at batch 1
-// with one range per thread on a Zen 5 VM (bench/README.md).
+// same, and with four interleaved chunks per thread each chunk boundary
+// restarted the weight stream; decode measured 7% (f16) and 19% (Q8_0)
+// faster at batch 1 with one range per thread on a Zen 5 VM (bench/README.md).
 void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView* const* ws, float* const* ys,
                   int count, bool pair_silu) {
   const IsaKernels& k = isa();

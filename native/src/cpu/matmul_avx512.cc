@@ -33,13 +33,6 @@ inline float hsum(__m512 v) {
   return _mm_cvtss_f32(s);
 }
 
-inline float hsum256(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 struct LoadF32 {
   static constexpr size_t kSize = 4;
   static __m512 load(const uint8_t* p) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p)); }
@@ -172,14 +165,15 @@ void mm_bf16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { matmul_floa
 // ---- Q8_0: two blocks per 512-bit vector, summed in int32 by vpdpbusd ----
 //
 // Lanes 0-7 of a vector hold block b, lanes 8-15 block b+1. vpdpbusd wants
-// one unsigned operand: x + 128 (x ^ 0x80, once per x block), and
-// (x + 128).w - 128.w = x.w exactly, lane by lane: the same integers as the
-// AVX2 and scalar paths. The 8 weight scales of 8 blocks come in one
+// one unsigned operand: with several x rows, x + 128 (x ^ 0x80, once per x
+// block) and (x + 128).w - 128.w = x.w, the correction shared by the rows;
+// with one, |x| and x's sign moved onto w. Either way the same integers as
+// the AVX2 and scalar paths, lane by lane. The 8 weight scales of 8 blocks come in one
 // convert per row, their products with x's scales in one multiply
 // (each the same single-rounded dw * dx as elsewhere), and a pair's scale
 // vector is one permute: per pair of blocks and (x row, W row) the work is a
 // vpdpbusd, a convert, a permute and an FMA.
-// MR rows of x (1 or 2) by NR rows of W; per (m, n) the arithmetic is the
+// MR rows of x (1, 2 or 4) by NR rows of W; per (m, n) the arithmetic is the
 // same for any MR, so a row's result does not depend on the batch.
 template <int MR, int NR>
 void q8_tile(const MatmulJob& j, int64_t m, int64_t n) {
