@@ -75,13 +75,12 @@ class ThreadPool {
       for (int t = 0; t < n_; ++t) {
         ranges_[static_cast<size_t>(t)].r.store(pack(n * t / n_, n * (t + 1) / n_), std::memory_order_relaxed);
       }
-      // ~4 chunks per range: 1-8 measured alike (bench/README.md); more
-      // chunks are more CASes for nothing while the threads keep pace.
-      chunk_ = std::max<int64_t>(1, (n + n_ * 4 - 1) / (n_ * 4));
-    } else {
-      const int64_t parts = static_cast<int64_t>(n_) * std::max(1, chunks_per_thread);
-      chunk_ = std::max<int64_t>(1, (n + parts - 1) / parts);
     }
+    // A stream range is claimed in ~kBalancedChunks chunks: 1-8 measured
+    // alike (bench/README.md); more are more CASes for nothing while the
+    // threads keep pace.
+    const int64_t parts = static_cast<int64_t>(n_) * (stream_ ? kBalancedChunks : std::max(1, chunks_per_thread));
+    chunk_ = std::max<int64_t>(1, (n + parts - 1) / parts);
     next_.store(0, std::memory_order_relaxed);
     finished_.store(0, std::memory_order_relaxed);
     const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
