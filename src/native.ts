@@ -226,6 +226,7 @@ export interface RawAddon {
   createKvCache(handle: ModelHandle, opts: { numBlocks: number; blockSize: number }): RawResult<KvCache>;
   releaseKvCache(handle: KvCacheHandle): RawResult<boolean>;
   forward(model: ModelHandle, kv: KvCacheHandle, step: Step): Promise<RawResult<StepOutput>>;
+  forwardSync(model: ModelHandle, kv: KvCacheHandle, step: Step): RawResult<StepOutput>;
   hipKernelTimes(args: HipKernelTimesArgs): Promise<RawResult<HipKernelTimes>>;
 }
 
@@ -319,9 +320,10 @@ export function loadAddon(): RawAddon {
 }
 
 function wrap<T>(run: () => RawResult<T>): Result<T, NativeError> {
-  const err = new NativeError(); // stack of the JavaScript caller
   const r = run();
-  return r.ok ? { ok: true, value: r.value } : { ok: false, error: err.fill(r.error) };
+  // Made only on failure (a stack capture costs microseconds per call); the
+  // stack is still the JavaScript caller's, the call being synchronous.
+  return r.ok ? { ok: true, value: r.value } : { ok: false, error: new NativeError().fill(r.error) };
 }
 
 // Not an async function on purpose: a TypeError from the addon (a wrong
@@ -375,6 +377,16 @@ export function releaseKvCache(handle: KvCacheHandle): Result<boolean, NativeErr
  */
 export function forward(model: ModelHandle, kv: KvCacheHandle, step: Step): Promise<Result<StepOutput, NativeError>> {
   return wrapAsync(() => loadAddon().forward(model, kv, step));
+}
+
+/**
+ * The same step run on the calling thread: blocks the event loop until the
+ * step is done. Faster than forward() for short steps on a CPU model (no
+ * worker-thread hand-off, no third thread competing for the cores); see
+ * src/runner/forward-policy.ts for when the engine uses it.
+ */
+export function forwardSync(model: ModelHandle, kv: KvCacheHandle, step: Step): Result<StepOutput, NativeError> {
+  return wrap(() => loadAddon().forwardSync(model, kv, step));
 }
 
 /**

@@ -9,6 +9,7 @@ import { sizeKvCache } from '../kvcache/sizing.js';
 import { ensureDemoModel } from '../models/demo.js';
 import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.js';
 import * as native from '../native.js';
+import { makeStepRunner, syncStepBudgetFromEnv } from '../runner/forward-policy.js';
 import { ModelRunner, type ForwardFn } from '../runner/runner.js';
 import { createScheduler } from '../scheduler/scheduler.js';
 import { LlmEngine } from './llm-engine.js';
@@ -169,6 +170,12 @@ export interface EngineParts {
   logger: EngineLogger;
   /** Launch step N+1 before step N's text work (default false, see LlmEngineOptions). */
   overlapSteps?: boolean;
+  /**
+   * Steps predicted to take at most this many ms run on the JS thread
+   * (src/runner/forward-policy.ts); 0 = always on the worker thread.
+   * Default: HIPSERVE_SYNC_STEP_MS, else DEFAULT_SYNC_STEP_MS.
+   */
+  syncStepMs?: number;
   /** Runs after the native resources are freed on close(). */
   onRelease?: () => void;
 }
@@ -185,11 +192,14 @@ export function assembleEngine(p: EngineParts): LlmEngine {
     enablePrefixCaching: p.enablePrefixCaching,
     policy: 'priority',
   });
-  const forward: ForwardFn = async (step) => {
-    const r = await native.forward(loaded.handle, kv.handle, step);
-    if (!r.ok) throw r.error;
-    return r.value;
-  };
+  let budgetMs: number;
+  try {
+    budgetMs = p.syncStepMs ?? syncStepBudgetFromEnv();
+  } catch (err) {
+    native.releaseKvCache(kv.handle);
+    throw new StartupError((err as Error).message);
+  }
+  const forward: ForwardFn = makeStepRunner(loaded.handle, kv.handle, { backend: loaded.info.backend, budgetMs });
   const runner = new ModelRunner(forward, blockSize);
   const info = loaded.info;
   const model: ModelInfo = {

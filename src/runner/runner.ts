@@ -1,7 +1,8 @@
 // The model runner: the only caller of the addon's compute functions. It packs
 // one scheduled step into the flat arrays of native/README.md (reused buffers,
-// no per-token objects), runs the native forward on the addon's worker thread
-// and hands back the sampled tokens.
+// no per-token objects), runs the native forward (on the addon's worker
+// thread, or on the JS thread for a short CPU step: forward-policy.ts) and
+// hands back the sampled tokens.
 import type { Step, StepOutput } from '../native.js';
 import { StepBuffers } from './step-buffers.js';
 

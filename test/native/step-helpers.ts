@@ -75,16 +75,25 @@ export interface Sampled {
   topLogprobs: number[];
 }
 
-/** Runs one step, advances every chunk's sequence, returns what each sampled (null for doSample 0). */
+/**
+ * Runs one step (through `run` when given, else forward()), advances every
+ * chunk's sequence, returns what each sampled (null for doSample 0).
+ */
 export async function runStep(
   model: ModelHandle,
   kv: KvCacheHandle,
   chunks: Chunk[],
   blockSize: number,
+  run?: (step: Step) => Promise<StepOutput>,
 ): Promise<{ out: StepOutput; sampled: (Sampled | null)[] }> {
-  const r = await forward(model, kv, buildStep(chunks, blockSize));
-  if (!r.ok) throw r.error;
-  const out = r.value;
+  let out: StepOutput;
+  if (run) {
+    out = await run(buildStep(chunks, blockSize));
+  } else {
+    const r = await forward(model, kv, buildStep(chunks, blockSize));
+    if (!r.ok) throw r.error;
+    out = r.value;
+  }
   const sampled = chunks.map((c, i) => {
     c.seq.len += c.tokens.length;
     if (!c.doSample) return null;

@@ -4,6 +4,7 @@
 // decodes one token per step, all in the same step. Used by the llama.cpp
 // agreement test and by bench/decode.ts.
 import { createKvCache, releaseKvCache, type ModelHandle } from '../../src/native.js';
+import { makeStepRunner, syncStepBudgetFromEnv } from '../../src/runner/forward-policy.js';
 import { newSeq, runStep, type Sampled, type SeqSpec } from '../native/step-helpers.js';
 
 export interface GreedyOptions {
@@ -15,6 +16,10 @@ export interface GreedyOptions {
    */
   topN?: number;
   blockSize?: number;
+  /** The model's backend (LoadedModel.info.backend), for the engine's choice of forward entry; default 'cpu'. */
+  backend?: string;
+  /** Event-loop budget of a synchronous step, as the engine's (src/runner/forward-policy.ts); default HIPSERVE_SYNC_STEP_MS or 10. */
+  syncStepMs?: number;
 }
 
 export interface SeqResult {
@@ -31,6 +36,8 @@ export interface GreedyResult {
   nativeDecodeMs: number;
   /** Decode steps run (each decodes every sequence once). */
   decodeSteps: number;
+  /** Steps run on the JS thread (forwardSync) and on the worker thread (forward). */
+  entries: { sync: number; async: number };
 }
 
 /** Greedy continuation of each prompt for `steps` tokens, the sequences decoding together. */
@@ -43,6 +50,8 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
   const kvr = createKvCache(model, { numBlocks: 1 + prompts.length * maxBlocks, blockSize });
   if (!kvr.ok) throw new Error(`createKvCache failed: ${kvr.error.message}`);
   const kv = kvr.value.handle;
+  // The engine's step function, so the bench measures what the server runs.
+  const run = makeStepRunner(model, kv, { backend: opts.backend ?? 'cpu', budgetMs: opts.syncStepMs ?? syncStepBudgetFromEnv() });
   try {
     const seqs: SeqSpec[] = prompts.map((_, i) =>
       newSeq(Array.from({ length: maxBlocks }, (_, b) => 1 + i * maxBlocks + b), { numLogprobs: topN }),
@@ -57,7 +66,7 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
     };
     const t0 = performance.now();
     for (const [i, seq] of seqs.entries()) {
-      const { sampled } = await runStep(model, kv, [{ seq, tokens: [...(prompts[i] ?? [])], doSample: true }], blockSize);
+      const { sampled } = await runStep(model, kv, [{ seq, tokens: [...(prompts[i] ?? [])], doSample: true }], blockSize, run);
       record(i, sampled[0] ?? null);
     }
     const t1 = performance.now();
@@ -65,7 +74,7 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
     let nativeDecodeMs = 0;
     for (let s = 1; s < opts.steps; s++) {
       const chunks = seqs.map((seq) => ({ seq, tokens: [seq.generated.at(-1) ?? 0], doSample: true }));
-      const { out, sampled } = await runStep(model, kv, chunks, blockSize);
+      const { out, sampled } = await runStep(model, kv, chunks, blockSize, run);
       nativeDecodeMs += out.timings.forwardMs + out.timings.sampleMs;
       sampled.forEach((x, i) => {
         record(i, x);
@@ -73,7 +82,7 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
       decodeSteps++;
     }
     const t2 = performance.now();
-    return { seqs: results, prefillMs: t1 - t0, decodeMs: t2 - t1, nativeDecodeMs, decodeSteps };
+    return { seqs: results, prefillMs: t1 - t0, decodeMs: t2 - t1, nativeDecodeMs, decodeSteps, entries: { ...run.counts } };
   } finally {
     releaseKvCache(kv);
   }

@@ -1,6 +1,15 @@
-// forward(model, kv, step) -> Promise<Result<StepOutput>>; step layout in
-// native/README.md. One forward at a time per model: a concurrent second
-// call resolves at once with HIPSERVE_E_BUSY (it does not wait).
+// forward(model, kv, step) -> Promise<Result<StepOutput>>, run on a libuv
+// worker thread; forwardSync(model, kv, step) -> Result<StepOutput>, run on
+// the calling (JS) thread. Step layout in native/README.md. One forward at a
+// time per model, whichever the entry: a second call while one runs gives
+// HIPSERVE_E_BUSY at once (it does not wait).
+//
+// Why a synchronous entry: on a host with as many cores as pool threads, the
+// async path has three threads (JS, the libuv worker driving the pool, the
+// pool's workers) wanting the cores around each step, and two cross-thread
+// wake-ups per step. For a short step (a decode of a small model: a few ms)
+// that costs 10-15% of the step; the JS side picks the entry per step by
+// its predicted length (src/runner/forward-policy.ts).
 #include <chrono>
 
 #include "bindings/args.h"
@@ -45,6 +54,25 @@ void read_step(Napi::Object o, StepInput* s) {
   flat("bannedTokens", "bannedStart", &s->banned_tokens, &s->banned_start);
 }
 
+Status run_step(Model& m, const KvCache& kv, const StepInput& s, StepOutput* out) {
+  return m.device ? run_device_forward(m, kv, s, out) : run_forward(m, kv, s, out);
+}
+
+Napi::Object step_result(Napi::Env env, const Status& st, const StepOutput& out) {
+  if (!st.ok()) return make_error(env, st.error());
+  Napi::Object v = Napi::Object::New(env);
+  v.Set("sampled", to_i32(env, out.sampled));
+  v.Set("logprob", to_f32(env, out.logprob));
+  v.Set("topN", Napi::Number::New(env, out.top_n));
+  v.Set("topIds", to_i32(env, out.top_ids));
+  v.Set("topLogprobs", to_f32(env, out.top_logprobs));
+  Napi::Object t = Napi::Object::New(env);
+  t.Set("forwardMs", Napi::Number::New(env, out.forward_ms));
+  t.Set("sampleMs", Napi::Number::New(env, out.sample_ms));
+  v.Set("timings", t);
+  return make_ok(env, v);
+}
+
 class ForwardWorker : public Napi::AsyncWorker {
  public:
   ForwardWorker(Napi::Env env, std::shared_ptr<Model> m, std::shared_ptr<KvCache> kv)
@@ -55,26 +83,11 @@ class ForwardWorker : public Napi::AsyncWorker {
   void Execute() override {
     // No V8 here: the step was copied in the constructor's caller; the model
     // and cache are kept alive by the shared_ptrs this worker holds.
-    status_ = model_->device ? run_device_forward(*model_, *kv_, step_, &out_) : run_forward(*model_, *kv_, step_, &out_);
+    status_ = run_step(*model_, *kv_, step_, &out_);
   }
   void OnOK() override {
     model_->busy.store(false);
-    Napi::Env env = Env();
-    if (!status_.ok()) {
-      deferred_.Resolve(make_error(env, status_.error()));
-      return;
-    }
-    Napi::Object v = Napi::Object::New(env);
-    v.Set("sampled", to_i32(env, out_.sampled));
-    v.Set("logprob", to_f32(env, out_.logprob));
-    v.Set("topN", Napi::Number::New(env, out_.top_n));
-    v.Set("topIds", to_i32(env, out_.top_ids));
-    v.Set("topLogprobs", to_f32(env, out_.top_logprobs));
-    Napi::Object t = Napi::Object::New(env);
-    t.Set("forwardMs", Napi::Number::New(env, out_.forward_ms));
-    t.Set("sampleMs", Napi::Number::New(env, out_.sample_ms));
-    v.Set("timings", t);
-    deferred_.Resolve(make_ok(env, v));
+    deferred_.Resolve(step_result(Env(), status_, out_));
   }
   void OnError(const Napi::Error& e) override {
     model_->busy.store(false);
@@ -118,10 +131,35 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// The same step on the calling thread. Blocks the JS event loop for the
+// whole step: the caller decides when that is short enough.
+Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ModelHolder* mh = unwrap_model(env, info.Length() > 0 ? info[0] : env.Undefined());
+  KvHolder* kh = unwrap_kv(env, info.Length() > 1 ? info[1] : env.Undefined());
+  Napi::Object step = arg_object(info, 2, "step");
+  if (!mh->model) return make_error(env, make_err(Code::INVALID_ARGUMENT, "the model handle was released", "forwardSync"));
+  if (!kh->kv) return make_error(env, make_err(Code::INVALID_ARGUMENT, "the KV cache handle was released", "forwardSync"));
+  StepInput in;
+  read_step(step, &in);  // throws TypeError on a wrong type
+  // Own references for the call, as the async worker holds them (no JS can
+  // run a release while this thread is inside the call anyway).
+  std::shared_ptr<Model> model = mh->model;
+  std::shared_ptr<KvCache> kv = kh->kv;
+  if (model->busy.exchange(true)) {
+    return make_error(env, make_err(Code::BUSY, "a forward pass of this model is already running", "forwardSync"));
+  }
+  StepOutput out;
+  const Status st = run_step(*model, *kv, in, &out);
+  model->busy.store(false);
+  return step_result(env, st, out);
+}
+
 }  // namespace
 
 void RegisterForwardExports(Napi::Env env, Napi::Object exports) {
   exports.Set("forward", Napi::Function::New(env, Forward, "forward"));
+  exports.Set("forwardSync", Napi::Function::New(env, ForwardSync, "forwardSync"));
 }
 
 }  // namespace hs
