@@ -133,6 +133,54 @@ for (const level of levels()) {
   });
 }
 
+// The 16-row interleaved Q8_0 layout a CPU model's matrices are packed into
+// at load. Its kernel accumulates each (x row, W row) over K/32 blocks in
+// one lane: K/32 + 1 roundings, inside q8Bound.
+const code = (r: { ok: boolean; error?: { code: string } }): string | undefined => (r.ok ? 'ok' : r.error?.code);
+const Q8X16_SHAPES: [number, number, number][] = [
+  [1, 32, 16], [1, 768, 48], [2, 96, 32], [3, 544, 64], [5, 1056, 16], [17, 2080, 80], [67, 256, 32],
+];
+
+for (const level of levels()) {
+  t.test(`packed Q8_0 (16-row interleave) at ${level}`, (t) => {
+    atLevel(level, () => {
+      const r = rng(11);
+      const kernel = unwrap(ops.q8x16Supported());
+      for (const [M, K, N] of Q8X16_SHAPES) {
+        const x = randn(r, M * K);
+        const wb = unwrap(ops.quantize(randn(r, N * K), 'q8_0'));
+        const packed = unwrap(ops.packQ8x16(wb, N, K));
+        t.equal(packed.length, wb.length, 'the same size as the row layout');
+        const y = unwrap(ops.matmul(x, M, K, wb, 'q8_0', N, undefined, packed));
+        const plain = unwrap(ops.matmul(x, M, K, wb, 'q8_0', N));
+        if (!kernel) {
+          t.same(Array.from(y), Array.from(plain), `M=${M} K=${K} N=${N}: no packed kernel at ${level}, the row path`);
+          continue;
+        }
+        const ref = matmulQ8Ref(x, M, K, wb, N);
+        let worst = 0;
+        for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs(y[i] - ref.y[i]) / q8Bound(K, ref.mag[i]));
+        t.ok(worst <= 1, `M=${M} K=${K} N=${N}: error/bound vs int8 reference ${worst.toExponential(2)}`);
+        // Batch invariance: each row alone, on 1 and 7 threads, bit for bit.
+        let same = true;
+        for (const m of new Set([0, M >> 1, M - 1])) {
+          for (const threads of [1, 7]) {
+            const row = unwrap(ops.matmul(x.slice(m * K, (m + 1) * K), 1, K, wb, 'q8_0', N, threads, packed));
+            for (let n = 0; n < N; n++) if (row[n] !== y[m * N + n]) same = false;
+          }
+        }
+        t.ok(same, `M=${M} K=${K} N=${N}: a row alone (1 and 7 threads) equals it in the batch`);
+      }
+      t.equal(code(ops.packQ8x16(new Uint8Array(34 * 10), 10, 32)), 'HIPSERVE_E_INVALID_ARGUMENT', 'N not a multiple of 16');
+      t.equal(code(ops.packQ8x16(new Uint8Array(34 * 16), 16, 33)), 'HIPSERVE_E_INVALID_ARGUMENT', 'K not a multiple of 32');
+      const w16 = new Uint8Array(34 * 16);
+      t.equal(code(ops.matmul(new Float32Array(32), 1, 32, w16, 'q8_0', 16, undefined, new Uint8Array(10))), 'HIPSERVE_E_INVALID_ARGUMENT', 'packed of the wrong size');
+      t.equal(code(ops.matmul(new Float32Array(32), 1, 32, new Uint8Array(2 * 32 * 16), 'f16', 16, undefined, w16)), 'HIPSERVE_E_INVALID_ARGUMENT', 'packed with f16 weights');
+    });
+    t.end();
+  });
+}
+
 t.test('embed gathers rows of any dtype', (t) => {
   const r = rng(5);
   for (const dt of ['f32', 'f16', 'bf16', 'q8_0'] as DTypeName[]) {
@@ -152,7 +200,6 @@ t.test('embed gathers rows of any dtype', (t) => {
 t.test('wrong sizes are error Results, wrong types throw', (t) => {
   const x = new Float32Array(64);
   const w = new Uint8Array(64 * 4 * 2);
-  const code = (r: { ok: boolean; error?: { code: string } }) => (r.ok ? 'ok' : r.error?.code);
   t.equal(code(ops.matmul(x, 1, 64, w, 'f32', 2)), 'ok');
   t.equal(code(ops.matmul(x, 2, 64, w, 'f32', 2)), 'HIPSERVE_E_INVALID_ARGUMENT', 'x too short');
   t.equal(code(ops.matmul(x, 1, 64, w, 'f32', 3)), 'HIPSERVE_E_INVALID_ARGUMENT', 'weights too short');
@@ -178,7 +225,6 @@ t.test('readBandwidth: burst and sustained readings, bad arguments are error Res
   t.ok(Number.isFinite(burst.gbPerSecond) && burst.gbPerSecond > 0, 'burst reading is a positive rate');
   const sustained = unwrap(ops.readBandwidth(4 << 20, 2, 3));
   t.ok(Number.isFinite(sustained.gbPerSecond) && sustained.gbPerSecond > 0, 'sustained reading is a positive rate');
-  const code = (r: { ok: boolean; error?: { code: string } }) => (r.ok ? 'ok' : r.error?.code);
   t.equal(code(ops.readBandwidth(1024, 2)), 'HIPSERVE_E_INVALID_ARGUMENT', 'below 1 MiB');
   t.equal(code(ops.readBandwidth(4 << 20, 2, 100001)), 'HIPSERVE_E_INVALID_ARGUMENT', 'too many passes');
   t.equal(code(ops.readBandwidth(4 << 20, 2, -1)), 'HIPSERVE_E_INVALID_ARGUMENT', 'negative passes');

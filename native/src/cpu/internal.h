@@ -20,6 +20,7 @@ namespace cpu {
 struct QuantX {
   const int8_t* qs = nullptr;
   const float* d = nullptr;
+  const int32_t* s = nullptr;  // [M][K/32]: 128 * sum of each block's int8 (the q8x16 correction)
 };
 
 // One matmul call as the ISA kernels see it. Rows [n0, n1) of W produce
@@ -88,6 +89,9 @@ struct IsaKernels {
   void (*attend_f16_tile)(int nq, const float* const* q, const int64_t* n_ctx, const uint16_t* const* kblk,
                           const uint16_t* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
                           float* scratch);
+  // Q8_0 over the packed layout (kernels.h, pack_q8x16): job.w points at the
+  // packed matrix, n0 and n1 are multiples of 16. Null where the ISA has none.
+  MatmulRangeFn matmul_q8x16;
 };
 
 void attend_scalar(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,

@@ -47,9 +47,30 @@ struct WeightView {
   DType dtype = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
+  // Q8_0 only, optional: the same matrix in the 16-row interleaved layout of
+  // cpu::pack_q8x16 (the kernels use it where the ISA has a kernel for it;
+  // `data` stays the source of truth and serves every other path).
+  const void* packed = nullptr;
 };
 
 namespace cpu {
+
+// Q8_0 in groups of 16 rows ("q8x16"), for the AVX-512 VNNI decode kernel.
+// Group g (rows 16g..16g+15), block b (columns 32b..32b+31) is 544 bytes:
+//   [16 x f16 scale, row order][8 x (16 rows x 4 int8 + 128, as uint8)]
+// i.e. chunk c (columns 32b+4c..+3) holds row r's 4 bytes at 32 + 64c + 4r.
+// Groups follow each other, blocks in order inside a group: the same size
+// as the row layout. One vpdpbusd then does 4 columns of 16 rows against 4
+// bytes of x broadcast, and x's correction (128 * sum of the block's int8)
+// is shared by the 16 rows.
+constexpr int64_t kQ8x16Rows = 16;
+constexpr int64_t kQ8x16BlockBytes = 544;
+// Whether a kernel for the packed layout runs on this CPU at the current level.
+bool q8x16_supported();
+// Whether w can be packed: Q8_0, rows % 16 == 0, cols % 32 == 0 and > 0.
+bool q8x16_packable(const WeightView& w);
+// Writes w (Q8_0 rows) packed into out (w.rows * row bytes of w).
+void pack_q8x16(const WeightView& w, uint8_t* out);
 
 // Which SIMD path run-time detection chose: "avx512", "avx2" or "scalar".
 // HIPSERVE_SIMD=scalar|avx2|avx512 in the environment forces a lower path.

@@ -2,6 +2,7 @@
 // output features of one or several weights over the pool in one hand-off and
 // gives ranges to the ISA kernel chosen at run time.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "cpu/internal.h"
@@ -21,6 +22,7 @@ float* thread_scratch() {
 struct QuantBuffers {
   std::vector<int8_t> qs;
   std::vector<float> d;
+  std::vector<int32_t> s;
 };
 
 // Quantizes x once for every Q8_0 weight of a call (the buffers belong to
@@ -30,10 +32,20 @@ QuantX quantize_activations(ThreadPool* pool, const IsaKernels& k, const float* 
   const int64_t nb = K / kQ8Block;
   if (qb.qs.size() < static_cast<size_t>(M * K)) qb.qs.resize(M * K);
   if (qb.d.size() < static_cast<size_t>(M * nb)) qb.d.resize(M * nb);
+  if (qb.s.size() < static_cast<size_t>(M * nb)) qb.s.resize(M * nb);
   int8_t* qs = qb.qs.data();
   float* d = qb.d.data();
+  int32_t* sums = qb.s.data();
   auto quant = [&](int64_t b, int64_t e, int) {
-    for (int64_t m = b; m < e; ++m) k.quantize_row_q8(x + m * K, K, qs + m * K, d + m * nb);
+    for (int64_t m = b; m < e; ++m) {
+      k.quantize_row_q8(x + m * K, K, qs + m * K, d + m * nb);
+      for (int64_t blk = 0; blk < nb; ++blk) {
+        const int8_t* q = qs + m * K + blk * kQ8Block;
+        int32_t t = 0;
+        for (int64_t i = 0; i < kQ8Block; ++i) t += q[i];
+        sums[m * nb + blk] = 128 * t;
+      }
+    }
   };
   if (M >= 16) {
     parallel_for(pool, M, quant);
@@ -43,6 +55,7 @@ QuantX quantize_activations(ThreadPool* pool, const IsaKernels& k, const float* 
   QuantX q;
   q.qs = qs;
   q.d = d;
+  q.s = sums;
   return q;
 }
 
@@ -74,6 +87,7 @@ void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView*
   const IsaKernels& k = isa();
   constexpr int kMax = 4;
   MatmulJob jobs[kMax];
+  MatmulRangeFn fns[kMax] = {};
   int64_t first_item[kMax + 1] = {0};
   QuantX xq;
   bool quantized = false;
@@ -83,6 +97,13 @@ void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView*
       if (!quantized) xq = quantize_activations(pool, k, x, M, ws[i]->cols);
       quantized = true;
       jobs[i].xq = xq;
+    }
+    // The packed layout when this level has a kernel for it: every M takes
+    // the same kernel for a given weight, so results stay batch-invariant.
+    fns[i] = k.matmul[static_cast<int>(ws[i]->dtype)];
+    if (ws[i]->packed != nullptr && k.matmul_q8x16 != nullptr) {
+      fns[i] = k.matmul_q8x16;
+      jobs[i].w = static_cast<const uint8_t*>(ws[i]->packed);
     }
     const int64_t items = (jobs[i].N + kRowsPerItem - 1) / kRowsPerItem;
     first_item[i + 1] = first_item[i] + (pair_silu && i == 1 ? 0 : items);
@@ -94,9 +115,9 @@ void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView*
       const MatmulJob& j = jobs[i];
       const int64_t n0 = (lo - first_item[i]) * kRowsPerItem;
       const int64_t n1 = std::min(j.N, (hi - first_item[i]) * kRowsPerItem);
-      k.matmul[static_cast<int>(ws[i]->dtype)](j, n0, n1, thread_scratch());
+      fns[i](j, n0, n1, thread_scratch());
       if (pair_silu) {
-        k.matmul[static_cast<int>(ws[1]->dtype)](jobs[1], n0, n1, thread_scratch());
+        fns[1](jobs[1], n0, n1, thread_scratch());
         for (int64_t m = 0; m < M; ++m) {
           // Invariant: both products are [M][N] with the same N (checked by the caller).
           float* g = ys[0] + m * j.N + n0;
@@ -108,6 +129,33 @@ void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView*
 }
 
 }  // namespace
+
+bool q8x16_supported() { return isa().matmul_q8x16 != nullptr; }
+
+bool q8x16_packable(const WeightView& w) {
+  return w.dtype == DType::Q8_0 && w.rows > 0 && w.rows % kQ8x16Rows == 0 && w.cols > 0 && w.cols % kQ8Block == 0;
+}
+
+void pack_q8x16(const WeightView& w, uint8_t* out) {
+  const int64_t nb = w.cols / kQ8Block;
+  const auto* blocks = static_cast<const BlockQ8_0*>(w.data);
+  for (int64_t g = 0; g < w.rows / kQ8x16Rows; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      // Invariant: out holds w.rows * nb * 34 bytes = (rows / 16) * nb * 544,
+      // and this writes bytes [(g * nb + b) * 544, +544) of it.
+      uint8_t* o = out + (g * nb + b) * kQ8x16BlockBytes;
+      for (int64_t r = 0; r < kQ8x16Rows; ++r) {
+        const BlockQ8_0& blk = blocks[(g * kQ8x16Rows + r) * nb + b];
+        std::memcpy(o + 2 * r, &blk.d, sizeof(uint16_t));
+        for (int64_t c = 0; c < kQ8Block / 4; ++c) {
+          for (int64_t e = 0; e < 4; ++e) {
+            o[32 + 64 * c + 4 * r + e] = static_cast<uint8_t>(static_cast<uint8_t>(blk.qs[4 * c + e]) ^ 0x80u);
+          }
+        }
+      }
+    }
+  }
+}
 
 void matmul(ThreadPool* pool, const float* x, int64_t M, const WeightView& w, float* y) {
   const WeightView* ws[1] = {&w};

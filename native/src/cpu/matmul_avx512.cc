@@ -274,6 +274,102 @@ void mm_q8(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
   }
 }
 
+// ---- Q8_0 over the 16-row interleaved layout (kernels.h, pack_q8x16) ----
+//
+// Lane r of a vector is W row 16g + r. Per block: 8 vpdpbusd, each 4 columns
+// of the 16 rows (stored + 128, the unsigned operand) against 4 bytes of x
+// broadcast (signed); minus x's shared correction 128 * sum(x block) that is
+// the exact integer sum of w.x; then one convert and one FMA by dw * dx.
+// The integer sums are the same as every other path's; each (x row, W row)
+// accumulates its blocks in order in one lane whatever MR and G are, so a
+// row's result does not depend on the batch or on the tile it falls in.
+template <int MR, int G>
+void q8x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
+  const int64_t nb = j.K / kQ8Block;
+  const int64_t group_bytes = nb * kQ8x16BlockBytes;
+  const uint8_t* end = j.w + (j.N / kQ8x16Rows) * group_bytes;
+  const uint8_t* p[G];
+  for (int i = 0; i < G; ++i) p[i] = j.w + (g + i) * group_bytes;
+  const int8_t* xq[MR];
+  const float* xd[MR];
+  const int32_t* xs[MR];
+  for (int i = 0; i < MR; ++i) {
+    xq[i] = j.xq.qs + (m + i) * j.K;
+    xd[i] = j.xq.d + (m + i) * nb;
+    xs[i] = j.xq.s + (m + i) * nb;
+  }
+  __m512 acc[MR][G];
+  for (int i = 0; i < MR; ++i)
+    for (int r = 0; r < G; ++r) acc[i][r] = _mm512_setzero_ps();
+  constexpr int64_t kAhead = 6;  // blocks prefetched ahead in each group's stream
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int r = 0; r < G; ++r) {
+      // Invariant: only addresses below the packed matrix's end are prefetched.
+      const uint8_t* pf = p[r] + (b + kAhead) * kQ8x16BlockBytes;
+      if (pf + kQ8x16BlockBytes <= end) prefetch_span(pf, kQ8x16BlockBytes - 64);
+    }
+    __m512i lo[MR][G], hi[MR][G];
+    for (int i = 0; i < MR; ++i)
+      for (int r = 0; r < G; ++r) lo[i][r] = hi[i][r] = _mm512_setzero_si512();
+    for (int c = 0; c < 8; c += 2) {
+      __m512i w0[G], w1[G];
+      for (int r = 0; r < G; ++r) {
+        // Invariant: block b of group g + r lies inside the packed matrix.
+        const uint8_t* q = p[r] + b * kQ8x16BlockBytes + 32 + c * 64;
+        w0[r] = _mm512_loadu_si512(q);
+        w1[r] = _mm512_loadu_si512(q + 64);
+      }
+      for (int i = 0; i < MR; ++i) {
+        // 4 + 4 bytes of x's block b (columns 32b + 4c ..): inside the row.
+        int32_t x4[2];
+        std::memcpy(x4, xq[i] + b * kQ8Block + 4 * c, sizeof(x4));
+        const __m512i x0 = _mm512_set1_epi32(x4[0]);
+        const __m512i x1 = _mm512_set1_epi32(x4[1]);
+        for (int r = 0; r < G; ++r) {
+          lo[i][r] = _mm512_dpbusd_epi32(lo[i][r], w0[r], x0);
+          hi[i][r] = _mm512_dpbusd_epi32(hi[i][r], w1[r], x1);
+        }
+      }
+    }
+    __m512 dw[G];
+    for (int r = 0; r < G; ++r) {
+      dw[r] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p[r] + b * kQ8x16BlockBytes)));
+    }
+    for (int i = 0; i < MR; ++i) {
+      const __m512 dx = _mm512_set1_ps(xd[i][b]);
+      const __m512i corr = _mm512_set1_epi32(xs[i][b]);
+      for (int r = 0; r < G; ++r) {
+        const __m512i isum = _mm512_sub_epi32(_mm512_add_epi32(lo[i][r], hi[i][r]), corr);
+        acc[i][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw[r], dx), acc[i][r]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int r = 0; r < G; ++r) _mm512_storeu_ps(j.y + (m + i) * j.N + (g + r) * kQ8x16Rows, acc[i][r]);
+}
+
+void mm_q8x16(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
+  const int64_t g0 = n0 / kQ8x16Rows, g1 = n1 / kQ8x16Rows;
+  if (j.M == 1) {
+    int64_t g = g0;
+    for (; g + 2 <= g1; g += 2) q8x16_tile<1, 2>(j, 0, g);
+    for (; g < g1; ++g) q8x16_tile<1, 1>(j, 0, g);
+    return;
+  }
+  // x tiles of 64 rows; each group's 16 rows (nb * 544 bytes) stay in L1/L2
+  // while the tile's rows go by 4 at a time.
+  constexpr int64_t kMTile = 64;
+  for (int64_t m0 = 0; m0 < j.M; m0 += kMTile) {
+    const int64_t m1 = imin(j.M, m0 + kMTile);
+    for (int64_t g = g0; g < g1; ++g) {
+      int64_t m = m0;
+      for (; m + 4 <= m1; m += 4) q8x16_tile<4, 1>(j, m, g);
+      for (; m + 2 <= m1; m += 2) q8x16_tile<2, 1>(j, m, g);
+      for (; m < m1; ++m) q8x16_tile<1, 1>(j, m, g);
+    }
+  }
+}
+
 void quantize_row_q8(const float* x, int64_t K, int8_t* qs, float* d) {
   for (int64_t b = 0; b < K / kQ8Block; ++b) {
     const float* xb = x + b * kQ8Block;
@@ -316,7 +412,7 @@ void scale_axpy(float* y, float a, float b, const float* x, int64_t n) {
 
 const IsaKernels kAvx512Kernels = {
     "avx512", {mm_f32, mm_f16, mm_bf16, mm_q8}, quantize_row_q8, dot, scale_axpy, silu_mul_avx2,
-    attend_avx2, attend_f16_avx2, to_f16_avx2, attend_tile_avx2, attend_f16_tile_avx2,
+    attend_avx2, attend_f16_avx2, to_f16_avx2, attend_tile_avx2, attend_f16_tile_avx2, mm_q8x16,
 };
 
 }  // namespace cpu

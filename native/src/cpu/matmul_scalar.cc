@@ -93,7 +93,7 @@ void scale_axpy_scalar(float* y, float a, float b, const float* x, int64_t n) {
 const IsaKernels kScalarKernels = {
     "scalar", {mm_f32, mm_f16, mm_bf16, mm_q8}, quantize_row_q8_scalar, dot_scalar, scale_axpy_scalar,
     silu_mul_scalar, attend_scalar, attend_f16_scalar, to_f16_scalar, attend_tile_scalar,
-    attend_f16_tile_scalar,
+    attend_f16_tile_scalar, nullptr,
 };
 
 }  // namespace cpu

@@ -72,10 +72,19 @@ MatmulArgs matmul_args(const Napi::CallbackInfo& info, size_t threads_arg, size_
   return a;
 }
 
-// matmul(x, M, K, weights, dtype, N, threads?) -> Float32Array [M][N]
+// matmul(x, M, K, weights, dtype, N, threads?, packed?) -> Float32Array [M][N]
+// `packed`: packQ8x16 of the same weights; the kernels use it where the
+// current SIMD level has a packed kernel (q8x16Supported), as a model's do.
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return run(info, "ops.matmul", [&](Napi::Env env) -> Napi::Value {
     MatmulArgs a = matmul_args(info, 6);
+    Span<uint8_t> packed{};
+    if (info.Length() > 7 && !info[7].IsUndefined()) {
+      packed = typed<uint8_t>(info[7], "packed");
+      need(cpu::q8x16_packable(a.w), "packed weights need Q8_0 with N % 16 == 0");
+      need(packed.size == dtype_row_bytes(a.w.dtype, a.K) * static_cast<size_t>(a.N), "packed must be as large as weights");
+      a.w.packed = packed.data;
+    }
     auto y = new_typed<float>(env, static_cast<size_t>(a.M * a.N));
     cpu::matmul(a.pool, a.x.data, a.M, a.w, y.Data());
     return y;
@@ -123,6 +132,30 @@ Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
   });
 }
 
+// packQ8x16(weights: Uint8Array, N, K) -> Uint8Array: Q8_0 rows [N][K] in
+// the 16-row interleaved layout (N % 16 == 0, K % 32 == 0).
+Napi::Value PackQ8x16(const Napi::CallbackInfo& info) {
+  return run(info, "ops.packQ8x16", [&](Napi::Env env) -> Napi::Value {
+    auto wb = typed<uint8_t>(info[0], "weights");
+    const int64_t N = count(info[1], "N");
+    const int64_t K = count(info[2], "K");
+    check_row_dtype(DType::Q8_0, K, "K");
+    const WeightView w{wb.data, DType::Q8_0, N, K};
+    need(cpu::q8x16_packable(w), "N must be a positive multiple of 16");
+    need(wb.size == dtype_row_bytes(DType::Q8_0, K) * static_cast<size_t>(N), "weights must hold N rows of K values");
+    auto out = new_typed<uint8_t>(env, wb.size);
+    cpu::pack_q8x16(w, out.Data());
+    return out;
+  });
+}
+
+// q8x16Supported() -> boolean: the current SIMD level has a packed Q8_0 kernel.
+Napi::Value Q8x16Supported(const Napi::CallbackInfo& info) {
+  return run(info, "ops.q8x16Supported", [&](Napi::Env env) -> Napi::Value {
+    return Napi::Boolean::New(env, cpu::q8x16_supported());
+  });
+}
+
 // embed(table: Uint8Array, dtype, rows, cols, ids: Int32Array) -> Float32Array [T][cols]
 Napi::Value Embed(const Napi::CallbackInfo& info) {
   return run(info, "ops.embed", [&](Napi::Env env) -> Napi::Value {
@@ -148,6 +181,8 @@ void RegisterTensorOps(Napi::Env env, Napi::Object o) {
   o.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   o.Set("benchMatmul", Napi::Function::New(env, BenchMatmul, "benchMatmul"));
   o.Set("embed", Napi::Function::New(env, Embed, "embed"));
+  o.Set("packQ8x16", Napi::Function::New(env, PackQ8x16, "packQ8x16"));
+  o.Set("q8x16Supported", Napi::Function::New(env, Q8x16Supported, "q8x16Supported"));
 }
 
 }  // namespace ops
