@@ -18,7 +18,11 @@ struct KvCache {
   int64_t num_blocks = 0, block_size = 0;
   uint64_t bytes = 0;
   DType dtype = DType::F32;
-  void* data = nullptr;  // calloc'd, `bytes` long; zero pages stay untouched until written
+  // `bytes` long, 2 MiB-aligned, advised for transparent huge pages, and
+  // committed (written once) at creation. `region` is the mapping to unmap.
+  void* data = nullptr;
+  void* region = nullptr;
+  size_t region_bytes = 0;
   // Device backends: the pool lives in device memory (same layout), `data`
   // stays null; owned by the model's DeviceBackend implementation.
   std::shared_ptr<void> device;
