@@ -127,6 +127,12 @@ export interface NativeModelInfo {
   threads: number;
   /** 'memory': the weight files were read into huge-page memory; 'mmap': mapped (HIPSERVE_WEIGHTS, native/README.md). */
   weights: 'memory' | 'mmap';
+  /**
+   * Bytes of Q8_0 matrices held in the 16-row packed layout of the CPU's
+   * Q8_0 kernels (native/README.md); their row copies are dropped. 0: none
+   * (no SIMD packed kernel on this CPU, or no Q8_0 matrices).
+   */
+  packedBytes: number;
   /** Element type of this model's KV caches (LoadModelOptions.kvCacheDtype). */
   kvCacheDtype: 'f16' | 'f32';
   /** Device backends (hip, hip-emu) only: the device's memory at load time. */

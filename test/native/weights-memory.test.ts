@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixtureModel } from '../fixtures/models.js';
-import { listBackends, loadModel, releaseModel } from '../../src/native.js';
+import { listBackends, loadModel, ops, releaseModel } from '../../src/native.js';
 import { nativeGreedy } from '../peer/native-greedy.js';
 
 const saved = process.env.HIPSERVE_WEIGHTS;
@@ -40,6 +40,43 @@ t.test('copy and mmap load the same model', async (t) => {
   // auto: the small fixtures (< 64 MiB) stay mapped.
   const auto = await greedyWith('auto', await fixtureModel('llama', 'gguf', { dtype: 'f16' }));
   t.equal(auto.weights, 'mmap', 'auto maps files under 64 MiB');
+});
+
+t.test('Q8_0: packed matrices, copied or mapped, and at a lowered SIMD level', async (t) => {
+  const path = await fixtureModel('llama', 'gguf', { dtype: 'q8_0' });
+  const o = ops() as unknown as { simdLevel(): { value: string }; setSimdLevel(l: string): { ok: boolean }; q8x16Supported(): { value: boolean } };
+  const packs = o.q8x16Supported().value;
+  const runs: { tokens: number[][]; logprobs: number[][] }[] = [];
+  for (const mode of ['copy', 'mmap']) {
+    process.env.HIPSERVE_WEIGHTS = mode;
+    const r = await loadModel(path, { device: 'cpu' });
+    if (!r.ok) throw new Error(r.error.message);
+    t.equal(r.value.info.packedBytes > 0, packs, `${mode}: matrices packed exactly when this CPU has a packed kernel`);
+    const g = await nativeGreedy(r.value.handle, [[1, 2, 3, 4, 5], [9, 8, 7]], { steps: 8 });
+    runs.push({ tokens: g.seqs.map((s) => s.tokens), logprobs: g.seqs.map((s) => s.logprobs) });
+    if (mode === 'copy') {
+      // The row bytes of packed matrices are gone: a lower level must still
+      // run the model (through the portable packed kernel).
+      const level = o.simdLevel().value;
+      o.setSimdLevel('scalar');
+      try {
+        const low = await nativeGreedy(r.value.handle, [[1, 2, 3, 4, 5], [9, 8, 7]], { steps: 8 });
+        t.same(low.seqs.map((s) => s.tokens), runs[0]?.tokens, 'scalar level: the same greedy tokens');
+        let worst = 0;
+        low.seqs.forEach((s, i) => {
+          s.logprobs.forEach((lp, k) => {
+            worst = Math.max(worst, Math.abs(lp - (runs[0]?.logprobs[i]?.[k] ?? 0)));
+          });
+        });
+        t.ok(worst < 1e-3, `scalar level: logprobs within 1e-3 (${worst.toExponential(2)})`);
+      } finally {
+        o.setSimdLevel(level);
+      }
+    }
+    releaseModel(r.value.handle);
+  }
+  t.same(runs[1]?.tokens, runs[0]?.tokens, 'copy and mmap: same tokens');
+  t.same(runs[1]?.logprobs, runs[0]?.logprobs, 'copy and mmap: same logprobs, bit for bit');
 });
 
 const backends = listBackends();

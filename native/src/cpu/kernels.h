@@ -48,8 +48,9 @@ struct WeightView {
   int64_t rows = 0;
   int64_t cols = 0;
   // Q8_0 only, optional: the same matrix in the 16-row interleaved layout of
-  // cpu::pack_q8x16 (the kernels use it where the ISA has a kernel for it;
-  // `data` stays the source of truth and serves every other path).
+  // cpu::pack_q8x16. When set, every matmul reads it (each level has a
+  // kernel for it) and `data` may be null: a CPU model keeps only the
+  // packed copy of a matrix nothing else reads (model.cc).
   const void* packed = nullptr;
 };
 
@@ -65,7 +66,8 @@ namespace cpu {
 // is shared by the 16 rows.
 constexpr int64_t kQ8x16Rows = 16;
 constexpr int64_t kQ8x16BlockBytes = 544;
-// Whether a kernel for the packed layout runs on this CPU at the current level.
+// Whether the current level has a SIMD kernel for the packed layout (the
+// portable one serves the others: correct, slow).
 bool q8x16_supported();
 // Whether w can be packed: Q8_0, rows % 16 == 0, cols % 32 == 0 and > 0.
 bool q8x16_packable(const WeightView& w);

@@ -98,11 +98,12 @@ void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView*
       quantized = true;
       jobs[i].xq = xq;
     }
-    // The packed layout when this level has a kernel for it: every M takes
-    // the same kernel for a given weight, so results stay batch-invariant.
+    // A packed weight always takes a packed kernel (its row bytes may be
+    // gone, kernels.h), the level's or the portable one; every M takes the
+    // same kernel for a given weight, so results stay batch-invariant.
     fns[i] = k.matmul[static_cast<int>(ws[i]->dtype)];
-    if (ws[i]->packed != nullptr && k.matmul_q8x16 != nullptr) {
-      fns[i] = k.matmul_q8x16;
+    if (ws[i]->packed != nullptr) {
+      fns[i] = k.matmul_q8x16 != nullptr ? k.matmul_q8x16 : mm_q8x16_scalar;
       jobs[i].w = static_cast<const uint8_t*>(ws[i]->packed);
     }
     const int64_t items = (jobs[i].N + kRowsPerItem - 1) / kRowsPerItem;

@@ -90,6 +90,39 @@ void scale_axpy_scalar(float* y, float a, float b, const float* x, int64_t n) {
 
 }  // namespace
 
+// The packed Q8_0 layout (kernels.h, pack_q8x16) at any level: the integer
+// block sums of every other path, then per (x row, W row) the same
+// single-rounded dw * dx and the same fused multiply-add, block by block in
+// order, as the AVX-512 kernel's lanes: the two give the same bits.
+void mm_q8x16_scalar(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
+  const int64_t nb = j.K / kQ8Block;
+  for (int64_t g = n0 / kQ8x16Rows; g < n1 / kQ8x16Rows; ++g) {
+    const uint8_t* grp = j.w + g * nb * kQ8x16BlockBytes;
+    for (int64_t m = 0; m < j.M; ++m) {
+      const int8_t* xq = j.xq.qs + m * j.K;
+      const float* xd = j.xq.d + m * nb;
+      for (int64_t r = 0; r < kQ8x16Rows; ++r) {
+        float acc = 0.0f;
+        for (int64_t b = 0; b < nb; ++b) {
+          // Invariant: block b of group g lies inside the packed matrix (n1 <= N).
+          const uint8_t* blk = grp + b * kQ8x16BlockBytes;
+          uint16_t dw;
+          std::memcpy(&dw, blk + 2 * r, sizeof(dw));
+          int32_t isum = 0;
+          for (int64_t c = 0; c < kQ8Block / 4; ++c) {
+            for (int64_t e = 0; e < 4; ++e) {
+              const auto w = static_cast<int8_t>(blk[32 + 64 * c + 4 * r + e] ^ 0x80u);
+              isum += static_cast<int32_t>(w) * xq[b * kQ8Block + 4 * c + e];
+            }
+          }
+          acc = std::fma(static_cast<float>(isum), f16_to_f32(dw) * xd[b], acc);
+        }
+        j.y[m * j.N + g * kQ8x16Rows + r] = acc;
+      }
+    }
+  }
+}
+
 const IsaKernels kScalarKernels = {
     "scalar", {mm_f32, mm_f16, mm_bf16, mm_q8}, quantize_row_q8_scalar, dot_scalar, scale_axpy_scalar,
     silu_mul_scalar, attend_scalar, attend_f16_scalar, to_f16_scalar, attend_tile_scalar,

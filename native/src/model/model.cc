@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "model/forward.h"
 #include "model/gguf.h"
@@ -103,12 +104,40 @@ Model::~Model() {
 
 namespace {
 
-// The CPU's decode kernel for Q8_0 reads a 16-row interleaved copy of each
-// matrix (cpu::pack_q8x16; ~2x the old kernel with the weights in cache on a
-// Zen 5 VM, bench/README.md). The row layout stays: the embedding gather,
-// the other SIMD levels (tests switch levels) and the device path read it.
-// Packing is skipped, and everything runs from the row layout, when this
-// CPU has no packed kernel or the memory cannot be had.
+// Drops the row bytes [p, p + n) of a matrix that now lives packed: the
+// whole pages inside the range go back to the system when the file was
+// read into memory (a mapped file's pages are page cache, reclaimable, and
+// are simply never read again).
+void release_rows(const Model& m, const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  for (const auto& f : m.tensors.files) {
+    if (!f->copied() || b < f->data() || b + n > f->data() + f->size()) continue;
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = (reinterpret_cast<uintptr_t>(b) + page - 1) & ~(page - 1);
+    const uintptr_t hi = (reinterpret_cast<uintptr_t>(b) + n) & ~(page - 1);
+    if (hi <= lo) return;
+    // Files do not promise that tensors never overlap: keep the pages if
+    // any other tensor's bytes fall inside them.
+    for (const auto& [name, t] : m.tensors.tensors) {
+      const auto t0 = reinterpret_cast<uintptr_t>(t.data), t1 = t0 + t.nbytes;
+      if (t.data != b && t0 < hi && t1 > lo) return;
+    }
+    // Invariant: [lo, hi) is whole pages inside this file's private
+    // anonymous copy holding only this matrix's bytes, which nothing reads
+    // again (the view's data is null); madvise failing changes nothing.
+    madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    return;
+  }
+}
+
+// The CPU's Q8_0 kernels read a 16-row interleaved copy of each matrix
+// (cpu::pack_q8x16; ~2x the row kernel's speed, bench/README.md). Once a
+// matrix is packed its row bytes are dropped, except where another view
+// still reads them (a tied lm_head is the embedding, which the gather
+// reads by rows). Every level has a kernel for the packed layout, so a
+// test that lowers the SIMD level still runs the model. Packing is skipped,
+// and everything runs from the row layout, when this CPU has no SIMD packed
+// kernel or the memory cannot be had.
 void pack_cpu_weights(Model* m) {
   if (!cpu::q8x16_supported()) return;
   std::vector<WeightView*> views;
@@ -138,9 +167,13 @@ void pack_cpu_weights(Model* m) {
     if (!cpu::q8x16_packable(*v)) continue;
     cpu::pack_q8x16(*v, base + offset[i]);
     v->packed = base + offset[i];
+    if (v->data == m->embed.data) continue;  // a tied lm_head: the embedding's rows
+    release_rows(*m, v->data, dtype_row_bytes(v->dtype, v->cols) * static_cast<size_t>(v->rows));
+    v->data = nullptr;
   }
   m->packed_region = r;
   m->packed_region_bytes = reserve;
+  m->packed_bytes = total;
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ struct Model {
   // `packed` point into it); null when nothing was packed.
   void* packed_region = nullptr;
   size_t packed_region_bytes = 0;
+  size_t packed_bytes = 0;  // of matrices in it
   const float* final_norm = nullptr;
   std::vector<LayerWeights> layers;
 
