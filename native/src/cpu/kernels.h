@@ -71,8 +71,9 @@ constexpr int64_t kQ8x16BlockBytes = 544;
 bool q8x16_supported();
 // Whether w can be packed: Q8_0, rows % 16 == 0, cols % 32 == 0 and > 0.
 bool q8x16_packable(const WeightView& w);
-// Writes w (Q8_0 rows) packed into out (w.rows * row bytes of w).
-void pack_q8x16(const WeightView& w, uint8_t* out);
+// Writes groups [g0, g1) of w (Q8_0 rows) packed into out, which holds the
+// whole packed matrix (w.rows * row bytes of w); g1 < 0: to the last group.
+void pack_q8x16(const WeightView& w, uint8_t* out, int64_t g0 = 0, int64_t g1 = -1);
 
 // Which SIMD path run-time detection chose: "avx512", "avx2" or "scalar".
 // HIPSERVE_SIMD=scalar|avx2|avx512 in the environment forces a lower path.

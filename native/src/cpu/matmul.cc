@@ -137,10 +137,11 @@ bool q8x16_packable(const WeightView& w) {
   return w.dtype == DType::Q8_0 && w.rows > 0 && w.rows % kQ8x16Rows == 0 && w.cols > 0 && w.cols % kQ8Block == 0;
 }
 
-void pack_q8x16(const WeightView& w, uint8_t* out) {
+void pack_q8x16(const WeightView& w, uint8_t* out, int64_t g0, int64_t g1) {
   const int64_t nb = w.cols / kQ8Block;
   const auto* blocks = static_cast<const BlockQ8_0*>(w.data);
-  for (int64_t g = 0; g < w.rows / kQ8x16Rows; ++g) {
+  if (g1 < 0 || g1 > w.rows / kQ8x16Rows) g1 = w.rows / kQ8x16Rows;
+  for (int64_t g = std::max<int64_t>(0, g0); g < g1; ++g) {
     for (int64_t b = 0; b < nb; ++b) {
       // Invariant: out holds w.rows * nb * 34 bytes = (rows / 16) * nb * 544,
       // and this writes bytes [(g * nb + b) * 544, +544) of it.
@@ -149,9 +150,10 @@ void pack_q8x16(const WeightView& w, uint8_t* out) {
         const BlockQ8_0& blk = blocks[(g * kQ8x16Rows + r) * nb + b];
         std::memcpy(o + 2 * r, &blk.d, sizeof(uint16_t));
         for (int64_t c = 0; c < kQ8Block / 4; ++c) {
-          for (int64_t e = 0; e < 4; ++e) {
-            o[32 + 64 * c + 4 * r + e] = static_cast<uint8_t>(static_cast<uint8_t>(blk.qs[4 * c + e]) ^ 0x80u);
-          }
+          uint32_t q;  // 4 int8 -> 4 uint8 + 128
+          std::memcpy(&q, blk.qs + 4 * c, sizeof(q));
+          q ^= 0x80808080u;
+          std::memcpy(o + 32 + 64 * c + 4 * r, &q, sizeof(q));
         }
       }
     }

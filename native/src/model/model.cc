@@ -165,7 +165,10 @@ void pack_cpu_weights(Model* m) {
   for (size_t i = 0; i < views.size(); ++i) {
     WeightView* v = views[i];
     if (!cpu::q8x16_packable(*v)) continue;
-    cpu::pack_q8x16(*v, base + offset[i]);
+    uint8_t* dst = base + offset[i];
+    // Groups are independent: the load-time pool packs them side by side.
+    cpu::parallel_for(cpu::default_pool(), v->rows / cpu::kQ8x16Rows,
+                      [&](int64_t g0, int64_t g1, int) { cpu::pack_q8x16(*v, dst, g0, g1); });
     v->packed = base + offset[i];
     if (v->data == m->embed.data) continue;  // a tied lm_head: the embedding's rows
     release_rows(*m, v->data, dtype_row_bytes(v->dtype, v->cols) * static_cast<size_t>(v->rows));
