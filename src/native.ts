@@ -128,9 +128,9 @@ export interface NativeModelInfo {
   /** 'memory': the weight files were read into huge-page memory; 'mmap': mapped (HIPSERVE_WEIGHTS, native/README.md). */
   weights: 'memory' | 'mmap';
   /**
-   * Bytes of Q8_0 matrices held in the 16-row packed layout of the CPU's
-   * Q8_0 kernels (native/README.md); their row copies are dropped. 0: none
-   * (no SIMD packed kernel on this CPU, or no Q8_0 matrices).
+   * Bytes of matrices held in the 16-row packed layout of the CPU's AVX-512
+   * kernels (native/README.md); their row copies are dropped. 0: none (no
+   * SIMD packed kernel on this CPU, or no Q8_0/f16/bf16 matrices).
    */
   packedBytes: number;
   /** Element type of this model's KV caches (LoadModelOptions.kvCacheDtype). */

@@ -78,14 +78,14 @@ export interface Ops {
   readBandwidth(bytes: number, threads: number, passes?: number): OpResult<{ gbPerSecond: number }>;
   quantize(values: Float32Array, dtype: DTypeName): OpResult<Uint8Array>;
   dequantize(bytes: Uint8Array, dtype: DTypeName, n: number): OpResult<Float32Array>;
-  /** `packed`: packQ8x16 of `w`, used where the current level has a packed Q8_0 kernel (as a model's weights). */
+  /** `packed`: packWeights of `w`; the product then reads only it (the level's packed kernel or the portable one), as a model's. */
   matmul(
     x: Float32Array, M: number, K: number, w: Uint8Array, dtype: DTypeName, N: number, threads?: number, packed?: Uint8Array,
   ): OpResult<Float32Array>;
-  /** Q8_0 rows [N][K] in the 16-row interleaved layout (native/src/cpu/kernels.h). */
-  packQ8x16(w: Uint8Array, N: number, K: number): OpResult<Uint8Array>;
-  /** Whether the current SIMD level has a kernel for the packed layout. */
-  q8x16Supported(): OpResult<boolean>;
+  /** Rows [N][K] of q8_0, f16 or bf16 in the 16-row interleaved layout (native/src/cpu/kernels.h). */
+  packWeights(w: Uint8Array, dtype: DTypeName, N: number, K: number): OpResult<Uint8Array>;
+  /** Whether the current SIMD level has its own kernel for dtype's packed layout. */
+  packedKernel(dtype: DTypeName): OpResult<boolean>;
   benchMatmul(
     x: Float32Array, M: number, K: number, w: Uint8Array, dtype: DTypeName, N: number, iters: number, threads?: number,
   ): OpResult<{ best: number; mean: number }>;

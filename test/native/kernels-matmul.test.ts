@@ -133,51 +133,68 @@ for (const level of levels()) {
   });
 }
 
-// The 16-row interleaved Q8_0 layout a CPU model's matrices are packed into
-// at load. Its kernels accumulate each (x row, W row) over K/32 blocks in
-// order with one FMA each: K/32 + 1 roundings, inside q8Bound.
+// The 16-row interleaved layouts a CPU model's matrices are packed into at
+// load. Q8_0: each (x row, W row) accumulates its K/32 blocks in order with
+// one FMA each: K/32 + 1 roundings, inside q8Bound. F16 / BF16: four
+// partial sums (column k into sum k % 4, one FMA each: ceil(K/4)
+// roundings), then two adds and one: ceil(K/4) + 2 roundings; 2x margin.
 const code = (r: { ok: boolean; error?: { code: string } }): string | undefined => (r.ok ? 'ok' : r.error?.code);
-const Q8X16_SHAPES: [number, number, number][] = [
+function packedFloatBound(K: number, mag: number): number {
+  return 2 * (Math.ceil(K / 4) + 2) * U * mag + 1e-30;
+}
+const PACKED_SHAPES: [number, number, number][] = [
   [1, 32, 16], [1, 768, 48], [2, 96, 32], [3, 544, 64], [5, 1056, 16], [17, 2080, 80], [67, 256, 32],
+];
+const PACKED_FLOAT_SHAPES: [number, number, number][] = [
+  [1, 77, 16], [1, 768, 48], [2, 33, 32], [3, 513, 64], [5, 1031, 16], [17, 2050, 80], [67, 5, 32],
 ];
 
 for (const level of levels()) {
-  t.test(`packed Q8_0 (16-row interleave) at ${level}`, (t) => {
+  t.test(`packed weights (16-row interleave) at ${level}`, (t) => {
     atLevel(level, () => {
       const r = rng(11);
-      const kernel = unwrap(ops.q8x16Supported());
-      for (const [M, K, N] of Q8X16_SHAPES) {
-        const x = randn(r, M * K);
-        const wb = unwrap(ops.quantize(randn(r, N * K), 'q8_0'));
-        const packed = unwrap(ops.packQ8x16(wb, N, K));
-        t.equal(packed.length, wb.length, 'the same size as the row layout');
-        const y = unwrap(ops.matmul(x, M, K, wb, 'q8_0', N, undefined, packed));
-        // Every level has a packed kernel (a loaded model may hold only the
-        // packed copy); the portable one gives the AVX-512 one's bits.
-        let portable = y;
-        atLevel('scalar', () => {
-          portable = unwrap(ops.matmul(x, M, K, wb, 'q8_0', N, undefined, packed));
-        });
-        t.same(Array.from(y), Array.from(portable), `M=${M} K=${K} N=${N}: the same bits as the portable kernel${kernel ? '' : ' (which this level uses)'}`);
-        const ref = matmulQ8Ref(x, M, K, wb, N);
-        let worst = 0;
-        for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs(y[i] - ref.y[i]) / q8Bound(K, ref.mag[i]));
-        t.ok(worst <= 1, `M=${M} K=${K} N=${N}: error/bound vs int8 reference ${worst.toExponential(2)}`);
-        // Batch invariance: each row alone, on 1 and 7 threads, bit for bit.
-        let same = true;
-        for (const m of new Set([0, M >> 1, M - 1])) {
-          for (const threads of [1, 7]) {
-            const row = unwrap(ops.matmul(x.slice(m * K, (m + 1) * K), 1, K, wb, 'q8_0', N, threads, packed));
-            for (let n = 0; n < N; n++) if (row[n] !== y[m * N + n]) same = false;
+      for (const dt of ['q8_0', 'f16', 'bf16'] as DTypeName[]) {
+        const kernel = unwrap(ops.packedKernel(dt));
+        for (const [M, K, N] of dt === 'q8_0' ? PACKED_SHAPES : PACKED_FLOAT_SHAPES) {
+          const tag = `${dt} M=${M} K=${K} N=${N}`;
+          const x = randn(r, M * K);
+          const wb = unwrap(ops.quantize(randn(r, N * K), dt));
+          const packed = unwrap(ops.packWeights(wb, dt, N, K));
+          t.equal(packed.length, wb.length, `${tag}: the same size as the row layout`);
+          const y = unwrap(ops.matmul(x, M, K, wb, dt, N, undefined, packed));
+          // Every level has a packed kernel (a loaded model may hold only the
+          // packed copy); the portable one gives the AVX-512 one's bits.
+          let portable = y;
+          atLevel('scalar', () => {
+            portable = unwrap(ops.matmul(x, M, K, wb, dt, N, undefined, packed));
+          });
+          t.same(Array.from(y), Array.from(portable), `${tag}: the same bits as the portable kernel${kernel ? '' : ' (which this level uses)'}`);
+          let worst = 0;
+          if (dt === 'q8_0') {
+            const ref = matmulQ8Ref(x, M, K, wb, N);
+            for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs(y[i] - ref.y[i]) / q8Bound(K, ref.mag[i]));
+          } else {
+            const ref = matmulRef(x, M, K, dequantize(dt, wb, N * K), N);
+            for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs(y[i] - ref.y[i]) / packedFloatBound(K, ref.mag[i]));
           }
+          t.ok(worst <= 1, `${tag}: error/bound vs reference ${worst.toExponential(2)}`);
+          // Batch invariance: each row alone, on 1 and 7 threads, bit for bit.
+          let same = true;
+          for (const m of new Set([0, M >> 1, M - 1])) {
+            for (const threads of [1, 7]) {
+              const row = unwrap(ops.matmul(x.slice(m * K, (m + 1) * K), 1, K, wb, dt, N, threads, packed));
+              for (let n = 0; n < N; n++) if (row[n] !== y[m * N + n]) same = false;
+            }
+          }
+          t.ok(same, `${tag}: a row alone (1 and 7 threads) equals it in the batch`);
         }
-        t.ok(same, `M=${M} K=${K} N=${N}: a row alone (1 and 7 threads) equals it in the batch`);
       }
-      t.equal(code(ops.packQ8x16(new Uint8Array(34 * 10), 10, 32)), 'HIPSERVE_E_INVALID_ARGUMENT', 'N not a multiple of 16');
-      t.equal(code(ops.packQ8x16(new Uint8Array(34 * 16), 16, 33)), 'HIPSERVE_E_INVALID_ARGUMENT', 'K not a multiple of 32');
+      t.equal(code(ops.packWeights(new Uint8Array(34 * 10), 'q8_0', 10, 32)), 'HIPSERVE_E_INVALID_ARGUMENT', 'N not a multiple of 16');
+      t.equal(code(ops.packWeights(new Uint8Array(34 * 16), 'q8_0', 16, 33)), 'HIPSERVE_E_INVALID_ARGUMENT', 'Q8_0 K not a multiple of 32');
+      t.equal(code(ops.packWeights(new Uint8Array(4 * 16 * 8), 'f32', 16, 8)), 'HIPSERVE_E_INVALID_ARGUMENT', 'f32 has no packed layout');
       const w16 = new Uint8Array(34 * 16);
       t.equal(code(ops.matmul(new Float32Array(32), 1, 32, w16, 'q8_0', 16, undefined, new Uint8Array(10))), 'HIPSERVE_E_INVALID_ARGUMENT', 'packed of the wrong size');
-      t.equal(code(ops.matmul(new Float32Array(32), 1, 32, new Uint8Array(2 * 32 * 16), 'f16', 16, undefined, w16)), 'HIPSERVE_E_INVALID_ARGUMENT', 'packed with f16 weights');
+      t.equal(code(ops.matmul(new Float32Array(32), 1, 32, new Uint8Array(4 * 32 * 16), 'f32', 16, undefined, new Uint8Array(4 * 32 * 16))), 'HIPSERVE_E_INVALID_ARGUMENT', 'packed with f32 weights');
     });
     t.end();
   });

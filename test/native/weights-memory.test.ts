@@ -42,10 +42,10 @@ t.test('copy and mmap load the same model', async (t) => {
   t.equal(auto.weights, 'mmap', 'auto maps files under 64 MiB');
 });
 
-t.test('Q8_0: packed matrices, copied or mapped, and at a lowered SIMD level', async (t) => {
-  const path = await fixtureModel('llama', 'gguf', { dtype: 'q8_0' });
-  const o = ops() as unknown as { simdLevel(): { value: string }; setSimdLevel(l: string): { ok: boolean }; q8x16Supported(): { value: boolean } };
-  const packs = o.q8x16Supported().value;
+for (const dtype of ['q8_0', 'f16'] as const) t.test(`${dtype}: packed matrices, copied or mapped, and at a lowered SIMD level`, async (t) => {
+  const path = await fixtureModel('llama', 'gguf', { dtype });
+  const o = ops() as unknown as { simdLevel(): { value: string }; setSimdLevel(l: string): { ok: boolean }; packedKernel(dt: string): { value: boolean } };
+  const packs = o.packedKernel(dtype).value;
   const runs: { tokens: number[][]; logprobs: number[][] }[] = [];
   for (const mode of ['copy', 'mmap']) {
     process.env.HIPSERVE_WEIGHTS = mode;

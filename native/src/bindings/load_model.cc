@@ -44,7 +44,7 @@ Napi::Object model_info(Napi::Env env, const Model& m) {
   bool copied = !m.tensors.files.empty();
   for (const auto& f : m.tensors.files) copied = copied && f->copied();
   o.Set("weights", copied ? "memory" : "mmap");
-  // Bytes of Q8_0 matrices held in the 16-row packed layout (cpu::pack_q8x16); 0: none.
+  // Bytes of matrices held in the 16-row packed layout (cpu::pack_weights); 0: none.
   o.Set("packedBytes", Napi::Number::New(env, static_cast<double>(m.packed_bytes)));
   o.Set("kvCacheDtype", dtype_name(m.kv_dtype));
   if (m.device) {

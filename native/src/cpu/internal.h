@@ -89,10 +89,11 @@ struct IsaKernels {
   void (*attend_f16_tile)(int nq, const float* const* q, const int64_t* n_ctx, const uint16_t* const* kblk,
                           const uint16_t* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
                           float* scratch);
-  // Q8_0 over the packed layout (kernels.h, pack_q8x16): job.w points at the
-  // packed matrix, n0 and n1 are multiples of 16. Null where the ISA has none
-  // (mm_q8x16_scalar serves there: a packed model's rows may be gone).
-  MatmulRangeFn matmul_q8x16;
+  // Products over the packed layouts (kernels.h, pack_weights), by DType:
+  // job.w points at the packed matrix, n0 and n1 are multiples of 16. Null
+  // where the ISA has none (kPortablePacked serves: a packed model's rows
+  // may be gone).
+  MatmulRangeFn matmul_packed[4];
 };
 
 void attend_scalar(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
@@ -108,8 +109,9 @@ void attend_f16_tile_scalar(int nq, const float* const* q, const int64_t* n_ctx,
                             float* scratch);
 
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
-// The packed Q8_0 kernel of every level without its own (bit-identical to the AVX-512 one).
-void mm_q8x16_scalar(const MatmulJob& j, int64_t n0, int64_t n1, float* scratch);
+// The packed kernels of every level without its own, by DType (null: no
+// packed layout); each gives the AVX-512 kernel's bits.
+extern const MatmulRangeFn kPortablePacked[4];
 #if defined(__x86_64__) || defined(_M_X64)
 void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);  // also used at avx512
 void attend_avx2(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,

@@ -47,33 +47,39 @@ struct WeightView {
   DType dtype = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
-  // Q8_0 only, optional: the same matrix in the 16-row interleaved layout of
-  // cpu::pack_q8x16. When set, every matmul reads it (each level has a
-  // kernel for it) and `data` may be null: a CPU model keeps only the
+  // Optional (Q8_0, F16, BF16): the same matrix in the 16-row interleaved
+  // layout of cpu::pack_weights. When set, every matmul reads it (each level
+  // has a kernel for it) and `data` may be null: a CPU model keeps only the
   // packed copy of a matrix nothing else reads (model.cc).
   const void* packed = nullptr;
 };
 
 namespace cpu {
 
-// Q8_0 in groups of 16 rows ("q8x16"), for the AVX-512 VNNI decode kernel.
-// Group g (rows 16g..16g+15), block b (columns 32b..32b+31) is 544 bytes:
+// Weights in groups of 16 rows ("x16"), for the AVX-512 kernels: each
+// thread then reads one sequential stream, and one vector op covers the 16
+// rows of a group (lane r = row 16g + r). Groups follow each other; the
+// packed matrix has the row layout's size.
+//
+// Q8_0: group g, block b (columns 32b..32b+31) is 544 bytes:
 //   [16 x f16 scale, row order][8 x (16 rows x 4 int8 + 128, as uint8)]
 // i.e. chunk c (columns 32b+4c..+3) holds row r's 4 bytes at 32 + 64c + 4r.
-// Groups follow each other, blocks in order inside a group: the same size
-// as the row layout. One vpdpbusd then does 4 columns of 16 rows against 4
-// bytes of x broadcast, and x's correction (128 * sum of the block's int8)
-// is shared by the 16 rows.
-constexpr int64_t kQ8x16Rows = 16;
+// One vpdpbusd does 4 columns of 16 rows against 4 bytes of x broadcast,
+// and x's correction (128 * sum of the block's int8) is shared by the rows.
+//
+// F16 / BF16: group g, column k is 32 bytes: the 16 rows' values, row order.
+// One convert and one FMA per column cover the 16 rows.
+constexpr int64_t kPackRows = 16;
 constexpr int64_t kQ8x16BlockBytes = 544;
-// Whether the current level has a SIMD kernel for the packed layout (the
-// portable one serves the others: correct, slow).
-bool q8x16_supported();
-// Whether w can be packed: Q8_0, rows % 16 == 0, cols % 32 == 0 and > 0.
-bool q8x16_packable(const WeightView& w);
-// Writes groups [g0, g1) of w (Q8_0 rows) packed into out, which holds the
+// Whether the current level has a SIMD kernel for dtype t's packed layout
+// (the portable one serves the others: correct, slow).
+bool packed_kernel(DType t);
+// Whether w can be packed: Q8_0 (cols % 32 == 0), F16 or BF16, with
+// rows % 16 == 0 and cols > 0.
+bool packable(const WeightView& w);
+// Writes groups [g0, g1) of w (row layout) packed into out, which holds the
 // whole packed matrix (w.rows * row bytes of w); g1 < 0: to the last group.
-void pack_q8x16(const WeightView& w, uint8_t* out, int64_t g0 = 0, int64_t g1 = -1);
+void pack_weights(const WeightView& w, uint8_t* out, int64_t g0 = 0, int64_t g1 = -1);
 
 // Which SIMD path run-time detection chose: "avx512", "avx2" or "scalar".
 // HIPSERVE_SIMD=scalar|avx2|avx512 in the environment forces a lower path.

@@ -103,7 +103,9 @@ void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView*
     // same kernel for a given weight, so results stay batch-invariant.
     fns[i] = k.matmul[static_cast<int>(ws[i]->dtype)];
     if (ws[i]->packed != nullptr) {
-      fns[i] = k.matmul_q8x16 != nullptr ? k.matmul_q8x16 : mm_q8x16_scalar;
+      const int t = static_cast<int>(ws[i]->dtype);
+      // Invariant: packed is only set for dtypes with a portable packed kernel (packable).
+      fns[i] = k.matmul_packed[t] != nullptr ? k.matmul_packed[t] : kPortablePacked[t];
       jobs[i].w = static_cast<const uint8_t*>(ws[i]->packed);
     }
     const int64_t items = (jobs[i].N + kRowsPerItem - 1) / kRowsPerItem;
@@ -131,23 +133,26 @@ void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView*
 
 }  // namespace
 
-bool q8x16_supported() { return isa().matmul_q8x16 != nullptr; }
+bool packed_kernel(DType t) { return isa().matmul_packed[static_cast<int>(t)] != nullptr; }
 
-bool q8x16_packable(const WeightView& w) {
-  return w.dtype == DType::Q8_0 && w.rows > 0 && w.rows % kQ8x16Rows == 0 && w.cols > 0 && w.cols % kQ8Block == 0;
+bool packable(const WeightView& w) {
+  if (w.rows <= 0 || w.rows % kPackRows != 0 || w.cols <= 0) return false;
+  if (w.dtype == DType::Q8_0) return w.cols % kQ8Block == 0;
+  return w.dtype == DType::F16 || w.dtype == DType::BF16;
 }
+
+namespace {
 
 void pack_q8x16(const WeightView& w, uint8_t* out, int64_t g0, int64_t g1) {
   const int64_t nb = w.cols / kQ8Block;
   const auto* blocks = static_cast<const BlockQ8_0*>(w.data);
-  if (g1 < 0 || g1 > w.rows / kQ8x16Rows) g1 = w.rows / kQ8x16Rows;
-  for (int64_t g = std::max<int64_t>(0, g0); g < g1; ++g) {
+  for (int64_t g = g0; g < g1; ++g) {
     for (int64_t b = 0; b < nb; ++b) {
       // Invariant: out holds w.rows * nb * 34 bytes = (rows / 16) * nb * 544,
       // and this writes bytes [(g * nb + b) * 544, +544) of it.
       uint8_t* o = out + (g * nb + b) * kQ8x16BlockBytes;
-      for (int64_t r = 0; r < kQ8x16Rows; ++r) {
-        const BlockQ8_0& blk = blocks[(g * kQ8x16Rows + r) * nb + b];
+      for (int64_t r = 0; r < kPackRows; ++r) {
+        const BlockQ8_0& blk = blocks[(g * kPackRows + r) * nb + b];
         std::memcpy(o + 2 * r, &blk.d, sizeof(uint16_t));
         for (int64_t c = 0; c < kQ8Block / 4; ++c) {
           uint32_t q;  // 4 int8 -> 4 uint8 + 128
@@ -157,6 +162,33 @@ void pack_q8x16(const WeightView& w, uint8_t* out, int64_t g0, int64_t g1) {
         }
       }
     }
+  }
+}
+
+// 16-bit values: group g, column k at (g * K + k) * 16 elements, row order.
+void pack_x16_u16(const WeightView& w, uint8_t* out, int64_t g0, int64_t g1) {
+  const int64_t K = w.cols;
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  for (int64_t g = g0; g < g1; ++g) {
+    for (int64_t r = 0; r < kPackRows; ++r) {
+      const uint8_t* row = src + (g * kPackRows + r) * K * 2;
+      // Invariant: out holds w.rows * K * 2 bytes; element (g, k, r) is at
+      // ((g * K + k) * 16 + r) * 2 < rows * K * 2.
+      uint8_t* o = out + (g * K * kPackRows + r) * 2;
+      for (int64_t k = 0; k < K; ++k) std::memcpy(o + k * kPackRows * 2, row + k * 2, 2);
+    }
+  }
+}
+
+}  // namespace
+
+void pack_weights(const WeightView& w, uint8_t* out, int64_t g0, int64_t g1) {
+  if (g1 < 0 || g1 > w.rows / kPackRows) g1 = w.rows / kPackRows;
+  g0 = std::max<int64_t>(0, g0);
+  if (w.dtype == DType::Q8_0) {
+    pack_q8x16(w, out, g0, g1);
+  } else {
+    pack_x16_u16(w, out, g0, g1);
   }
 }
 

@@ -355,7 +355,7 @@ void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n) {
 
 const IsaKernels kAvx2Kernels = {
     "avx2", {mm_f32, mm_f16, mm_bf16, mm_q8}, quantize_row_q8, dot, scale_axpy, silu_mul_avx2, attend_avx2,
-    attend_f16_avx2, to_f16_avx2, attend_tile_avx2, attend_f16_tile_avx2, nullptr,
+    attend_f16_avx2, to_f16_avx2, attend_tile_avx2, attend_f16_tile_avx2, {nullptr, nullptr, nullptr, nullptr},
 };
 
 }  // namespace cpu

@@ -94,14 +94,15 @@ void scale_axpy_scalar(float* y, float a, float b, const float* x, int64_t n) {
 // block sums of every other path, then per (x row, W row) the same
 // single-rounded dw * dx and the same fused multiply-add, block by block in
 // order, as the AVX-512 kernel's lanes: the two give the same bits.
+namespace {
 void mm_q8x16_scalar(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
   const int64_t nb = j.K / kQ8Block;
-  for (int64_t g = n0 / kQ8x16Rows; g < n1 / kQ8x16Rows; ++g) {
+  for (int64_t g = n0 / kPackRows; g < n1 / kPackRows; ++g) {
     const uint8_t* grp = j.w + g * nb * kQ8x16BlockBytes;
     for (int64_t m = 0; m < j.M; ++m) {
       const int8_t* xq = j.xq.qs + m * j.K;
       const float* xd = j.xq.d + m * nb;
-      for (int64_t r = 0; r < kQ8x16Rows; ++r) {
+      for (int64_t r = 0; r < kPackRows; ++r) {
         float acc = 0.0f;
         for (int64_t b = 0; b < nb; ++b) {
           // Invariant: block b of group g lies inside the packed matrix (n1 <= N).
@@ -117,16 +118,44 @@ void mm_q8x16_scalar(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
           }
           acc = std::fma(static_cast<float>(isum), f16_to_f32(dw) * xd[b], acc);
         }
-        j.y[m * j.N + g * kQ8x16Rows + r] = acc;
+        j.y[m * j.N + g * kPackRows + r] = acc;
       }
     }
   }
 }
 
+// F16 / BF16 over the packed layout: four partial sums per (x row, W row),
+// column k into sum k % 4 by a fused multiply-add, then (s0 + s1) + (s2 +
+// s3), exactly the AVX-512 kernel's lanes.
+template <DType T>
+void mm_x16_scalar(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
+  const int64_t K = j.K;
+  for (int64_t g = n0 / kPackRows; g < n1 / kPackRows; ++g) {
+    const uint8_t* grp = j.w + g * K * kPackRows * 2;
+    for (int64_t m = 0; m < j.M; ++m) {
+      const float* x = j.x + m * K;
+      for (int64_t r = 0; r < kPackRows; ++r) {
+        float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int64_t k = 0; k < K; ++k) {
+          uint16_t h;
+          // Invariant: column k < K of group g lies inside the packed matrix.
+          std::memcpy(&h, grp + (k * kPackRows + r) * 2, sizeof(h));
+          const float w = T == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+          a[k & 3] = std::fma(x[k], w, a[k & 3]);
+        }
+        j.y[m * j.N + g * kPackRows + r] = (a[0] + a[1]) + (a[2] + a[3]);
+      }
+    }
+  }
+}
+}  // namespace
+
+const MatmulRangeFn kPortablePacked[4] = {nullptr, mm_x16_scalar<DType::F16>, mm_x16_scalar<DType::BF16>, mm_q8x16_scalar};
+
 const IsaKernels kScalarKernels = {
     "scalar", {mm_f32, mm_f16, mm_bf16, mm_q8}, quantize_row_q8_scalar, dot_scalar, scale_axpy_scalar,
     silu_mul_scalar, attend_scalar, attend_f16_scalar, to_f16_scalar, attend_tile_scalar,
-    attend_f16_tile_scalar, nullptr,
+    attend_f16_tile_scalar, {nullptr, nullptr, nullptr, nullptr},
 };
 
 }  // namespace cpu

@@ -130,16 +130,18 @@ void release_rows(const Model& m, const void* p, size_t n) {
   }
 }
 
-// The CPU's Q8_0 kernels read a 16-row interleaved copy of each matrix
-// (cpu::pack_q8x16; ~2x the row kernel's speed, bench/README.md). Once a
+// The CPU's AVX-512 kernels read a 16-row interleaved copy of each Q8_0,
+// F16 or BF16 matrix (cpu::pack_weights: one sequential stream per thread
+// and one vector op per 16 rows; bench/README.md has the gains). Once a
 // matrix is packed its row bytes are dropped, except where another view
 // still reads them (a tied lm_head is the embedding, which the gather
 // reads by rows). Every level has a kernel for the packed layout, so a
 // test that lowers the SIMD level still runs the model. Packing is skipped,
 // and everything runs from the row layout, when this CPU has no SIMD packed
-// kernel or the memory cannot be had.
+// kernel for the dtype or the memory cannot be had.
+bool to_pack(const WeightView& v) { return cpu::packable(v) && cpu::packed_kernel(v.dtype); }
+
 void pack_cpu_weights(Model* m) {
-  if (!cpu::q8x16_supported()) return;
   std::vector<WeightView*> views;
   for (LayerWeights& w : m->layers) {
     for (WeightView* v : {&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down}) views.push_back(v);
@@ -149,7 +151,7 @@ void pack_cpu_weights(Model* m) {
   std::vector<size_t> offset;
   for (WeightView* v : views) {
     offset.push_back(total);
-    if (!cpu::q8x16_packable(*v)) continue;
+    if (!to_pack(*v)) continue;
     // 64-byte aligned starts; sizes are products of validated shapes.
     total += (static_cast<size_t>(dtype_row_bytes(v->dtype, v->cols)) * static_cast<size_t>(v->rows) + 63) & ~size_t{63};
   }
@@ -164,11 +166,11 @@ void pack_cpu_weights(Model* m) {
   madvise(base, total, MADV_HUGEPAGE);  // advice only
   for (size_t i = 0; i < views.size(); ++i) {
     WeightView* v = views[i];
-    if (!cpu::q8x16_packable(*v)) continue;
+    if (!to_pack(*v)) continue;
     uint8_t* dst = base + offset[i];
     // Groups are independent: the load-time pool packs them side by side.
-    cpu::parallel_for(cpu::default_pool(), v->rows / cpu::kQ8x16Rows,
-                      [&](int64_t g0, int64_t g1, int) { cpu::pack_q8x16(*v, dst, g0, g1); });
+    cpu::parallel_for(cpu::default_pool(), v->rows / cpu::kPackRows,
+                      [&](int64_t g0, int64_t g1, int) { cpu::pack_weights(*v, dst, g0, g1); });
     v->packed = base + offset[i];
     if (v->data == m->embed.data) continue;  // a tied lm_head: the embedding's rows
     release_rows(*m, v->data, dtype_row_bytes(v->dtype, v->cols) * static_cast<size_t>(v->rows));

@@ -49,8 +49,8 @@ struct Model {
   std::vector<std::vector<float>> owned;  // f32 copies of small vectors (and misaligned matrices)
   WeightView embed;
   WeightView lm_head;  // == embed when tied
-  // Q8_0 matrices repacked for the CPU kernel that has a packed layout
-  // (cpu::pack_q8x16), all in one anonymous huge-page region (the views'
+  // Matrices repacked for the CPU kernels that have a packed layout
+  // (cpu::pack_weights), all in one anonymous huge-page region (the views'
   // `packed` point into it); null when nothing was packed.
   void* packed_region = nullptr;
   size_t packed_region_bytes = 0;

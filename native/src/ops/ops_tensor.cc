@@ -73,15 +73,15 @@ MatmulArgs matmul_args(const Napi::CallbackInfo& info, size_t threads_arg, size_
 }
 
 // matmul(x, M, K, weights, dtype, N, threads?, packed?) -> Float32Array [M][N]
-// `packed`: packQ8x16 of the same weights; the kernels use it where the
-// current SIMD level has a packed kernel (q8x16Supported), as a model's do.
+// `packed`: packWeights of the same weights; the product then reads only
+// it, through the level's packed kernel or the portable one, as a model's.
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return run(info, "ops.matmul", [&](Napi::Env env) -> Napi::Value {
     MatmulArgs a = matmul_args(info, 6);
     Span<uint8_t> packed{};
     if (info.Length() > 7 && !info[7].IsUndefined()) {
       packed = typed<uint8_t>(info[7], "packed");
-      need(cpu::q8x16_packable(a.w), "packed weights need Q8_0 with N % 16 == 0");
+      need(cpu::packable(a.w), "packed weights need Q8_0, F16 or BF16 with N % 16 == 0");
       need(packed.size == dtype_row_bytes(a.w.dtype, a.K) * static_cast<size_t>(a.N), "packed must be as large as weights");
       a.w.packed = packed.data;
     }
@@ -132,27 +132,29 @@ Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
   });
 }
 
-// packQ8x16(weights: Uint8Array, N, K) -> Uint8Array: Q8_0 rows [N][K] in
-// the 16-row interleaved layout (N % 16 == 0, K % 32 == 0).
-Napi::Value PackQ8x16(const Napi::CallbackInfo& info) {
-  return run(info, "ops.packQ8x16", [&](Napi::Env env) -> Napi::Value {
+// packWeights(weights: Uint8Array, dtype, N, K) -> Uint8Array: rows [N][K]
+// of Q8_0, f16 or bf16 in the 16-row interleaved layout (N % 16 == 0).
+Napi::Value PackWeights(const Napi::CallbackInfo& info) {
+  return run(info, "ops.packWeights", [&](Napi::Env env) -> Napi::Value {
     auto wb = typed<uint8_t>(info[0], "weights");
-    const int64_t N = count(info[1], "N");
-    const int64_t K = count(info[2], "K");
-    check_row_dtype(DType::Q8_0, K, "K");
-    const WeightView w{wb.data, DType::Q8_0, N, K};
-    need(cpu::q8x16_packable(w), "N must be a positive multiple of 16");
-    need(wb.size == dtype_row_bytes(DType::Q8_0, K) * static_cast<size_t>(N), "weights must hold N rows of K values");
+    const DType t = dtype(info[1]);
+    const int64_t N = count(info[2], "N");
+    const int64_t K = count(info[3], "K");
+    check_row_dtype(t, K, "K");
+    const WeightView w{wb.data, t, N, K};
+    need(cpu::packable(w), "packing needs Q8_0, f16 or bf16 and N a positive multiple of 16");
+    need(wb.size == dtype_row_bytes(t, K) * static_cast<size_t>(N), "weights must hold N rows of K values");
     auto out = new_typed<uint8_t>(env, wb.size);
-    cpu::pack_q8x16(w, out.Data());
+    cpu::pack_weights(w, out.Data());
     return out;
   });
 }
 
-// q8x16Supported() -> boolean: the current SIMD level has a packed Q8_0 kernel.
-Napi::Value Q8x16Supported(const Napi::CallbackInfo& info) {
-  return run(info, "ops.q8x16Supported", [&](Napi::Env env) -> Napi::Value {
-    return Napi::Boolean::New(env, cpu::q8x16_supported());
+// packedKernel(dtype) -> boolean: the current SIMD level has its own kernel
+// for dtype's packed layout (else the portable one serves).
+Napi::Value PackedKernel(const Napi::CallbackInfo& info) {
+  return run(info, "ops.packedKernel", [&](Napi::Env env) -> Napi::Value {
+    return Napi::Boolean::New(env, cpu::packed_kernel(dtype(info[0])));
   });
 }
 
@@ -181,8 +183,8 @@ void RegisterTensorOps(Napi::Env env, Napi::Object o) {
   o.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   o.Set("benchMatmul", Napi::Function::New(env, BenchMatmul, "benchMatmul"));
   o.Set("embed", Napi::Function::New(env, Embed, "embed"));
-  o.Set("packQ8x16", Napi::Function::New(env, PackQ8x16, "packQ8x16"));
-  o.Set("q8x16Supported", Napi::Function::New(env, Q8x16Supported, "q8x16Supported"));
+  o.Set("packWeights", Napi::Function::New(env, PackWeights, "packWeights"));
+  o.Set("packedKernel", Napi::Function::New(env, PackedKernel, "packedKernel"));
 }
 
 }  // namespace ops
