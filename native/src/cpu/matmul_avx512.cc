@@ -350,28 +350,37 @@ void q8x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
     for (int r = 0; r < G; ++r) _mm512_storeu_ps(j.y + (m + i) * j.N + (g + r) * kPackRows, acc[i][r]);
 }
 
-void mm_q8x16(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
+// Drives a packed kernel's tiles (T::tile<MR>(job, m, group)) over the
+// groups of [n0, n1). Decode takes one group at a time: one sequential
+// stream per thread (two or four groups per Q8_0 tile, more independent
+// vpdpbusd chains but 2-4 streams, measured 12% and 9% slower at batch 1,
+// paired, Zen 5 VM). Batched: x tiles of 64 rows; each group (16 rows of W)
+// stays in L1/L2 while the tile's rows go by 4 at a time.
+template <class T>
+void drive_packed(const MatmulJob& j, int64_t n0, int64_t n1) {
   const int64_t g0 = n0 / kPackRows, g1 = n1 / kPackRows;
   if (j.M == 1) {
-    // One group at a time: one sequential stream per thread. Two or four
-    // groups per tile (more independent vpdpbusd chains, but 2-4 streams)
-    // measured 12% and 9% slower at batch 1 (paired, Zen 5 VM).
-    for (int64_t g = g0; g < g1; ++g) q8x16_tile<1, 1>(j, 0, g);
+    for (int64_t g = g0; g < g1; ++g) T::template tile<1>(j, 0, g);
     return;
   }
-  // x tiles of 64 rows; each group's 16 rows (nb * 544 bytes) stay in L1/L2
-  // while the tile's rows go by 4 at a time.
   constexpr int64_t kMTile = 64;
   for (int64_t m0 = 0; m0 < j.M; m0 += kMTile) {
     const int64_t m1 = imin(j.M, m0 + kMTile);
     for (int64_t g = g0; g < g1; ++g) {
       int64_t m = m0;
-      for (; m + 4 <= m1; m += 4) q8x16_tile<4, 1>(j, m, g);
-      for (; m + 2 <= m1; m += 2) q8x16_tile<2, 1>(j, m, g);
-      for (; m < m1; ++m) q8x16_tile<1, 1>(j, m, g);
+      for (; m + 4 <= m1; m += 4) T::template tile<4>(j, m, g);
+      for (; m + 2 <= m1; m += 2) T::template tile<2>(j, m, g);
+      for (; m < m1; ++m) T::template tile<1>(j, m, g);
     }
   }
 }
+
+struct Q8Tiles {
+  template <int MR>
+  static void tile(const MatmulJob& j, int64_t m, int64_t g) { q8x16_tile<MR, 1>(j, m, g); }
+};
+
+void mm_q8x16(const MatmulJob& j, int64_t n0, int64_t n1, float*) { drive_packed<Q8Tiles>(j, n0, n1); }
 
 // ---- F16 / BF16 over the 16-row interleaved layout (kernels.h) ----
 //
@@ -429,25 +438,13 @@ void x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
 }
 
 template <class C>
-void mm_x16(const MatmulJob& j, int64_t n0, int64_t n1, float*) {
-  const int64_t g0 = n0 / kPackRows, g1 = n1 / kPackRows;
-  if (j.M == 1) {
-    for (int64_t g = g0; g < g1; ++g) x16_tile<C, 1>(j, 0, g);
-    return;
-  }
-  // x tiles of 64 rows; a group's 16 rows (K * 32 bytes) stay in L1/L2
-  // while the tile's rows go by 4 at a time.
-  constexpr int64_t kMTile = 64;
-  for (int64_t m0 = 0; m0 < j.M; m0 += kMTile) {
-    const int64_t m1 = imin(j.M, m0 + kMTile);
-    for (int64_t g = g0; g < g1; ++g) {
-      int64_t m = m0;
-      for (; m + 4 <= m1; m += 4) x16_tile<C, 4>(j, m, g);
-      for (; m + 2 <= m1; m += 2) x16_tile<C, 2>(j, m, g);
-      for (; m < m1; ++m) x16_tile<C, 1>(j, m, g);
-    }
-  }
-}
+struct X16Tiles {
+  template <int MR>
+  static void tile(const MatmulJob& j, int64_t m, int64_t g) { x16_tile<C, MR>(j, m, g); }
+};
+
+template <class C>
+void mm_x16(const MatmulJob& j, int64_t n0, int64_t n1, float*) { drive_packed<X16Tiles<C>>(j, n0, n1); }
 
 void mm_f16x16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { mm_x16<X16F16>(j, n0, n1, s); }
 void mm_bf16x16(const MatmulJob& j, int64_t n0, int64_t n1, float* s) { mm_x16<X16BF16>(j, n0, n1, s); }
