@@ -11,6 +11,7 @@
 // that costs 10-15% of the step; the JS side picks the entry per step by
 // its predicted length (src/runner/forward-policy.ts).
 #include <chrono>
+#include <exception>
 
 #include "bindings/args.h"
 #include "bindings/bindings.h"
@@ -150,7 +151,12 @@ Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
     return make_error(env, make_err(Code::BUSY, "a forward pass of this model is already running", "forwardSync"));
   }
   StepOutput out;
-  const Status st = run_step(*model, *kv, in, &out);
+  Status st;
+  try {
+    st = run_step(*model, *kv, in, &out);
+  } catch (const std::exception& e) {  // e.g. bad_alloc growing scratch: an error, and the model stays usable
+    st = make_err(Code::INTERNAL, e.what(), "forwardSync");
+  }
   model->busy.store(false);
   return step_result(env, st, out);
 }

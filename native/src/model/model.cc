@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -164,6 +165,14 @@ void pack_cpu_weights(Model* m) {
   // reservation has kHuge bytes of slack for the alignment.
   auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(r) + kHuge - 1) & ~(kHuge - 1));
   madvise(base, total, MADV_HUGEPAGE);  // advice only
+  // Every matrix view's row bytes, before any is released.
+  auto span = [](const WeightView& v) {
+    const auto lo = reinterpret_cast<uintptr_t>(v.data);
+    return std::make_pair(lo, lo + dtype_row_bytes(v.dtype, v.cols) * static_cast<size_t>(v.rows));
+  };
+  std::vector<std::pair<uintptr_t, uintptr_t>> spans;
+  for (WeightView* v : views) spans.push_back(span(*v));
+  spans.push_back(span(m->embed));
   for (size_t i = 0; i < views.size(); ++i) {
     WeightView* v = views[i];
     if (!to_pack(*v)) continue;
@@ -171,9 +180,19 @@ void pack_cpu_weights(Model* m) {
     // Groups are independent: the load-time pool packs them side by side.
     cpu::parallel_for(cpu::default_pool(), v->rows / cpu::kPackRows,
                       [&](int64_t g0, int64_t g1, int) { cpu::pack_weights(*v, dst, g0, g1); });
-    v->packed = base + offset[i];
-    if (v->data == m->embed.data) continue;  // a tied lm_head: the embedding's rows
-    release_rows(*m, v->data, dtype_row_bytes(v->dtype, v->cols) * static_cast<size_t>(v->rows));
+    v->packed = dst;
+  }
+  // Rows no other view reads go (a tied lm_head shares the embedding's,
+  // which the gather reads by rows).
+  for (size_t i = 0; i < views.size(); ++i) {
+    WeightView* v = views[i];
+    if (v->packed == nullptr) continue;
+    bool shared = false;
+    for (size_t k = 0; k < spans.size(); ++k) {
+      shared = shared || (k != i && spans[k].first < spans[i].second && spans[k].second > spans[i].first);
+    }
+    if (shared) continue;
+    release_rows(*m, v->data, spans[i].second - spans[i].first);
     v->data = nullptr;
   }
   m->packed_region = r;
