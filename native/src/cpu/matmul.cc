@@ -26,8 +26,9 @@ struct QuantBuffers {
 };
 
 // Quantizes x once for every Q8_0 weight of a call (the buffers belong to
-// the calling thread, grow to the largest call and stay).
-QuantX quantize_activations(ThreadPool* pool, const IsaKernels& k, const float* x, int64_t M, int64_t K) {
+// the calling thread, grow to the largest call and stay). `sums_too`: also the
+// blocks' 128 * sum(int8), which only the packed kernels read.
+QuantX quantize_activations(ThreadPool* pool, const IsaKernels& k, const float* x, int64_t M, int64_t K, bool sums_too) {
   static thread_local QuantBuffers qb;
   const int64_t nb = K / kQ8Block;
   if (qb.qs.size() < static_cast<size_t>(M * K)) qb.qs.resize(M * K);
@@ -39,7 +40,7 @@ QuantX quantize_activations(ThreadPool* pool, const IsaKernels& k, const float* 
   auto quant = [&](int64_t b, int64_t e, int) {
     for (int64_t m = b; m < e; ++m) {
       k.quantize_row_q8(x + m * K, K, qs + m * K, d + m * nb);
-      for (int64_t blk = 0; blk < nb; ++blk) {
+      for (int64_t blk = 0; sums_too && blk < nb; ++blk) {
         const int8_t* q = qs + m * K + blk * kQ8Block;
         int32_t t = 0;
         for (int64_t i = 0; i < kQ8Block; ++i) t += q[i];
@@ -55,7 +56,7 @@ QuantX quantize_activations(ThreadPool* pool, const IsaKernels& k, const float* 
   QuantX q;
   q.qs = qs;
   q.d = d;
-  q.s = sums;
+  q.s = sums_too ? sums : nullptr;
   return q;
 }
 
@@ -91,10 +92,12 @@ void matmul_group(ThreadPool* pool, const float* x, int64_t M, const WeightView*
   int64_t first_item[kMax + 1] = {0};
   QuantX xq;
   bool quantized = false;
+  bool packed_q8 = false;
+  for (int i = 0; i < count; ++i) packed_q8 = packed_q8 || (ws[i]->dtype == DType::Q8_0 && ws[i]->packed != nullptr);
   for (int i = 0; i < count; ++i) {
     jobs[i] = make_job(x, M, *ws[i], ys[i]);
     if (ws[i]->dtype == DType::Q8_0) {
-      if (!quantized) xq = quantize_activations(pool, k, x, M, ws[i]->cols);
+      if (!quantized) xq = quantize_activations(pool, k, x, M, ws[i]->cols, packed_q8);
       quantized = true;
       jobs[i].xq = xq;
     }
