@@ -127,6 +127,13 @@ void attend_f16_tile_avx2(int nq, const float* const* q, const int64_t* n_ctx, c
                           float* scratch);  // also used at avx512
 #endif
 
+#if defined(__x86_64__) || defined(_M_X64)
+// matmul_packed_avx512.cc: the AVX-512 kernels over the packed layouts.
+void mm_q8x16_avx512(const MatmulJob& j, int64_t n0, int64_t n1, float* scratch);
+void mm_f16x16_avx512(const MatmulJob& j, int64_t n0, int64_t n1, float* scratch);
+void mm_bf16x16_avx512(const MatmulJob& j, int64_t n0, int64_t n1, float* scratch);
+#endif
+
 extern const IsaKernels kScalarKernels;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const IsaKernels kAvx2Kernels;
