@@ -98,14 +98,14 @@ t.test('the loader tries HIPSERVE_ADDON first, then build/Release and build/Debu
 });
 
 t.test('with no addon anywhere, one error lists every attempt and what to do', (t) => {
-  // A copy of src/native.ts in a package that has no build/ at all.
+  // A copy of src/native.ts (and the types it re-exports) in a package that has no build/ at all.
   const pkg = mkdtempSync(join(tmpdir(), 'hs-noaddon-'));
   t.teardown(() => {
     rmSync(pkg, { recursive: true, force: true });
   });
   mkdirSync(join(pkg, 'src'));
   writeFileSync(join(pkg, 'package.json'), '{"type":"module"}');
-  copyFileSync(join(packageRoot(), 'src', 'native.ts'), join(pkg, 'src', 'native.ts'));
+  for (const f of ['native.ts', 'native-types.ts']) copyFileSync(join(packageRoot(), 'src', f), join(pkg, 'src', f));
   const tsx = pathToFileURL(join(packageRoot(), 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
   const script = `import(${JSON.stringify(pathToFileURL(join(pkg, 'src', 'native.ts')).href)}).then((m) => {
     try { m.loadAddon(); console.log('LOADED'); } catch (e) { console.log(e.message); }
