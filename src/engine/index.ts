@@ -172,8 +172,8 @@ export interface EngineParts {
   overlapSteps?: boolean;
   /**
    * Steps predicted to take at most this many ms run on the JS thread
-   * (src/runner/forward-policy.ts); 0 = always on the worker thread.
-   * Default: HIPSERVE_SYNC_STEP_MS, else DEFAULT_SYNC_STEP_MS.
+   * (src/runner/forward-policy.ts); 0 = always on the worker thread, as
+   * with overlapSteps. Default: HIPSERVE_SYNC_STEP_MS, else DEFAULT_SYNC_STEP_MS.
    */
   syncStepMs?: number;
   /** Runs after the native resources are freed on close(). */
@@ -199,6 +199,9 @@ export function assembleEngine(p: EngineParts): LlmEngine {
     native.releaseKvCache(kv.handle);
     throw new StartupError((err as Error).message);
   }
+  // Overlapped steps run text work while the forward runs on its worker
+  // thread; a step on the JS thread would leave nothing to overlap.
+  if (p.overlapSteps === true) budgetMs = 0;
   const forward: ForwardFn = makeStepRunner(loaded.handle, kv.handle, { backend: loaded.info.backend, budgetMs });
   const runner = new ModelRunner(forward, blockSize);
   const info = loaded.info;
