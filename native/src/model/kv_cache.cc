@@ -5,15 +5,11 @@
 #include <cstring>
 #include <string>
 
-#include <sys/mman.h>
-
 #include "registry.h"
 
 namespace hs {
 
-KvCache::~KvCache() {
-  if (region != nullptr) munmap(region, region_bytes);
-}
+KvCache::~KvCache() = default;
 
 Result<std::shared_ptr<KvCache>> describe_kv_cache(const Model& m, int64_t num_blocks, int64_t block_size) {
   if (num_blocks < 2) {
@@ -44,15 +40,11 @@ Result<std::shared_ptr<KvCache>> create_kv_cache(const Model& m, int64_t num_blo
   auto d = describe_kv_cache(m, num_blocks, block_size);
   if (!d.ok()) return d.error();
   std::shared_ptr<KvCache> kv = std::move(d.value());
-  // Anonymous memory, on 2 MiB pages where the kernel gives them (fewer
-  // faults to commit it, fewer TLB misses in attention).
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t reserve = static_cast<size_t>(kv->bytes) + kHuge;
-  void* r = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (r != MAP_FAILED) {
-    // Invariant: [data, data + bytes) lies inside [r, r + reserve): kHuge bytes of slack.
-    kv->data = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(r) + kHuge - 1) & ~(kHuge - 1));
-    madvise(kv->data, static_cast<size_t>(kv->bytes), MADV_HUGEPAGE);  // advice only
+  // Huge pages where the kernel gives them: fewer faults to commit it, fewer
+  // TLB misses in attention.
+  kv->mem = HugeRegion(static_cast<size_t>(kv->bytes));
+  kv->data = kv->mem.data();
+  if (kv->data != nullptr) {
     // Commit the pool now, as vLLM and llama.cpp do: each page written once
     // (zeros, as the fresh pages already hold). Without it every new
     // block's first token faulted its pages in the middle of a decode step
@@ -69,8 +61,6 @@ Result<std::shared_ptr<KvCache>> create_kv_cache(const Model& m, int64_t num_blo
       const int64_t lo = b * kChunk, hi = std::min(total, e * kChunk);
       std::memset(bytes + lo, 0, static_cast<size_t>(hi - lo));
     });
-    kv->region = r;
-    kv->region_bytes = reserve;
   }
   if (kv->data == nullptr) {
     return make_err(Code::OUT_OF_MEMORY, "cannot allocate " + std::to_string(kv->bytes) + " bytes for " + std::to_string(num_blocks) + " KV blocks",

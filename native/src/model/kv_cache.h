@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "huge_region.h"
 #include "model/model.h"
 #include "result.h"
 
@@ -18,11 +19,10 @@ struct KvCache {
   int64_t num_blocks = 0, block_size = 0;
   uint64_t bytes = 0;
   DType dtype = DType::F32;
-  // `bytes` long, 2 MiB-aligned, advised for transparent huge pages, and
-  // committed (written once) at creation. `region` is the mapping to unmap.
+  // `bytes` long in `mem` (huge pages where the kernel gives them),
+  // committed (written once) at creation.
   void* data = nullptr;
-  void* region = nullptr;
-  size_t region_bytes = 0;
+  HugeRegion mem;
   // Device backends: the pool lives in device memory (same layout), `data`
   // stays null; owned by the model's DeviceBackend implementation.
   std::shared_ptr<void> device;

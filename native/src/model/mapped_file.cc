@@ -1,5 +1,7 @@
 #include "model/mapped_file.h"
 
+#include "huge_region.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -39,33 +41,26 @@ bool want_copy(uint64_t size) {
   return size >= kCopyMin && size <= mem_available() / 2;
 }
 
-// Reads the whole file into a 2 MiB-aligned anonymous region advised for
-// transparent huge pages. On success *region/*region_size is the reservation
-// to munmap and the returned pointer its aligned start.
+// Reads the whole file into a HugeRegion. On success *region/*region_size
+// is the reservation to munmap and the returned pointer its aligned start.
 Result<uint8_t*> read_into_memory(int fd, uint64_t size, const std::string& path, void** region,
                                   size_t* region_size) {
-  const size_t reserve = static_cast<size_t>(size + kHugePage);
-  void* r = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (r == MAP_FAILED) {
+  HugeRegion mem(static_cast<size_t>(size));
+  uint8_t* aligned = mem.data();
+  if (aligned == nullptr) {
     return make_err(Code::OUT_OF_MEMORY, std::string("cannot reserve memory for the weights: ") + std::strerror(errno), path);
   }
-  // Invariant: [aligned, aligned + size) lies inside [r, r + reserve) since
-  // the reservation has kHugePage bytes of slack for the alignment.
-  auto* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(r) + kHugePage - 1) & ~(kHugePage - 1));
-  madvise(aligned, static_cast<size_t>(size), MADV_HUGEPAGE);  // advice only: its failure changes nothing
   uint64_t off = 0;
   while (off < size) {
     const ssize_t n = pread(fd, aligned + off, static_cast<size_t>(std::min<uint64_t>(size - off, kHugePage * 32)), static_cast<off_t>(off));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int e = n < 0 ? errno : EIO;
-      munmap(r, reserve);
       return make_err(Code::IO, std::string("read failed: ") + std::strerror(e), path);
     }
     off += static_cast<uint64_t>(n);
   }
-  *region = r;
-  *region_size = reserve;
+  mem.release(region, region_size);
   return aligned;
 }
 

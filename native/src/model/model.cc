@@ -100,7 +100,6 @@ Status load_gguf(Model* m, FileHold hold) {
 Model::Model() : scratch(std::make_unique<ForwardScratch>()) {}
 Model::~Model() {
   if (owns_pool) cpu::destroy_pool(pool);
-  if (packed_region != nullptr) munmap(packed_region, packed_region_bytes);
 }
 
 namespace {
@@ -157,14 +156,9 @@ void pack_cpu_weights(Model* m) {
     total += (static_cast<size_t>(dtype_row_bytes(v->dtype, v->cols)) * static_cast<size_t>(v->rows) + 63) & ~size_t{63};
   }
   if (total == 0) return;
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t reserve = total + kHuge;
-  void* r = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (r == MAP_FAILED) return;  // the row layout serves
-  // Invariant: [base, base + total) lies inside [r, r + reserve): the
-  // reservation has kHuge bytes of slack for the alignment.
-  auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(r) + kHuge - 1) & ~(kHuge - 1));
-  madvise(base, total, MADV_HUGEPAGE);  // advice only
+  HugeRegion mem(total);
+  uint8_t* base = mem.data();
+  if (base == nullptr) return;  // the row layout serves
   // Every matrix view's row bytes, before any is released.
   auto span = [](const WeightView& v) {
     const auto lo = reinterpret_cast<uintptr_t>(v.data);
@@ -195,8 +189,7 @@ void pack_cpu_weights(Model* m) {
     release_rows(*m, v->data, spans[i].second - spans[i].first);
     v->data = nullptr;
   }
-  m->packed_region = r;
-  m->packed_region_bytes = reserve;
+  m->packed_mem = std::move(mem);
   m->packed_bytes = total;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "huge_region.h"
 #include "model/config.h"
 #include "model/tensors.h"
 #include "result.h"
@@ -50,10 +51,9 @@ struct Model {
   WeightView embed;
   WeightView lm_head;  // == embed when tied
   // Matrices repacked for the CPU kernels that have a packed layout
-  // (cpu::pack_weights), all in one anonymous huge-page region (the views'
-  // `packed` point into it); null when nothing was packed.
-  void* packed_region = nullptr;
-  size_t packed_region_bytes = 0;
+  // (cpu::pack_weights), all in one region (the views' `packed` point into
+  // it); empty when nothing was packed.
+  HugeRegion packed_mem;
   size_t packed_bytes = 0;  // of matrices in it
   const float* final_norm = nullptr;
   std::vector<LayerWeights> layers;

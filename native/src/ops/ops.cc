@@ -3,7 +3,6 @@
 // This file: registration, SIMD level, threads, philox, read bandwidth.
 #include "ops/ops.h"
 
-#include <sys/mman.h>
 
 #include <chrono>
 #include <map>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "huge_region.h"
 #include "ops/args.h"
 
 namespace hs {
@@ -78,29 +78,6 @@ Napi::Value Philox(const Napi::CallbackInfo& info) {
   });
 }
 
-// A buffer of `bytes` advised for transparent huge pages, as the weights of a
-// CPU model are (model/mapped_file.cc): a read of it pays the same TLB cost
-// as a decode step's read of the weights.
-struct HugeBuffer {
-  void* region = MAP_FAILED;
-  size_t region_bytes = 0;
-  uint64_t* words = nullptr;
-  explicit HugeBuffer(int64_t bytes) {
-    constexpr size_t kHuge = size_t{2} << 20;
-    region_bytes = static_cast<size_t>(bytes) + kHuge;
-    region = mmap(nullptr, region_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (region == MAP_FAILED) return;
-    // Invariant: the kHuge bytes of slack hold the alignment, so
-    // [words, words + bytes) lies inside the mapping.
-    words = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(region) + kHuge - 1) & ~(kHuge - 1));
-    madvise(words, static_cast<size_t>(bytes), MADV_HUGEPAGE);  // advice only
-  }
-  ~HugeBuffer() {
-    if (region != MAP_FAILED) munmap(region, region_bytes);
-  }
-  HugeBuffer(const HugeBuffer&) = delete;
-  HugeBuffer& operator=(const HugeBuffer&) = delete;
-};
 
 // Streaming read of a buffer larger than the caches, in GB/s.
 // (bytes, threads): the best of 8 reads of the buffer (a burst figure).
@@ -122,9 +99,12 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
     need(passes <= 100000, "passes must be at most 100000");
     cpu::ThreadPool* pool = pool_for(threads);
     const int64_t words = bytes / 8;
-    HugeBuffer hb(words * 8);
-    need(hb.words != nullptr, "could not allocate the buffer");
-    uint64_t* buf = hb.words;
+    // Huge-page memory, as a CPU model's weights are (model/mapped_file.cc):
+    // a read of it pays the same TLB cost as a decode step's read of the weights.
+    HugeRegion hb(static_cast<size_t>(words * 8));
+    need(hb.data() != nullptr, "could not allocate the buffer");
+    // Invariant: the region holds words * 8 bytes from a 2 MiB-aligned start.
+    auto* buf = reinterpret_cast<uint64_t*>(hb.data());
     for (int64_t i = 0; i < words; ++i) buf[i] = static_cast<uint64_t>(i);
     constexpr int64_t kChunk = 1 << 15;  // words per work item (256 KiB)
     const int64_t items = (words + kChunk - 1) / kChunk;
