@@ -104,6 +104,17 @@ class ForwardWorker : public Napi::AsyncWorker {
   Status status_;
 };
 
+// Both entries: a released handle is an INVALID_ARGUMENT Result.
+Status live_handles(const ModelHolder* mh, const KvHolder* kh, const char* where) {
+  if (!mh->model) return make_err(Code::INVALID_ARGUMENT, "the model handle was released", where);
+  if (!kh->kv) return make_err(Code::INVALID_ARGUMENT, "the KV cache handle was released", where);
+  return Status();
+}
+
+Error busy_error(const char* where) {
+  return make_err(Code::BUSY, "a forward pass of this model is already running", where);
+}
+
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ModelHolder* mh = unwrap_model(env, info.Length() > 0 ? info[0] : env.Undefined());
@@ -114,8 +125,8 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     d.Resolve(make_error(env, e));
     return d.Promise();
   };
-  if (!mh->model) return resolved(make_err(Code::INVALID_ARGUMENT, "the model handle was released", "forward"));
-  if (!kh->kv) return resolved(make_err(Code::INVALID_ARGUMENT, "the KV cache handle was released", "forward"));
+  const Status live = live_handles(mh, kh, "forward");
+  if (!live.ok()) return resolved(live.error());
   auto* w = new ForwardWorker(env, mh->model, kh->kv);
   try {
     read_step(step, &w->step());  // throws TypeError on a wrong type
@@ -125,7 +136,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   }
   if (mh->model->busy.exchange(true)) {
     delete w;
-    return resolved(make_err(Code::BUSY, "a forward pass of this model is already running", "forward"));
+    return resolved(busy_error("forward"));
   }
   Napi::Promise p = w->Promise();
   w->Queue();  // libuv owns and deletes the worker after OnOK/OnError
@@ -139,8 +150,8 @@ Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
   ModelHolder* mh = unwrap_model(env, info.Length() > 0 ? info[0] : env.Undefined());
   KvHolder* kh = unwrap_kv(env, info.Length() > 1 ? info[1] : env.Undefined());
   Napi::Object step = arg_object(info, 2, "step");
-  if (!mh->model) return make_error(env, make_err(Code::INVALID_ARGUMENT, "the model handle was released", "forwardSync"));
-  if (!kh->kv) return make_error(env, make_err(Code::INVALID_ARGUMENT, "the KV cache handle was released", "forwardSync"));
+  const Status live = live_handles(mh, kh, "forwardSync");
+  if (!live.ok()) return make_error(env, live.error());
   StepInput in;
   read_step(step, &in);  // throws TypeError on a wrong type
   // Own references for the call, as the async worker holds them (no JS can
@@ -148,7 +159,7 @@ Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
   std::shared_ptr<Model> model = mh->model;
   std::shared_ptr<KvCache> kv = kh->kv;
   if (model->busy.exchange(true)) {
-    return make_error(env, make_err(Code::BUSY, "a forward pass of this model is already running", "forwardSync"));
+    return make_error(env, busy_error("forwardSync"));
   }
   StepOutput out;
   Status st;
