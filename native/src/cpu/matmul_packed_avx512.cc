@@ -19,6 +19,16 @@ namespace {
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
+// Requests the lines of [p, p + bytes) with the non-temporal hint: a weight
+// is read once per step, so its lines should not push out of L2 the data
+// that is used again (activations, the KV blocks of the next attention, the
+// step's JS and N-API state). Against the T0 hint at the same distances,
+// batch-1 decode measured +3-8% (f16) and +7-8% (Q8_0), batch 8 +0-6%
+// (ABBA pairs, Zen 5 VM, bench/README.md). A prefetch never faults.
+inline void prefetch_stream(const uint8_t* p, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_NTA);
+}
+
 // ---- Q8_0 over the 16-row interleaved layout ----
 //
 // Lane r of a vector is W row 16g + r. Per block: 8 vpdpbusd, each 4 columns
@@ -53,7 +63,7 @@ void q8x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
     for (int r = 0; r < G; ++r) {
       // Invariant: only bytes inside the packed matrix are prefetched.
       const int64_t off = (g + r) * group_bytes + (b + kAhead) * kQ8x16BlockBytes;
-      if (off + kQ8x16BlockBytes <= total) prefetch_span(j.w + off, kQ8x16BlockBytes - 64);
+      if (off + kQ8x16BlockBytes <= total) prefetch_stream(j.w + off, kQ8x16BlockBytes);
     }
     __m512i lo[MR][G], hi[MR][G];
     for (int i = 0; i < MR; ++i)
@@ -156,15 +166,15 @@ void x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
   for (int i = 0; i < MR; ++i)
     for (int u = 0; u < 4; ++u) a[i][u] = _mm512_setzero_ps();
   // 2.5 KB (80 columns) ahead in the stream: best of 1-12 KB at batch 1 on
-  // the Zen 5 VM (5 KB: -3%, 8 KB: -6%, 1 KB: -5%, paired; noisy).
+  // the Zen 5 VM (5 KB: -3%, 8 KB: -6%, 1 KB: -5%, paired; noisy; with the
+  // non-temporal hint 5 KB: -5%, 1.25 KB: -7%).
   constexpr int64_t kAhead = 2560;
   int64_t k = 0;
   for (; k + 4 <= K; k += 4) {
     // Invariant: only bytes inside the packed matrix are prefetched.
     const int64_t off = base + k * kCol + kAhead;
     if (off + 4 * kCol <= total) {
-      _mm_prefetch(reinterpret_cast<const char*>(j.w + off), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(j.w + off + 64), _MM_HINT_T0);
+      prefetch_stream(j.w + off, 2 * 64);
     }
     for (int u = 0; u < 4; ++u) {
       // Invariant: column k + u < K of group g lies inside the packed matrix.
