@@ -1,11 +1,14 @@
 // A minimal driver of hipserve's native forward (src/native.ts) for greedy
 // decoding of a few sequences: each sequence owns a contiguous run of KV
 // blocks, prompts are prefilled one sequence per step, then every sequence
-// decodes one token per step, all in the same step. Used by the llama.cpp
-// agreement test and by bench/decode.ts.
+// decodes one token per step, all in the same step. Steps go through the
+// engine's own runner (src/runner/runner.ts: its packing into reused
+// buffers, then the engine's step function), so what is timed is what the
+// server runs for a step. Used by the llama.cpp agreement test and by
+// bench/decode.ts.
 import { createKvCache, releaseKvCache, type ModelHandle } from '../../src/native.js';
 import { makeStepRunner, syncStepBudgetFromEnv } from '../../src/runner/forward-policy.js';
-import { newSeq, runStep, type Sampled, type SeqSpec } from '../native/step-helpers.js';
+import { ModelRunner, type RunnableSeq, type SeqSampling } from '../../src/runner/runner.js';
 
 export interface GreedyOptions {
   steps: number;
@@ -50,35 +53,65 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
   const kvr = createKvCache(model, { numBlocks: 1 + prompts.length * maxBlocks, blockSize });
   if (!kvr.ok) throw new Error(`createKvCache failed: ${kvr.error.message}`);
   const kv = kvr.value.handle;
-  // The engine's step function, so the bench measures what the server runs.
+  // The engine's step function and runner, so the bench measures what the server runs.
   const run = makeStepRunner(model, kv, { backend: opts.backend ?? 'cpu', budgetMs: opts.syncStepMs ?? syncStepBudgetFromEnv() });
+  let lastNativeMs = 0; // the last step's native forward + sampling
+  const runner = new ModelRunner(async (step) => {
+    const out = await run(step);
+    lastNativeMs = out.timings.forwardMs + out.timings.sampleMs;
+    return out;
+  }, blockSize);
   try {
-    const seqs: SeqSpec[] = prompts.map((_, i) =>
-      newSeq(Array.from({ length: maxBlocks }, (_, b) => 1 + i * maxBlocks + b), { numLogprobs: topN }),
-    );
     const results: SeqResult[] = prompts.map(() => ({ tokens: [], logprobs: [], top: [] }));
-    const record = (i: number, s: Sampled | null): void => {
-      if (s === null || s.token < 0) throw new Error('forward sampled no token');
-      const r = results[i];
-      r.tokens.push(s.token);
-      r.logprobs.push(s.logprob);
-      r.top.push({ ids: s.topIds, logprobs: s.topLogprobs });
+    const blocks = prompts.map((_, i) => Array.from({ length: maxBlocks }, (_, b) => 1 + i * maxBlocks + b));
+    const lens = prompts.map(() => 0);
+    // Greedy, no penalties; outputTokenIds is each sequence's live token list
+    // (its length is the sample index, as the engine's).
+    const sampling: SeqSampling[] = results.map((r) => ({
+      temperature: 0,
+      topP: 1,
+      topK: 0,
+      minP: 0,
+      presencePenalty: 0,
+      frequencyPenalty: 0,
+      repetitionPenalty: 1,
+      seed: 0n,
+      numLogprobs: topN,
+      promptTokenIds: [],
+      outputTokenIds: r.tokens,
+      banned: [],
+    }));
+    const samplingOf = (id: string): SeqSampling => sampling[Number(id)];
+    // Runs one step of (sequence index, new tokens) chunks, every chunk sampling.
+    const step = async (chunks: { i: number; tokens: readonly number[] }[]): Promise<number> => {
+      const seqs: RunnableSeq[] = chunks.map(({ i, tokens }) => ({
+        requestId: String(i),
+        tokenIds: tokens,
+        startPos: lens[i],
+        numTokens: tokens.length,
+        blockIds: blocks[i],
+        sample: true,
+      }));
+      const out = await runner.execute(seqs, samplingOf);
+      chunks.forEach(({ i, tokens }, k) => {
+        lens[i] += tokens.length;
+        const token = out.sampled[k];
+        if (token < 0) throw new Error('forward sampled no token');
+        const r = results[i];
+        const n = out.topN;
+        r.tokens.push(token);
+        r.logprobs.push(out.logprob[k]);
+        r.top.push({ ids: Array.from(out.topIds.subarray(k * n, (k + 1) * n)), logprobs: Array.from(out.topLogprobs.subarray(k * n, (k + 1) * n)) });
+      });
+      return lastNativeMs;
     };
     const t0 = performance.now();
-    for (const [i, seq] of seqs.entries()) {
-      const { sampled } = await runStep(model, kv, [{ seq, tokens: [...(prompts[i] ?? [])], doSample: true }], blockSize, run);
-      record(i, sampled[0] ?? null);
-    }
+    for (const [i, p] of prompts.entries()) await step([{ i, tokens: p }]);
     const t1 = performance.now();
     let decodeSteps = 0;
     let nativeDecodeMs = 0;
     for (let s = 1; s < opts.steps; s++) {
-      const chunks = seqs.map((seq) => ({ seq, tokens: [seq.generated.at(-1) ?? 0], doSample: true }));
-      const { out, sampled } = await runStep(model, kv, chunks, blockSize, run);
-      nativeDecodeMs += out.timings.forwardMs + out.timings.sampleMs;
-      sampled.forEach((x, i) => {
-        record(i, x);
-      });
+      nativeDecodeMs += await step(results.map((r, i) => ({ i, tokens: [r.tokens.at(-1) ?? 0] })));
       decodeSteps++;
     }
     const t2 = performance.now();
