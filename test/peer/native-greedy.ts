@@ -7,6 +7,7 @@
 // server runs for a step. Used by the llama.cpp agreement test and by
 // bench/decode.ts.
 import { createKvCache, releaseKvCache, type ModelHandle } from '../../src/native.js';
+import { DEFAULT_SAMPLING } from '../../src/engine/params.js';
 import { makeStepRunner, syncStepBudgetFromEnv } from '../../src/runner/forward-policy.js';
 import { ModelRunner, type RunnableSeq, type SeqSampling } from '../../src/runner/runner.js';
 
@@ -65,16 +66,18 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
     const results: SeqResult[] = prompts.map(() => ({ tokens: [], logprobs: [], top: [] }));
     const blocks = prompts.map((_, i) => Array.from({ length: maxBlocks }, (_, b) => 1 + i * maxBlocks + b));
     const lens = prompts.map(() => 0);
-    // Greedy, no penalties; outputTokenIds is each sequence's live token list
-    // (its length is the sample index, as the engine's).
+    // The engine's default sampling (no filters, no penalties) at
+    // temperature 0; outputTokenIds is each sequence's live token list (its
+    // length is the sample index, as the engine's).
+    const { topP, topK, minP, presencePenalty, frequencyPenalty, repetitionPenalty } = DEFAULT_SAMPLING;
     const sampling: SeqSampling[] = results.map((r) => ({
       temperature: 0,
-      topP: 1,
-      topK: 0,
-      minP: 0,
-      presencePenalty: 0,
-      frequencyPenalty: 0,
-      repetitionPenalty: 1,
+      topP,
+      topK,
+      minP,
+      presencePenalty,
+      frequencyPenalty,
+      repetitionPenalty,
       seed: 0n,
       numLogprobs: topN,
       promptTokenIds: [],
