@@ -17,7 +17,7 @@ namespace hs {
 
 namespace {
 
-constexpr uint64_t kHugePage = uint64_t{2} << 20;
+constexpr uint64_t kReadChunk = uint64_t{64} << 20;  // bytes per pread
 constexpr uint64_t kCopyMin = uint64_t{64} << 20;
 
 // MemAvailable from /proc/meminfo in bytes, 0 when unknown.
@@ -52,7 +52,7 @@ Result<uint8_t*> read_into_memory(int fd, uint64_t size, const std::string& path
   }
   uint64_t off = 0;
   while (off < size) {
-    const ssize_t n = pread(fd, aligned + off, static_cast<size_t>(std::min<uint64_t>(size - off, kHugePage * 32)), static_cast<off_t>(off));
+    const ssize_t n = pread(fd, aligned + off, static_cast<size_t>(std::min<uint64_t>(size - off, kReadChunk)), static_cast<off_t>(off));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const int e = n < 0 ? errno : EIO;

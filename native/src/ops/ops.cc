@@ -3,7 +3,6 @@
 // This file: registration, SIMD level, threads, philox, read bandwidth.
 #include "ops/ops.h"
 
-
 #include <chrono>
 #include <map>
 #include <memory>
@@ -77,7 +76,6 @@ Napi::Value Philox(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, cpu::philox_uniform(seed, static_cast<uint64_t>(counter)));
   });
 }
-
 
 // Streaming read of a buffer larger than the caches, in GB/s.
 // (bytes, threads): the best of 8 reads of the buffer (a burst figure).
