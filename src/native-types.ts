@@ -145,9 +145,29 @@ export interface Step {
   promptStart?: Int32Array; // [S+1]
   bannedTokens?: Int32Array;
   bannedStart?: Int32Array; // [S+1]
+  /**
+   * Several decode steps in one call (default 1): every seq a single-token
+   * decode that samples; each step feeds its sampled token back as the next
+   * input, until the seq samples one of its stopTokens or has sampled
+   * maxSteps[i] tokens. The block tables must hold seqLens[i] + maxSteps[i] - 1
+   * tokens.
+   */
+  numSteps?: number;
+  stopTokens?: Int32Array;
+  stopStart?: Int32Array; // [S+1]
+  /** [S] tokens seq i may sample in this call, 1..numSteps; default numSteps. */
+  maxSteps?: Int32Array;
+  /** [S] leading steps bannedTokens apply to (min_tokens); default all. */
+  banSteps?: Int32Array;
 }
 
 export interface StepOutput {
+  /**
+   * Steps run (1 unless numSteps > 1). The arrays below hold numSteps rows
+   * of S, step-major: row k * S + i is seq i's token of step k, -1 where it
+   * did not sample (doSample 0, or stopped before step k).
+   */
+  steps: number;
   /** [S] token id, -1 where doSample[i] == 0. */
   sampled: Int32Array;
   /** [S] logprob of the sampled token, NaN where not asked. */

@@ -38,6 +38,8 @@ export interface ServeConfig {
   maxModelLen: number | null;
   maxNumSeqs: number;
   maxNumBatchedTokens: number | null;
+  /** Decode steps per native call (vLLM's name); null = auto (as many as fit the synchronous-step budget, at most 8). */
+  numSchedulerSteps: number | null;
   blockSize: number;
   enablePrefixCaching: boolean;
   gpuMemoryUtilization: number;
@@ -74,6 +76,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxModelLen', name: 'max-model-len', kind: 'int', min: 1, nullable: true, default: null, help: 'Context length (prompt + output tokens); default: the model\'s' },
   { key: 'maxNumSeqs', name: 'max-num-seqs', kind: 'int', min: 1, max: 65536, default: 256, help: 'Most sequences running in one step' },
   { key: 'maxNumBatchedTokens', name: 'max-num-batched-tokens', kind: 'int', min: 1, nullable: true, default: null, help: 'Token budget of one step (chunked prefill); default chosen by the engine' },
+  { key: 'numSchedulerSteps', name: 'num-scheduler-steps', kind: 'int', min: 1, max: 256, nullable: true, default: null, help: 'Decode steps per native call while all running requests decode and none waits; tokens stream in bursts of that many (default: as many as fit in HIPSERVE_SYNC_STEP_MS, at most 8)' },
   { key: 'blockSize', name: 'block-size', kind: 'int', min: 1, max: 256, default: 16, help: 'Tokens per KV-cache block' },
   { key: 'enablePrefixCaching', name: 'enable-prefix-caching', kind: 'bool', default: true, help: 'Reuse KV blocks of shared prompt prefixes (--no-enable-prefix-caching to turn off)' },
   { key: 'gpuMemoryUtilization', name: 'gpu-memory-utilization', kind: 'number', exclusiveMin: 0, max: 1, default: 0.9, help: 'Fraction of device memory the server may use' },

@@ -141,6 +141,7 @@ async function finishStartup(
     maxModelLen: sizing.maxModelLen,
     maxNumSeqs: config.maxNumSeqs,
     maxNumBatchedTokens: config.maxNumBatchedTokens ?? DEFAULT_MAX_BATCHED_TOKENS,
+    numSchedulerSteps: config.numSchedulerSteps ?? 'auto',
     enablePrefixCaching: config.enablePrefixCaching,
     maxNumQueuedRequests: config.maxNumQueuedRequests,
     seed: config.seed,
@@ -170,6 +171,8 @@ export interface EngineParts {
   logger: EngineLogger;
   /** Launch step N+1 before step N's text work (default false, see LlmEngineOptions). */
   overlapSteps?: boolean;
+  /** Decode steps per native call (default 'auto', see LlmEngineOptions). */
+  numSchedulerSteps?: number | 'auto';
   /**
    * Steps predicted to take at most this many ms run on the JS thread
    * (src/runner/forward-policy.ts); 0 = always on the worker thread, as
@@ -222,6 +225,7 @@ export function assembleEngine(p: EngineParts): LlmEngine {
       maxNumQueuedRequests: p.maxNumQueuedRequests,
       seed: p.seed,
       overlapSteps: p.overlapSteps,
+      numSchedulerSteps: p.numSchedulerSteps,
       release: () => {
         native.releaseKvCache(kv.handle);
         native.releaseModel(loaded.handle);

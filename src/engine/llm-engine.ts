@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Scheduler, SchedulerOutput } from '../scheduler/interface.js';
-import type { ModelRunner, SeqSampling, StepResult } from '../runner/runner.js';
+import { MAX_AUTO_STEPS, type ModelRunner, type SeqSampling, type StepResult } from '../runner/runner.js';
 import { EngineError } from './errors.js';
 import { resolveSamplingParams } from './params.js';
 import { mixSeed } from './seeds.js';
@@ -35,6 +35,15 @@ export interface LlmEngineOptions {
    * for devices whose forward leaves the host cores free.
    */
   overlapSteps?: boolean;
+  /**
+   * Decode steps per native call when every running request is decoding and
+   * nothing waits (vLLM's --num-scheduler-steps): a number asks for exactly
+   * that many (1: one step per call); 'auto' (default) for as many as the
+   * runner predicts to fit its synchronous-step budget, at most
+   * MAX_AUTO_STEPS (1 where it has no budget: device models, or the
+   * budget set to 0).
+   */
+  numSchedulerSteps?: number | 'auto';
   maxNumQueuedRequests: number;
   /** Seeds requests that bring no seed; random per process when null. */
   seed: number | null;
@@ -132,6 +141,8 @@ export class LlmEngine implements Engine {
       const schedId = params.n === 1 ? requestId : `${requestId}#${i}`;
       const seed = params.n === 1 ? base : mixSeed(base, i);
       const c = new ChoiceState(schedId, i, state, seed, this.tokenizer);
+      // What ends the choice once sampled, for multi-step calls to stop on natively (applyTokens checks the same).
+      c.sampling.stopIds = [...params.stopTokenIds, ...(params.ignoreEos ? [] : this.model.eosTokenIds)];
       this.updateBanned(c);
       state.choices.push(c);
       this.choicesBySchedId.set(schedId, c);
@@ -231,15 +242,32 @@ export class LlmEngine implements Engine {
       }
       const tResolved = performance.now();
       this.scheduler.update(cur.out, res.sampled);
-      const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, tResolved);
-      if (this.overlap && this.scheduler.hasPending()) next = this.launch();
-      this.applyText(fresh);
+      let numGenerated = 0;
+      let numPrompt = 0;
+      if (cur.out.numSteps === 1) {
+        const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, 0, tResolved);
+        if (this.overlap && this.scheduler.hasPending()) next = this.launch();
+        this.applyText(fresh);
+        numGenerated = fresh.length;
+        numPrompt = newPromptTokens;
+      } else {
+        // A multi-step burst, a step at a time: a stop string met in step k
+        // finishes the choice before step k + 1's tokens are looked at.
+        for (let k = 0; k < res.steps; k++) {
+          const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, k, tResolved);
+          this.applyText(fresh);
+          numGenerated += fresh.length;
+          numPrompt += newPromptTokens;
+        }
+        if (this.overlap && this.scheduler.hasPending()) next = this.launch();
+      }
       const now = performance.now();
       this.lastStepAt = now;
       this.events.onStep?.({
-        numTokens: cur.out.numBatchedTokens,
-        numPromptTokens: newPromptTokens,
-        numGenerationTokens: fresh.length,
+        // A burst computes one token per sampled token (all are decodes).
+        numTokens: cur.out.numSteps === 1 ? cur.out.numBatchedTokens : numGenerated,
+        numPromptTokens: numPrompt,
+        numGenerationTokens: numGenerated,
         jsMs: res.packMs + (now - tResolved),
         nativeMs: res.nativeMs,
       });
@@ -252,7 +280,10 @@ export class LlmEngine implements Engine {
   /** Schedules a step and starts its forward; null when nothing could be scheduled. */
   private launch(): Launched | null {
     const tStart = performance.now();
-    const out = this.scheduler.schedule();
+    const want = this.opts.numSchedulerSteps ?? 'auto';
+    // Running requests are the step's tokens when it can be a burst (all decodes).
+    const numSteps = want === 'auto' ? this.runner.stepsFor(Math.max(1, this.scheduler.numRunning()), MAX_AUTO_STEPS) : want;
+    const out = this.scheduler.schedule({ numSteps });
     for (const f of out.failed) this.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
     if (out.seqs.length === 0) {
       this.scheduler.update(out, []);
@@ -262,7 +293,7 @@ export class LlmEngine implements Engine {
       const st = this.choicesBySchedId.get(s.requestId)?.parent;
       if (st && st.timings.firstScheduled === null) st.timings.firstScheduled = tStart;
     }
-    return { out, promise: this.runner.execute(out.seqs, this.samplingOf) };
+    return { out, promise: this.runner.execute(out.seqs, this.samplingOf, out.numSteps) };
   }
 
   private readonly samplingOf = (schedId: string): SeqSampling => {
@@ -275,13 +306,15 @@ export class LlmEngine implements Engine {
    * Appends each sampled token to its choice and applies the stops that need
    * no text (stop ids, EOS, max_tokens), so the next step can be packed.
    */
-  private applyTokens(out: SchedulerOutput, res: StepResult, now: number): { fresh: [ChoiceState, number][]; newPromptTokens: number } {
+  private applyTokens(out: SchedulerOutput, res: StepResult, step: number, now: number): { fresh: [ChoiceState, number][]; newPromptTokens: number } {
     const fresh: [ChoiceState, number][] = [];
     // vLLM counts a request's whole prompt (cached part included) once, when
     // its first token arrives.
     let newPromptTokens = 0;
-    for (let i = 0; i < out.seqs.length; i++) {
-      const tok = res.sampled[i];
+    const S = out.seqs.length;
+    for (let i = 0; i < S; i++) {
+      const row = step * S + i;
+      const tok = res.sampled[row];
       if (tok < 0) continue;
       const c = this.choicesBySchedId.get(out.seqs[i].requestId);
       if (!c || c.finishReason !== null) continue;
@@ -295,7 +328,7 @@ export class LlmEngine implements Engine {
       }
       if (c.lastTokenAt !== null) c.interTokenS.push((now - c.lastTokenAt) / 1000);
       c.lastTokenAt = now;
-      if (st.params.logprobs !== null) c.pendingLogprobs.push(this.logprobOf(res, i, tok, st.params.logprobs));
+      if (st.params.logprobs !== null) c.pendingLogprobs.push(this.logprobOf(res, row, tok, st.params.logprobs));
       fresh.push([c, tok]);
       const p = st.params;
       if (p.stopTokenIds.includes(tok)) this.finishChoice(c, 'stop', tok);
@@ -324,6 +357,7 @@ export class LlmEngine implements Engine {
     for (const st of touched) this.settle(st);
   }
 
+  /** Row `i` of the result (step k's seq j: k * S + j). */
   private logprobOf(res: StepResult, i: number, tok: number, topN: number): TokenLogprob {
     const top = [];
     const n = Math.min(topN, res.topN);
@@ -335,13 +369,18 @@ export class LlmEngine implements Engine {
     return { tokenId: tok, token: this.tokenizer.tokenToString(tok), logprob: res.logprob[i], top };
   }
 
-  /** min_tokens: EOS and stop_token_ids may not be drawn until enough output exists. */
+  /**
+   * min_tokens: EOS and stop_token_ids may not be drawn until enough output
+   * exists (for the next banSteps tokens of a multi-step call).
+   */
   private updateBanned(c: ChoiceState): void {
     const p = c.parent.params;
     if (c.outputTokenIds.length < p.minTokens) {
       c.sampling.banned = [...(p.ignoreEos ? [] : this.model.eosTokenIds), ...p.stopTokenIds];
+      c.sampling.banSteps = p.minTokens - c.outputTokenIds.length;
     } else if (c.sampling.banned.length > 0) {
       c.sampling.banned = [];
+      c.sampling.banSteps = 0;
     }
   }
 

@@ -13,6 +13,11 @@
 // predicted from the last step's native time scaled up (never down) by the
 // ratio of tokens. A first step, or one after a long one, goes async. The
 // engine loop yields to I/O between steps either way.
+//
+// The same budget bounds a multi-step call (several decode steps per native
+// call, src/scheduler/scheduler.ts): by default the engine asks for as many
+// steps as the budget predicts to hold, so a burst blocks the loop, and
+// delays streamed tokens, no longer than one budget.
 import type { ModelHandle, KvCacheHandle, Step, StepOutput } from '../native.js';
 import * as native from '../native.js';
 
@@ -43,20 +48,31 @@ export class ForwardPolicy {
     return this.lastMs * Math.max(1, tokens / this.lastTokens);
   }
 
-  sync(tokens: number): boolean {
-    return this.budgetMs > 0 && this.predict(tokens) <= this.budgetMs;
+  /** Whether a call of `steps` steps of `tokens` tokens each runs on the JS thread. */
+  sync(tokens: number, steps = 1): boolean {
+    return this.budgetMs > 0 && this.predict(tokens) * steps <= this.budgetMs;
   }
 
-  record(tokens: number, nativeMs: number): void {
+  /** How many steps of `tokens` tokens one call may run within the budget: 1..max (1 without a prediction or budget). */
+  steps(tokens: number, max: number): number {
+    const one = this.predict(tokens);
+    if (this.budgetMs <= 0 || !Number.isFinite(one) || one <= 0) return 1;
+    return Math.max(1, Math.min(max, Math.floor(this.budgetMs / one)));
+  }
+
+  /** `nativeMs` for a call of `steps` steps of `tokens` tokens each. */
+  record(tokens: number, nativeMs: number, steps = 1): void {
     this.lastTokens = tokens;
-    this.lastMs = nativeMs;
+    this.lastMs = nativeMs / Math.max(1, steps);
   }
 }
 
 export interface StepRunner {
   (step: Step): Promise<StepOutput>;
-  /** Steps run by each entry so far. */
+  /** Calls run by each entry so far. */
   readonly counts: { sync: number; async: number };
+  /** Decode steps of `tokens` tokens one call should run: as many as the sync budget holds, at most `max`. */
+  stepsFor(tokens: number, max: number): number;
 }
 
 /**
@@ -70,8 +86,9 @@ export function makeStepRunner(model: ModelHandle, kv: KvCacheHandle, opts: { ba
   const counts = { sync: 0, async: 0 };
   const run = async (step: Step): Promise<StepOutput> => {
     const tokens = step.tokenIds.length;
+    const steps = step.numSteps ?? 1;
     let r: native.Result<StepOutput, native.NativeError>;
-    if (policy.sync(tokens)) {
+    if (policy.sync(tokens, steps)) {
       counts.sync++;
       r = native.forwardSync(model, kv, step);
     } else {
@@ -79,8 +96,9 @@ export function makeStepRunner(model: ModelHandle, kv: KvCacheHandle, opts: { ba
       r = await native.forward(model, kv, step);
     }
     if (!r.ok) throw r.error;
-    policy.record(tokens, r.value.timings.forwardMs + r.value.timings.sampleMs);
+    // Steps run, not asked for: a burst ends early when every seq has stopped.
+    policy.record(tokens, r.value.timings.forwardMs + r.value.timings.sampleMs, r.value.steps);
     return r.value;
   };
-  return Object.assign(run, { counts });
+  return Object.assign(run, { counts, stepsFor: (tokens: number, max: number) => policy.steps(tokens, max) });
 }

@@ -14,6 +14,8 @@ export interface RunnableSeq {
   readonly numTokens: number;
   readonly blockIds: readonly number[];
   readonly sample: boolean;
+  /** Tokens it may sample in a multi-step call (its reserved slots); 1 when absent. */
+  readonly maxSteps?: number;
 }
 
 /** Per-sequence sampling state the engine keeps for each running choice. */
@@ -32,13 +34,22 @@ export interface SeqSampling {
   outputTokenIds: readonly number[];
   /** Tokens that may not be drawn this step (min_tokens). */
   banned: readonly number[];
+  /** In a multi-step call, the leading steps `banned` applies to; all when absent. */
+  banSteps?: number;
+  /** Tokens that end the sequence once sampled (EOS, stop_token_ids); read by multi-step calls. */
+  stopIds?: readonly number[];
 }
 
 /** The step's flat arrays: exactly the addon's `Step` (native/README.md). */
 export type StepArrays = Required<Step>;
 
+/** Up to this many steps per call when the engine picks the count (vLLM's usual --num-scheduler-steps). */
+export const MAX_AUTO_STEPS = 8;
+
 export interface StepResult {
-  /** One per scheduled seq, -1 where it did not sample. */
+  /** Steps run; the arrays hold `steps` rows of one entry per scheduled seq (row k * S + i). */
+  steps: number;
+  /** One per scheduled seq and step, -1 where it did not sample. */
   sampled: Int32Array;
   logprob: Float32Array;
   topN: number;
@@ -48,10 +59,16 @@ export interface StepResult {
   packMs: number;
 }
 
-export type ForwardOutput = Pick<StepOutput, 'sampled' | 'logprob' | 'topN' | 'topIds' | 'topLogprobs'>;
+export type ForwardOutput = Pick<StepOutput, 'sampled' | 'logprob' | 'topN' | 'topIds' | 'topLogprobs'> & { steps?: number };
 
-/** The native forward as the runner sees it; errors come back as a thrown NativeError. */
-export type ForwardFn = (step: StepArrays) => Promise<ForwardOutput>;
+/**
+ * The native forward as the runner sees it; errors come back as a thrown
+ * NativeError. `stepsFor` (the step runner's, forward-policy.ts) says how
+ * many decode steps one call should run; without it, one.
+ */
+export type ForwardFn = ((step: StepArrays) => Promise<ForwardOutput>) & {
+  stepsFor?: (tokens: number, max: number) => number;
+};
 
 export class ModelRunner {
   private readonly b = new StepBuffers();
@@ -62,13 +79,19 @@ export class ModelRunner {
   ) {}
 
   /** Packs the step. Exposed for tests of the layout. */
-  pack(seqs: readonly RunnableSeq[], sampling: (requestId: string) => SeqSampling): StepArrays {
+  /** Decode steps of `tokens` tokens that one call should run (1..max). */
+  stepsFor(tokens: number, max = MAX_AUTO_STEPS): number {
+    return this.forwardFn.stepsFor?.(tokens, max) ?? 1;
+  }
+
+  pack(seqs: readonly RunnableSeq[], sampling: (requestId: string) => SeqSampling, numSteps = 1): StepArrays {
     const S = seqs.length;
     let T = 0;
     let B = 1;
     let nOut = 0;
     let nPrompt = 0;
     let nBanned = 0;
+    let nStop = 0;
     const samp: SeqSampling[] = new Array<SeqSampling>(S);
     for (let i = 0; i < S; i++) {
       const s = seqs[i];
@@ -80,6 +103,7 @@ export class ModelRunner {
         if (sp.presencePenalty !== 0 || sp.frequencyPenalty !== 0 || sp.repetitionPenalty !== 1) nOut += sp.outputTokenIds.length;
         if (sp.repetitionPenalty !== 1) nPrompt += sp.promptTokenIds.length;
         nBanned += sp.banned.length;
+        if (numSteps > 1) nStop += sp.stopIds?.length ?? 0;
       }
     }
     const b = this.b;
@@ -108,6 +132,11 @@ export class ModelRunner {
       promptStart: b.promptStart.view(S + 1),
       bannedTokens: b.bannedTokens.view(nBanned),
       bannedStart: b.bannedStart.view(S + 1),
+      numSteps,
+      stopTokens: b.stopTokens.view(nStop),
+      stopStart: b.stopStart.view(numSteps > 1 ? S + 1 : 0),
+      maxSteps: b.maxSteps.view(numSteps > 1 ? S : 0),
+      banSteps: b.banSteps.view(numSteps > 1 ? S : 0),
     };
     a.blockTables.fill(0);
     const bs = this.blockSize;
@@ -115,6 +144,7 @@ export class ModelRunner {
     nOut = 0;
     nPrompt = 0;
     nBanned = 0;
+    nStop = 0;
     for (let i = 0; i < S; i++) {
       const s = seqs[i];
       const sp = samp[i];
@@ -150,20 +180,27 @@ export class ModelRunner {
         }
         for (const tok of sp.banned) a.bannedTokens[nBanned++] = tok;
       }
+      if (numSteps > 1) {
+        a.stopStart[i] = nStop;
+        if (s.sample) for (const tok of sp.stopIds ?? []) a.stopTokens[nStop++] = tok;
+        a.maxSteps[i] = s.maxSteps ?? 1;
+        a.banSteps[i] = sp.banSteps ?? numSteps;
+      }
     }
     a.queryStart[S] = t;
     a.outputStart[S] = nOut;
     a.promptStart[S] = nPrompt;
     a.bannedStart[S] = nBanned;
+    if (numSteps > 1) a.stopStart[S] = nStop;
     return a;
   }
 
-  async execute(seqs: readonly RunnableSeq[], sampling: (requestId: string) => SeqSampling): Promise<StepResult> {
+  async execute(seqs: readonly RunnableSeq[], sampling: (requestId: string) => SeqSampling, numSteps = 1): Promise<StepResult> {
     const t0 = performance.now();
-    const arrays = this.pack(seqs, sampling);
+    const arrays = this.pack(seqs, sampling, numSteps);
     const t1 = performance.now();
     const out = await this.forwardFn(arrays);
     const t2 = performance.now();
-    return { ...out, packMs: t1 - t0, nativeMs: t2 - t1 };
+    return { ...out, steps: out.steps ?? 1, packMs: t1 - t0, nativeMs: t2 - t1 };
   }
 }

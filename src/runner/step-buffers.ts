@@ -54,4 +54,8 @@ export class StepBuffers {
   readonly promptStart = new Grow(Int32Array);
   readonly bannedTokens = new Grow(Int32Array);
   readonly bannedStart = new Grow(Int32Array);
+  readonly stopTokens = new Grow(Int32Array);
+  readonly stopStart = new Grow(Int32Array);
+  readonly maxSteps = new Grow(Int32Array);
+  readonly banSteps = new Grow(Int32Array);
 }

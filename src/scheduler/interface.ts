@@ -73,6 +73,22 @@ export interface ScheduledSeq {
   numOutputTokens: number;
   /** Of tokenIds, how many are prompt tokens (the rest are recomputed outputs or the decode). */
   numPromptTokens: number;
+  /**
+   * Tokens it may sample in this (multi-step) call: KV slots are reserved
+   * for them. 1 in a one-step output; in a multi-step one 1..numSteps,
+   * below numSteps when max_tokens is near or the pool is short.
+   */
+  maxSteps: number;
+}
+
+export interface ScheduleOptions {
+  /**
+   * Ask for a multi-step output of up to this many decode steps (vLLM's
+   * --num-scheduler-steps). Granted only when nothing waits and every
+   * running request is a single-token decode; otherwise the output is one
+   * step, as without the option.
+   */
+  numSteps?: number;
 }
 
 /** A request the scheduler gave up on; it is already removed and its blocks freed. */
@@ -85,6 +101,12 @@ export interface FailedRequest {
 export interface SchedulerOutput {
   /** Increases by one per schedule(); update() checks it. */
   stepId: number;
+  /**
+   * Decode steps of this output (1, or up to ScheduleOptions.numSteps): each
+   * seq decodes one token per step, its sampled token feeding the next, and
+   * stops early at its maxSteps or a stop token (the runner's business).
+   */
+  numSteps: number;
   /** In order: running requests first, then newly admitted ones. */
   seqs: ScheduledSeq[];
   /** Sum of seqs[i].numTokens; never above maxNumBatchedTokens. */
@@ -139,9 +161,9 @@ export interface Scheduler {
    * preempted, and the waiting head holds back for a step while a running
    * request is computing the very prompt blocks it could take from the
    * prefix cache (n > 1 siblings). Throws if the previous output was not
-   * update()d or cancelStep()ped.
+   * update()d or cancelStep()ped. With `numSteps`, see ScheduleOptions.
    */
-  schedule(): SchedulerOutput;
+  schedule(opts?: ScheduleOptions): SchedulerOutput;
 
   /**
    * After the forward of `out`: advance each seq's numComputedTokens by its
@@ -151,6 +173,9 @@ export interface Scheduler {
    * where sample is false). A sampling seq given -1 is left as if it had not
    * run (nothing advances or is cached; it is offered again next step).
    * Seqs whose request was finished or aborted since schedule() are skipped.
+   * A multi-step output takes out.numSteps rows of out.seqs.length entries
+   * (row k holds step k's tokens, -1 where a seq had stopped): each token
+   * advances its seq by one, as k one-step updates would.
    * Returns nothing: the engine reads outputs through getRequest().
    */
   update(out: SchedulerOutput, sampled: ArrayLike<number>): void;

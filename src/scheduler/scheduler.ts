@@ -18,6 +18,7 @@ import type {
   SchedPolicy,
   SchedRequestInit,
   SchedRequestView,
+  ScheduleOptions,
   Scheduler,
   SchedulerConfig,
   SchedulerOutput,
@@ -76,10 +77,12 @@ export class BatchScheduler implements Scheduler {
     this.insertWaiting(req);
   }
 
-  schedule(): SchedulerOutput {
+  schedule(opts: ScheduleOptions = {}): SchedulerOutput {
     if (this.inFlight !== null) {
       throw new Error(`schedule() called before update() of step ${this.inFlight.stepId}`);
     }
+    const multi = this.scheduleMulti(opts.numSteps ?? 1);
+    if (multi !== null) return multi;
     const stepId = ++this.stepId;
     const seqs: ScheduledSeq[] = [];
     const flight: InFlightSeq[] = [];
@@ -165,24 +168,61 @@ export class BatchScheduler implements Scheduler {
 
     this.inFlight = { stepId, seqs: flight };
     const numBatchedTokens = this.maxNumBatchedTokens - budget;
-    return { stepId, seqs, numBatchedTokens, preempted, failed };
+    return { stepId, numSteps: 1, seqs, numBatchedTokens, preempted, failed };
+  }
+
+  /**
+   * vLLM's multi-step scheduling: when nothing waits and every running
+   * request is a single-token decode, reserve KV slots for up to `k` tokens
+   * of each (fewer when max_tokens is nearer) so the runner can decode them
+   * in one call. Null, with nothing changed but blocks reserved ahead, when
+   * the step is not all decodes or the pool cannot give every request at
+   * least its next token without preempting: the one-step path then decides.
+   */
+  private scheduleMulti(k: number): SchedulerOutput | null {
+    if (k <= 1 || this.waiting.length > 0 || this.running.length === 0) return null;
+    if (this.running.length > this.maxNumBatchedTokens) return null;
+    for (const req of this.running) if (req.numTokens - req.numComputedTokens !== 1) return null;
+    const want: number[] = [];
+    for (const req of this.running) {
+      // The engine finishes a request at max_tokens, so a running one has room for one more.
+      const w = Math.max(1, Math.min(k, req.maxTokens - req.outputTokenIds.length));
+      // Lookahead only from free blocks; a request the pool cannot give even
+      // its next token sends the step down the one-step path (which preempts).
+      if (this.kv.allocateSlots(req, w) !== null) want.push(w);
+      else if (this.kv.allocateSlots(req, 1) !== null) want.push(1);
+      else return null;
+    }
+    const stepId = ++this.stepId;
+    const seqs: ScheduledSeq[] = [];
+    const flight: InFlightSeq[] = [];
+    this.running.forEach((req, i) => {
+      this.emit(req, 1, seqs, flight, want[i]);
+    });
+    this.inFlight = { stepId, seqs: flight };
+    return { stepId, numSteps: Math.max(...want), seqs, numBatchedTokens: seqs.length, preempted: [], failed: [] };
   }
 
   update(out: SchedulerOutput, sampled: ArrayLike<number>): void {
-    const flight = this.takeInFlight(out, 'update', sampled.length);
-    flight.seqs.forEach((f, j) => {
-      const req = f.req;
-      // Finished or aborted while its step ran (its blocks are already free),
-      // or even replaced by a new request under the same id.
-      if (this.requests.get(req.id) !== req || req.status !== 'running') return;
-      const tok = f.sample ? sampled[j] : -1;
-      // A sampling seq without a token did not really run: leave it as it
-      // was (like cancelStep) so it is offered again and nothing is cached.
-      if (f.sample && !(tok >= 0)) return;
-      req.numComputedTokens += f.numTokens;
-      this.kv.cacheFullBlocks(req, req.numComputedTokens);
-      if (f.sample) req.appendOutput(tok);
-    });
+    const S = out.seqs.length;
+    const flight = this.takeInFlight(out, 'update', sampled.length, out.numSteps);
+    for (let k = 0; k < out.numSteps; k++) {
+      flight.seqs.forEach((f, j) => {
+        const req = f.req;
+        // Finished or aborted while its step ran (its blocks are already free),
+        // or even replaced by a new request under the same id.
+        if (this.requests.get(req.id) !== req || req.status !== 'running') return;
+        const tok = f.sample ? sampled[k * S + j] : -1;
+        // A sampling seq without a token did not really run (or, after the
+        // first step of a multi-step output, had stopped): leave it as it
+        // was (like cancelStep) so it is offered again and nothing is cached.
+        if (f.sample && !(tok >= 0)) return;
+        if (k > 0 && !f.sample) return;
+        req.numComputedTokens += f.numTokens;
+        this.kv.cacheFullBlocks(req, req.numComputedTokens);
+        if (f.sample) req.appendOutput(tok);
+      });
+    }
   }
 
   cancelStep(out: SchedulerOutput): void {
@@ -224,13 +264,13 @@ export class BatchScheduler implements Scheduler {
   }
 
   /** Checks `out` is the step in flight and ends it. */
-  private takeInFlight(out: SchedulerOutput, what: string, numSampled?: number): { seqs: InFlightSeq[] } {
+  private takeInFlight(out: SchedulerOutput, what: string, numSampled?: number, numSteps = 1): { seqs: InFlightSeq[] } {
     const flight = this.inFlight;
     if (flight?.stepId !== out.stepId) {
       throw new Error(`${what}() of step ${out.stepId}, but the step in flight is ${flight?.stepId ?? 'none'}`);
     }
-    if (numSampled !== undefined && numSampled < flight.seqs.length) {
-      throw new Error(`${what}() got ${numSampled} sampled tokens for ${flight.seqs.length} seqs`);
+    if (numSampled !== undefined && numSampled < flight.seqs.length * numSteps) {
+      throw new Error(`${what}() got ${numSampled} sampled tokens for ${flight.seqs.length} seqs x ${numSteps} steps`);
     }
     this.inFlight = null;
     return flight;
@@ -241,7 +281,7 @@ export class BatchScheduler implements Scheduler {
     return { waiting: this.waiting.map((r) => r.id), running: this.running.map((r) => r.id) };
   }
 
-  private emit(req: SchedRequest, numNew: number, seqs: ScheduledSeq[], flight: InFlightSeq[]): void {
+  private emit(req: SchedRequest, numNew: number, seqs: ScheduledSeq[], flight: InFlightSeq[], maxSteps = 1): void {
     const start = req.numComputedTokens;
     const end = start + numNew;
     const promptLen = req.promptTokenIds.length;
@@ -255,6 +295,7 @@ export class BatchScheduler implements Scheduler {
       sample,
       numOutputTokens: req.outputTokenIds.length,
       numPromptTokens: Math.max(0, Math.min(end, promptLen) - start),
+      maxSteps,
     });
     flight.push({ req, numTokens: numNew, sample });
   }

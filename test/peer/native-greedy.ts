@@ -3,13 +3,15 @@
 // blocks, prompts are prefilled one sequence per step, then every sequence
 // decodes one token per step, all in the same step. Steps go through the
 // engine's own runner (src/runner/runner.ts: its packing into reused
-// buffers, then the engine's step function), so what is timed is what the
-// server runs for a step. Used by the llama.cpp agreement test and by
-// bench/decode.ts.
+// buffers, then the engine's step function), and decode steps are grouped
+// into multi-step calls as the engine groups them (as many as the step
+// function predicts to fit its synchronous budget, unless `stepsPerCall`
+// fixes the number), so what is timed is what the server runs. Used by the
+// llama.cpp agreement test and by bench/decode.ts.
 import { createKvCache, releaseKvCache, type ModelHandle } from '../../src/native.js';
 import { DEFAULT_SAMPLING } from '../../src/engine/params.js';
 import { makeStepRunner, syncStepBudgetFromEnv } from '../../src/runner/forward-policy.js';
-import { ModelRunner, type RunnableSeq, type SeqSampling } from '../../src/runner/runner.js';
+import { MAX_AUTO_STEPS, ModelRunner, type RunnableSeq, type SeqSampling } from '../../src/runner/runner.js';
 
 export interface GreedyOptions {
   steps: number;
@@ -24,6 +26,8 @@ export interface GreedyOptions {
   backend?: string;
   /** Event-loop budget of a synchronous step, as the engine's (src/runner/forward-policy.ts); default HIPSERVE_SYNC_STEP_MS or 10. */
   syncStepMs?: number;
+  /** Decode steps per native call; default as the engine's 'auto' (MAX_AUTO_STEPS at most). */
+  stepsPerCall?: number;
 }
 
 export interface SeqResult {
@@ -40,6 +44,8 @@ export interface GreedyResult {
   nativeDecodeMs: number;
   /** Decode steps run (each decodes every sequence once). */
   decodeSteps: number;
+  /** Native calls that ran them. */
+  decodeCalls: number;
   /** Steps run on the JS thread (forwardSync) and on the worker thread (forward). */
   entries: { sync: number; async: number };
 }
@@ -85,8 +91,9 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
       banned: [],
     }));
     const samplingOf = (id: string): SeqSampling => sampling[Number(id)];
-    // Runs one step of (sequence index, new tokens) chunks, every chunk sampling.
-    const step = async (chunks: { i: number; tokens: readonly number[] }[]): Promise<number> => {
+    // Runs one call of (sequence index, new tokens) chunks, every chunk
+    // sampling; a call of numSteps > 1 decodes that many tokens of each.
+    const step = async (chunks: { i: number; tokens: readonly number[] }[], numSteps = 1): Promise<number> => {
       const seqs: RunnableSeq[] = chunks.map(({ i, tokens }) => ({
         requestId: String(i),
         tokenIds: tokens,
@@ -94,31 +101,43 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
         numTokens: tokens.length,
         blockIds: blocks[i],
         sample: true,
+        maxSteps: numSteps,
       }));
-      const out = await runner.execute(seqs, samplingOf);
-      chunks.forEach(({ i, tokens }, k) => {
-        lens[i] += tokens.length;
-        const token = out.sampled[k];
-        if (token < 0) throw new Error('forward sampled no token');
-        const r = results[i];
-        const n = out.topN;
-        r.tokens.push(token);
-        r.logprobs.push(out.logprob[k]);
-        r.top.push({ ids: Array.from(out.topIds.subarray(k * n, (k + 1) * n)), logprobs: Array.from(out.topLogprobs.subarray(k * n, (k + 1) * n)) });
-      });
+      const out = await runner.execute(seqs, samplingOf, numSteps);
+      if (out.steps !== numSteps) throw new Error(`forward ran ${out.steps} of ${numSteps} steps`);
+      const S = chunks.length;
+      const n = out.topN;
+      for (let k = 0; k < out.steps; k++) {
+        chunks.forEach(({ i, tokens }, j) => {
+          const row = k * S + j;
+          lens[i] += k === 0 ? tokens.length : 1;
+          const token = out.sampled[row];
+          if (token < 0) throw new Error('forward sampled no token');
+          const r = results[i];
+          r.tokens.push(token);
+          r.logprobs.push(out.logprob[row]);
+          r.top.push({ ids: Array.from(out.topIds.subarray(row * n, (row + 1) * n)), logprobs: Array.from(out.topLogprobs.subarray(row * n, (row + 1) * n)) });
+        });
+      }
       return lastNativeMs;
     };
     const t0 = performance.now();
     for (const [i, p] of prompts.entries()) await step([{ i, tokens: p }]);
     const t1 = performance.now();
     let decodeSteps = 0;
+    let decodeCalls = 0;
     let nativeDecodeMs = 0;
-    for (let s = 1; s < opts.steps; s++) {
-      nativeDecodeMs += await step(results.map((r, i) => ({ i, tokens: [r.tokens.at(-1) ?? 0] })));
-      decodeSteps++;
+    while (decodeSteps < opts.steps - 1) {
+      const k = Math.min(opts.steps - 1 - decodeSteps, opts.stepsPerCall ?? runner.stepsFor(prompts.length, MAX_AUTO_STEPS));
+      nativeDecodeMs += await step(
+        results.map((r, i) => ({ i, tokens: [r.tokens.at(-1) ?? 0] })),
+        k,
+      );
+      decodeSteps += k;
+      decodeCalls++;
     }
     const t2 = performance.now();
-    return { seqs: results, prefillMs: t1 - t0, decodeMs: t2 - t1, nativeDecodeMs, decodeSteps, entries: { ...run.counts } };
+    return { seqs: results, prefillMs: t1 - t0, decodeMs: t2 - t1, nativeDecodeMs, decodeSteps, decodeCalls, entries: { ...run.counts } };
   } finally {
     releaseKvCache(kv);
   }

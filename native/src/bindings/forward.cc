@@ -55,8 +55,17 @@ void read_step(Napi::Object o, StepInput* s) {
   flat("bannedTokens", "bannedStart", &s->banned_tokens, &s->banned_start);
 }
 
-Status run_step(Model& m, const KvCache& kv, const StepInput& s, StepOutput* out) {
-  return m.device ? run_device_forward(m, kv, s, out) : run_forward(m, kv, s, out);
+// The optional multi-step members (native/README.md); all absent: one step.
+void read_multi(Napi::Object o, MultiStep* ms) {
+  if (!o.Get("numSteps").IsUndefined()) ms->num_steps = static_cast<int32_t>(req_int(o, "numSteps", 0, 1 << 24));
+  copy_i32(o, "stopTokens", &ms->stop_tokens, true);
+  copy_i32(o, "stopStart", &ms->stop_start, true);
+  copy_i32(o, "maxSteps", &ms->max_steps, true);
+  copy_i32(o, "banSteps", &ms->ban_steps, true);
+}
+
+Status run_step(Model& m, const KvCache& kv, const StepInput& s, const MultiStep& ms, StepOutput* out) {
+  return run_steps(m, kv, s, ms, m.device ? run_device_forward : run_forward, out);
 }
 
 Napi::Object step_result(Napi::Env env, const Status& st, const StepOutput& out) {
@@ -67,6 +76,7 @@ Napi::Object step_result(Napi::Env env, const Status& st, const StepOutput& out)
   v.Set("topN", Napi::Number::New(env, out.top_n));
   v.Set("topIds", to_i32(env, out.top_ids));
   v.Set("topLogprobs", to_f32(env, out.top_logprobs));
+  v.Set("steps", Napi::Number::New(env, out.steps));
   Napi::Object t = Napi::Object::New(env);
   t.Set("forwardMs", Napi::Number::New(env, out.forward_ms));
   t.Set("sampleMs", Napi::Number::New(env, out.sample_ms));
@@ -80,11 +90,12 @@ class ForwardWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), model_(std::move(m)), kv_(std::move(kv)) {}
   Napi::Promise Promise() const { return deferred_.Promise(); }
   StepInput& step() { return step_; }
+  MultiStep& multi() { return multi_; }
 
   void Execute() override {
     // No V8 here: the step was copied in the constructor's caller; the model
     // and cache are kept alive by the shared_ptrs this worker holds.
-    status_ = run_step(*model_, *kv_, step_, &out_);
+    status_ = run_step(*model_, *kv_, step_, multi_, &out_);
   }
   void OnOK() override {
     model_->busy.store(false);
@@ -100,6 +111,7 @@ class ForwardWorker : public Napi::AsyncWorker {
   std::shared_ptr<Model> model_;
   std::shared_ptr<KvCache> kv_;
   StepInput step_;
+  MultiStep multi_;
   StepOutput out_;
   Status status_;
 };
@@ -130,6 +142,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   auto* w = new ForwardWorker(env, mh->model, kh->kv);
   try {
     read_step(step, &w->step());  // throws TypeError on a wrong type
+    read_multi(step, &w->multi());
   } catch (...) {
     delete w;  // never queued
     throw;
@@ -153,7 +166,9 @@ Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
   const Status live = live_handles(mh, kh, "forwardSync");
   if (!live.ok()) return make_error(env, live.error());
   StepInput in;
+  MultiStep ms;
   read_step(step, &in);  // throws TypeError on a wrong type
+  read_multi(step, &ms);
   // Own references for the call, as the async worker holds them (no JS can
   // run a release while this thread is inside the call anyway).
   std::shared_ptr<Model> model = mh->model;
@@ -164,7 +179,7 @@ Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
   StepOutput out;
   Status st;
   try {
-    st = run_step(*model, *kv, in, &out);
+    st = run_step(*model, *kv, in, ms, &out);
   } catch (const std::exception& e) {  // e.g. bad_alloc growing scratch: an error, and the model stays usable
     st = make_err(Code::INTERNAL, e.what(), "forwardSync");
   }

@@ -22,7 +22,19 @@ struct StepInput {
   std::vector<int32_t> output_tokens, output_start, prompt_tokens, prompt_start, banned_tokens, banned_start;
 };
 
+// Several decode steps in one call (vLLM's multi-step scheduling; layout in
+// native/README.md). Empty per-sequence arrays read as their defaults.
+struct MultiStep {
+  int32_t num_steps = 1;
+  std::vector<int32_t> stop_tokens, stop_start;  // tokens that end seq i (after being sampled)
+  std::vector<int32_t> max_steps;                // tokens seq i may sample in this call; default num_steps
+  std::vector<int32_t> ban_steps;                // leading steps bannedTokens apply to; default num_steps
+};
+
+// One step: [S] rows. Several steps: [steps][S] rows, step-major (row k*S + i
+// is seq i's token of inner step k; -1 once seq i has stopped).
 struct StepOutput {
+  int32_t steps = 1;
   std::vector<int32_t> sampled;
   std::vector<float> logprob;
   int32_t top_n = 0;
@@ -43,5 +55,13 @@ struct ForwardScratch {
 Status validate_step(const Model& m, const KvCache& kv, const StepInput& s);
 // Caller holds m.busy. Validates, then runs.
 Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* out);
+
+// One step of a backend (the CPU forward or the device's); validates its step.
+using StepFn = Status (*)(Model& m, const KvCache& kv, const StepInput& s, StepOutput* out);
+
+// ms.num_steps steps from `first`, each seq feeding back its sampled token,
+// until it samples one of its stop tokens or has sampled max_steps tokens.
+// num_steps == 1 is exactly one call of `step`. Caller holds m.busy.
+Status run_steps(Model& m, const KvCache& kv, const StepInput& first, const MultiStep& ms, StepFn step, StepOutput* out);
 
 }  // namespace hs
