@@ -10,6 +10,8 @@ import type { GenerateInput, RequestOutput, TokenizerApi } from '../../src/engin
 
 const V = 26;
 const EOS = 25;
+/** Every rule holds with one step per call and with multi-step calls (numSchedulerSteps). */
+const STEPS = [1, 4];
 
 /** Token id k is the letter 'a' + k; 25 ('z') is EOS. */
 const letters: TokenizerApi = {
@@ -26,27 +28,46 @@ interface Script {
   next?: (last: number) => number;
   fail?: boolean;
   banned: number[][];
+  /** Calls that ran several steps. */
+  bursts?: number;
 }
 
+/**
+ * The scripted model. A multi-step call (numSteps > 1) runs as the native one
+ * does: each seq's token feeds its next step until it samples one of its
+ * stopTokens or has sampled maxSteps tokens; bannedTokens hold for the first
+ * banSteps steps. Rows of S, step-major, -1 once a seq has stopped.
+ */
 function scriptedForward(script: Script): ForwardFn {
   return (a: StepArrays) => {
     if (script.fail) return Promise.reject(new Error('device lost'));
     const S = a.queryStart.length - 1;
-    const sampled = new Int32Array(S).fill(-1);
+    const K = a.numSteps;
+    if (K > 1) script.bursts = (script.bursts ?? 0) + 1;
+    const sampled = new Int32Array(S * K).fill(-1);
+    let steps = 1;
     for (let i = 0; i < S; i++) {
       if (a.doSample[i] === 0) continue;
       const banned = [...a.bannedTokens.subarray(a.bannedStart[i], a.bannedStart[i + 1])];
-      script.banned.push(banned);
-      const last = a.tokenIds[a.queryStart[i + 1] - 1];
-      let tok = script.next ? script.next(last) : (last + 1) % V;
-      while (banned.includes(tok)) tok = (tok + 1) % V;
-      sampled[i] = tok;
+      const stops = K > 1 ? [...a.stopTokens.subarray(a.stopStart[i], a.stopStart[i + 1])] : [];
+      let last = a.tokenIds[a.queryStart[i + 1] - 1];
+      for (let k = 0; k < (K > 1 ? a.maxSteps[i] : 1); k++) {
+        const ban = K === 1 || k < a.banSteps[i] ? banned : [];
+        script.banned.push(ban);
+        let tok = script.next ? script.next(last) : (last + 1) % V;
+        while (ban.includes(tok)) tok = (tok + 1) % V;
+        sampled[k * S + i] = tok;
+        steps = Math.max(steps, k + 1);
+        last = tok;
+        if (stops.includes(tok)) break;
+      }
     }
-    return Promise.resolve({ sampled, logprob: new Float32Array(S).fill(-0.5), topN: 0, topIds: new Int32Array(0), topLogprobs: new Float32Array(0) });
+    const n = S * K;
+    return Promise.resolve({ steps, sampled, logprob: new Float32Array(n).fill(-0.5), topN: 0, topIds: new Int32Array(0), topLogprobs: new Float32Array(0) });
   };
 }
 
-function makeEngine(script: Script, opts: { numBlocks?: number; maxQueued?: number; overlap?: boolean } = {}) {
+function makeEngine(script: Script, opts: { numBlocks?: number; maxQueued?: number; overlap?: boolean; steps?: number } = {}) {
   const scheduler = createScheduler({ numBlocks: opts.numBlocks ?? 64, blockSize: 4, maxNumBatchedTokens: 64, maxNumSeqs: 8, hashSeed: 'test' });
   const runner = new ModelRunner(scriptedForward(script), 4);
   const logs: string[] = [];
@@ -56,7 +77,7 @@ function makeEngine(script: Script, opts: { numBlocks?: number; maxQueued?: numb
     letters,
     scheduler,
     runner,
-    { maxNumQueuedRequests: opts.maxQueued ?? 100, seed: 0, overlapSteps: opts.overlap ?? false },
+    { maxNumQueuedRequests: opts.maxQueued ?? 100, seed: 0, overlapSteps: opts.overlap ?? false, numSchedulerSteps: opts.steps ?? 1 },
     log,
   );
   return { engine, logs };
@@ -81,17 +102,21 @@ async function collect(it: AsyncIterable<RequestOutput>) {
 
 const gen = (engine: LlmEngine, input: GenerateInput) => collect(engine.generate(input));
 
-t.test('max_tokens ends with length and exact text', async (t) => {
-  const { engine } = makeEngine({ banned: [] });
+for (const steps of STEPS) t.test(`max_tokens ends with length and exact text (steps per call: ${steps})`, async (t) => {
+  const script: Script = { banned: [] };
+  const { engine } = makeEngine(script, { steps });
   const { outs, choices } = await gen(engine, { prompt: 'abc', params: { maxTokens: 5, temperature: 0 } });
   t.same(choices.get(0), { text: 'defgh', tokens: [3, 4, 5, 6, 7], finish: 'length', stop: null });
+  // The prefill samples 'd'; then one burst of 4 (exactly max_tokens' rest).
+  t.equal(script.bursts ?? 0, steps > 1 ? 1 : 0, 'decodes ran as one multi-step call');
+  t.equal(outs.filter((o) => o.deltas.some((d) => d.tokenIds.length > 0)).length, 5, 'one output per token, a burst included');
   t.equal(outs.at(-1)?.finished, true);
   t.equal(engine.stats().kvBlocksUsed, 0, 'blocks back in the pool');
   await engine.close();
 });
 
-for (const overlap of [false, true]) t.test(`a stop string cuts the text and is never streamed (overlapped steps: ${overlap})`, async (t) => {
-  const { engine } = makeEngine({ banned: [] }, { overlap });
+for (const [overlap, steps] of [[false, 1], [true, 1], [false, 4], [true, 4]] as const) t.test(`a stop string cuts the text and is never streamed (overlapped steps: ${overlap}, steps per call: ${steps})`, async (t) => {
+  const { engine } = makeEngine({ banned: [] }, { overlap, steps });
   const { outs, choices } = await gen(engine, { prompt: 'a', params: { maxTokens: 20, stop: ['efg'] } });
   t.equal(choices.get(0)?.text, 'bcd');
   t.equal(choices.get(0)?.finish, 'stop');
@@ -103,8 +128,8 @@ for (const overlap of [false, true]) t.test(`a stop string cuts the text and is 
   await engine.close();
 });
 
-t.test('stop_token_ids and EOS stop; ignore_eos runs on', async (t) => {
-  const { engine } = makeEngine({ banned: [] });
+for (const steps of STEPS) t.test(`stop_token_ids and EOS stop; ignore_eos runs on (steps per call: ${steps})`, async (t) => {
+  const { engine } = makeEngine({ banned: [] }, { steps });
   const a = await gen(engine, { prompt: 'a', params: { maxTokens: 20, stopTokenIds: [4] } });
   t.same([a.choices.get(0)?.text, a.choices.get(0)?.finish, a.choices.get(0)?.stop], ['bcde', 'stop', 4]);
   const b = await gen(engine, { prompt: 'w', params: { maxTokens: 20 } });
@@ -115,9 +140,9 @@ t.test('stop_token_ids and EOS stop; ignore_eos runs on', async (t) => {
   await engine.close();
 });
 
-t.test('min_tokens bans EOS and stop ids until reached', async (t) => {
+for (const steps of STEPS) t.test(`min_tokens bans EOS and stop ids until reached (steps per call: ${steps})`, async (t) => {
   const script: Script = { banned: [], next: () => EOS };
-  const { engine } = makeEngine(script);
+  const { engine } = makeEngine(script, { steps });
   const r = await gen(engine, { prompt: 'a', params: { maxTokens: 10, minTokens: 3, stopTokenIds: [0] } });
   t.same(script.banned.slice(0, 3), [[EOS, 0], [EOS, 0], [EOS, 0]]);
   // EOS and 0 are banned for three tokens, so the script's EOS becomes 1.
@@ -126,8 +151,8 @@ t.test('min_tokens bans EOS and stop ids until reached', async (t) => {
   await engine.close();
 });
 
-t.test('n > 1 gives every choice its own index and finish', async (t) => {
-  const { engine } = makeEngine({ banned: [] });
+for (const steps of STEPS) t.test(`n > 1 gives every choice its own index and finish (steps per call: ${steps})`, async (t) => {
+  const { engine } = makeEngine({ banned: [] }, { steps });
   const r = await gen(engine, { prompt: 'abcdefgh', params: { n: 3, maxTokens: 4 } });
   t.same([...r.choices.keys()].sort(), [0, 1, 2]);
   for (const c of r.choices.values()) t.same([c.text, c.finish], ['ijkl', 'length']);
@@ -135,8 +160,8 @@ t.test('n > 1 gives every choice its own index and finish', async (t) => {
   await engine.close();
 });
 
-t.test('abort by signal or by leaving the iterator frees the blocks', async (t) => {
-  const { engine } = makeEngine({ banned: [], next: (l) => (l + 1) % 20 });
+for (const steps of STEPS) t.test(`abort by signal or by leaving the iterator frees the blocks (steps per call: ${steps})`, async (t) => {
+  const { engine } = makeEngine({ banned: [], next: (l) => (l + 1) % 20 }, { steps });
   const ac = new AbortController();
   const it = engine.generate({ prompt: 'a', params: { maxTokens: 60, ignoreEos: true }, signal: ac.signal });
   let last: RequestOutput | undefined;
@@ -167,9 +192,9 @@ t.test('bad input is refused synchronously with a code', async (t) => {
   await engine.close();
 });
 
-t.test('a failed forward fails its requests and the engine keeps serving', async (t) => {
+for (const steps of STEPS) t.test(`a failed forward fails its requests and the engine keeps serving (steps per call: ${steps})`, async (t) => {
   const script: Script = { banned: [], fail: true };
-  const { engine, logs } = makeEngine(script);
+  const { engine, logs } = makeEngine(script, { steps });
   const err = await gen(engine, { prompt: 'abc', params: { maxTokens: 3 } }).then(
     () => null,
     (e: unknown) => e,

@@ -22,6 +22,22 @@ t.test('a step is predicted from the last one, scaled up by its tokens, never do
   t.end();
 });
 
+t.test('multi-step calls: as many steps as the budget holds, timed per step', (t) => {
+  const p = new ForwardPolicy(10);
+  t.equal(p.steps(1, 8), 1, 'no prediction yet: one step');
+  p.record(1, 2.4);
+  t.equal(p.steps(1, 8), 4, '10 ms holds four 2.4 ms steps');
+  t.equal(p.steps(1, 3), 3, 'never more than asked');
+  t.equal(p.steps(8, 8), 1, 'a step of 8 tokens is predicted at 19.2 ms: one');
+  t.equal(p.sync(1, 4), true, 'four steps fit the budget: sync');
+  t.equal(p.sync(1, 5), false, 'five do not');
+  p.record(1, 12, 4);
+  t.equal(p.predict(1), 3, 'a 4-step call of 12 ms is 3 ms a step');
+  t.equal(p.steps(1, 8), 3);
+  t.equal(new ForwardPolicy(0).steps(1, 8), 1, 'no budget: one step');
+  t.end();
+});
+
 t.test('HIPSERVE_SYNC_STEP_MS', (t) => {
   t.equal(syncStepBudgetFromEnv({}), DEFAULT_SYNC_STEP_MS, 'unset: the default');
   t.equal(syncStepBudgetFromEnv({ HIPSERVE_SYNC_STEP_MS: ' ' }), DEFAULT_SYNC_STEP_MS, 'blank: the default');

@@ -133,6 +133,8 @@ export function drive(
     keepOutputs?: boolean;
     /** Steps whose forward "fails": garbage lands in the slots it wrote, then cancelStep(). */
     failSteps?: ReadonlySet<number>;
+    /** Ask schedule() for multi-step outputs of this many steps; a granted one is run step by step on the shadow cache. */
+    numSteps?: number;
   },
 ): DriverResult {
   const bs = sched.kv.blockSize;
@@ -159,8 +161,20 @@ export function drive(
       continue;
     }
     const waitingBefore = new Set(sched.queues().waiting);
-    const out = sched.schedule();
+    const out = sched.schedule(cfg.numSteps === undefined ? undefined : { numSteps: cfg.numSteps });
     if (cfg.keepOutputs === true) outputs.push(out);
+    const K = out.numSteps;
+    if (K > 1) {
+      if (out.seqs.some((q) => q.numTokens !== 1 || !q.sample)) errors.push(`step ${step}: a multi-step output with a non-decode`);
+      if (waitingBefore.size > 0) errors.push(`step ${step}: a multi-step output while requests wait`);
+      if (K !== Math.max(...out.seqs.map((q) => q.maxSteps))) errors.push(`step ${step}: numSteps ${K} is not the largest maxSteps`);
+    }
+    for (const q of out.seqs) {
+      const init = inits.get(q.requestId);
+      const r = sched.getRequest(q.requestId);
+      if (q.maxSteps < 1 || q.maxSteps > K) errors.push(`step ${step}: ${q.requestId} maxSteps ${q.maxSteps} outside 1..${K}`);
+      if (init && r && K > 1 && r.outputTokenIds.length + q.maxSteps > init.maxTokens) errors.push(`step ${step}: ${q.requestId} may pass max_tokens`);
+    }
     for (const f of out.failed) outcomes.set(f.requestId, 'failed');
     // The step's plain-data contract.
     const sum = out.seqs.reduce((a, s) => a + s.numTokens, 0);
@@ -249,16 +263,51 @@ export function drive(
       errors.push(...checkPool(sched).map((e) => `step ${step} after cancel: ${e}`));
       continue;
     }
-    const sampled = out.seqs.map((s) => {
-      if (!s.sample) return -1;
+    // Step k of a multi-step output: each seq with k < maxSteps reads its
+    // whole prefix and writes position startPos + k, then samples.
+    const S = out.seqs.length;
+    const sampled: number[] = new Array<number>(K * S).fill(-1);
+    const known = out.seqs.map((s) => {
       const r = sched.getRequest(s.requestId);
-      const known = r ? [...r.promptTokenIds, ...r.outputTokenIds] : [...s.tokenIds];
-      return (prefixValues(known).at(-1) ?? 0) % 50000;
+      return r ? [...r.promptTokenIds, ...r.outputTokenIds] : [...s.tokenIds];
     });
+    out.seqs.forEach((s, i) => {
+      if (s.sample) sampled[i] = (prefixValues(known[i]).at(-1) ?? 0) % 50000;
+    });
+    for (let k = 1; k < K; k++) {
+      out.seqs.forEach((s, i) => {
+        if (k >= s.maxSteps) return;
+        // Aborted while the call runs: its blocks are free, but nothing can
+        // take them before update(); what the native call still writes there
+        // lies past its computed tokens, so no cached block is touched.
+        if (sched.getRequest(s.requestId) === undefined) return;
+        known[i].push(sampled[(k - 1) * S + i]);
+        const p = s.startPos + k;
+        const vals = prefixValues(known[i]);
+        for (let q = 0; q < p; q++) {
+          if (shadow.get(s.blockIds[Math.floor(q / bs)] * bs + (q % bs)) !== vals[q]) {
+            errors.push(`step ${step}.${k}: ${s.requestId} reads wrong KV at position ${q}`);
+            break;
+          }
+        }
+        const blk = s.blockIds.at(Math.floor(p / bs));
+        if (blk === undefined || blk === 0) {
+          errors.push(`step ${step}.${k}: ${s.requestId} has no slot reserved for position ${p}`);
+          return;
+        }
+        if (sched.kv.pool.refCount(blk) !== 1) errors.push(`step ${step}.${k}: ${s.requestId} writes into a shared block`);
+        const slot = blk * bs + (p % bs);
+        if (written.has(slot)) errors.push(`step ${step}.${k}: two writes to slot ${slot}`);
+        written.add(slot);
+        shadow.set(slot, vals[p]);
+        sampled[k * S + i] = (vals.at(-1) ?? 0) % 50000;
+      });
+    }
     sched.update(out, sampled);
     for (const s of out.seqs) {
       const r = sched.getRequest(s.requestId);
       const init = inits.get(s.requestId);
+      if (r && init && r.outputTokenIds.length > init.maxTokens) errors.push(`step ${step}: ${s.requestId} passed max_tokens`);
       if (r && init && r.outputTokenIds.length >= init.maxTokens) {
         sched.finish(s.requestId, 'length');
         outcomes.set(s.requestId, 'length');

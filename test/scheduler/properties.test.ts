@@ -5,7 +5,9 @@
 // sequence cap, exact tokens/positions/sample flags, block tables against
 // ref counts and the free list, a shadow KV cache that every sequence must
 // read its own prefix from, victims being the least important running
-// request, waiting kept in order and admission from the head only.
+// request, waiting kept in order and admission from the head only; with
+// multi-step outputs, that every lookahead token has its own reserved slot
+// and reads its own prefix, and no request passes max_tokens.
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
 
@@ -25,6 +27,8 @@ interface Scenario {
   policy: SchedPolicy;
   /** Steps whose forward fails (garbage KV, then cancelStep). */
   failSteps: number[];
+  /** Multi-step outputs asked for (1: never). */
+  numSteps: number;
   reqs: {
     step: number;
     base: number;
@@ -46,6 +50,7 @@ const scenario = (opts: { mult: [number, number] }): fc.Arbitrary<Scenario> =>
     enablePrefixCaching: fc.boolean(),
     policy: fc.constantFrom<SchedPolicy>('fcfs', 'priority'),
     failSteps: fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 3 }),
+    numSteps: fc.constantFrom(1, 1, 2, 4, 8),
     reqs: fc.array(
       fc.record({
         step: fc.integer({ min: 0, max: 12 }),
@@ -74,7 +79,7 @@ function events(sc: Scenario): DriverEvent[] {
   });
 }
 
-function run(sc: Scenario): { errs: string[]; preemptions: number; hits: number } {
+function run(sc: Scenario): { errs: string[]; preemptions: number; hits: number; bursts: number } {
   const evs = events(sc);
   const maxNeed = Math.max(...evs.map((e) => Math.ceil((e.init.promptTokenIds.length + e.init.maxTokens - 1) / sc.blockSize)));
   const numBlocks = 1 + Math.max(1, maxNeed * sc.mult + sc.slack);
@@ -86,7 +91,7 @@ function run(sc: Scenario): { errs: string[]; preemptions: number; hits: number 
     enablePrefixCaching: sc.enablePrefixCaching,
     policy: sc.policy,
   });
-  const res = drive(sched, evs, { maxNumBatchedTokens: sc.maxNumBatchedTokens, maxNumSeqs: sc.maxNumSeqs, maxSteps: 5000, failSteps: new Set(sc.failSteps) });
+  const res = drive(sched, evs, { maxNumBatchedTokens: sc.maxNumBatchedTokens, maxNumSeqs: sc.maxNumSeqs, maxSteps: 5000, failSteps: new Set(sc.failSteps), numSteps: sc.numSteps, keepOutputs: true });
   const errs = [...res.errors];
   const usable = numBlocks - 1;
   // Every request ended, and failed only if it could never fit alone.
@@ -115,24 +120,27 @@ function run(sc: Scenario): { errs: string[]; preemptions: number; hits: number 
     }
   }
   const st = sched.stats();
-  return { errs, preemptions: st.numPreemptions, hits: st.prefixCacheHits };
+  return { errs, preemptions: st.numPreemptions, hits: st.prefixCacheHits, bursts: res.outputs.filter((o) => o.numSteps > 1).length };
 }
 
 /** Runs the property and checks that the scenarios exercised what they are about. */
-function check(t: Test, arb: fc.Arbitrary<Scenario>, numRuns: number): { preempting: number; hitting: number } {
+function check(t: Test, arb: fc.Arbitrary<Scenario>, numRuns: number): { preempting: number; hitting: number; bursting: number } {
   let preempting = 0;
   let hitting = 0;
+  let bursting = 0;
   fc.assert(
     fc.property(arb, (sc) => {
       const r = run(sc);
       if (r.errs.length > 0) throw new Error(r.errs.slice(0, 5).join('\n'));
       if (r.preemptions > 0) preempting++;
       if (r.hits > 0) hitting++;
+      if (r.bursts > 0) bursting++;
     }),
     { numRuns },
   );
-  t.pass(`${numRuns} random scenarios: ${preempting} preempted, ${hitting} hit the prefix cache`);
-  return { preempting, hitting };
+  t.pass(`${numRuns} random scenarios: ${preempting} preempted, ${hitting} hit the prefix cache, ${bursting} ran multi-step outputs`);
+  t.ok(bursting >= numRuns / 10, 'multi-step outputs are exercised');
+  return { preempting, hitting, bursting };
 }
 
 t.test('tiny pools: preemption, aborts, failures; every invariant holds', (t) => {

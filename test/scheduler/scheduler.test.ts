@@ -318,3 +318,63 @@ t.test('protocol misuse throws', (t) => {
   t.throws(() => createScheduler({ maxNumSeqs: 0 }), RangeError);
   t.end();
 });
+
+t.test('multi-step: granted only to an all-decode step with nobody waiting, slots reserved ahead', (t) => {
+  const s = createScheduler({ numBlocks: 64, blockSize: 4 });
+  s.addRequest({ id: 'a', promptTokenIds: range(0, 6), maxTokens: 10 });
+  const pre = s.schedule({ numSteps: 4 });
+  t.equal(pre.numSteps, 1, 'a prefill step is one step');
+  s.update(pre, [50]);
+  s.addRequest({ id: 'b', promptTokenIds: range(0, 3), maxTokens: 3 });
+  const mixed = s.schedule({ numSteps: 4 });
+  t.equal(mixed.numSteps, 1, 'not while a request waits (it is admitted instead)');
+  t.same(
+    mixed.seqs.map((q) => q.maxSteps),
+    [1, 1],
+  );
+  s.update(mixed, [51, 60]);
+  const burst = s.schedule({ numSteps: 4 });
+  t.equal(burst.numSteps, 4);
+  t.same(brief(burst).map((q) => [q.id, q.start, q.n, q.sample]), [
+    ['a', 7, 1, true],
+    ['b', 3, 1, true],
+  ]);
+  t.same(
+    burst.seqs.map((q) => q.maxSteps),
+    [4, 2],
+    'b has 2 of its 3 max_tokens left',
+  );
+  t.equal(burst.seqs[0].blockIds.length, Math.ceil((7 + 4) / 4), 'a holds slots for its 4 tokens');
+  t.equal(burst.seqs[1].blockIds.length, Math.ceil((3 + 2) / 4), 'b for its 2');
+  // Rows of S, step-major; b stopped after its 2 tokens.
+  s.update(burst, [52, 61, 53, 62, 54, -1, 55, -1]);
+  t.same(s.getRequest('a')?.outputTokenIds, [50, 51, 52, 53, 54, 55]);
+  t.same(s.getRequest('b')?.outputTokenIds, [60, 61, 62]);
+  t.same([s.getRequest('a')?.numComputedTokens, s.getRequest('b')?.numComputedTokens], [11, 5]);
+  t.equal(s.schedule().numSteps, 1, 'no numSteps, one step');
+  t.end();
+});
+
+t.test('multi-step: a short pool gives what it can, then falls back to one step', (t) => {
+  // 5 usable blocks of 4 tokens.
+  const s = createScheduler({ numBlocks: 6, blockSize: 4 });
+  s.addRequest({ id: 'a', promptTokenIds: range(0, 7), maxTokens: 100 });
+  s.addRequest({ id: 'b', promptTokenIds: range(100, 7), maxTokens: 100 });
+  s.update(s.schedule(), [1, 2]);
+  t.equal(s.stats().kv.used, 4);
+  const o = s.schedule({ numSteps: 4 });
+  t.equal(o.numSteps, 4);
+  t.same(
+    o.seqs.map((q) => q.maxSteps),
+    [4, 1],
+    'a took the last free block for its lookahead; b still fits its next token',
+  );
+  s.update(o, [3, 4, 5, -1, 6, -1, 7, -1]);
+  t.same([s.getRequest('a')?.numComputedTokens, s.getRequest('b')?.numComputedTokens], [11, 8]);
+  // b's next token needs a block: the pool has none, so the step goes the
+  // one-step way (which preempts).
+  const next = s.schedule({ numSteps: 4 });
+  t.equal(next.numSteps, 1);
+  t.same(next.preempted, ['b']);
+  t.end();
+});
