@@ -69,6 +69,27 @@ t.test('greedy is argmax, ties to the lower id', (t) => {
   const s = sample(rows);
   t.same(Array.from(s.sampled), rows.map((x) => argmax(x.logits)));
   t.equal(s.sampled[1], 7);
+  // The native argmax works 16 logits at a time: the maximum in the tail
+  // past the last full block, ties in different blocks, -inf everywhere,
+  // and vocabularies shorter than a block.
+  const odd = (n: number, set: [number, number][], fill = -1): Row => {
+    const logits = new Float32Array(n).fill(fill);
+    for (const [i, v] of set) logits[i] = v;
+    return { logits };
+  };
+  const edge = [
+    odd(1003, [[1001, 5]]),
+    odd(1003, [[900, 5], [20, 5], [1002, 5]]),
+    odd(1003, [], -Infinity),
+    odd(5, [[3, 2]]),
+    odd(1, []),
+    odd(32, [[15, 1], [16, 1]]),
+  ];
+  t.same(
+    edge.map((row) => sample([row]).sampled[0]),
+    [1001, 20, 0, 3, 0, 15],
+    'tail, cross-block tie, all -inf, short vocabularies, block edge',
+  );
   t.end();
 });
 
