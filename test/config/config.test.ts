@@ -61,6 +61,14 @@ t.test('flag forms', (t) => {
   t.end();
 });
 
+t.test('--num-scheduler-steps: auto (null) unless given, vLLM spelling', (t) => {
+  t.equal(loadConfig({ argv: [], env: {} }).config.numSchedulerSteps, null);
+  t.equal(loadConfig({ argv: ['--num-scheduler-steps', '4'], env: {} }).config.numSchedulerSteps, 4);
+  t.equal(loadConfig({ argv: ['--num_scheduler_steps', '2'], env: {} }).config.numSchedulerSteps, 2);
+  t.equal(errorOf({ argv: ['--num-scheduler-steps', '0'], env: {} }), '--num-scheduler-steps must be an integer >= 1 and <= 256 (got "0")');
+  t.end();
+});
+
 t.test('typos get the nearest name', (t) => {
   t.equal(errorOf({ argv: ['--max-num-seq', '4'], env: {} }), 'unknown option --max-num-seq; did you mean --max-num-seqs?');
   t.equal(errorOf({ argv: ['--prot', '1'], env: {} }), 'unknown option --prot; did you mean --port?');
