@@ -89,7 +89,17 @@ void build_next(const StepInput& first, const MultiStep& ms, int32_t k, int64_t 
                 const std::vector<int32_t>& last, const std::vector<int32_t>& produced,
                 const std::vector<std::vector<int32_t>>& new_outputs, StepInput* s) {
   const auto B = static_cast<size_t>(first.max_blocks);
-  *s = StepInput();
+  // Emptied, not replaced: the vectors keep their capacity from step to step.
+  for (auto* v : {&s->token_ids, &s->positions, &s->query_start, &s->seq_lens, &s->block_tables, &s->slot_mapping, &s->top_k,
+                  &s->sample_index, &s->num_logprobs, &s->output_tokens, &s->output_start, &s->prompt_tokens,
+                  &s->prompt_start, &s->banned_tokens, &s->banned_start}) {
+    v->clear();
+  }
+  for (auto* v : {&s->temperature, &s->top_p, &s->min_p, &s->presence_penalty, &s->frequency_penalty, &s->repetition_penalty}) {
+    v->clear();
+  }
+  s->do_sample.clear();
+  s->seeds.clear();
   s->max_blocks = first.max_blocks;
   s->query_start.push_back(0);
   s->output_start.push_back(0);
@@ -159,6 +169,9 @@ Status run_steps(Model& m, const KvCache& kv, const StepInput& first, const Mult
     out->sample_ms += o.sample_ms;
     out->steps = static_cast<int32_t>(k + 1);
     std::vector<size_t> still;
+    // Invariant: the step just run had one row per active seq, in order, and
+    // its result holds that many entries (top_n columns of top ids); `out`
+    // holds K*S rows of N >= top_n columns, and i < S.
     const auto n = static_cast<size_t>(o.top_n);
     for (size_t r = 0; r < active.size(); ++r) {
       const size_t i = active[r];
