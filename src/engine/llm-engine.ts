@@ -244,22 +244,15 @@ export class LlmEngine implements Engine {
       this.scheduler.update(cur.out, res.sampled);
       let numGenerated = 0;
       let numPrompt = 0;
-      if (cur.out.numSteps === 1) {
-        const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, 0, tResolved);
-        if (this.overlap && this.scheduler.hasPending()) next = this.launch();
+      // A step at a time (a multi-step call has several): a stop string met
+      // in step k finishes the choice before step k + 1's tokens are looked
+      // at. An overlapped launch goes after the last step's token stops.
+      for (let k = 0; k < res.steps; k++) {
+        const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, k, tResolved);
+        if (k === res.steps - 1 && this.overlap && this.scheduler.hasPending()) next = this.launch();
         this.applyText(fresh);
-        numGenerated = fresh.length;
-        numPrompt = newPromptTokens;
-      } else {
-        // A multi-step burst, a step at a time: a stop string met in step k
-        // finishes the choice before step k + 1's tokens are looked at.
-        for (let k = 0; k < res.steps; k++) {
-          const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, k, tResolved);
-          this.applyText(fresh);
-          numGenerated += fresh.length;
-          numPrompt += newPromptTokens;
-        }
-        if (this.overlap && this.scheduler.hasPending()) next = this.launch();
+        numGenerated += fresh.length;
+        numPrompt += newPromptTokens;
       }
       const now = performance.now();
       this.lastStepAt = now;

@@ -78,12 +78,12 @@ export class ModelRunner {
     readonly blockSize: number,
   ) {}
 
-  /** Packs the step. Exposed for tests of the layout. */
   /** Decode steps of `tokens` tokens that one call should run (1..max). */
   stepsFor(tokens: number, max = MAX_AUTO_STEPS): number {
     return this.forwardFn.stepsFor?.(tokens, max) ?? 1;
   }
 
+  /** Packs the step (numSteps > 1: a multi-step call). Exposed for tests of the layout. */
   pack(seqs: readonly RunnableSeq[], sampling: (requestId: string) => SeqSampling, numSteps = 1): StepArrays {
     const S = seqs.length;
     let T = 0;
