@@ -8,7 +8,7 @@ import { MAX_AUTO_STEPS, type ModelRunner, type SeqSampling, type StepResult } f
 import { EngineError } from './errors.js';
 import { resolveSamplingParams } from './params.js';
 import { mixSeed } from './seeds.js';
-import { ChoiceState, RequestState } from './request-state.js';
+import { ChoiceState, RequestState, tokenLogprob } from './request-state.js';
 import type {
   Engine,
   EngineEvents,
@@ -19,7 +19,6 @@ import type {
   ModelInfo,
   RequestOutput,
   TokenizerApi,
-  TokenLogprob,
 } from './types.js';
 
 interface Launched {
@@ -140,10 +139,7 @@ export class LlmEngine implements Engine {
     for (let i = 0; i < params.n; i++) {
       const schedId = params.n === 1 ? requestId : `${requestId}#${i}`;
       const seed = params.n === 1 ? base : mixSeed(base, i);
-      const c = new ChoiceState(schedId, i, state, seed, this.tokenizer);
-      // What ends the choice once sampled, for multi-step calls to stop on natively (applyTokens checks the same).
-      c.sampling.stopIds = [...params.stopTokenIds, ...(params.ignoreEos ? [] : this.model.eosTokenIds)];
-      this.updateBanned(c);
+      const c = new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds);
       state.choices.push(c);
       this.choicesBySchedId.set(schedId, c);
     }
@@ -301,8 +297,6 @@ export class LlmEngine implements Engine {
    */
   private applyTokens(out: SchedulerOutput, res: StepResult, step: number, now: number): { fresh: [ChoiceState, number][]; newPromptTokens: number } {
     const fresh: [ChoiceState, number][] = [];
-    // vLLM counts a request's whole prompt (cached part included) once, when
-    // its first token arrives.
     let newPromptTokens = 0;
     const S = out.seqs.length;
     for (let i = 0; i < S; i++) {
@@ -311,23 +305,13 @@ export class LlmEngine implements Engine {
       if (tok < 0) continue;
       const c = this.choicesBySchedId.get(out.seqs[i].requestId);
       if (!c || c.finishReason !== null) continue;
-      const st = c.parent;
-      c.outputTokenIds.push(tok);
-      c.pendingTokens.push(tok);
-      st.numGenerated++;
-      if (st.timings.firstToken === null) {
-        st.timings.firstToken = now;
-        newPromptTokens += st.promptTokenIds.length;
-      }
-      if (c.lastTokenAt !== null) c.interTokenS.push((now - c.lastTokenAt) / 1000);
-      c.lastTokenAt = now;
-      if (st.params.logprobs !== null) c.pendingLogprobs.push(this.logprobOf(res, row, tok, st.params.logprobs));
+      const p = c.parent.params;
+      newPromptTokens += c.append(tok, now, p.logprobs === null ? null : tokenLogprob(this.tokenizer, res, row, tok, p.logprobs));
       fresh.push([c, tok]);
-      const p = st.params;
       if (p.stopTokenIds.includes(tok)) this.finishChoice(c, 'stop', tok);
       else if (!p.ignoreEos && this.eos.has(tok)) this.finishChoice(c, 'stop', null);
       else if (c.outputTokenIds.length >= p.maxTokens) this.finishChoice(c, 'length', null);
-      else this.updateBanned(c);
+      else c.updateBanned();
     }
     return { fresh, newPromptTokens };
   }
@@ -348,33 +332,6 @@ export class LlmEngine implements Engine {
       }
     }
     for (const st of touched) this.settle(st);
-  }
-
-  /** Row `i` of the result (step k's seq j: k * S + j). */
-  private logprobOf(res: StepResult, i: number, tok: number, topN: number): TokenLogprob {
-    const top = [];
-    const n = Math.min(topN, res.topN);
-    for (let j = 0; j < n; j++) {
-      const id = res.topIds[i * res.topN + j];
-      if (id < 0) break;
-      top.push({ tokenId: id, token: this.tokenizer.tokenToString(id), logprob: res.topLogprobs[i * res.topN + j] });
-    }
-    return { tokenId: tok, token: this.tokenizer.tokenToString(tok), logprob: res.logprob[i], top };
-  }
-
-  /**
-   * min_tokens: EOS and stop_token_ids may not be drawn until enough output
-   * exists (for the next banSteps tokens of a multi-step call).
-   */
-  private updateBanned(c: ChoiceState): void {
-    const p = c.parent.params;
-    if (c.outputTokenIds.length < p.minTokens) {
-      c.sampling.banned = [...(p.ignoreEos ? [] : this.model.eosTokenIds), ...p.stopTokenIds];
-      c.sampling.banSteps = p.minTokens - c.outputTokenIds.length;
-    } else if (c.sampling.banned.length > 0) {
-      c.sampling.banned = [];
-      c.sampling.banSteps = 0;
-    }
   }
 
   private finishChoice(c: ChoiceState, reason: FinishReason, stopReason: string | number | null): void {

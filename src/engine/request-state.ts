@@ -3,7 +3,7 @@
 // detokenizers, sampling state and the queue its iterator reads.
 import { AsyncQueue } from './async-queue.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
-import type { SeqSampling } from '../runner/runner.js';
+import type { SeqSampling, StepResult } from '../runner/runner.js';
 import type {
   ChoiceDelta,
   FinishReason,
@@ -34,6 +34,7 @@ export class ChoiceState {
     readonly parent: RequestState,
     seed: bigint,
     tok: TokenizerApi,
+    private readonly eosTokenIds: readonly number[],
   ) {
     const p = parent.params;
     this.detok = new IncrementalDetokenizer(tok, parent.promptTokenIds, p.skipSpecialTokens, p.stop, p.includeStopStrInOutput);
@@ -50,8 +51,60 @@ export class ChoiceState {
       promptTokenIds: parent.promptTokenIds,
       outputTokenIds: this.outputTokenIds,
       banned: [],
+      // What ends the choice once sampled, for multi-step calls to stop on
+      // natively (the engine's applyTokens checks the same).
+      stopIds: [...p.stopTokenIds, ...(p.ignoreEos ? [] : eosTokenIds)],
     };
+    this.updateBanned();
   }
+
+  /**
+   * Books a sampled token (output, pending delta, timings). Returns the
+   * prompt tokens it accounts for: vLLM counts a request's whole prompt
+   * (cached part included) once, when its first token arrives.
+   */
+  append(tok: number, now: number, logprob: TokenLogprob | null): number {
+    const st = this.parent;
+    this.outputTokenIds.push(tok);
+    this.pendingTokens.push(tok);
+    if (logprob !== null) this.pendingLogprobs.push(logprob);
+    st.numGenerated++;
+    let promptTokens = 0;
+    if (st.timings.firstToken === null) {
+      st.timings.firstToken = now;
+      promptTokens = st.promptTokenIds.length;
+    }
+    if (this.lastTokenAt !== null) this.interTokenS.push((now - this.lastTokenAt) / 1000);
+    this.lastTokenAt = now;
+    return promptTokens;
+  }
+
+  /**
+   * min_tokens: EOS and stop_token_ids may not be drawn until enough output
+   * exists (for the next banSteps tokens of a multi-step call).
+   */
+  updateBanned(): void {
+    const p = this.parent.params;
+    if (this.outputTokenIds.length < p.minTokens) {
+      this.sampling.banned = [...(p.ignoreEos ? [] : this.eosTokenIds), ...p.stopTokenIds];
+      this.sampling.banSteps = p.minTokens - this.outputTokenIds.length;
+    } else if (this.sampling.banned.length > 0) {
+      this.sampling.banned = [];
+      this.sampling.banSteps = 0;
+    }
+  }
+}
+
+/** Row `i` of a step's result (step k's seq j: k * S + j) as the API's logprob entry. */
+export function tokenLogprob(tokenizer: TokenizerApi, res: StepResult, i: number, tok: number, topN: number): TokenLogprob {
+  const top = [];
+  const n = Math.min(topN, res.topN);
+  for (let j = 0; j < n; j++) {
+    const id = res.topIds[i * res.topN + j];
+    if (id < 0) break;
+    top.push({ tokenId: id, token: tokenizer.tokenToString(id), logprob: res.topLogprobs[i * res.topN + j] });
+  }
+  return { tokenId: tok, token: tokenizer.tokenToString(tok), logprob: res.logprob[i], top };
 }
 
 export class RequestState {
