@@ -1,49 +1,102 @@
-// What the end of a generation means for the client: a normal response, a
-// timeout error, or nothing at all (the client is gone).
+// One generation of a route, from the engine's outputs to the client, the
+// same for completions and chat: its abort (client gone, timeout), its
+// choices, and how it ends: a JSON response, an SSE stream (with a timeout
+// error event, or nothing once the client is gone), or a dropped reply.
 
 import type { FastifyReply } from 'fastify';
-import type { RequestAbort } from './abort.js';
+import type { SamplingParams } from '../engine/types.js';
+import { requestAbort, type RequestAbort } from './abort.js';
+import { Choices } from './choices.js';
+import type { ServerContext } from './context.js';
 import { HttpError, type OpenAIErrorBody } from './errors.js';
 import { toHttpError } from './error-map.js';
-import type { TaggedOutput } from './generation.js';
+import { runPrompts, type TaggedOutput } from './generation.js';
+import { sendSse } from './sse.js';
 
 /** Throws the error to report if the request was aborted, or returns false when nobody is listening. */
-export function afterRun(abort: RequestAbort, timeoutS: number): boolean {
+function afterRun(abort: RequestAbort, timeoutS: number): boolean {
   const why = abort.reason();
   if (why === 'timeout') throw new HttpError('request_timeout', [timeoutS]);
   return why !== 'client_disconnect';
 }
 
 /** For a stream: the error event to send, or null if the client is gone. */
-export function streamError(abort: RequestAbort, timeoutS: number, err: unknown, requestId: string): OpenAIErrorBody | null {
+function streamError(abort: RequestAbort, timeoutS: number, err: unknown, requestId: string): OpenAIErrorBody | null {
   const why = abort.reason();
   if (why === 'client_disconnect') return null;
   if (why === 'timeout') return new HttpError('request_timeout', [timeoutS]).body();
   return toHttpError(err, requestId).body();
 }
 
-/**
- * A non-streaming generation to its end: every output goes to `take`. True
- * when there is a client to answer; false when it is gone (the reply is
- * dropped). A timeout throws its error; an engine error thrown while nobody
- * aborted is rethrown.
- */
-export async function collectOutputs(
-  outputs: AsyncIterable<TaggedOutput>,
-  take: (o: TaggedOutput) => void,
-  abort: RequestAbort,
-  timeoutS: number,
-  reply: FastifyReply,
-): Promise<boolean> {
-  try {
-    for await (const o of outputs) take(o);
-  } catch (err) {
-    if (!abort.signal.aborted) throw err;
-  } finally {
-    abort.dispose();
+export interface StreamShape {
+  /** Chunks sent before the first output (chat: each choice's role). */
+  head?: Iterable<object>;
+  /** The chunks one output becomes. */
+  chunks: (o: TaggedOutput) => Iterable<object>;
+  /** stream_options.include_usage: the last chunk, once every choice has finished. */
+  usage: ((choices: Choices) => object) | null;
+}
+
+export class RouteRun {
+  readonly abort: RequestAbort;
+  /** Choice i * n + j is prompt i's choice j, as OpenAI numbers them. */
+  readonly choices: Choices;
+  private readonly outputs: AsyncGenerator<TaggedOutput>;
+  private readonly timeoutS: number;
+
+  /**
+   * Submits the prompts (each with `params`, at most `maxTokens` new
+   * tokens). The engine's synchronous validation errors are thrown from
+   * here, before anything is sent, and leave nothing running.
+   */
+  constructor(ctx: ServerContext, reply: FastifyReply, prompts: number[][], params: Omit<SamplingParams, 'maxTokens'>, maxTokens: number, id: string) {
+    this.timeoutS = ctx.config.requestTimeoutS;
+    this.abort = requestAbort(reply, this.timeoutS, (why) => { ctx.metrics.abort(why); });
+    this.choices = new Choices(params.n);
+    this.choices.promptTokens = prompts.reduce((a, p) => a + p.length, 0);
+    try {
+      this.outputs = runPrompts(ctx.engine, prompts, { ...params, maxTokens }, this.abort.signal, id);
+    } catch (err) {
+      this.abort.dispose();
+      throw err;
+    }
   }
-  if (afterRun(abort, timeoutS)) return true;
-  reply.hijack();
-  reply.raw.destroy();
-  return false;
+
+  /** The run as an SSE stream; the abort is disposed however the stream ends. */
+  stream(reply: FastifyReply, requestId: string, shape: StreamShape): FastifyReply {
+    const { abort, outputs, timeoutS, choices } = this;
+    async function* chunks(): AsyncGenerator<object> {
+      try {
+        if (shape.head) yield* shape.head;
+        for await (const o of outputs) yield* shape.chunks(o);
+        afterRun(abort, timeoutS);
+        if (shape.usage) yield shape.usage(choices);
+      } finally {
+        abort.dispose();
+      }
+    }
+    return sendSse(reply, chunks(), (err) => streamError(abort, timeoutS, err, requestId));
+  }
+
+  /**
+   * A non-streaming run to its end, every delta into `choices`. True when
+   * there is a client to answer; false when it is gone (the reply is
+   * dropped). A timeout throws its error; an engine error thrown while
+   * nobody aborted is rethrown.
+   */
+  async collect(reply: FastifyReply): Promise<boolean> {
+    try {
+      for await (const { promptIndex, output } of this.outputs) {
+        for (const d of output.deltas) this.choices.add(this.choices.indexOf(promptIndex, d), d);
+      }
+    } catch (err) {
+      if (!this.abort.signal.aborted) throw err;
+    } finally {
+      this.abort.dispose();
+    }
+    if (afterRun(this.abort, this.timeoutS)) return true;
+    reply.hijack();
+    reply.raw.destroy();
+    return false;
+  }
 }

@@ -2,17 +2,13 @@
 // logprobs, stop; a JSON response or an SSE stream.
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
-import { requestAbort } from '../abort.js';
-import { Choices } from '../choices.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { runPrompts, type TaggedOutput } from '../generation.js';
 import { appendCompletionLogprobs, appendPromptTokens, emptyCompletionLogprobs, type CompletionLogprobs } from '../logprobs.js';
 import { badRequest } from '../errors.js';
-import { afterRun, collectOutputs, streamError } from '../outcome.js';
+import { RouteRun } from '../outcome.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { CompletionBody } from '../schemas.js';
-import { sendSse } from '../sse.js';
 
 function promptList(prompt: CompletionBody['prompt']): (string | number[])[] {
   if (typeof prompt === 'string') return [prompt];
@@ -44,59 +40,41 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     const id = newId('cmpl');
     const created = unixNow();
     const model = engine.model.name;
-    const abort = requestAbort(reply, ctx.config.requestTimeoutS, (why) => { ctx.metrics.abort(why); });
-    const choices = new Choices(params.n);
-    choices.promptTokens = ids.reduce((a, p) => a + p.length, 0);
-    let outputs: ReturnType<typeof runPrompts>;
-    try {
-      outputs = runPrompts(engine, ids, { ...params, maxTokens: runMax }, abort.signal, id);
-    } catch (err) {
-      // Rejected by the engine's own validation: nothing runs, answer with the error.
-      abort.dispose();
-      throw err;
-    }
+    const run = new RouteRun(ctx, reply, ids, params, runMax, id);
+    const { choices } = run;
     request.log.debug({ engineRequestId: id, prompts: ids.length, promptTokens: choices.promptTokens }, 'generate');
 
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
       const offsets = new Map<number, number>();
-      async function* chunks(): AsyncGenerator<object> {
-        try {
-          for await (const { promptIndex, output } of outputs) {
-            for (const d of output.deltas) {
-              const index = choices.indexOf(promptIndex, d);
-              const state = choices.get(index);
-              let text = d.text;
-              let lp: CompletionLogprobs | null = null;
-              if (topN !== null) {
-                lp = emptyCompletionLogprobs();
-                let off = offsets.get(index) ?? 0;
-                if (!state.started && echo) off = appendPromptTokens(lp, ids[promptIndex].map((t) => engine.tokenizer.tokenToString(t)), off);
-                off = appendCompletionLogprobs(lp, d.logprobs ?? [], off, topN);
-                offsets.set(index, off);
-              }
-              if (!state.started && echo) text = promptTexts[promptIndex] + text;
-              choices.add(index, d);
-              if (text === '' && d.finishReason === null && state.started) continue;
-              state.started = true;
-              const choice = { index, text, logprobs: lp, finish_reason: d.finishReason, stop_reason: d.stopReason };
-              yield { id, object: 'text_completion', created, model, choices: [choice], ...(includeUsage ? { usage: null } : {}) };
+      return run.stream(reply, request.id, {
+        *chunks({ promptIndex, output }) {
+          for (const d of output.deltas) {
+            const index = choices.indexOf(promptIndex, d);
+            const state = choices.get(index);
+            let text = d.text;
+            let lp: CompletionLogprobs | null = null;
+            if (topN !== null) {
+              lp = emptyCompletionLogprobs();
+              let off = offsets.get(index) ?? 0;
+              if (!state.started && echo) off = appendPromptTokens(lp, ids[promptIndex].map((t) => engine.tokenizer.tokenToString(t)), off);
+              off = appendCompletionLogprobs(lp, d.logprobs ?? [], off, topN);
+              offsets.set(index, off);
             }
+            if (!state.started && echo) text = promptTexts[promptIndex] + text;
+            choices.add(index, d);
+            if (text === '' && d.finishReason === null && state.started) continue;
+            state.started = true;
+            const choice = { index, text, logprobs: lp, finish_reason: d.finishReason, stop_reason: d.stopReason };
+            yield { id, object: 'text_completion', created, model, choices: [choice], ...(includeUsage ? { usage: null } : {}) };
           }
-          afterRun(abort, ctx.config.requestTimeoutS);
-          if (includeUsage) yield { id, object: 'text_completion', created, model, choices: [], usage: choices.usage() };
-        } finally {
-          abort.dispose();
-        }
-      }
-      return sendSse(reply, chunks(), (err) => streamError(abort, ctx.config.requestTimeoutS, err, request.id));
+        },
+        usage: includeUsage ? (c) => ({ id, object: 'text_completion', created, model, choices: [], usage: c.usage() }) : null,
+      });
     }
 
-    const take = ({ promptIndex, output }: TaggedOutput): void => {
-      for (const d of output.deltas) choices.add(choices.indexOf(promptIndex, d), d);
-    };
     // The client gone: nothing to send.
-    if (!(await collectOutputs(outputs, take, abort, ctx.config.requestTimeoutS, reply))) return reply;
+    if (!(await run.collect(reply))) return reply;
     return {
       id,
       object: 'text_completion',
