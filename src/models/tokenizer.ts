@@ -123,7 +123,22 @@ function maxId(json: Record<string, unknown>): number {
 async function loadFromDir(dir: string): Promise<LoadedTokenizer> {
   const tjPath = join(dir, 'tokenizer.json');
   if (!existsSync(tjPath)) throw new TokenizerError('HIPSERVE_ERR_NO_TOKENIZER', `${dir} has no tokenizer.json`);
-  const tokenizerJson = JSON.parse(await readFile(tjPath, 'utf8')) as Record<string, unknown>;
+  return fromDir(dir, JSON.parse(await readFile(tjPath, 'utf8')) as Record<string, unknown>);
+}
+
+/**
+ * The tokenizer of a directory holding tokenizer.json (and optionally
+ * tokenizer_config.json, a chat template file, generation_config.json,
+ * config.json), read synchronously: for tests and tools that build one
+ * where no await fits. The server loads through loadTokenizer.
+ */
+export function loadTokenizerDirSync(dir: string): LoadedTokenizer {
+  const tjPath = join(dir, 'tokenizer.json');
+  if (!existsSync(tjPath)) throw new TokenizerError('HIPSERVE_ERR_NO_TOKENIZER', `${dir} has no tokenizer.json`);
+  return fromDir(dir, readJson(tjPath));
+}
+
+function fromDir(dir: string, tokenizerJson: Record<string, unknown>): LoadedTokenizer {
   const cfgPath = join(dir, 'tokenizer_config.json');
   const config = existsSync(cfgPath) ? readJson(cfgPath) : {};
   // Some repos keep the template in its own file (chat_template.jinja / .json).

@@ -76,7 +76,7 @@ function hashIds(ids: readonly number[]): number {
 
 export class FakeEngine implements Engine {
   readonly model: ModelInfo;
-  readonly tokenizer = qwen3Tokenizer().api;
+  readonly tokenizer = qwen3Tokenizer();
   /** Ids of requests that ended by abort (what the tests check). */
   readonly aborted: string[] = [];
   readonly started: string[] = [];
