@@ -120,10 +120,14 @@ function maxId(json: Record<string, unknown>): number {
   return max;
 }
 
+function tokenizerJsonPath(dir: string): string {
+  const path = join(dir, 'tokenizer.json');
+  if (!existsSync(path)) throw new TokenizerError('HIPSERVE_ERR_NO_TOKENIZER', `${dir} has no tokenizer.json`);
+  return path;
+}
+
 async function loadFromDir(dir: string): Promise<LoadedTokenizer> {
-  const tjPath = join(dir, 'tokenizer.json');
-  if (!existsSync(tjPath)) throw new TokenizerError('HIPSERVE_ERR_NO_TOKENIZER', `${dir} has no tokenizer.json`);
-  return fromDir(dir, JSON.parse(await readFile(tjPath, 'utf8')) as Record<string, unknown>);
+  return fromDir(dir, JSON.parse(await readFile(tokenizerJsonPath(dir), 'utf8')) as Record<string, unknown>);
 }
 
 /**
@@ -133,9 +137,7 @@ async function loadFromDir(dir: string): Promise<LoadedTokenizer> {
  * where no await fits. The server loads through loadTokenizer.
  */
 export function loadTokenizerDirSync(dir: string): LoadedTokenizer {
-  const tjPath = join(dir, 'tokenizer.json');
-  if (!existsSync(tjPath)) throw new TokenizerError('HIPSERVE_ERR_NO_TOKENIZER', `${dir} has no tokenizer.json`);
-  return fromDir(dir, readJson(tjPath));
+  return fromDir(dir, readJson(tokenizerJsonPath(dir)));
 }
 
 function fromDir(dir: string, tokenizerJson: Record<string, unknown>): LoadedTokenizer {
