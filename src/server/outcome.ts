@@ -49,7 +49,14 @@ export class RouteRun {
    * tokens). The engine's synchronous validation errors are thrown from
    * here, before anything is sent, and leave nothing running.
    */
-  constructor(ctx: ServerContext, reply: FastifyReply, prompts: number[][], params: Omit<SamplingParams, 'maxTokens'>, maxTokens: number, id: string) {
+  constructor(
+    ctx: ServerContext,
+    private readonly reply: FastifyReply,
+    prompts: number[][],
+    params: Omit<SamplingParams, 'maxTokens'>,
+    maxTokens: number,
+    id: string,
+  ) {
     this.timeoutS = ctx.config.requestTimeoutS;
     this.abort = requestAbort(reply, this.timeoutS, (why) => { ctx.metrics.abort(why); });
     this.choices = new Choices(params.n);
@@ -63,7 +70,7 @@ export class RouteRun {
   }
 
   /** The run as an SSE stream; the abort is disposed however the stream ends. */
-  stream(reply: FastifyReply, requestId: string, shape: StreamShape): FastifyReply {
+  stream(requestId: string, shape: StreamShape): FastifyReply {
     const { abort, outputs, timeoutS, choices } = this;
     async function* chunks(): AsyncGenerator<object> {
       try {
@@ -75,7 +82,7 @@ export class RouteRun {
         abort.dispose();
       }
     }
-    return sendSse(reply, chunks(), (err) => streamError(abort, timeoutS, err, requestId));
+    return sendSse(this.reply, chunks(), (err) => streamError(abort, timeoutS, err, requestId));
   }
 
   /**
@@ -84,7 +91,7 @@ export class RouteRun {
    * dropped). A timeout throws its error; an engine error thrown while
    * nobody aborted is rethrown.
    */
-  async collect(reply: FastifyReply): Promise<boolean> {
+  async collect(): Promise<boolean> {
     try {
       for await (const { promptIndex, output } of this.outputs) {
         for (const d of output.deltas) this.choices.add(this.choices.indexOf(promptIndex, d), d);
@@ -95,8 +102,8 @@ export class RouteRun {
       this.abort.dispose();
     }
     if (afterRun(this.abort, this.timeoutS)) return true;
-    reply.hijack();
-    reply.raw.destroy();
+    this.reply.hijack();
+    this.reply.raw.destroy();
     return false;
   }
 }

@@ -45,7 +45,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
         run.choices.get(i).started = true;
         return chunk({ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null });
       });
-      return run.stream(reply, request.id, {
+      return run.stream(request.id, {
         head,
         *chunks({ output }) {
           for (const d of output.deltas) {
@@ -61,7 +61,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     }
 
     // The client gone: nothing to send.
-    if (!(await run.collect(reply))) return reply;
+    if (!(await run.collect())) return reply;
     return {
       id,
       object: 'chat.completion',

@@ -47,7 +47,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
       const offsets = new Map<number, number>();
-      return run.stream(reply, request.id, {
+      return run.stream(request.id, {
         *chunks({ promptIndex, output }) {
           for (const d of output.deltas) {
             const index = choices.indexOf(promptIndex, d);
@@ -74,7 +74,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     }
 
     // The client gone: nothing to send.
-    if (!(await run.collect(reply))) return reply;
+    if (!(await run.collect())) return reply;
     return {
       id,
       object: 'text_completion',
