@@ -38,7 +38,7 @@ export interface StreamShape {
 }
 
 export class RouteRun {
-  readonly abort: RequestAbort;
+  private readonly abort: RequestAbort;
   /** Choice i * n + j is prompt i's choice j, as OpenAI numbers them. */
   readonly choices: Choices;
   private readonly outputs: AsyncGenerator<TaggedOutput>;

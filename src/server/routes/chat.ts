@@ -41,10 +41,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       const includeUsage = body.stream_options?.include_usage === true;
       const chunk = (choice: object): object => ({ id, object: 'chat.completion.chunk', created, model, choices: [choice], ...(includeUsage ? { usage: null } : {}) });
       // OpenAI opens every choice with the role and empty content.
-      const head = Array.from({ length: params.n }, (_, i) => {
-        run.choices.get(i).started = true;
-        return chunk({ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null });
-      });
+      const head = Array.from({ length: params.n }, (_, i) => chunk({ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }));
       return run.stream(request.id, {
         head,
         *chunks({ output }) {
