@@ -58,6 +58,16 @@ using MatmulRangeFn = void (*)(const MatmulJob& job, int64_t n0, int64_t n1, flo
 
 // Query rows per attention tile (see IsaKernels::attend_tile).
 constexpr int kTileQ = 4;
+// The AVX-512 attention scores a chunk of whole blocks (about 256 keys) at
+// a time, each block's keys in 16-float slots: the chunk's blocks and slots.
+constexpr int64_t attn_chunk_blocks(int64_t bs) { return bs >= 256 ? 1 : 256 / bs; }
+constexpr int64_t attn_chunk_floats(int64_t bs) { return 16 * attn_chunk_blocks(bs) * ((bs + 15) / 16); }
+// Floats of scratch an attention tile needs (block size bs, head size D):
+// the portable and AVX2 kernels' rows and scores, or the AVX-512 kernel's
+// chunk scores per query and one widened group of keys and values.
+constexpr int64_t kAttnTileScratch(int64_t bs, int64_t D) {
+  return kTileQ * (bs + 8 + 2 * D) + kTileQ * attn_chunk_floats(bs) + 32 * D;
+}
 
 struct IsaKernels {
   const char* name;
@@ -71,18 +81,18 @@ struct IsaKernels {
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
   // One query row q[D] against n_ctx keys held in blocks: kblk[j] / vblk[j]
   // point at block j's rows for this kv head ([bs][D], contiguous). Online
-  // softmax; out[D] = softmax(scale * q.K) . V. scratch: >= bs + 8 floats.
+  // softmax; out[D] = softmax(scale * q.K) . V. scratch: >= kAttnTileScratch(bs, D) floats.
   void (*attend)(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
                  int64_t bs, int64_t D, float scale, float* out, float* scratch);
   // The same over an f16 cache (rows widened exactly to f32 as they are
-  // read). scratch: >= bs + 8 + 2 * D floats.
+  // read). scratch: as attend.
   void (*attend_f16)(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
                      int64_t bs, int64_t D, float scale, float* out, float* scratch);
   // out[i] = f16 bits of x[i], rounded to nearest even.
   void (*to_f16)(const float* x, uint16_t* out, int64_t n);
   // attend / attend_f16 for nq <= kTileQ query rows that read the same blocks
   // (query t: q[t], n_ctx[t] keys, out[t]); each out[t] is bit for bit what
-  // the single-row kernel gives for it. scratch: >= kTileQ * (bs + 8 + 2 * D) floats.
+  // the single-row kernel gives for it. scratch: >= kAttnTileScratch(bs, D) floats.
   void (*attend_tile)(int nq, const float* const* q, const int64_t* n_ctx, const float* const* kblk,
                       const float* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
                       float* scratch);
@@ -115,19 +125,30 @@ extern const MatmulRangeFn kPortablePacked[4];
 #if defined(__x86_64__) || defined(_M_X64)
 void silu_mul_avx2(const float* gate, const float* up, float* out, int64_t n);  // also used at avx512
 void attend_avx2(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
-                 int64_t bs, int64_t D, float scale, float* out, float* scratch);  // also used at avx512
+                 int64_t bs, int64_t D, float scale, float* out, float* scratch);
 void attend_f16_avx2(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
-                     int64_t bs, int64_t D, float scale, float* out, float* scratch);  // also used at avx512
+                     int64_t bs, int64_t D, float scale, float* out, float* scratch);
 void to_f16_avx2(const float* x, uint16_t* out, int64_t n);  // also used at avx512
 void attend_tile_avx2(int nq, const float* const* q, const int64_t* n_ctx, const float* const* kblk,
                       const float* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
-                      float* scratch);  // also used at avx512
+                      float* scratch);
 void attend_f16_tile_avx2(int nq, const float* const* q, const int64_t* n_ctx, const uint16_t* const* kblk,
                           const uint16_t* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
-                          float* scratch);  // also used at avx512
+                          float* scratch);
 #endif
 
 #if defined(__x86_64__) || defined(_M_X64)
+// attention_avx512.cc: the AVX-512 attention (scratch: >= kAttnTileScratch(bs, D)).
+void attend_avx512(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
+                   int64_t bs, int64_t D, float scale, float* out, float* scratch);
+void attend_f16_avx512(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
+                       int64_t bs, int64_t D, float scale, float* out, float* scratch);
+void attend_tile_avx512(int nq, const float* const* q, const int64_t* n_ctx, const float* const* kblk,
+                        const float* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                        float* scratch);
+void attend_f16_tile_avx512(int nq, const float* const* q, const int64_t* n_ctx, const uint16_t* const* kblk,
+                            const uint16_t* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
+                            float* scratch);
 // matmul_packed_avx512.cc: the AVX-512 kernels over the packed layouts.
 void mm_q8x16_avx512(const MatmulJob& j, int64_t n0, int64_t n1, float* scratch);
 void mm_f16x16_avx512(const MatmulJob& j, int64_t n0, int64_t n1, float* scratch);

@@ -316,7 +316,7 @@ void scale_axpy(float* y, float a, float b, const float* x, int64_t n) {
 
 const IsaKernels kAvx512Kernels = {
     "avx512", {mm_f32, mm_f16, mm_bf16, mm_q8}, quantize_row_q8, dot, scale_axpy, silu_mul_avx2,
-    attend_avx2, attend_f16_avx2, to_f16_avx2, attend_tile_avx2, attend_f16_tile_avx2,
+    attend_avx512, attend_f16_avx512, to_f16_avx2, attend_tile_avx512, attend_f16_tile_avx512,
     {nullptr, mm_f16x16_avx512, mm_bf16x16_avx512, mm_q8x16_avx512},
 };
 
