@@ -64,9 +64,9 @@ constexpr int64_t attn_chunk_blocks(int64_t bs) { return bs >= 256 ? 1 : 256 / b
 constexpr int64_t attn_chunk_floats(int64_t bs) { return 16 * attn_chunk_blocks(bs) * ((bs + 15) / 16); }
 // Floats of scratch an attention tile needs (block size bs, head size D):
 // the portable and AVX2 kernels' rows and scores, or the AVX-512 kernel's
-// chunk scores per query and one widened group of keys and values.
+// chunk scores.
 constexpr int64_t kAttnTileScratch(int64_t bs, int64_t D) {
-  return kTileQ * (bs + 8 + 2 * D) + kTileQ * attn_chunk_floats(bs) + 32 * D;
+  return kTileQ * (bs + 8 + 2 * D) + attn_chunk_floats(bs);
 }
 
 struct IsaKernels {
