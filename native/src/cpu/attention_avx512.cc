@@ -26,6 +26,7 @@
 #include <cmath>
 #include <limits>
 
+#include "cpu/expf_poly.h"
 #include "cpu/internal.h"
 
 namespace hs {
@@ -64,20 +65,20 @@ struct Lanes {
   __mmask16 mask(int64_t c) const { return NV > 0 || c + 1 < n ? static_cast<__mmask16>(0xFFFF) : tail; }
 };
 
-// e^x for x in [-87.3, 88] (clamped outside): Cephes' expf, ~1 ulp (the
-// constants of avx2_util.h's exp256).
+// e^x for x in [-87.3, 88] (clamped outside): Cephes' expf (expf_poly.h),
+// ~1 ulp; avx2_util.h's exp256 with 16 lanes.
 inline __m512 exp512(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33f)), _mm512_set1_ps(88.0f));
-  const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(expf_poly::kLo)), _mm512_set1_ps(expf_poly::kHi));
+  const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(expf_poly::kLog2e)),
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+  __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(expf_poly::kLn2Hi), x);
+  r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(expf_poly::kLn2Lo), r);
+  __m512 y = _mm512_set1_ps(expf_poly::kC0);
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(expf_poly::kC1));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(expf_poly::kC2));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(expf_poly::kC3));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(expf_poly::kC4));
+  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(expf_poly::kC5));
   y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), r);
   y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
   const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);

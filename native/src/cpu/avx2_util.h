@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include "cpu/expf_poly.h"
+
 namespace hs {
 namespace cpu {
 
@@ -15,19 +17,19 @@ static inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// e^x for x in [-87.3, 88] (clamped outside): Cephes' expf, ~1 ulp.
+// e^x for x in [-87.3, 88] (clamped outside): Cephes' expf (expf_poly.h), ~1 ulp.
 static inline __m256 exp256(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33f)), _mm256_set1_ps(88.0f));
-  const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(expf_poly::kLo)), _mm256_set1_ps(expf_poly::kHi));
+  const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(expf_poly::kLog2e)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(expf_poly::kLn2Hi), x);
+  r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(expf_poly::kLn2Lo), r);
+  __m256 y = _mm256_set1_ps(expf_poly::kC0);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(expf_poly::kC1));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(expf_poly::kC2));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(expf_poly::kC3));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(expf_poly::kC4));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(expf_poly::kC5));
   y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r);
   y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
