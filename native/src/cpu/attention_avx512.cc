@@ -244,9 +244,10 @@ inline void finish(const QState<NV>& st, const Lanes<NV>& L, float* out) {
 
 // Rows [0, n) of a block (of f32 or f16 elements) requested into the cache.
 // Blocks lie anywhere in the pool, where no hardware prefetcher looks: a
-// chunk's keys are all requested before it is scored (measured with the KV
-// out of the caches: ~1.5x faster than requesting one block ahead), and
-// each block's values while its keys are scored.
+// chunk's keys are all requested before it is scored, and each block's
+// values while its keys are scored (against requesting the next block's
+// keys one block ahead: no slower warm, as fast or faster with the KV out
+// of the caches, in runs too noisy to say by how much).
 template <class E>
 inline void prefetch_block(const E* rows, int64_t n, int64_t D) {
   const auto* p = reinterpret_cast<const char*>(rows);
@@ -258,6 +259,10 @@ inline int64_t keys_in_block(int64_t n_ctx, int64_t b, int64_t bs) {
   return std::max<int64_t>(0, std::min(bs, n_ctx - b * bs));
 }
 
+// Invariants (attention.cc): kblk / vblk hold ceil(n_ctx / bs) block
+// pointers, each to bs rows of D elements of this kv head, and only the
+// rows of the first n_ctx keys are read; sc holds attn_chunk_floats(bs)
+// floats, a chunk's attn_chunk_blocks(bs) blocks of ceil(bs / 16) slots.
 template <int NV, class R>
 void attend_impl(const float* q, const typename R::E* const* kblk, const typename R::E* const* vblk, int64_t n_ctx,
                  int64_t bs, int64_t D, float scale, float* out, float* sc) {
