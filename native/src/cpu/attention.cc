@@ -227,7 +227,7 @@ void paged_attention(ThreadPool* pool, const float* q, DType kv_dtype, const voi
     static thread_local std::vector<float> scratch;
     static thread_local std::vector<const float*> fptrs;
     static thread_local std::vector<const uint16_t*> hptrs;
-    const auto need = static_cast<size_t>(kAttnTileScratch(s.block_size, s.head_dim));
+    const auto need = static_cast<size_t>(attn_tile_scratch(s.block_size, s.head_dim));
     if (scratch.size() < need) scratch.resize(need);
     for (int64_t i = i0; i < i1; ++i) attend_tile(c, tile[i], scratch.data(), fptrs, hptrs);
   });

@@ -65,7 +65,7 @@ constexpr int64_t attn_chunk_floats(int64_t bs) { return 16 * attn_chunk_blocks(
 // Floats of scratch an attention tile needs (block size bs, head size D):
 // the portable and AVX2 kernels' rows and scores, or the AVX-512 kernel's
 // chunk scores.
-constexpr int64_t kAttnTileScratch(int64_t bs, int64_t D) {
+constexpr int64_t attn_tile_scratch(int64_t bs, int64_t D) {
   return kTileQ * (bs + 8 + 2 * D) + attn_chunk_floats(bs);
 }
 
@@ -81,7 +81,7 @@ struct IsaKernels {
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
   // One query row q[D] against n_ctx keys held in blocks: kblk[j] / vblk[j]
   // point at block j's rows for this kv head ([bs][D], contiguous). Online
-  // softmax; out[D] = softmax(scale * q.K) . V. scratch: >= kAttnTileScratch(bs, D) floats.
+  // softmax; out[D] = softmax(scale * q.K) . V. scratch: >= attn_tile_scratch(bs, D) floats.
   void (*attend)(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
                  int64_t bs, int64_t D, float scale, float* out, float* scratch);
   // The same over an f16 cache (rows widened exactly to f32 as they are
@@ -92,7 +92,7 @@ struct IsaKernels {
   void (*to_f16)(const float* x, uint16_t* out, int64_t n);
   // attend / attend_f16 for nq <= kTileQ query rows that read the same blocks
   // (query t: q[t], n_ctx[t] keys, out[t]); each out[t] is bit for bit what
-  // the single-row kernel gives for it. scratch: >= kAttnTileScratch(bs, D) floats.
+  // the single-row kernel gives for it. scratch: >= attn_tile_scratch(bs, D) floats.
   void (*attend_tile)(int nq, const float* const* q, const int64_t* n_ctx, const float* const* kblk,
                       const float* const* vblk, int64_t bs, int64_t D, float scale, float* const* out,
                       float* scratch);
@@ -138,7 +138,7 @@ void attend_f16_tile_avx2(int nq, const float* const* q, const int64_t* n_ctx, c
 #endif
 
 #if defined(__x86_64__) || defined(_M_X64)
-// attention_avx512.cc: the AVX-512 attention (scratch: >= kAttnTileScratch(bs, D)).
+// attention_avx512.cc: the AVX-512 attention (scratch: >= attn_tile_scratch(bs, D)).
 void attend_avx512(const float* q, const float* const* kblk, const float* const* vblk, int64_t n_ctx,
                    int64_t bs, int64_t D, float scale, float* out, float* scratch);
 void attend_f16_avx512(const float* q, const uint16_t* const* kblk, const uint16_t* const* vblk, int64_t n_ctx,
