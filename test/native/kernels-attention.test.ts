@@ -93,42 +93,58 @@ for (const level of levels()) for (const kv of ['f32', 'f16'] as const) {
   });
 }
 
-// The kernels take up to 4 queries that share a kv head's rows at once (a
-// prefill's consecutive tokens, a GQA group's heads) and promise each query
-// the single-row kernel's arithmetic: a token's output must not depend on
-// how it was grouped, so a prefilled token equals the same token decoded
-// alone, bit for bit (batch invariance and recompute after preemption rest on it).
+// One sequence of T tokens prefilled in one call (the kernels take up to 4
+// queries that share a kv head's rows at once: a prefill's consecutive
+// tokens, a GQA group's heads), then the tokens at `probes` decoded alone
+// over the cache it wrote. Returns the prefill's largest error against the
+// dense reference and whether each probe equals its prefill row bit for bit.
+function prefillThenDecode(level: string, kv: KvDtype, [H, KVH, D, bs]: number[], T: number, probes: number[], seed: number) {
+  const r = rng(seed);
+  const row = KVH * D, blocks = Math.ceil(T / bs);
+  const cache = (): Float32Array | Uint16Array =>
+    kv === 'f16' ? new Uint16Array((blocks + 1) * bs * row) : new Float32Array((blocks + 1) * bs * row);
+  const kCache = cache(), vCache = cache();
+  const tables = Int32Array.from({ length: blocks }, (_, b) => blocks - b); // reversed: scattered
+  const slot = (p: number) => tables[Math.floor(p / bs)] * bs + (p % bs);
+  const q = randn(r, T * H * D), k = randn(r, T * row), v = randn(r, T * row);
+  const shape = { nHeads: H, nKvHeads: KVH, headDim: D, blockSize: bs, blockTables: tables, kCache, vCache };
+  const positions = Int32Array.from({ length: T }, (_, p) => p);
+  let all: Float32Array = new Float32Array(0);
+  atLevel(level, () => {
+    all = unwrap(ops.pagedAttention({
+      ...shape, q, k, v, slotMapping: Int32Array.from({ length: T }, (_, p) => slot(p)),
+      queryStart: Int32Array.from([0, T]), seqLens: Int32Array.from([T]), positions,
+    }));
+  });
+  const stored = (x: Float32Array): Float32Array => (kv === 'f16' ? x.map((y) => f16ToF32(f32ToF16(y))) : x);
+  const rows = (x: Float32Array) => Array.from({ length: T }, (_, j) => stored(x.slice(j * row, (j + 1) * row)));
+  const ref = attentionRef(q, Array.from({ length: T }, () => 0), positions, [{ k: rows(k), v: rows(v) }], H, KVH, D, 1 / Math.sqrt(D));
+  let worst = 0;
+  for (let i = 0; i < all.length; i++) worst = Math.max(worst, Math.abs(all[i] - ref[i]));
+  let same = true;
+  for (const p of probes) {
+    atLevel(level, () => {
+      const one = unwrap(ops.pagedAttention({
+        ...shape, q: q.slice(p * H * D, (p + 1) * H * D), k: k.slice(p * row, (p + 1) * row),
+        v: v.slice(p * row, (p + 1) * row), slotMapping: Int32Array.from([-1]), // already in the cache
+        queryStart: Int32Array.from([0, 1]), seqLens: Int32Array.from([p + 1]), positions: Int32Array.from([p]),
+      }));
+      for (let i = 0; i < H * D; i++) if (!Object.is(one[i], all[p * H * D + i])) same = false;
+    });
+  }
+  return { worst, same };
+}
+
+// Each query gets the single-row kernel's arithmetic: a token's output must
+// not depend on how it was grouped, so a prefilled token equals the same
+// token decoded alone, bit for bit (batch invariance and recompute after
+// preemption rest on it).
 for (const level of levels()) for (const kv of ['f32', 'f16'] as const) {
   t.test(`paged attention: a prefilled token equals it decoded alone at ${level}, ${kv} cache`, (t) => {
-    for (const [H, KVH, D, bs] of [[2, 2, 64, 16], [3, 1, 32, 5], [4, 2, 128, 7], [2, 1, 40, 4]]) {
-      const r = rng(900 + H + D);
-      const T = 23, row = KVH * D, blocks = Math.ceil(T / bs);
-      const cache = (): Float32Array | Uint16Array =>
-        kv === 'f16' ? new Uint16Array((blocks + 1) * bs * row) : new Float32Array((blocks + 1) * bs * row);
-      const kCache = cache(), vCache = cache();
-      const tables = Int32Array.from({ length: blocks }, (_, b) => blocks - b); // reversed: scattered
-      const slot = (p: number) => tables[Math.floor(p / bs)] * bs + (p % bs);
-      const q = randn(r, T * H * D), k = randn(r, T * row), v = randn(r, T * row);
-      const shape = { nHeads: H, nKvHeads: KVH, headDim: D, blockSize: bs, blockTables: tables, kCache, vCache };
-      let all: Float32Array = new Float32Array(0);
-      atLevel(level, () => {
-        all = unwrap(ops.pagedAttention({
-          ...shape, q, k, v, slotMapping: Int32Array.from({ length: T }, (_, p) => slot(p)),
-          queryStart: Int32Array.from([0, T]), seqLens: Int32Array.from([T]),
-          positions: Int32Array.from({ length: T }, (_, p) => p),
-        }));
-      });
-      let same = true;
-      for (const p of [0, 1, 4, 5, 11, 16, 22]) {
-        atLevel(level, () => {
-          const one = unwrap(ops.pagedAttention({
-            ...shape, q: q.slice(p * H * D, (p + 1) * H * D), k: k.slice(p * row, (p + 1) * row),
-            v: v.slice(p * row, (p + 1) * row), slotMapping: Int32Array.from([-1]), // already in the cache
-            queryStart: Int32Array.from([0, 1]), seqLens: Int32Array.from([p + 1]), positions: Int32Array.from([p]),
-          }));
-          for (let i = 0; i < H * D; i++) if (!Object.is(one[i], all[p * H * D + i])) same = false;
-        });
-      }
+    for (const shape of [[2, 2, 64, 16], [3, 1, 32, 5], [4, 2, 128, 7], [2, 1, 40, 4]]) {
+      const { worst, same } = prefillThenDecode(level, kv, shape, 23, [0, 1, 4, 5, 11, 16, 22], 900 + shape[0] + shape[2]);
+      const [H, KVH, D, bs] = shape;
+      t.ok(worst < BOUND, `H=${H} KVH=${KVH} D=${D} bs=${bs}: prefill max error ${worst.toExponential(2)}`);
       t.ok(same, `H=${H} KVH=${KVH} D=${D} bs=${bs}: decoded tokens equal their prefill rows bit for bit`);
     }
     t.end();
@@ -136,43 +152,13 @@ for (const level of levels()) for (const kv of ['f32', 'f16'] as const) {
 }
 
 // Contexts longer than one score chunk of the AVX-512 kernel (about 256
-// keys, whole blocks): the softmax carries across chunks, and a token
-// prefilled with its neighbours still equals it decoded alone.
+// keys, whole blocks): the softmax carries across chunks.
 for (const level of levels()) {
   t.test(`paged attention over contexts of several chunks at ${level}`, (t) => {
-    for (const [H, KVH, D, bs] of [[2, 1, 64, 16], [2, 2, 40, 5]]) {
-      const r = rng(1300 + D + bs);
-      const T = 300, row = KVH * D, blocks = Math.ceil(T / bs);
-      const kCache = new Uint16Array((blocks + 1) * bs * row), vCache = new Uint16Array((blocks + 1) * bs * row);
-      const tables = Int32Array.from({ length: blocks }, (_, b) => blocks - b);
-      const slot = (p: number) => tables[Math.floor(p / bs)] * bs + (p % bs);
-      const q = randn(r, T * H * D), k = randn(r, T * row), v = randn(r, T * row);
-      const shape = { nHeads: H, nKvHeads: KVH, headDim: D, blockSize: bs, blockTables: tables, kCache, vCache };
-      const positions = Int32Array.from({ length: T }, (_, p) => p);
-      let all: Float32Array = new Float32Array(0);
-      atLevel(level, () => {
-        all = unwrap(ops.pagedAttention({
-          ...shape, q, k, v, slotMapping: Int32Array.from({ length: T }, (_, p) => slot(p)),
-          queryStart: Int32Array.from([0, T]), seqLens: Int32Array.from([T]), positions,
-        }));
-      });
-      const stored = (x: Float32Array) => x.map((y) => f16ToF32(f32ToF16(y)));
-      const rows = (x: Float32Array) => Array.from({ length: T }, (_, j) => stored(x.slice(j * row, (j + 1) * row)));
-      const ref = attentionRef(q, Array.from({ length: T }, () => 0), positions, [{ k: rows(k), v: rows(v) }], H, KVH, D, 1 / Math.sqrt(D));
-      let worst = 0;
-      for (let i = 0; i < all.length; i++) worst = Math.max(worst, Math.abs(all[i] - ref[i]));
-      t.ok(worst < BOUND, `H=${H} KVH=${KVH} D=${D} bs=${bs}: ${T} tokens, max error ${worst.toExponential(2)}`);
-      let same = true;
-      for (const p of [254, 255, 256, 257, 299]) {
-        atLevel(level, () => {
-          const one = unwrap(ops.pagedAttention({
-            ...shape, q: q.slice(p * H * D, (p + 1) * H * D), k: k.slice(p * row, (p + 1) * row),
-            v: v.slice(p * row, (p + 1) * row), slotMapping: Int32Array.from([-1]),
-            queryStart: Int32Array.from([0, 1]), seqLens: Int32Array.from([p + 1]), positions: Int32Array.from([p]),
-          }));
-          for (let i = 0; i < H * D; i++) if (!Object.is(one[i], all[p * H * D + i])) same = false;
-        });
-      }
+    for (const shape of [[2, 1, 64, 16], [2, 2, 40, 5]]) {
+      const { worst, same } = prefillThenDecode(level, 'f16', shape, 300, [254, 255, 256, 257, 299], 1300 + shape[2] + shape[3]);
+      const [H, KVH, D, bs] = shape;
+      t.ok(worst < BOUND, `H=${H} KVH=${KVH} D=${D} bs=${bs}: 300 tokens, max error ${worst.toExponential(2)}`);
       t.ok(same, `H=${H} KVH=${KVH} D=${D} bs=${bs}: decoded tokens equal their prefill rows bit for bit`);
     }
     t.end();
