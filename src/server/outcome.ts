@@ -31,7 +31,7 @@ function streamError(abort: RequestAbort, timeoutS: number, err: unknown, reques
 export interface StreamShape {
   /** Chunks sent before the first output (chat: each choice's role). */
   head?: Iterable<object>;
-  /** The chunks one output becomes. */
+  /** The chunks one output becomes (its deltas are booked into the run's choices after them). */
   chunks: (o: TaggedOutput) => Iterable<object>;
   /** stream_options.include_usage: the last chunk, once every choice has finished. */
   usage: ((choices: Choices) => object) | null;
@@ -72,10 +72,14 @@ export class RouteRun {
   /** The run as an SSE stream; the abort is disposed however the stream ends. */
   stream(requestId: string, shape: StreamShape): FastifyReply {
     const { abort, outputs, timeoutS, choices } = this;
+    const book = (o: TaggedOutput): void => { this.book(o); };
     async function* chunks(): AsyncGenerator<object> {
       try {
         if (shape.head) yield* shape.head;
-        for await (const o of outputs) yield* shape.chunks(o);
+        for await (const o of outputs) {
+          yield* shape.chunks(o);
+          book(o);
+        }
         afterRun(abort, timeoutS);
         if (shape.usage) yield shape.usage(choices);
       } finally {
@@ -93,9 +97,7 @@ export class RouteRun {
    */
   async collect(): Promise<boolean> {
     try {
-      for await (const { promptIndex, output } of this.outputs) {
-        for (const d of output.deltas) this.choices.add(this.choices.indexOf(promptIndex, d), d);
-      }
+      for await (const o of this.outputs) this.book(o);
     } catch (err) {
       if (!this.abort.signal.aborted) throw err;
     } finally {
@@ -105,5 +107,10 @@ export class RouteRun {
     this.reply.hijack();
     this.reply.raw.destroy();
     return false;
+  }
+
+  /** An output's deltas into the choices (choice i * n + j: prompt i's choice j). */
+  private book({ promptIndex, output }: TaggedOutput): void {
+    for (const d of output.deltas) this.choices.add(this.choices.indexOf(promptIndex, d), d);
   }
 }

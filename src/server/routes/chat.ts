@@ -46,7 +46,6 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
         head,
         *chunks({ output }) {
           for (const d of output.deltas) {
-            run.choices.add(d.index, d);
             if (d.text === '' && d.finishReason === null && (d.logprobs ?? []).length === 0) continue;
             const delta = d.text === '' ? {} : { content: d.text };
             const logprobs = wantLogprobs ? { content: chatLogprobs(d.logprobs ?? [], topN) } : null;

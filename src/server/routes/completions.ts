@@ -62,7 +62,6 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
               offsets.set(index, off);
             }
             if (!state.started && echo) text = promptTexts[promptIndex] + text;
-            choices.add(index, d);
             if (text === '' && d.finishReason === null && state.started) continue;
             state.started = true;
             const choice = { index, text, logprobs: lp, finish_reason: d.finishReason, stop_reason: d.stopReason };
