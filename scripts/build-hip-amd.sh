@@ -28,6 +28,12 @@ archs="${HIPSERVE_HIP_ARCHS:-gfx90a;gfx1030}"
 jobs="${HIPSERVE_HIP_JOBS:-2}"
 out="${HIPSERVE_HIP_OUT:-build-hip-amd}"
 mkdir -p "$out/obj"
+# hipcc (HIP 5.2's clang) leaves an empty "<kernel>-xxxxxx" folder in TMPDIR
+# for every offload target it compiles; keep them in a private folder that
+# goes away with the script instead of piling up in /tmp on every CI run.
+TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/hipserve-hipcc-XXXXXX")"
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 
 offload=()
 IFS=';' read -ra arch_list <<<"$archs"
