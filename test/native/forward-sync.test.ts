@@ -110,9 +110,13 @@ t.test('the step runner: short steps on the JS thread, the same tokens either wa
   t.same(ref.entries, { sync: 0, async: 13 }, 'budget 0: every step on the worker thread');
   // The fixture's steps take well under a second; the first step of a
   // runner has no prediction and goes async, every later one is predicted
-  // from the one before.
+  // from the one before. The budget also sets the decode steps per call,
+  // as in the engine: 8 at most (MAX_AUTO_STEPS), so the 11 decode steps
+  // take two calls, and a multi-step burst gives the same tokens as one
+  // step per call.
   const fast = await nativeGreedy(m.model, prompts, { steps: 12, syncStepMs: 1000 });
-  t.same(fast.entries, { sync: 12, async: 1 }, 'only the first step is async');
+  t.same(fast.entries, { sync: 3, async: 1 }, 'only the first call is async');
+  t.same([fast.decodeSteps, fast.decodeCalls], [11, 2], 'decode steps grouped as the engine groups them');
   t.same(fast.seqs.map((s) => s.tokens), ref.seqs.map((s) => s.tokens), 'same tokens');
   t.same(fast.seqs.map((s) => s.logprobs), ref.seqs.map((s) => s.logprobs), 'same logprobs');
   const device = await nativeGreedy(m.model, prompts, { steps: 4, syncStepMs: 1000, backend: 'hip' });

@@ -8,10 +8,10 @@
 // function predicts to fit its synchronous budget, unless `stepsPerCall`
 // fixes the number), so what is timed is what the server runs. Used by the
 // llama.cpp agreement test and by bench/decode.ts.
-import { createKvCache, releaseKvCache, type ModelHandle } from '../../src/native.js';
+import { createKvCache, releaseKvCache, type ModelHandle, type Step } from '../../src/native.js';
 import { DEFAULT_SAMPLING } from '../../src/engine/params.js';
 import { makeStepRunner, syncStepBudgetFromEnv } from '../../src/runner/forward-policy.js';
-import { MAX_AUTO_STEPS, ModelRunner, type RunnableSeq, type SeqSampling } from '../../src/runner/runner.js';
+import { MAX_AUTO_STEPS, ModelRunner, type ForwardFn, type RunnableSeq, type SeqSampling } from '../../src/runner/runner.js';
 
 export interface GreedyOptions {
   steps: number;
@@ -63,11 +63,17 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
   // The engine's step function and runner, so the bench measures what the server runs.
   const run = makeStepRunner(model, kv, { backend: opts.backend ?? 'cpu', budgetMs: opts.syncStepMs ?? syncStepBudgetFromEnv() });
   let lastNativeMs = 0; // the last step's native forward + sampling
-  const runner = new ModelRunner(async (step) => {
-    const out = await run(step);
-    lastNativeMs = out.timings.forwardMs + out.timings.sampleMs;
-    return out;
-  }, blockSize);
+  // The wrapper keeps the step runner's stepsFor: without it the runner
+  // asks for one step per call (runner.ts), and multi-step never ran here.
+  const forward: ForwardFn = Object.assign(
+    async (step: Step) => {
+      const out = await run(step);
+      lastNativeMs = out.timings.forwardMs + out.timings.sampleMs;
+      return out;
+    },
+    { stepsFor: (tokens: number, max: number) => run.stepsFor(tokens, max) },
+  );
+  const runner = new ModelRunner(forward, blockSize);
   try {
     const results: SeqResult[] = prompts.map(() => ({ tokens: [], logprobs: [], top: [] }));
     const blocks = prompts.map((_, i) => Array.from({ length: maxBlocks }, (_, b) => 1 + i * maxBlocks + b));
