@@ -83,6 +83,12 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
     { model: path, architecture: info.architecture, dtype: info.dtype, backend: info.backend, layers: info.numLayers, weights: info.weights, kvCacheDtype: info.kvCacheDtype },
     'model loaded',
   );
+  if (config.device === 'auto' && info.backend === 'cpu') {
+    // The one line README promises: why `auto` did not pick a GPU.
+    const listed = native.listBackends();
+    const skipped = listed.ok ? listed.value.filter((b) => !b.available && b.name !== 'cpu').map((b) => `${b.name}: ${b.reason}`) : [];
+    logger.info({ device: 'auto', backend: 'cpu', skipped }, `device auto: serving on the CPU${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}`);
+  }
   try {
     return await finishStartup(config, logger, loaded, path, isDemo, unmark);
   } catch (err) {
