@@ -25,11 +25,13 @@ const USAGE = `Usage: hipserve <command> [options]
 Commands:
   serve [MODEL] [options]   Run the OpenAI-compatible server (no model: the built-in demo model)
   config schema             Print the JSON Schema of the serve config file
-  pull MODEL                Download a model into the cache (Hugging Face layout)
+  pull MODEL [--revision R] Download a model into the cache (Hugging Face layout);
+                            MODEL: org/name, or org/repo:file.gguf for one GGUF file
   list                      List cached models
   rm MODEL                  Remove a cached model
-  gc --max-size SIZE        Shrink the cache
+  gc --max-size SIZE        Shrink the cache (SIZE: 50GB, 500MiB, ...)
   verify MODEL              Check a cached model's files
+                            pull, list, gc and verify take --json; \`hipserve pull --help\`
 
 Options:
   -h, --help                This help (\`hipserve serve --help\` lists every serve option)
@@ -37,12 +39,13 @@ Options:
 `;
 
 async function serve(argv: string[], io: CliIo): Promise<number> {
-  const { config, help } = loadConfig({ argv, env: io.env });
+  const { config, help, warnings } = loadConfig({ argv, env: io.env });
   if (help) {
     io.out(serveHelp() + '\n');
     return 0;
   }
   const logger = pino({ level: config.logLevel, timestamp: pino.stdTimeFunctions.isoTime });
+  for (const w of warnings) logger.warn(w);
   // Loaded here, not at the top: --help, config and usage errors must not load the native addon.
   const { createEngine } = await import('./engine/index.js');
   const { buildServer } = await import('./server/app.js');

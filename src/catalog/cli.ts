@@ -27,7 +27,7 @@ const USAGE = `usage:
   hipserve verify MODEL [--json]`;
 
 function usage(msg: string): CatalogError {
-  return new CatalogError('HIPSERVE_ERR_CATALOG_USAGE', `${msg} (see \`hipserve help\`)`);
+  return new CatalogError('HIPSERVE_ERR_CATALOG_USAGE', `${msg} (see \`hipserve <command> --help\`)`);
 }
 
 function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>, positionals: number): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
@@ -139,7 +139,8 @@ export async function runCatalog(argv: string[], io: CatalogIo): Promise<number>
   const name = argv.length > 0 ? argv[0] : undefined;
   const rest = argv.slice(1);
   const cmd = name === undefined ? undefined : COMMANDS[name];
-  if (name === '--help' || name === '-h' || name === 'help') {
+  // `hipserve pull --help` as well as `hipserve help`: the options live here.
+  if (name === '--help' || name === '-h' || name === 'help' || rest.includes('--help') || rest.includes('-h')) {
     io.out(USAGE + '\n');
     return 0;
   }
