@@ -77,6 +77,14 @@ export function parseServeArgs(argv: readonly string[]): ParsedArgs {
     }
     if (spec === undefined) throw unknownOption(name);
     if (spec.kind === 'bool' && inline === null) {
+      // `--offline false` as --help's "true or false" reads: a following
+      // true/false word is the flag's value, not a model name.
+      const next = argv[i + 1] as string | undefined;
+      if (next !== undefined && /^(true|false)$/i.test(next)) {
+        values.set(name, next.toLowerCase());
+        i++;
+        continue;
+      }
       values.set(name, 'true');
       continue;
     }

@@ -19,6 +19,34 @@ export interface LoadResult {
   config: ServeConfig;
   help: boolean;
   configPath: string | null;
+  /** Non-fatal findings to log at start-up (unknown HIPSERVE_* variables). */
+  warnings: string[];
+}
+
+/**
+ * HIPSERVE_* variables read outside the serve options: the native addon
+ * (threads, SIMD level, weights, pool spin, HIP libraries), the model cache,
+ * the CLI, the build script and the benches. test/config/config.test.ts
+ * checks that every HIPSERVE_ name the sources read is here or an option.
+ */
+export const ENV_KNOBS: readonly string[] = [
+  'HIPSERVE_ADDON', 'HIPSERVE_BENCH_SIMD', 'HIPSERVE_CACHE', 'HIPSERVE_CONFIG', 'HIPSERVE_DEBUG',
+  'HIPSERVE_EMU_MEMORY', 'HIPSERVE_HIP_ARCHS', 'HIPSERVE_HIP_HALF_GEMM', 'HIPSERVE_HIP_JOBS', 'HIPSERVE_HIP_LIB',
+  'HIPSERVE_HIP_OUT', 'HIPSERVE_HUB_BACKOFF_MS', 'HIPSERVE_HUB_IDLE_TIMEOUT_MS', 'HIPSERVE_HUB_RETRIES', 'HIPSERVE_SIMD',
+  'HIPSERVE_SPIN_US', 'HIPSERVE_SYNC_STEP_MS', 'HIPSERVE_THREADS', 'HIPSERVE_WEIGHTS',
+];
+
+/** As vLLM warns of unknown VLLM_* variables: a misspelt one is otherwise silently ignored. */
+function unknownEnvWarnings(env: NodeJS.ProcessEnv): string[] {
+  const known = [...OPTIONS.map((o) => envName(o)), ...ENV_KNOBS];
+  const set = new Set(known);
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('HIPSERVE_') || set.has(name)) continue;
+    const guess = nearest(name, known);
+    out.push(`unknown environment variable ${name} is ignored${guess === null ? '' : `; did you mean ${guess}?`}`);
+  }
+  return out;
 }
 
 function assign(config: ServeConfig, key: keyof ServeConfig, value: unknown): void {
@@ -59,5 +87,5 @@ export function loadConfig(input: LoadInput): LoadResult {
   }
 
   if (config.servedModelName === null && config.model !== null) config.servedModelName = config.model;
-  return { config, help: args.help, configPath };
+  return { config, help: args.help, configPath, warnings: unknownEnvWarnings(input.env) };
 }
