@@ -5,7 +5,7 @@
 // (N concurrent requests through the engine). Any bench/<name>.ts may be
 // named; arguments after `--` go to every bench named, e.g.
 //   npm run bench -- kernels
-//   npm run bench -- engine -- --streams 8
+//   npm run bench -- engine -- --concurrency 8
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
