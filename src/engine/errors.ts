@@ -7,6 +7,7 @@ export type EngineErrorCode =
   | 'HIPSERVE_ERR_PROMPT_TOO_LONG' // 400: prompt >= max-model-len
   | 'HIPSERVE_ERR_INVALID_TOKEN' // 400: a prompt token id outside the vocabulary
   | 'HIPSERVE_ERR_SHUTTING_DOWN' // 503: drain() was called
+  | 'HIPSERVE_ERR_QUEUE_FULL' // 429: the waiting queue would exceed --max-num-queued-requests
   | 'HIPSERVE_ERR_CANNOT_FIT' // 500: the request cannot fit in the KV cache even alone
   | 'HIPSERVE_ERR_NATIVE'; // 500: the native forward failed
 

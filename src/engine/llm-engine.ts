@@ -50,6 +50,10 @@ export interface LlmEngineOptions {
   release?: () => void;
 }
 
+/** First back-off before a crashed loop is restarted; doubles per consecutive crash up to LOOP_RESTART_MAX_MS. */
+const LOOP_RESTART_MIN_MS = 10;
+const LOOP_RESTART_MAX_MS = 1000;
+
 interface Log {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
@@ -64,6 +68,12 @@ export class LlmEngine implements Engine {
   private draining = false;
   private closed = false;
   private lastStepAt = performance.now();
+  /** Loop crashes and failed steps since the last completed step (Heartbeat.consecutiveFailures). */
+  private failures = 0;
+  private lastFailure: string | null = null;
+  private lastFailureAt = 0;
+  /** A crashed loop's delayed restart; kick() leaves the start to it. */
+  private restartTimer: NodeJS.Timeout | null = null;
   private seedCounter = 0n;
   private readonly baseSeed: bigint;
   private readonly eos: ReadonlySet<number>;
@@ -86,12 +96,12 @@ export class LlmEngine implements Engine {
     this.events = events;
   }
 
-  canAdmit(): boolean {
-    return !this.draining && this.scheduler.numWaiting() < this.opts.maxNumQueuedRequests;
+  canAdmit(numSeqs = 1): boolean {
+    return !this.draining && this.scheduler.numWaiting() + numSeqs <= this.opts.maxNumQueuedRequests;
   }
 
   heartbeat(): Heartbeat {
-    return { lastStepAt: this.lastStepAt, pending: this.scheduler.hasPending() };
+    return { lastStepAt: this.lastStepAt, pending: this.scheduler.hasPending(), consecutiveFailures: this.failures, lastFailure: this.lastFailure, lastFailureAt: this.lastFailureAt };
   }
 
   stats(): EngineStats {
@@ -134,6 +144,16 @@ export class LlmEngine implements Engine {
     const params = resolveSamplingParams(input.params, this.model.vocabSize, maxLen - promptIds.length);
     const requestId = input.requestId ?? randomUUID();
     if (this.requests.has(requestId)) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `request id ${requestId} is already in use`, 'request_id');
+    // The queue bound, in sequences (each choice waits as one), checked here
+    // at submission: the server's early check runs before tokenizing, and
+    // other requests may have been queued since.
+    const waiting = this.scheduler.numWaiting();
+    if (waiting + params.n > this.opts.maxNumQueuedRequests) {
+      throw new EngineError(
+        'HIPSERVE_ERR_QUEUE_FULL',
+        `the waiting queue holds ${waiting} of at most ${this.opts.maxNumQueuedRequests} sequences; this request adds ${params.n}`,
+      );
+    }
     const state = new RequestState(requestId, promptIds, params, performance.now());
     const base = params.seed !== null ? BigInt.asUintN(64, BigInt(params.seed)) : mixSeed(this.baseSeed, Number(this.seedCounter++ % 0xffffffffn));
     for (let i = 0; i < params.n; i++) {
@@ -189,6 +209,8 @@ export class LlmEngine implements Engine {
 
   async close(): Promise<void> {
     await this.drain(0);
+    if (this.restartTimer !== null) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
     while (this.loopRunning) await new Promise((r) => setTimeout(r, 5));
     if (!this.closed) {
       this.closed = true;
@@ -196,19 +218,50 @@ export class LlmEngine implements Engine {
     }
   }
 
+  /**
+   * Starts the loop from idle. The heartbeat's clock starts here, so a
+   * request that arrives after a long idle time is not taken for a stall;
+   * a crashed loop's restart does not move it (see startLoop).
+   */
   private kick(): void {
-    if (this.loopRunning) return;
-    this.loopRunning = true;
+    if (this.loopRunning || this.restartTimer !== null || this.closed) return;
     this.lastStepAt = performance.now();
-    this.loop()
-      .catch((err: unknown) => {
-        this.log.error({ err }, 'engine loop failed');
-      })
-      .finally(() => {
+    this.startLoop();
+  }
+
+  /**
+   * Runs the loop. A loop that ends normally is restarted at once if a
+   * request arrived in between; one that crashed is counted as a failure
+   * and restarted after a back-off (doubling per consecutive crash), never
+   * at once: a loop that fails before its first await would otherwise
+   * restart from the microtask queue forever and starve the event loop.
+   */
+  private startLoop(): void {
+    this.loopRunning = true;
+    this.loop().then(
+      () => {
         this.loopRunning = false;
         // A request may have arrived between the last check and now.
         if (this.scheduler.hasPending()) this.kick();
-      });
+      },
+      (err: unknown) => {
+        this.loopRunning = false;
+        this.noteFailure(err);
+        this.log.error({ err, consecutiveFailures: this.failures }, 'engine loop failed; restarting it after a back-off');
+        if (this.closed) return;
+        const delay = Math.min(LOOP_RESTART_MAX_MS, LOOP_RESTART_MIN_MS * 2 ** Math.min(this.failures - 1, 16));
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = null;
+          if (!this.closed && !this.loopRunning && this.scheduler.hasPending()) this.startLoop();
+        }, delay);
+      },
+    );
+  }
+
+  private noteFailure(err: unknown): void {
+    this.failures++;
+    this.lastFailure = err instanceof Error ? err.message : String(err);
+    this.lastFailureAt = performance.now();
   }
 
   /**
@@ -252,6 +305,8 @@ export class LlmEngine implements Engine {
       }
       const now = performance.now();
       this.lastStepAt = now;
+      this.failures = 0;
+      this.lastFailure = null;
       this.events.onStep?.({
         // A burst computes one token per sampled token (all are decodes).
         numTokens: cur.out.numSteps === 1 ? cur.out.numBatchedTokens : numGenerated,
@@ -282,7 +337,16 @@ export class LlmEngine implements Engine {
       const st = this.choicesBySchedId.get(s.requestId)?.parent;
       if (st && st.timings.firstScheduled === null) st.timings.firstScheduled = tStart;
     }
-    return { out, promise: this.runner.execute(out.seqs, this.samplingOf, out.numSteps) };
+    let promise: Promise<StepResult>;
+    try {
+      promise = this.runner.execute(out.seqs, this.samplingOf, out.numSteps);
+    } catch (err) {
+      // A synchronous failure is this step's, like a rejected forward: the
+      // loop cancels the step (failStep). Thrown from here it would leave
+      // the scheduler waiting for this step's update() for ever.
+      promise = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return { out, promise };
   }
 
   private readonly samplingOf = (schedId: string): SeqSampling => {
@@ -376,6 +440,7 @@ export class LlmEngine implements Engine {
 
   private failStep(out: SchedulerOutput, err: unknown): void {
     const msg = err instanceof Error ? err.message : String(err);
+    this.noteFailure(err);
     this.log.error({ err: msg, seqs: out.seqs.length }, 'native forward failed; failing the requests of this step');
     this.scheduler.cancelStep(out);
     for (const s of out.seqs) this.failChoice(s.requestId, new EngineError('HIPSERVE_ERR_NATIVE', `the model forward failed: ${msg}`));

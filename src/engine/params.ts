@@ -1,7 +1,7 @@
 // SamplingParams: defaults and validation with messages a user can act on.
 // Ranges follow vLLM's SamplingParams checks.
 import { EngineError } from './errors.js';
-import type { SamplingParams } from './types.js';
+import { MAX_N, type SamplingParams } from './types.js';
 
 export const DEFAULT_SAMPLING: Readonly<SamplingParams> = Object.freeze({
   n: 1,
@@ -26,7 +26,7 @@ export const DEFAULT_SAMPLING: Readonly<SamplingParams> = Object.freeze({
 
 /** Upper bound on top-N logprobs, as vLLM's default max_logprobs. */
 export const MAX_LOGPROBS = 20;
-export const MAX_N = 16;
+export { MAX_N };
 
 function check(cond: boolean, param: string, message: string): void {
   if (!cond) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', message, param);

@@ -3,6 +3,9 @@
 
 export type FinishReason = 'stop' | 'length' | 'abort';
 
+/** The most choices (n) one request may ask for: each is a sequence in the batch. */
+export const MAX_N = 16;
+
 /** Sampling parameters of one request, vLLM's names in camelCase. */
 export interface SamplingParams {
   n: number;
@@ -74,10 +77,20 @@ export interface GenerateInput {
 }
 
 export interface Heartbeat {
-  /** performance.now() of the last completed step, or of start-up. */
+  /** performance.now() of the last completed step, or of the loop's start from idle. */
   lastStepAt: number;
   /** true when requests wait or run, so a stale lastStepAt means a stall. */
   pending: boolean;
+  /**
+   * Failures of the step loop since the last completed step: loop crashes
+   * (restarted with a back-off) and failed forwards. 0 or absent when the
+   * last step completed.
+   */
+  consecutiveFailures?: number;
+  /** The last of those failures' message, for /health's reason. */
+  lastFailure?: string | null;
+  /** performance.now() of that failure. */
+  lastFailureAt?: number;
 }
 
 export interface EngineStats {
@@ -149,8 +162,8 @@ export interface Engine {
   readonly tokenizer: TokenizerApi;
   generate(input: GenerateInput): AsyncIterable<RequestOutput>;
   abort(requestId: string): void;
-  /** Waiting requests could take one more without exceeding the queue bound. */
-  canAdmit(): boolean;
+  /** Waiting requests could take `numSeqs` more sequences (default 1) without exceeding the queue bound. */
+  canAdmit(numSeqs?: number): boolean;
   heartbeat(): Heartbeat;
   stats(): EngineStats;
   setEvents(events: EngineEvents): void;

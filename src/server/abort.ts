@@ -4,6 +4,9 @@
 // The client's disconnect is read from the *response* ('close' before the
 // response finished). The request stream's own 'close' is no use for a
 // non-streaming request: it fires as soon as the body has been read.
+// Routes arm it before any await (tokenizing); a client already gone when it
+// is armed (its 'close' has fired, or its socket is destroyed and the event
+// is still queued) aborts it at once.
 
 import type { FastifyReply } from 'fastify';
 
@@ -29,6 +32,7 @@ export function requestAbort(reply: FastifyReply, timeoutS: number, onAbort: (re
     if (!res.writableFinished) fire('client_disconnect');
   };
   res.on('close', onClose);
+  if (!res.writableFinished && (res.destroyed || res.socket?.destroyed === true)) fire('client_disconnect');
   const timer = timeoutS > 0 ? setTimeout(() => { fire('timeout'); }, timeoutS * 1000) : null;
   return {
     signal: controller.signal,

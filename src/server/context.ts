@@ -7,7 +7,7 @@ import type { Engine } from '../engine/types.js';
 import type { ServeConfig } from '../config/options.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Encoder } from './encoder.js';
-import { HttpError } from './errors.js';
+import { badRequest, HttpError, queueFull } from './errors.js';
 
 export interface ServerState {
   shuttingDown: boolean;
@@ -29,14 +29,22 @@ export function checkModel(ctx: ServerContext, model: string | null | undefined)
   if (model !== ctx.engine.model.name) throw new HttpError('model_not_found', [model, ctx.engine.model.name], { param: 'model' });
 }
 
-/** 429 before any tokenizing work when the waiting queue is full. */
-export function admit(ctx: ServerContext): void {
+/**
+ * The cheap early check, before any tokenizing work: 503 while shutting
+ * down, 429 (Retry-After) when the waiting queue cannot take the request's
+ * sequences (prompts x n). The engine checks the bound again at submission,
+ * where it is enforced. A request that alone needs more sequences than the
+ * queue may ever hold is a 400: retrying would never help.
+ */
+export function admit(ctx: ServerContext, numSeqs: number, param: string): void {
   if (ctx.state.shuttingDown) throw new HttpError('shutting_down');
-  if (!ctx.engine.canAdmit()) {
-    const waiting = ctx.engine.stats().numWaiting;
-    const retryAfter = 1;
+  const limit = ctx.config.maxNumQueuedRequests;
+  if (limit > 0 && numSeqs > limit) {
+    throw badRequest(`This request needs ${numSeqs} sequences (prompts x n), more than --max-num-queued-requests (${limit}) lets wait.`, param);
+  }
+  if (!ctx.engine.canAdmit(numSeqs)) {
     ctx.metrics.rejected.inc();
-    throw new HttpError('queue_full', [waiting, retryAfter], { headers: { 'retry-after': String(retryAfter) } });
+    throw queueFull(ctx.engine.stats().numWaiting);
   }
 }
 

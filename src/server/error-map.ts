@@ -2,7 +2,7 @@
 // (validation, body limit, bad JSON, media type) are recognised by code;
 // anything else is a 500 whose details stay in the log.
 
-import { badRequest, HttpError } from './errors.js';
+import { badRequest, HttpError, queueFull } from './errors.js';
 
 interface FastifyLikeError {
   code?: unknown;
@@ -35,7 +35,7 @@ function fromEngine(e: { code?: unknown; message?: unknown; param?: unknown }): 
     case 'HIPSERVE_ERR_SHUTTING_DOWN':
       return new HttpError('shutting_down');
     case 'HIPSERVE_ERR_QUEUE_FULL':
-      return new HttpError('queue_full', ['?', 1], { headers: { 'retry-after': '1' } });
+      return queueFull('?');
     case 'HIPSERVE_ERR_CANNOT_FIT':
       return new HttpError('cannot_fit', [message]);
     default:
@@ -54,8 +54,9 @@ export function toHttpError(err: unknown, requestId: string, maxBodySize = 0): H
     const param = paramOf(first.instancePath);
     const what = param === null ? 'The request body' : `'${param}'`;
     if (first.keyword === 'required') {
-      const missing = namesOf(first.params?.requiredProperties ?? first.params?.missingProperty);
-      return badRequest(`Missing required field '${missing}'`, missing);
+      // The full path of the missing field, as for any other field (messages.0.role).
+      const missing = namesOf(first.params?.requiredProperties ?? first.params?.missingProperty).split(', ').map((m) => (param === null ? m : `${param}.${m}`));
+      return badRequest(`Missing required field${missing.length > 1 ? 's' : ''} '${missing.join("', '")}'`, missing[0]);
     }
     return badRequest(`${what} ${first.message ?? 'is invalid'}`, param);
   }

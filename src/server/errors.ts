@@ -27,7 +27,7 @@ export const ERRORS = {
   request_timeout: { status: 408, type: 'timeout_error', template: 'The request took longer than %d s and was aborted', doc: 'The request ran past --request-timeout; it was aborted and its KV blocks freed.' },
   body_too_large: { status: 413, type: 'invalid_request_error', template: 'The request body is larger than %d bytes', doc: 'The body exceeded --max-body-size.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', template: 'Unsupported content type %s; send application/json', doc: 'The body was not JSON.' },
-  queue_full: { status: 429, type: 'rate_limit_error', template: 'The server is at capacity (%d requests waiting); retry after %d s', doc: 'The waiting queue holds --max-num-queued-requests; the response carries Retry-After.' },
+  queue_full: { status: 429, type: 'rate_limit_error', template: 'The server is at capacity (%s sequences waiting); retry after %d s', doc: 'The waiting queue (in sequences: prompts x n) would exceed --max-num-queued-requests; the response carries Retry-After.' },
   cannot_fit: { status: 500, type: 'server_error', template: '%s', doc: 'The request needs more KV-cache blocks than the whole cache holds; lower max_tokens or n, or give the server more --kv-cache-memory.' },
   internal_error: { status: 500, type: 'server_error', template: 'Internal server error (request %s)', doc: 'A bug or an engine failure; details are in the server log under the request id.' },
   not_ready: { status: 503, type: 'service_unavailable_error', template: 'The server is not ready: %s', doc: 'The model is loading or the engine loop has stalled (see /health).' },
@@ -73,4 +73,12 @@ export interface OpenAIErrorBody {
 /** Shorthand for the common 400 naming one field. */
 export function badRequest(message: string, param: string | null = null): HttpError {
   return new HttpError('invalid_request', [message], { param });
+}
+
+/** Seconds a client told the queue is full should wait (Retry-After). */
+export const QUEUE_RETRY_AFTER_S = 1;
+
+/** The 429 for a full waiting queue, with Retry-After. */
+export function queueFull(numWaiting: number | string): HttpError {
+  return new HttpError('queue_full', [numWaiting, QUEUE_RETRY_AFTER_S], { headers: { 'retry-after': String(QUEUE_RETRY_AFTER_S) } });
 }

@@ -31,19 +31,6 @@ export function appendCompletionLogprobs(into: CompletionLogprobs, lps: readonly
   return off;
 }
 
-/** Echoed prompt tokens: OpenAI gives them text offsets; we have no prompt logprobs, so null. */
-export function appendPromptTokens(into: CompletionLogprobs, tokens: readonly string[], offset: number): number {
-  let off = offset;
-  for (const t of tokens) {
-    into.tokens.push(t);
-    into.token_logprobs.push(null);
-    into.top_logprobs.push(null);
-    into.text_offset.push(off);
-    off += t.length;
-  }
-  return off;
-}
-
 export interface ChatTopLogprob {
   token: string;
   logprob: number;

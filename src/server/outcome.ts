@@ -8,10 +8,14 @@ import type { SamplingParams } from '../engine/types.js';
 import { requestAbort, type RequestAbort } from './abort.js';
 import { Choices } from './choices.js';
 import type { ServerContext } from './context.js';
-import { HttpError, type OpenAIErrorBody } from './errors.js';
+import { HttpError, queueFull, type OpenAIErrorBody } from './errors.js';
 import { toHttpError } from './error-map.js';
 import { runPrompts, type TaggedOutput } from './generation.js';
 import { sendSse } from './sse.js';
+
+function isQueueFull(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'HIPSERVE_ERR_QUEUE_FULL';
+}
 
 /** Throws the error to report if the request was aborted, or returns false when nobody is listening. */
 function afterRun(abort: RequestAbort, timeoutS: number): boolean {
@@ -41,37 +45,84 @@ export class RouteRun {
   private readonly abort: RequestAbort;
   /** Choice i * n + j is prompt i's choice j, as OpenAI numbers them. */
   readonly choices: Choices;
-  private readonly outputs: AsyncGenerator<TaggedOutput>;
+  private outputs: AsyncGenerator<TaggedOutput> | null = null;
   private readonly timeoutS: number;
 
   /**
-   * Submits the prompts (each with `params`, at most `maxTokens` new
-   * tokens). The engine's synchronous validation errors are thrown from
-   * here, before anything is sent, and leave nothing running.
+   * Arms the request's abort (client gone, timeout). Construct it before
+   * the first await of the route, so a client that leaves while its prompt
+   * is being tokenized is seen; then start() the run.
    */
   constructor(
-    ctx: ServerContext,
+    private readonly ctx: ServerContext,
     private readonly reply: FastifyReply,
-    prompts: number[][],
-    params: Omit<SamplingParams, 'maxTokens'>,
-    maxTokens: number,
-    id: string,
+    n: number,
   ) {
     this.timeoutS = ctx.config.requestTimeoutS;
     this.abort = requestAbort(reply, this.timeoutS, (why) => { ctx.metrics.abort(why); });
-    this.choices = new Choices(params.n);
-    this.choices.promptTokens = prompts.reduce((a, p) => a + p.length, 0);
+    this.choices = new Choices(n);
+  }
+
+  /**
+   * Runs `prepare` (tokenizing, prompt checks), then submits its prompts
+   * (each with `params`, at most `maxTokens` new tokens). The errors of
+   * `prepare` and the engine's synchronous validation errors are thrown
+   * from here, before anything is sent, and leave nothing running; a full
+   * queue at submission is a 429. Returns false when the client left before
+   * submission: nothing was submitted and the reply has been dropped (the
+   * route returns `reply`). A timeout before submission throws its 408.
+   */
+  async start(
+    prepare: () => Promise<{ prompts: number[][]; maxTokens: number }>,
+    params: Omit<SamplingParams, 'maxTokens'>,
+    id: string,
+  ): Promise<boolean> {
+    const { ctx, abort } = this;
     try {
-      this.outputs = runPrompts(ctx.engine, prompts, { ...params, maxTokens }, this.abort.signal, id);
+      const { prompts, maxTokens } = await prepare();
+      if (abort.signal.aborted) {
+        abort.dispose();
+        afterRun(abort, this.timeoutS); // a timeout: its 408
+        this.drop();
+        return false;
+      }
+      // The queue may have filled while this request was tokenized. Checked
+      // for all its sequences at once, so a multi-prompt request is not half
+      // submitted; the engine enforces the bound again in generate().
+      if (!ctx.engine.canAdmit(prompts.length * params.n)) throw Object.assign(new Error('queue full'), { code: 'HIPSERVE_ERR_QUEUE_FULL' });
+      this.choices.promptTokens = prompts.reduce((a, p) => a + p.length, 0);
+      this.outputs = runPrompts(ctx.engine, prompts, { ...params, maxTokens }, abort.signal, id);
+      return true;
     } catch (err) {
-      this.abort.dispose();
+      abort.dispose();
+      // Nobody is left to read an error: drop the reply quietly.
+      if (abort.reason() === 'client_disconnect') {
+        this.drop();
+        return false;
+      }
+      if (isQueueFull(err)) {
+        ctx.metrics.rejected.inc();
+        throw queueFull(ctx.engine.stats().numWaiting);
+      }
       throw err;
     }
   }
 
+  private get started(): AsyncGenerator<TaggedOutput> {
+    if (this.outputs === null) throw new Error('RouteRun: start() first');
+    return this.outputs;
+  }
+
+  /** No response for a client that is gone: the socket is closed without a word (and without Fastify's logging). */
+  private drop(): void {
+    this.reply.hijack();
+    this.reply.raw.destroy();
+  }
+
   /** The run as an SSE stream; the abort is disposed however the stream ends. */
   stream(requestId: string, shape: StreamShape): FastifyReply {
-    const { abort, outputs, timeoutS, choices } = this;
+    const { abort, timeoutS, choices } = this;
+    const outputs = this.started;
     const book = (o: TaggedOutput): void => { this.book(o); };
     async function* chunks(): AsyncGenerator<object> {
       try {
@@ -97,15 +148,14 @@ export class RouteRun {
    */
   async collect(): Promise<boolean> {
     try {
-      for await (const o of this.outputs) this.book(o);
+      for await (const o of this.started) this.book(o);
     } catch (err) {
       if (!this.abort.signal.aborted) throw err;
     } finally {
       this.abort.dispose();
     }
     if (afterRun(this.abort, this.timeoutS)) return true;
-    this.reply.hijack();
-    this.reply.raw.destroy();
+    this.drop();
     return false;
   }
 

@@ -10,9 +10,19 @@ export function checkTokenIds(ids: readonly number[], vocabSize: number, param: 
   }
 }
 
-/** The max_tokens to run with: the client's, else whatever room the context has left. */
-export function resolveMaxTokens(promptLen: number, requested: number | null, maxModelLen: number): number {
-  const completion = requested ?? maxModelLen - promptLen;
+/** vLLM's and OpenAI's max_tokens on /v1/completions when the client gives none. */
+export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
+
+/**
+ * The max_tokens to run with. The client's must fit in the context with the
+ * prompt (else context_length_exceeded, param max_tokens). Without one:
+ * `defaultMax` (completions: 16) capped by the room the context has left,
+ * or with no default (chat) all of that room, as vLLM does; a prompt that
+ * leaves no room is context_length_exceeded on param prompt.
+ */
+export function resolveMaxTokens(promptLen: number, requested: number | null, maxModelLen: number, defaultMax: number | null = null): number {
+  const room = maxModelLen - promptLen;
+  const completion = requested ?? (defaultMax === null ? room : Math.min(defaultMax, room));
   if (promptLen + Math.max(completion, 1) > maxModelLen) {
     throw new HttpError('context_length_exceeded', [maxModelLen, promptLen + Math.max(completion, 1), promptLen, Math.max(completion, 1)], {
       param: requested === null ? 'prompt' : 'max_tokens',

@@ -1,13 +1,13 @@
 // OpenAI/vLLM request fields -> the engine's SamplingParams, with range
 // checks whose messages follow vLLM's ("top_p must be in (0, 1], got 0.").
 
-import type { SamplingParams } from '../engine/types.js';
+import { MAX_N, type SamplingParams } from '../engine/types.js';
 import { badRequest } from './errors.js';
 
 /** vLLM's default --max-logprobs. */
 export const MAX_LOGPROBS = 20;
-/** A sanity bound on choices per request; each one is a sequence in the batch. */
-export const MAX_N = 128;
+/** The engine's bound on choices per request (each one is a sequence in the batch), checked here with the route's message. */
+export { MAX_N };
 
 export interface SamplingFields {
   max_tokens?: number | null;
@@ -39,7 +39,7 @@ function check(ok: boolean, param: string, message: string): void {
  */
 export function toSamplingParams(
   body: SamplingFields,
-  opts: { vocabSize: number; logprobs: number | null; maxTokensField?: number | null },
+  opts: { vocabSize: number; logprobs: number | null; maxTokensField?: number | null; logprobsParam?: string },
 ): { params: Omit<SamplingParams, 'maxTokens'>; maxTokens: number | null } {
   const maxTokens = opts.maxTokensField ?? body.max_tokens ?? null;
   const n = body.n ?? 1;
@@ -68,8 +68,8 @@ export function toSamplingParams(
   check(maxTokens === null || minTokens <= maxTokens, 'min_tokens', `min_tokens must be less than or equal to max_tokens=${maxTokens}, got ${minTokens}.`);
   check(
     opts.logprobs === null || (opts.logprobs >= 0 && opts.logprobs <= MAX_LOGPROBS),
-    'logprobs',
-    `Requested logprobs of ${opts.logprobs}, which is not in [0, ${MAX_LOGPROBS}].`,
+    opts.logprobsParam ?? 'logprobs',
+    `Requested ${opts.logprobsParam ?? 'logprobs'} of ${opts.logprobs}, which is not in [0, ${MAX_LOGPROBS}].`,
   );
   check(body.seed == null || Number.isSafeInteger(body.seed), 'seed', 'seed must be a safe integer.');
   for (const id of stopTokenIds) {

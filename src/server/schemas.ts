@@ -31,6 +31,9 @@ const sampling = {
   include_stop_str_in_output: Nullable(Type.Boolean()),
   priority: Nullable(Type.Integer()),
   user: Nullable(Type.String()),
+  // Not supported: typed loosely here, refused unless neutral (unsupported.ts).
+  logit_bias: Type.Optional(Type.Unknown()),
+  response_format: Type.Optional(Type.Unknown()),
 };
 
 export const CompletionBody = Type.Object({
@@ -47,6 +50,9 @@ export const ChatMessageSchema = Type.Object({
   role: Type.String(),
   content: Type.Optional(Type.Union([Type.String(), Type.Null(), Type.Array(ContentPart)])),
   name: Type.Optional(Type.String()),
+  // Refused unless empty (chat-template.ts): no tool calling here.
+  tool_calls: Type.Optional(Type.Unknown()),
+  tool_call_id: Type.Optional(Type.Unknown()),
 });
 
 export const ChatBody = Type.Object({
@@ -57,6 +63,10 @@ export const ChatBody = Type.Object({
   top_logprobs: Nullable(Type.Integer()),
   add_generation_prompt: Nullable(Type.Boolean()),
   chat_template_kwargs: Nullable(Type.Record(Type.String(), Type.Unknown())),
+  tools: Type.Optional(Type.Unknown()),
+  tool_choice: Type.Optional(Type.Unknown()),
+  functions: Type.Optional(Type.Unknown()),
+  function_call: Type.Optional(Type.Unknown()),
 });
 export type ChatBody = Static<typeof ChatBody>;
 

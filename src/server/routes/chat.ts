@@ -9,6 +9,7 @@ import { RouteRun } from '../outcome.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
+import { rejectUnsupported } from '../unsupported.js';
 import { badRequest } from '../errors.js';
 
 export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
@@ -16,25 +17,32 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
   app.post('/v1/chat/completions', { schema: { body: ChatBody } }, async (request, reply) => {
     const body = request.body;
     checkModel(ctx, body.model);
+    rejectUnsupported(body);
     const wantLogprobs = body.logprobs === true;
     const topN = body.top_logprobs ?? 0;
     if (body.top_logprobs != null && !wantLogprobs) throw badRequest('top_logprobs requires logprobs to be true.', 'top_logprobs');
     const { params, maxTokens } = toSamplingParams(body, {
       vocabSize: engine.model.vocabSize,
       logprobs: wantLogprobs ? topN : null,
+      logprobsParam: 'top_logprobs',
       maxTokensField: body.max_completion_tokens ?? body.max_tokens ?? null,
     });
     const messages = toChatMessages(body.messages);
-    admit(ctx);
-
-    const ids = await renderChat(engine, ctx.encoder, messages, body.add_generation_prompt ?? true, body.chat_template_kwargs ?? undefined);
-    checkTokenIds(ids, engine.model.vocabSize, 'messages');
-    const runMax = resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen);
+    admit(ctx, params.n, 'n');
 
     const id = newId('chatcmpl');
+    // Armed before the template and tokenizing (an await): a client gone meanwhile is seen.
+    const run = new RouteRun(ctx, reply, params.n);
+    let ids: number[] = [];
+    const started = await run.start(async () => {
+      ids = await renderChat(engine, ctx.encoder, messages, body.add_generation_prompt ?? true, body.chat_template_kwargs ?? undefined);
+      checkTokenIds(ids, engine.model.vocabSize, 'messages');
+      return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen) };
+    }, params, id);
+    // The client left before anything was submitted: the reply is dropped.
+    if (!started) return reply;
     const created = unixNow();
     const model = engine.model.name;
-    const run = new RouteRun(ctx, reply, [ids], params, runMax, id);
     request.log.debug({ engineRequestId: id, promptTokens: ids.length }, 'generate');
 
     if (body.stream === true) {

@@ -1,14 +1,16 @@
 // POST /v1/completions: prompts as text, texts, ids or lists of ids; n, echo,
-// logprobs, stop; a JSON response or an SSE stream.
+// logprobs (not with echo: no prompt logprobs), stop; max_tokens 16 unless
+// given (OpenAI's and vLLM's default); a JSON response or an SSE stream.
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { appendCompletionLogprobs, appendPromptTokens, emptyCompletionLogprobs, type CompletionLogprobs } from '../logprobs.js';
+import { appendCompletionLogprobs, emptyCompletionLogprobs, type CompletionLogprobs } from '../logprobs.js';
 import { badRequest } from '../errors.js';
 import { RouteRun } from '../outcome.js';
-import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
+import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { CompletionBody } from '../schemas.js';
+import { rejectUnsupported } from '../unsupported.js';
 
 function promptList(prompt: CompletionBody['prompt']): (string | number[])[] {
   if (typeof prompt === 'string') return [prompt];
@@ -22,25 +24,34 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
   app.post('/v1/completions', { schema: { body: CompletionBody } }, async (request, reply) => {
     const body = request.body;
     checkModel(ctx, body.model);
+    rejectUnsupported(body);
     const topN = body.logprobs ?? null;
+    const echo = body.echo ?? false;
+    // The forward computes no logprobs for prompt tokens; nulls in their place would pass for data.
+    if (echo && topN !== null) throw badRequest('echo with logprobs is not supported: this server does not compute prompt logprobs.', 'echo');
     const { params, maxTokens } = toSamplingParams(body, { vocabSize: engine.model.vocabSize, logprobs: topN });
     const prompts = promptList(body.prompt);
     if (prompts.length === 0) throw badRequest('The prompt cannot be empty.', 'prompt');
-    admit(ctx);
-
-    const ids = await Promise.all(prompts.map((p) => (typeof p === 'string' ? ctx.encoder.encode(p, true) : Promise.resolve(p))));
-    let runMax = Infinity;
-    for (const p of ids) {
-      checkTokenIds(p, engine.model.vocabSize, 'prompt');
-      runMax = Math.min(runMax, resolveMaxTokens(p.length, maxTokens, engine.model.maxModelLen));
-    }
-    const echo = body.echo ?? false;
-    const promptTexts = echo ? prompts.map((p) => (typeof p === 'string' ? p : engine.tokenizer.decode(p, false))) : [];
+    admit(ctx, prompts.length * params.n, prompts.length > 1 ? 'prompt' : 'n');
 
     const id = newId('cmpl');
+    // Armed before tokenizing (an await): a client gone meanwhile is seen.
+    const run = new RouteRun(ctx, reply, params.n);
+    let ids: number[][] = [];
+    const started = await run.start(async () => {
+      ids = await Promise.all(prompts.map((p) => (typeof p === 'string' ? ctx.encoder.encode(p, true) : Promise.resolve(p))));
+      let runMax = Infinity;
+      for (const p of ids) {
+        checkTokenIds(p, engine.model.vocabSize, 'prompt');
+        runMax = Math.min(runMax, resolveMaxTokens(p.length, maxTokens, engine.model.maxModelLen, COMPLETIONS_DEFAULT_MAX_TOKENS));
+      }
+      return { prompts: ids, maxTokens: runMax };
+    }, params, id);
+    // The client left before anything was submitted: the reply is dropped.
+    if (!started) return reply;
+    const promptTexts = echo ? prompts.map((p) => (typeof p === 'string' ? p : engine.tokenizer.decode(p, false))) : [];
     const created = unixNow();
     const model = engine.model.name;
-    const run = new RouteRun(ctx, reply, ids, params, runMax, id);
     const { choices } = run;
     request.log.debug({ engineRequestId: id, prompts: ids.length, promptTokens: choices.promptTokens }, 'generate');
 
@@ -56,13 +67,12 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
             let lp: CompletionLogprobs | null = null;
             if (topN !== null) {
               lp = emptyCompletionLogprobs();
-              let off = offsets.get(index) ?? 0;
-              if (!state.started && echo) off = appendPromptTokens(lp, ids[promptIndex].map((t) => engine.tokenizer.tokenToString(t)), off);
-              off = appendCompletionLogprobs(lp, d.logprobs ?? [], off, topN);
-              offsets.set(index, off);
+              offsets.set(index, appendCompletionLogprobs(lp, d.logprobs ?? [], offsets.get(index) ?? 0, topN));
             }
             if (!state.started && echo) text = promptTexts[promptIndex] + text;
-            if (text === '' && d.finishReason === null && state.started) continue;
+            // A delta whose text is held back (a possible stop string, a split
+            // UTF-8 character) still carries its tokens' logprobs: send it.
+            if (text === '' && d.finishReason === null && state.started && (lp === null || lp.tokens.length === 0)) continue;
             state.started = true;
             const choice = { index, text, logprobs: lp, finish_reason: d.finishReason, stop_reason: d.stopReason };
             yield { id, object: 'text_completion', created, model, choices: [choice], ...(includeUsage ? { usage: null } : {}) };
@@ -84,8 +94,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
         let logprobs: CompletionLogprobs | null = null;
         if (topN !== null) {
           logprobs = emptyCompletionLogprobs();
-          const off = echo ? appendPromptTokens(logprobs, ids[promptIndex].map((t) => engine.tokenizer.tokenToString(t)), 0) : 0;
-          appendCompletionLogprobs(logprobs, c.logprobs, off, topN);
+          appendCompletionLogprobs(logprobs, c.logprobs, 0, topN);
         }
         return { index: c.index, text: (echo ? promptTexts[promptIndex] : '') + c.text, logprobs, finish_reason: c.finishReason, stop_reason: c.stopReason };
       }),

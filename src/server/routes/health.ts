@@ -1,11 +1,17 @@
 // /health/live proves the process answers HTTP. /health (ready) also proves
 // the model is loaded and the engine loop is alive: if requests are pending
-// and no step finished within the stall threshold, it answers 503, so a
-// load balancer stops sending work to a wedged engine even though HTTP is up.
+// and no step finished within the stall threshold, or the loop has failed
+// (crashed and been restarted, or had its forward fail) several times in a
+// row without completing a step, it answers 503 (while work is pending, or
+// for a stall threshold after the last failure), so a load balancer stops
+// sending work to a broken engine even though HTTP is up.
 
 import type { FastifyPluginCallback } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { HttpError } from '../errors.js';
+
+/** Consecutive engine-loop failures (no step completed in between) from which /health says 503. */
+export const LOOP_FAILURES_NOT_READY = 3;
 
 export const healthRoutes: FastifyPluginCallback<{ ctx: ServerContext }> = (app, { ctx }, done) => {
   app.get('/health/live', () => ({ status: 'live' }));
@@ -13,6 +19,15 @@ export const healthRoutes: FastifyPluginCallback<{ ctx: ServerContext }> = (app,
   app.get('/health', (_request, reply) => {
     if (ctx.state.shuttingDown) throw new HttpError('shutting_down');
     const hb = ctx.engine.heartbeat();
+    const failures = hb.consecutiveFailures ?? 0;
+    // Failures count while work is pending, or for a stall threshold after
+    // the last one: an idle server whose last requests failed is ready again
+    // after that, so a load balancer that stopped sending it work tries it
+    // again (a failing step then makes it 503 at once) instead of never.
+    const recent = hb.pending || performance.now() - (hb.lastFailureAt ?? 0) <= ctx.stallThresholdMs;
+    if (failures >= LOOP_FAILURES_NOT_READY && recent) {
+      throw new HttpError('not_ready', [`the engine loop failed ${failures} times in a row without completing a step (last: ${hb.lastFailure ?? 'unknown'})`]);
+    }
     const sinceStepMs = performance.now() - hb.lastStepAt;
     if (hb.pending && sinceStepMs > ctx.stallThresholdMs) {
       throw new HttpError('not_ready', [`the engine has not completed a step for ${Math.round(sinceStepMs / 1000)} s while requests are pending`]);

@@ -1,0 +1,45 @@
+// OpenAI fields this server cannot honour. Accepting them silently would
+// hand back something other than what was asked for (text that ignores a
+// bias, a JSON mode, a tool call), so each is a 400 naming the field. Their
+// neutral values (null, {}, [], "text", "none") are accepted, as clients
+// often send them by default.
+
+import { badRequest } from './errors.js';
+
+export interface MaybeUnsupported {
+  logit_bias?: unknown;
+  response_format?: unknown;
+  tools?: unknown;
+  tool_choice?: unknown;
+  functions?: unknown;
+  function_call?: unknown;
+}
+
+function unsupported(field: string, what: string, only?: string): never {
+  throw badRequest(`${what} is not supported by this server${only === undefined ? '' : `; only ${only} is`}.`, field);
+}
+
+function isEmpty(v: unknown): boolean {
+  if (v === undefined || v === null) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === 'object') return Object.keys(v).length === 0;
+  return false;
+}
+
+/** A JSON value as the client sent it. */
+const shown = (v: unknown): string => JSON.stringify(v);
+
+export function rejectUnsupported(body: MaybeUnsupported): void {
+  if (!isEmpty(body.logit_bias)) unsupported('logit_bias', 'logit_bias');
+  const rf = body.response_format;
+  if (rf !== undefined && rf !== null) {
+    const type = typeof rf === 'object' ? (rf as { type?: unknown }).type : rf;
+    if (type !== 'text') unsupported('response_format', `response_format ${shown(type ?? null)}`, '"text"');
+  }
+  if (!isEmpty(body.tools)) unsupported('tools', 'Tool calling (tools)');
+  const tc = body.tool_choice;
+  if (tc !== undefined && tc !== null && tc !== 'none') unsupported('tool_choice', `tool_choice ${shown(tc)}`, '"none"');
+  if (!isEmpty(body.functions)) unsupported('functions', 'Function calling (functions)');
+  const fc = body.function_call;
+  if (fc !== undefined && fc !== null && fc !== 'none') unsupported('function_call', `function_call ${shown(fc)}`, '"none"');
+}

@@ -1,0 +1,168 @@
+// /health must not say ready while the engine cannot step. Over scripted
+// runners and schedulers: a forward that always fails (rejected, or thrown
+// synchronously while packing), and a loop that crashes (restarted with a
+// back-off, never from the microtask queue), count as consecutive failures
+// in the heartbeat; restarts do not move the heartbeat's clock; /health
+// answers 503 with the reason until a step completes again.
+import { pino } from 'pino';
+import t from 'tap';
+import { defaultConfig } from '../../src/config/options.js';
+import { EngineError } from '../../src/engine/errors.js';
+import { LlmEngine } from '../../src/engine/llm-engine.js';
+import type { RequestOutput, TokenizerApi } from '../../src/engine/types.js';
+import { ModelRunner, type ForwardFn, type RunnableSeq, type SeqSampling, type StepResult } from '../../src/runner/runner.js';
+import { createScheduler } from '../../src/scheduler/scheduler.js';
+import { buildServer } from '../../src/server/app.js';
+import { LOOP_FAILURES_NOT_READY } from '../../src/server/routes/health.js';
+
+const V = 26;
+const letters: TokenizerApi = {
+  encode: (text) => Array.from(text, (c) => c.charCodeAt(0) - 97),
+  decode: (ids) => ids.map((i) => String.fromCharCode(97 + i)).join(''),
+  applyChatTemplate: () => {
+    throw new Error('no template');
+  },
+  tokenToString: (id) => String.fromCharCode(97 + id),
+};
+
+/** Next letter, or a rejected forward while `broken.forward`. */
+function forward(broken: { forward: boolean }): ForwardFn {
+  return (a) => {
+    if (broken.forward) return Promise.reject(new Error('device lost'));
+    const S = a.queryStart.length - 1;
+    const sampled = new Int32Array(S).fill(-1);
+    for (let i = 0; i < S; i++) if (a.doSample[i] === 1) sampled[i] = (a.tokenIds[a.queryStart[i + 1] - 1] + 1) % V;
+    return Promise.resolve({ sampled, logprob: new Float32Array(S), topN: 0, topIds: new Int32Array(0), topLogprobs: new Float32Array(0) });
+  };
+}
+
+/** A runner whose execute() throws synchronously (not a rejected promise) while `broken.pack`. */
+class ThrowingRunner extends ModelRunner {
+  constructor(fwd: ForwardFn, private readonly broken: { pack: boolean }) {
+    super(fwd, 4);
+  }
+
+  override execute(seqs: readonly RunnableSeq[], sampling: (requestId: string) => SeqSampling, numSteps = 1): Promise<StepResult> {
+    if (this.broken.pack) throw new Error('step packing bug');
+    return super.execute(seqs, sampling, numSteps);
+  }
+}
+
+interface Broken {
+  forward: boolean;
+  pack: boolean;
+  /** The scheduler throws from schedule(): the loop itself crashes, before any await. */
+  loop: boolean;
+}
+
+function makeEngine(broken: Broken) {
+  const scheduler = createScheduler({ numBlocks: 64, blockSize: 4, maxNumBatchedTokens: 64, maxNumSeqs: 8, hashSeed: 'test' });
+  const schedule = scheduler.schedule.bind(scheduler);
+  scheduler.schedule = (opts) => {
+    if (broken.loop) throw new Error('scheduler bug');
+    return schedule(opts);
+  };
+  const errors: string[] = [];
+  const log = { info: () => undefined, warn: () => undefined, error: (_o: object, m?: string) => errors.push(m ?? '') };
+  const engine = new LlmEngine(
+    { name: 'letters', maxModelLen: 64, vocabSize: V, architecture: 'test', eosTokenIds: [25], isDemo: false },
+    letters,
+    scheduler,
+    new ThrowingRunner(forward(broken), broken),
+    { maxNumQueuedRequests: 100, seed: 0, numSchedulerSteps: 1 },
+    log,
+  );
+  return { engine, errors };
+}
+
+async function drainOutputs(it: AsyncIterable<RequestOutput>): Promise<unknown> {
+  try {
+    const outs: RequestOutput[] = [];
+    for await (const o of it) outs.push(o);
+    return outs.at(-1)?.finished === true ? null : new Error('the outputs ended unfinished');
+  } catch (err) {
+    return err;
+  }
+}
+
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function health(engine: LlmEngine, stallThresholdMs?: number): Promise<{ status: number; body: { status?: string; error?: { code: string; message: string } } }> {
+  const { app } = await buildServer({ engine, config: defaultConfig(), logger: pino({ level: 'silent' }), ...(stallThresholdMs !== undefined ? { stallThresholdMs } : {}) });
+  try {
+    const r = await app.inject({ method: 'GET', url: '/health' });
+    return { status: r.statusCode, body: r.json() };
+  } finally {
+    await app.close();
+  }
+}
+
+for (const [what, key, message] of [['a forward that always fails', 'forward', 'device lost'], ['a runner that always throws synchronously', 'pack', 'step packing bug']] as const) {
+  t.test(`${what}: requests fail, the failures add up, /health says 503 until a step completes`, async (t) => {
+    const broken: Broken = { forward: false, pack: false, loop: false };
+    broken[key] = true;
+    const { engine } = makeEngine(broken);
+    t.teardown(() => engine.close());
+    t.equal((await health(engine)).status, 200, 'ready before any failure');
+    for (let i = 1; i <= LOOP_FAILURES_NOT_READY; i++) {
+      const err = await drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 3 } }));
+      t.ok(err instanceof EngineError && err.code === 'HIPSERVE_ERR_NATIVE', `request ${i} fails with the native error`);
+      t.equal(engine.heartbeat().consecutiveFailures, i, `${i} consecutive failures`);
+      t.equal(engine.stats().kvBlocksUsed, 0, 'its blocks are freed');
+    }
+    t.equal(engine.heartbeat().pending, false, 'nothing pending: the stall check alone would say ready');
+    const h = await health(engine);
+    t.equal(h.status, 503, '/health is 503');
+    t.equal(h.body.error?.code, 'not_ready');
+    t.match(h.body.error?.message ?? '', new RegExp(`failed 3 times in a row.*${message}`));
+    // Idle, a stall threshold after the last failure: ready again, so that a
+    // load balancer sends work again rather than never (the count stays).
+    const since = performance.now() - (engine.heartbeat().lastFailureAt ?? 0);
+    t.equal((await health(engine, Math.max(0, since - 1))).status, 200, 'idle past the threshold: ready again');
+    t.equal(engine.heartbeat().consecutiveFailures, LOOP_FAILURES_NOT_READY, 'the count itself stays');
+    broken[key] = false;
+    t.equal(await drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 3 } })), null, 'a request completes once the runner works');
+    t.equal(engine.heartbeat().consecutiveFailures, 0, 'a completed step resets the count');
+    t.equal((await health(engine)).status, 200, 'ready again');
+  });
+}
+
+t.test('a crashing loop is restarted with a back-off; its restarts do not move the heartbeat; /health says 503', async (t) => {
+  const broken: Broken = { forward: false, pack: false, loop: true };
+  const { engine, errors } = makeEngine(broken);
+  t.teardown(() => engine.close());
+  const out = drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 3 } }));
+  const startedAt = engine.heartbeat().lastStepAt;
+  // If restarts went through the microtask queue, this timer-driven wait would never run.
+  await waitFor(() => (engine.heartbeat().consecutiveFailures ?? 0) >= LOOP_FAILURES_NOT_READY, 'repeated loop failures');
+  const hb = engine.heartbeat();
+  t.equal(hb.lastStepAt, startedAt, 'restarts do not advance lastStepAt');
+  t.equal(hb.pending, true, 'the request is still pending');
+  t.equal(hb.lastFailure, 'scheduler bug');
+  t.ok(errors.every((m) => m.includes('engine loop failed')) && errors.length >= LOOP_FAILURES_NOT_READY, 'each crash is logged');
+  const h = await health(engine);
+  t.equal(h.status, 503, '/health is 503');
+  t.match(h.body.error?.message ?? '', /engine loop failed \d+ times in a row.*scheduler bug/);
+  // The bug goes away: the next restart steps, the request completes.
+  broken.loop = false;
+  t.equal(await out, null, 'the pending request completes after a restart');
+  t.equal(engine.heartbeat().consecutiveFailures, 0);
+  t.ok(engine.heartbeat().lastStepAt > startedAt, 'a completed step moves the heartbeat');
+  t.equal((await health(engine)).status, 200, 'ready again');
+  t.equal(engine.stats().kvBlocksUsed, 0);
+});
+
+t.test('close() while a crashed loop waits for its restart', async (t) => {
+  const { engine } = makeEngine({ forward: false, pack: false, loop: true });
+  const out = drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 3 } }));
+  await waitFor(() => (engine.heartbeat().consecutiveFailures ?? 0) >= 1, 'a loop failure');
+  await engine.close();
+  t.equal(await out, null, 'the request ends (aborted) and close() returns');
+  t.equal(engine.heartbeat().pending, false);
+});
