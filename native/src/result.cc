@@ -1,5 +1,9 @@
 #include "result.h"
 
+#include <exception>
+#include <new>
+#include <stdexcept>
+
 namespace hs {
 
 std::string code_name(Code c) {
@@ -11,6 +15,20 @@ std::string code_name(Code c) {
 #undef HS_X
   }
   return "HIPSERVE_E_UNKNOWN_" + std::to_string(static_cast<int>(c));
+}
+
+Error exception_error(const std::string& where) {
+  try {
+    throw;
+  } catch (const std::bad_alloc&) {
+    return make_err(Code::OUT_OF_MEMORY, "out of memory (std::bad_alloc)", where);
+  } catch (const std::length_error& e) {
+    return make_err(Code::OUT_OF_MEMORY, std::string("allocation too large (") + e.what() + ")", where);
+  } catch (const std::exception& e) {
+    return make_err(Code::INTERNAL, std::string("unexpected C++ exception: ") + e.what(), where);
+  } catch (...) {
+    return make_err(Code::INTERNAL, "unexpected C++ exception", where);
+  }
 }
 
 Napi::Object make_ok(Napi::Env env, Napi::Value value) {

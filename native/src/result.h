@@ -77,6 +77,12 @@ class Status {
   Error err_{};
 };
 
+// The C++ exception being handled as an Error naming `where`: std::bad_alloc
+// and std::length_error (a size too large to allocate) -> OUT_OF_MEMORY,
+// anything else -> INTERNAL. Call it only inside a catch block (it
+// rethrows the current exception to look at it).
+Error exception_error(const std::string& where);
+
 // JavaScript side.
 Napi::Object make_ok(Napi::Env env, Napi::Value value);
 Napi::Object make_error(Napi::Env env, const Error& e);

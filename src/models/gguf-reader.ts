@@ -2,7 +2,13 @@
 // Every length and offset read from the file is checked against the file's
 // size before it is used, so a truncated or corrupted file gives a GgufError
 // naming the file and the key or tensor being read, never a crash or a huge
-// allocation. Tensor data is not read; the native loader maps it.
+// allocation. Arrays are read in two passes: the first walks the whole
+// header (arrays are only validated and stepped over, so a corrupt count
+// costs a walk, not an allocation), the second reads the arrays' items once
+// everything checked out. The rules match the native loader
+// (native/src/model/gguf.cc): no duplicate keys, tensor data in header
+// order and nothing after the last tensor but its padding. Tensor data is
+// not read; the native loader maps it.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, type GgufArray, type GgufScalarType, type GgufValue } from './gguf-types.js';
 
@@ -113,12 +119,12 @@ class Cursor {
   }
 
   /** Makes [pos, pos + n) available in buf and returns its index there. */
-  private need(n: number): number {
+  need(n: number): number {
     if (this.pos + n > this.size) {
       this.fail(`truncated: needs bytes ${String(this.pos)}..${String(this.pos + n)} but the file has ${String(this.size)}`);
     }
     const rel = this.pos - this.bufStart;
-    if (rel + n <= this.buf.length) return rel;
+    if (rel >= 0 && rel + n <= this.buf.length) return rel;
     const len = Math.min(Math.max(n, CHUNK), this.size - this.pos);
     const next = Buffer.alloc(len);
     let got = 0;
@@ -132,11 +138,32 @@ class Cursor {
     return 0;
   }
 
+  seek(pos: number): void {
+    this.pos = pos;
+  }
+
   /** Fails unless `count` items of at least `minSize` bytes each can fit in the rest of the file. */
   checkCount(count: bigint, minSize: number, what: string): number {
     const rest = BigInt(this.size - this.pos);
     if (count * BigInt(minSize) > rest) this.fail(`${what} count ${String(count)} does not fit in the ${String(rest)} bytes left`);
     return Number(count);
+  }
+
+  /** Steps over n bytes that must be in the file, without reading them. */
+  skip(n: number): void {
+    if (this.pos + n > this.size) {
+      this.fail(`truncated: needs bytes ${String(this.pos)}..${String(this.pos + n)} but the file has ${String(this.size)}`);
+    }
+    this.pos += n;
+  }
+  /** Steps over a string (no BigInt, no decoding: walking millions stays cheap). */
+  skipStr(): void {
+    const i = this.need(8);
+    const n = this.buf.readUInt32LE(i + 4) * 2 ** 32 + this.buf.readUInt32LE(i);
+    this.pos += 8;
+    // Past 2^53 n is rounded, but then it exceeds any file anyway.
+    if (n > this.size - this.pos) this.checkCount(this.buf.readBigUInt64LE(i), 1, 'string byte');
+    this.pos += n;
   }
 
   u8(): number {
@@ -188,6 +215,10 @@ class Cursor {
         return b.readBigInt64LE(i);
     }
   }
+  /** The `n` bytes at index i of the buffer need() returned. */
+  bytesAt(i: number, n: number): Buffer {
+    return this.buf.subarray(i, i + n);
+  }
   str(): string {
     const n = this.checkCount(this.u64(), 1, 'string byte');
     const i = this.need(n);
@@ -196,8 +227,32 @@ class Cursor {
   }
 }
 
+const MAX_DEPTH = 4;
+
+/** First pass: validates an array (type, count, every item) and steps over it; nothing is kept. */
+function skipArray(c: Cursor, depth: number): void {
+  if (depth > MAX_DEPTH) c.fail('arrays nested too deeply');
+  const code = c.u32();
+  if (code === 9) {
+    const n = c.checkCount(c.u64(), 12, 'array');
+    for (let i = 0; i < n; i++) skipArray(c, depth + 1);
+    return;
+  }
+  const itemType = SCALAR_BY_CODE[code] as GgufScalarType | undefined;
+  if (itemType === undefined) c.fail(`unknown array item type ${String(code)}`);
+  const n = c.checkCount(c.u64(), SCALAR_SIZE[itemType], 'array');
+  if (itemType === 'string') {
+    for (let i = 0; i < n; i++) c.skipStr();
+  } else if (itemType === 'bool') {
+    for (let i = 0; i < n; i++) c.scalar('bool'); // checks 0/1
+  } else {
+    c.skip(n * SCALAR_SIZE[itemType]);
+  }
+}
+
+/** Second pass: the items of an array skipArray accepted (so every count fits in the file). */
 function readArray(c: Cursor, depth: number): GgufArray {
-  if (depth > 4) c.fail('arrays nested too deeply');
+  if (depth > MAX_DEPTH) c.fail('arrays nested too deeply');
   const code = c.u32();
   if (code === 9) {
     const n = c.checkCount(c.u64(), 12, 'array');
@@ -209,14 +264,40 @@ function readArray(c: Cursor, depth: number): GgufArray {
   if (itemType === undefined) c.fail(`unknown array item type ${String(code)}`);
   const n = c.checkCount(c.u64(), SCALAR_SIZE[itemType], 'array');
   const items: (number | bigint | boolean | string)[] = new Array<number | bigint | boolean | string>(n);
-  for (let i = 0; i < n; i++) items[i] = c.scalar(itemType);
+  if (itemType === 'string' || itemType === 'bool') {
+    for (let i = 0; i < n; i++) items[i] = c.scalar(itemType);
+  } else {
+    // Numbers: one bounds-checked read of the whole block, then typed reads from it.
+    const size = SCALAR_SIZE[itemType];
+    const base = c.need(n * size);
+    const bytes = c.bytesAt(base, n * size);
+    c.pos += n * size;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const get: (o: number) => number | bigint = {
+      u8: (o: number) => view.getUint8(o),
+      i8: (o: number) => view.getInt8(o),
+      u16: (o: number) => view.getUint16(o, true),
+      i16: (o: number) => view.getInt16(o, true),
+      u32: (o: number) => view.getUint32(o, true),
+      i32: (o: number) => view.getInt32(o, true),
+      f32: (o: number) => view.getFloat32(o, true),
+      f64: (o: number) => view.getFloat64(o, true),
+      u64: (o: number) => view.getBigUint64(o, true),
+      i64: (o: number) => view.getBigInt64(o, true),
+    }[itemType];
+    for (let i = 0; i < n; i++) items[i] = get(i * size);
+  }
   // The item type was checked above, so the items are of it.
   return { type: 'array', itemType, items } as GgufArray;
 }
 
-function readValue(c: Cursor): GgufValue {
+/** A scalar value, or (first pass) an array stepped over: null, to be read later from `start`. */
+function readValue(c: Cursor): GgufValue | null {
   const code = c.u32();
-  if (code === 9) return readArray(c, 0);
+  if (code === 9) {
+    skipArray(c, 0);
+    return null;
+  }
   const type = SCALAR_BY_CODE[code] as GgufScalarType | undefined;
   if (type === undefined) c.fail(`unknown value type ${String(code)}`);
   // The value was read as `type`, so the pair is consistent.
@@ -240,12 +321,22 @@ export function readGguf(path: string): GgufFile {
     c.at = 'counts';
     const nTensors = c.checkCount(c.u64(), 24, 'tensor');
     const nKv = c.checkCount(c.u64(), 12, 'metadata');
+    // Arrays hold a placeholder until the second pass; `arrays` says where to read them.
     const metadata = new Map<string, GgufValue>();
+    const arrays: [string, number][] = [];
+    let prevKey: string | null = null;
     for (let i = 0; i < nKv; i++) {
-      c.at = `metadata entry ${String(i)}`;
+      // A bad key is often the previous value's fault (a corrupt array count): name both.
+      c.at = `metadata entry ${String(i)}${prevKey === null ? '' : ` (after key ${prevKey})`}`;
       const key = c.str();
+      prevKey = key;
       c.at = `metadata key ${key}`;
-      metadata.set(key, readValue(c));
+      // llama.cpp refuses duplicate keys too (and the native loader does).
+      if (metadata.has(key)) c.fail('the key appears twice');
+      const start = c.pos;
+      const v = readValue(c);
+      if (v === null) arrays.push([key, start]);
+      metadata.set(key, v ?? { type: 'array', itemType: 'u8', items: [] });
     }
     const alignValue = metadata.get('general.alignment');
     let alignment = GGUF_DEFAULT_ALIGNMENT;
@@ -272,8 +363,18 @@ export function readGguf(path: string): GgufFile {
       raw.push({ name, ne, type: c.u32(), rel: c.u64() });
     }
     const dataOffset = Math.ceil(c.pos / alignment) * alignment;
-    const tensors = raw.map((t): GgufTensorInfo => {
+    // llama.cpp's layout rule: each tensor's data starts where the previous
+    // one's, padded to the alignment, ends, in header order (checked while
+    // every size so far is known).
+    let expect = 0;
+    let dataEnd = dataOffset;
+    let layoutKnown = true;
+    const names = new Set<string>();
+    const tensors: GgufTensorInfo[] = [];
+    for (const t of raw) {
       c.at = `tensor ${t.name}`;
+      if (names.has(t.name)) c.fail('the tensor is defined twice');
+      names.add(t.name);
       const info = GGML_TYPES[t.type] as [string, number, number] | undefined;
       const elements = t.ne.reduce((a, b) => a * b, 1);
       let bytes: number | null = null;
@@ -287,8 +388,32 @@ export function readGguf(path: string): GgufFile {
       if (offset > size || (bytes !== null && offset + bytes > size)) {
         c.fail(`data at ${String(offset)}..${String(offset + (bytes ?? 0))} runs past the end of the file (${String(size)} bytes)`);
       }
-      return { name: t.name, shape: [...t.ne].reverse(), type: t.type, typeName: info ? info[0] : null, offset, size: bytes };
-    });
+      layoutKnown = layoutKnown && bytes !== null;
+      if (layoutKnown && bytes !== null) {
+        if (t.rel !== BigInt(expect)) {
+          c.fail(`data offset ${String(t.rel)}, expected ${String(expect)} (tensor data must follow in header order): a corrupt offset or tensor info`);
+        }
+        dataEnd = offset + bytes;
+        expect += bytes + ((alignment - (bytes % alignment)) % alignment);
+      }
+      tensors.push({ name: t.name, shape: [...t.ne].reverse(), type: t.type, typeName: info ? info[0] : null, offset, size: bytes });
+    }
+    // Only the last tensor's padding may follow its data: more means tensors
+    // the header does not list (a wrong tensor_count) or shifted data.
+    if (layoutKnown && tensors.length > 0 && size - dataEnd >= alignment) {
+      c.at = 'header field tensor_count';
+      c.fail(
+        `tensor_count ${String(nTensors)}: the tensor data ends at byte ${String(dataEnd)} but the file has ${String(size)} ` +
+          `(${String(size - dataEnd)} bytes unaccounted for): a tensor info is missing or the file is corrupt`,
+      );
+    }
+    // Second pass: the whole header checked out, so the arrays' counts are real.
+    for (const [key, start] of arrays) {
+      c.at = `metadata key ${key}`;
+      c.seek(start);
+      c.u32(); // the value type (array)
+      metadata.set(key, readArray(c, 0));
+    }
     return { path, version, fileSize: size, alignment, metadata, tensors, dataOffset };
   } finally {
     closeSync(fd);

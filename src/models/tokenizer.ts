@@ -7,17 +7,35 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import type { ChatMessage, TokenizerApi } from '../engine/types.js';
-import { GgufMetadata, readGguf } from './gguf-reader.js';
+import { GgufError, GgufMetadata, readGguf } from './gguf-reader.js';
 import { tokenizerJsonFromGguf } from './gguf-tokenizer-json.js';
 
 export class TokenizerError extends Error {
+  /** The file that is missing or broken, when there is one. */
+  readonly file: string | null;
   constructor(
-    readonly code: 'HIPSERVE_ERR_NO_TOKENIZER' | 'HIPSERVE_ERR_NO_CHAT_TEMPLATE',
+    readonly code: 'HIPSERVE_ERR_NO_TOKENIZER' | 'HIPSERVE_ERR_NO_CHAT_TEMPLATE' | 'HIPSERVE_ERR_BAD_TOKENIZER',
     message: string,
+    opts: { file?: string; cause?: unknown } = {},
   ) {
-    super(message);
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'TokenizerError';
+    this.file = opts.file ?? null;
   }
+}
+
+/**
+ * A broken tokenizer file: the message names the file and what of it was
+ * being read, then keeps the underlying reason (a JSON syntax error, the
+ * tokenizer library's complaint, ...), which stays available as `cause`.
+ */
+function badFile(file: string, what: string, err: unknown): TokenizerError {
+  const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new TokenizerError('HIPSERVE_ERR_BAD_TOKENIZER', `${file}: ${what}: ${reason}`, { file, cause: err });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 export interface LoadedTokenizer extends TokenizerApi {
@@ -37,10 +55,18 @@ function tokenText(v: unknown): string | null {
   return null;
 }
 
-function idList(v: unknown): number[] {
-  if (typeof v === 'number') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
-  return [];
+const isTokenId = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < 2 ** 31;
+
+/** eos_token_id of a config file: absent/null, an id, or a list of ids (integers in 0..2^31-1). */
+function idList(v: unknown, file: string, field: string): number[] {
+  if (v === undefined || v === null) return [];
+  const list: unknown[] = Array.isArray(v) ? v : [v];
+  for (const x of list) {
+    if (!isTokenId(x)) {
+      throw new TokenizerError('HIPSERVE_ERR_BAD_TOKENIZER', `${file}: field '${field}': ${JSON.stringify(x)} is not a token id (an integer in 0..2^31-1)`, { file });
+    }
+  }
+  return list as number[];
 }
 
 // End-of-generation tokens llama.cpp also stops on when a GGUF names only one EOS.
@@ -64,15 +90,27 @@ class HfTokenizer implements LoadedTokenizer {
   readonly eosToken: string | null;
   readonly bosTokenId: number | null;
 
+  /** `sources` name where the vocabulary and the chat template came from, for errors. */
   constructor(
     tokenizerJson: object,
     private readonly config: Record<string, unknown>,
     readonly eosTokenIds: number[],
     readonly vocabSize: number,
+    sources: { tokenizer: string; template: string },
   ) {
-    this.tok = new (Tokenizer as unknown as HfTokenizerCtor)(tokenizerJson, config);
+    try {
+      this.tok = new (Tokenizer as unknown as HfTokenizerCtor)(tokenizerJson, config);
+      // Some malformed files only fail on first use: use it once here.
+      this.tok.decode(this.tok.encode('Hi, 1 ü', { add_special_tokens: true }).ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+    } catch (err) {
+      throw badFile(sources.tokenizer, 'the tokenizer cannot be built from it', err);
+    }
     const template = config.chat_template;
-    this.template = typeof template === 'string' ? new Template(template) : null;
+    try {
+      this.template = typeof template === 'string' ? new Template(template) : null;
+    } catch (err) {
+      throw badFile(sources.template, "the chat template ('chat_template') does not parse", err);
+    }
     this.hasChatTemplate = this.template !== null;
     this.bosToken = tokenText(config.bos_token);
     this.eosToken = tokenText(config.eos_token);
@@ -108,15 +146,37 @@ class HfTokenizer implements LoadedTokenizer {
   }
 }
 
-function readJson(path: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+/** A JSON object from `text` (the contents of `path`); anything else is a TokenizerError naming the file. */
+function parseJsonObject(path: string, text: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw badFile(path, 'invalid JSON', err);
+  }
+  if (!isRecord(v)) throw new TokenizerError('HIPSERVE_ERR_BAD_TOKENIZER', `${path}: not a JSON object`, { file: path });
+  return v;
 }
 
+function readJson(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw badFile(path, 'cannot be read', err);
+  }
+  return parseJsonObject(path, text);
+}
+
+/** The largest id in tokenizer.json's vocabulary and added tokens (entries of the wrong shape are left to the library). */
 function maxId(json: Record<string, unknown>): number {
   let max = -1;
-  const model = json.model as { vocab?: Record<string, number> } | undefined;
-  for (const id of Object.values(model?.vocab ?? {})) if (id > max) max = id;
-  for (const t of (json.added_tokens ?? []) as { id: number }[]) if (t.id > max) max = t.id;
+  const vocab = isRecord(json.model) ? json.model.vocab : undefined;
+  if (Array.isArray(vocab)) max = vocab.length - 1; // Unigram: [piece, score] by id
+  else if (isRecord(vocab)) for (const id of Object.values(vocab)) if (typeof id === 'number' && id > max) max = id;
+  if (Array.isArray(json.added_tokens)) {
+    for (const t of json.added_tokens as unknown[]) if (isRecord(t) && typeof t.id === 'number' && t.id > max) max = t.id;
+  }
   return max;
 }
 
@@ -127,7 +187,14 @@ function tokenizerJsonPath(dir: string): string {
 }
 
 async function loadFromDir(dir: string): Promise<LoadedTokenizer> {
-  return fromDir(dir, JSON.parse(await readFile(tokenizerJsonPath(dir), 'utf8')) as Record<string, unknown>);
+  const path = tokenizerJsonPath(dir);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw badFile(path, 'cannot be read', err);
+  }
+  return fromDir(dir, parseJsonObject(path, text));
 }
 
 /**
@@ -142,19 +209,30 @@ export function loadTokenizerDirSync(dir: string): LoadedTokenizer {
 
 function fromDir(dir: string, tokenizerJson: Record<string, unknown>): LoadedTokenizer {
   const cfgPath = join(dir, 'tokenizer_config.json');
-  const config = existsSync(cfgPath) ? readJson(cfgPath) : {};
+  const config: Record<string, unknown> = existsSync(cfgPath) ? readJson(cfgPath) : {};
+  let templateFile = cfgPath;
   // Some repos keep the template in its own file (chat_template.jinja / .json).
   if (typeof config.chat_template !== 'string') {
     const jinja = join(dir, 'chat_template.jinja');
     const json = join(dir, 'chat_template.json');
-    if (existsSync(jinja)) config.chat_template = readFileSync(jinja, 'utf8');
-    else if (existsSync(json)) config.chat_template = readJson(json).chat_template;
+    if (existsSync(jinja)) {
+      templateFile = jinja;
+      try {
+        config.chat_template = readFileSync(jinja, 'utf8');
+      } catch (err) {
+        throw badFile(jinja, 'cannot be read', err);
+      }
+    } else if (existsSync(json)) {
+      templateFile = json;
+      config.chat_template = readJson(json).chat_template;
+    }
   }
   const genPath = join(dir, 'generation_config.json');
   const modelPath = join(dir, 'config.json');
-  let eos = existsSync(genPath) ? idList(readJson(genPath).eos_token_id) : [];
-  if (eos.length === 0 && existsSync(modelPath)) eos = idList(readJson(modelPath).eos_token_id);
-  const tok = new HfTokenizer(tokenizerJson, config, [], maxId(tokenizerJson) + 1);
+  let eos = existsSync(genPath) ? idList(readJson(genPath).eos_token_id, genPath, 'eos_token_id') : [];
+  if (eos.length === 0 && existsSync(modelPath)) eos = idList(readJson(modelPath).eos_token_id, modelPath, 'eos_token_id');
+  const tokPath = join(dir, 'tokenizer.json');
+  const tok = new HfTokenizer(tokenizerJson, config, [], maxId(tokenizerJson) + 1, { tokenizer: tokPath, template: templateFile });
   if (eos.length === 0 && tok.eosToken !== null) {
     const id = encodeSingle(tok, tok.eosToken);
     if (id !== null) eos = [id];
@@ -170,20 +248,37 @@ function encodeSingle(tok: LoadedTokenizer, text: string): number | null {
 
 function loadFromGguf(path: string): LoadedTokenizer {
   const md = new GgufMetadata(readGguf(path));
-  const { tokenizerJson, tokenizerConfig, tokens } = tokenizerJsonFromGguf(md);
+  let parts: ReturnType<typeof tokenizerJsonFromGguf>;
+  try {
+    parts = tokenizerJsonFromGguf(md);
+  } catch (err) {
+    if (err instanceof GgufError) throw err; // already names the file and key
+    throw badFile(path, 'the tokenizer.ggml.* metadata does not make a tokenizer', err);
+  }
+  const { tokenizerJson, tokenizerConfig, tokens } = parts;
   const eos: number[] = [];
   const add = (id: number | null): void => {
     if (id !== null && !eos.includes(id)) eos.push(id);
   };
-  add(md.optionalNumber('tokenizer.ggml.eos_token_id'));
-  add(md.optionalNumber('tokenizer.ggml.eot_token_id'));
-  add(md.optionalNumber('tokenizer.ggml.eom_token_id'));
+  // Token ids: integers in 0..2^31-1; -1 (some converters' "none") counts as absent, as natively.
+  const tokenId = (key: string): number | null => {
+    const v = md.optionalNumber(key);
+    if (v === null || v === -1) return null;
+    if (!isTokenId(v)) throw new GgufError(path, `metadata key ${key}`, `${String(v)} is not a token id (an integer in 0..2^31-1)`);
+    return v;
+  };
+  add(tokenId('tokenizer.ggml.eos_token_id'));
+  add(tokenId('tokenizer.ggml.eot_token_id'));
+  add(tokenId('tokenizer.ggml.eom_token_id'));
   const types = md.numbers('tokenizer.ggml.token_type') ?? [];
   for (const name of KNOWN_EOG) {
     const id = tokens.indexOf(name);
     if (id >= 0 && types[id] === 3) add(id);
   }
-  return new HfTokenizer(tokenizerJson, tokenizerConfig, eos, tokens.length);
+  return new HfTokenizer(tokenizerJson, tokenizerConfig, eos, tokens.length, {
+    tokenizer: `${path} (tokenizer.ggml.* metadata)`,
+    template: `${path} (metadata key tokenizer.chat_template)`,
+  });
 }
 
 /** Loads the tokenizer of a model directory or a .gguf file. */

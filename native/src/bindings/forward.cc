@@ -15,6 +15,7 @@
 
 #include "bindings/args.h"
 #include "bindings/bindings.h"
+#include "bindings/guard.h"
 #include "bindings/handles.h"
 #include "hip_emu/device_backend.h"
 #include "model/forward.h"
@@ -94,12 +95,23 @@ class ForwardWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     // No V8 here: the step was copied in the constructor's caller; the model
-    // and cache are kept alive by the shared_ptrs this worker holds.
-    status_ = run_step(*model_, *kv_, step_, multi_, &out_);
+    // and cache are kept alive by the shared_ptrs this worker holds. An
+    // exception (bad_alloc growing scratch) is an error, as in forwardSync.
+    try {
+      status_ = run_step(*model_, *kv_, step_, multi_, &out_);
+    } catch (...) {
+      status_ = exception_error("forward");
+    }
   }
   void OnOK() override {
     model_->busy.store(false);
-    deferred_.Resolve(step_result(Env(), status_, out_));
+    try {
+      deferred_.Resolve(step_result(Env(), status_, out_));
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (...) {
+      deferred_.Resolve(make_error(Env(), exception_error("forward")));
+    }
   }
   void OnError(const Napi::Error& e) override {
     model_->busy.store(false);
@@ -180,8 +192,8 @@ Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
   Status st;
   try {
     st = run_step(*model, *kv, in, ms, &out);
-  } catch (const std::exception& e) {  // e.g. bad_alloc growing scratch: an error, and the model stays usable
-    st = make_err(Code::INTERNAL, e.what(), "forwardSync");
+  } catch (...) {  // e.g. bad_alloc growing scratch: an error, and the model stays usable
+    st = exception_error("forwardSync");
   }
   model->busy.store(false);
   return step_result(env, st, out);
@@ -190,8 +202,8 @@ Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterForwardExports(Napi::Env env, Napi::Object exports) {
-  exports.Set("forward", Napi::Function::New(env, Forward, "forward"));
-  exports.Set("forwardSync", Napi::Function::New(env, ForwardSync, "forwardSync"));
+  exports.Set("forward", HS_GUARDED(env, Forward, "forward", Returns::Promise));
+  exports.Set("forwardSync", HS_GUARDED(env, ForwardSync, "forwardSync", Returns::Result));
 }
 
 }  // namespace hs

@@ -3,6 +3,7 @@
 // releaseKvCache(handle) -> Result<boolean>.
 #include "bindings/args.h"
 #include "bindings/bindings.h"
+#include "bindings/guard.h"
 #include "bindings/handles.h"
 #include "hip_emu/device_backend.h"
 #include "result.h"
@@ -61,9 +62,9 @@ Napi::Value ReleaseKvCache(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterKvExports(Napi::Env env, Napi::Object exports) {
-  exports.Set("kvBytesPerBlock", Napi::Function::New(env, KvBytesPerBlock, "kvBytesPerBlock"));
-  exports.Set("createKvCache", Napi::Function::New(env, CreateKvCache, "createKvCache"));
-  exports.Set("releaseKvCache", Napi::Function::New(env, ReleaseKvCache, "releaseKvCache"));
+  exports.Set("kvBytesPerBlock", HS_GUARDED(env, KvBytesPerBlock, "kvBytesPerBlock", Returns::Result));
+  exports.Set("createKvCache", HS_GUARDED(env, CreateKvCache, "createKvCache", Returns::Result));
+  exports.Set("releaseKvCache", HS_GUARDED(env, ReleaseKvCache, "releaseKvCache", Returns::Result));
 }
 
 }  // namespace hs

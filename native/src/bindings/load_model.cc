@@ -6,6 +6,7 @@
 
 #include "bindings/args.h"
 #include "bindings/bindings.h"
+#include "bindings/guard.h"
 #include "bindings/handles.h"
 #include "hip_emu/device_backend.h"
 #include "model/gguf.h"
@@ -72,6 +73,18 @@ class LoadWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
+    // node-addon-api would turn a std::exception into OnError's INTERNAL
+    // error naming no file (and anything else into std::terminate): keep
+    // every exception here, as an error naming the model path.
+    try {
+      run();
+    } catch (...) {
+      Error e = exception_error(path_);
+      e.message += " while loading the model (a corrupt file can claim sizes that cannot be allocated)";
+      result_ = e;
+    }
+  }
+  void run() {
     // No V8 here: only the copied path/options and the loader.
     // A device uploads the weights: its host copy stays a map.
     result_ = load_model(path_, is_device_backend(backend_) ? FileHold::Map : FileHold::Weights);
@@ -96,10 +109,16 @@ class LoadWorker : public Napi::AsyncWorker {
       deferred_.Resolve(make_error(env, result_.error()));
       return;
     }
-    Napi::Object v = Napi::Object::New(env);
-    v.Set("info", model_info(env, *result_.value()));
-    v.Set("handle", wrap_model(env, result_.value()));
-    deferred_.Resolve(make_ok(env, v));
+    try {
+      Napi::Object v = Napi::Object::New(env);
+      v.Set("info", model_info(env, *result_.value()));
+      v.Set("handle", wrap_model(env, result_.value()));
+      deferred_.Resolve(make_ok(env, v));
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (...) {
+      deferred_.Resolve(make_error(env, exception_error(path_)));
+    }
   }
   void OnError(const Napi::Error& e) override {
     deferred_.Resolve(make_error(Env(), make_err(Code::INTERNAL, e.Message(), "loadModel")));
@@ -166,7 +185,7 @@ Napi::Value ReleaseModel(const Napi::CallbackInfo& info) {
   return make_ok(info.Env(), Napi::Boolean::New(info.Env(), had));
 }
 
-Napi::Value gguf_value(Napi::Env env, const GgufValue& v) {
+Napi::Value gguf_value(Napi::Env env, const GgufFile& f, const GgufValue& v) {
   switch (v.type) {
     case GgufType::STRING:
       return Napi::String::New(env, v.s);
@@ -182,8 +201,12 @@ Napi::Value gguf_value(Napi::Env env, const GgufValue& v) {
       if (v.type == GgufType::I64 && (v.i > (1ll << 53) || v.i < -(1ll << 53))) return Napi::BigInt::New(env, static_cast<int64_t>(v.i));
       return Napi::Number::New(env, static_cast<double>(v.as_int()));
     case GgufType::ARRAY: {
-      Napi::Array a = Napi::Array::New(env, v.items.size());
-      for (size_t i = 0; i < v.items.size(); ++i) a.Set(static_cast<uint32_t>(i), gguf_value(env, v.items[i]));
+      // Elements come from the mapping one at a time (read_gguf checked
+      // them all): no C++ copy of the array is made.
+      Napi::Array a = Napi::Array::New(env);
+      uint32_t i = 0;
+      Status st = gguf_array_items(f, v, [&](const GgufValue& e) { a.Set(i++, gguf_value(env, f, e)); });
+      if (!st.ok()) throw Napi::Error::New(env, st.error().message);  // cannot happen: the array was validated
       return a;
     }
     default:
@@ -191,14 +214,27 @@ Napi::Value gguf_value(Napi::Env env, const GgufValue& v) {
   }
 }
 
+Napi::Value gguf_metadata(Napi::Env env, const std::string& path);
+
 Napi::Value GgufMetadata(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = arg_string(info, 0, "path");
-  auto g = read_gguf(path, true);
+  // Exceptions other than a Napi::Error become a Result naming the file.
+  try {
+    return gguf_metadata(env, path);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    return make_error(env, exception_error(path));
+  }
+}
+
+Napi::Value gguf_metadata(Napi::Env env, const std::string& path) {
+  auto g = read_gguf(path);
   if (!g.ok()) return make_error(env, g.error());
   const GgufFile& f = *g.value();
   Napi::Object meta = Napi::Object::New(env);
-  for (size_t i = 0; i < f.keys.size(); ++i) meta.Set(f.keys[i], gguf_value(env, f.values[i]));
+  for (size_t i = 0; i < f.keys.size(); ++i) meta.Set(f.keys[i], gguf_value(env, f, f.values[i]));
   Napi::Object out = Napi::Object::New(env);
   out.Set("version", Napi::Number::New(env, f.version));
   out.Set("metadata", meta);
@@ -220,9 +256,9 @@ Napi::Value GgufMetadata(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterModelExports(Napi::Env env, Napi::Object exports) {
-  exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
-  exports.Set("releaseModel", Napi::Function::New(env, ReleaseModel, "releaseModel"));
-  exports.Set("ggufMetadata", Napi::Function::New(env, GgufMetadata, "ggufMetadata"));
+  exports.Set("loadModel", HS_GUARDED(env, LoadModel, "loadModel", Returns::Promise));
+  exports.Set("releaseModel", HS_GUARDED(env, ReleaseModel, "releaseModel", Returns::Result));
+  exports.Set("ggufMetadata", HS_GUARDED(env, GgufMetadata, "ggufMetadata", Returns::Result));
 }
 
 }  // namespace hs

@@ -1,5 +1,6 @@
 // listBackends() / listAttentionBackends() -> Result<array>.
 #include "bindings/bindings.h"
+#include "bindings/guard.h"
 #include "registry.h"
 #include "result.h"
 
@@ -69,8 +70,8 @@ Napi::Value ListAttentionBackends(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterRegistryExports(Napi::Env env, Napi::Object exports) {
-  exports.Set("listBackends", Napi::Function::New(env, ListBackends, "listBackends"));
-  exports.Set("listAttentionBackends", Napi::Function::New(env, ListAttentionBackends, "listAttentionBackends"));
+  exports.Set("listBackends", HS_GUARDED(env, ListBackends, "listBackends", Returns::Result));
+  exports.Set("listAttentionBackends", HS_GUARDED(env, ListAttentionBackends, "listAttentionBackends", Returns::Result));
 }
 
 }  // namespace hs

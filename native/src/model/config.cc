@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <cmath>
+#include <cstdint>
 
 namespace hs {
 
@@ -22,12 +23,23 @@ void set_arch_flags(ModelConfig* c) {
   c->qk_norm = c->architecture == "qwen3";
 }
 
+// A token id from config.json: an integer in 0..2^31-1 (the engine keeps
+// ids as int32; a cast of anything else would be undefined).
+Result<int32_t> json_token_id(const Json& v, const std::string& where, const char* field) {
+  if (!v.is_number() || !(v.number >= 0 && v.number <= static_cast<double>(INT32_MAX)) || std::floor(v.number) != v.number) {
+    return bad_field(where, field, (v.is_number() ? std::to_string(v.number) : std::string("a non-number")) +
+                                       " is not a token id (an integer in 0..2^31-1)");
+  }
+  return static_cast<int32_t>(v.number);
+}
+
 }  // namespace
 
 Result<ModelConfig> config_from_hf(const Json& j, const std::string& where) {
   if (!j.is_object()) return make_err(Code::BAD_FORMAT, "config is not a JSON object", where);
   ModelConfig c;
   c.format = "safetensors";
+  c.source = where;
   std::string raw;
   if (const Json* mt = j.get("model_type"); mt != nullptr && mt->is_string()) raw = mt->str;
   c.architecture = normalize_arch(raw);
@@ -67,17 +79,21 @@ Result<ModelConfig> config_from_hf(const Json& j, const std::string& where) {
   HS_NUM(c.rms_norm_eps, "rms_norm_eps", 1e-6);
   int64_t bos = -1;
   HS_INT(bos, "bos_token_id", -1);
+  if (bos < -1 || bos > INT32_MAX) return bad_field(where, "bos_token_id", std::to_string(bos) + " is not a token id");
   c.bos_token_id = static_cast<int32_t>(bos);
 #undef HS_INT
 #undef HS_NUM
 
   if (const Json* e = j.get("eos_token_id"); e != nullptr && !e->is_null()) {
     if (e->is_number()) {
-      c.eos_token_ids.push_back(static_cast<int32_t>(e->number));
+      auto id = json_token_id(*e, where, "eos_token_id");
+      if (!id.ok()) return id.error();
+      c.eos_token_ids.push_back(id.value());
     } else if (e->is_array()) {
       for (const Json& x : e->items) {
-        if (!x.is_number()) return bad_field(where, "eos_token_id", "not a number or list of numbers");
-        c.eos_token_ids.push_back(static_cast<int32_t>(x.number));
+        auto id = json_token_id(x, where, "eos_token_id");
+        if (!id.ok()) return id.error();
+        c.eos_token_ids.push_back(id.value());
       }
     } else {
       return bad_field(where, "eos_token_id", "not a number or list of numbers");
@@ -123,7 +139,7 @@ Result<ModelConfig> config_from_hf(const Json& j, const std::string& where) {
       if (!lo.ok()) return lo.error();
       if (!hi.ok()) return hi.error();
       if (!om.ok()) return om.error();
-      if (!(f.value() > 0) || !(hi.value() > lo.value()) || om.value() <= 0) {
+      if (!(f.value() > 0) || !(hi.value() > lo.value()) || om.value() <= 0 || om.value() > INT32_MAX) {
         return bad_field(where, "rope_scaling", "llama3 parameters out of range");
       }
       c.rope.llama3_factor = static_cast<float>(f.value());
@@ -140,6 +156,7 @@ Result<ModelConfig> config_from_hf(const Json& j, const std::string& where) {
 Result<ModelConfig> config_from_gguf(const GgufFile& g, const std::string& where) {
   ModelConfig c;
   c.format = "gguf";
+  c.source = where;
   const GgufValue* a = g.get("general.architecture");
   if (a == nullptr || a->type != GgufType::STRING) {
     return make_err(Code::BAD_FORMAT, "header field 'general.architecture' is missing", where);
@@ -150,6 +167,9 @@ Result<ModelConfig> config_from_gguf(const GgufFile& g, const std::string& where
   }
   set_arch_flags(&c);
   const std::string p = a->s + ".";
+  c.gguf_prefix = p;
+  // Sizes and counts must be integers (|v| <= 2^53, so the conversion below
+  // is exact); the two float fields only finite numbers.
   auto num = [&](const std::string& key, double fb, bool required, double* out) -> Status {
     const GgufValue* v = g.get(p + key);
     if (v == nullptr) {
@@ -158,7 +178,13 @@ Result<ModelConfig> config_from_gguf(const GgufFile& g, const std::string& where
       return Status();
     }
     if (!v->is_integer() && !v->is_float()) return make_err(Code::BAD_FORMAT, "header field '" + p + key + "' is not a number", where);
-    *out = v->as_double();
+    const double d = v->as_double();
+    const bool is_float_field = key == "rope.freq_base" || key == "attention.layer_norm_rms_epsilon";
+    if (!std::isfinite(d) || (!is_float_field && (std::floor(d) != d || std::fabs(d) > 9007199254740992.0))) {
+      return make_err(Code::BAD_FORMAT, "header field '" + p + key + "' = " + std::to_string(d) + " is not " +
+                                            (is_float_field ? "a finite number" : "an integer in range"), where);
+    }
+    *out = d;
     return Status();
   };
   double hidden = 0, layers = 0, heads = 0, kv = 0, ff = 0, ctx = 0, theta = 0, eps = 0, key_len = 0, rot = 0, vocab = 0;
@@ -188,6 +214,9 @@ Result<ModelConfig> config_from_gguf(const GgufFile& g, const std::string& where
   c.rope_theta = static_cast<float>(theta);
   c.rms_norm_eps = static_cast<float>(eps);
   c.rope.theta = c.rope_theta;
+  if (rot > INT32_MAX) {
+    return make_err(Code::BAD_FORMAT, "header field '" + p + "rope.dimension_count' = " + std::to_string(static_cast<int64_t>(rot)) + " is out of range", where);
+  }
   if (rot > 0 && static_cast<int64_t>(rot) != c.head_dim) c.rope.rotary_dim = static_cast<int32_t>(rot);
   // llama.cpp's converter permutes llama q/k rows for interleaved RoPE; it
   // leaves qwen2/qwen3 as they are and runs NEOX RoPE on them.
@@ -196,13 +225,30 @@ Result<ModelConfig> config_from_gguf(const GgufFile& g, const std::string& where
                                                             st->s != "none" && !st->s.empty()) {
     return make_err(Code::UNSUPPORTED, "header field '" + p + "rope.scaling.type': '" + st->s + "' is not supported", where);
   }
-  if (const GgufValue* b = g.get("tokenizer.ggml.bos_token_id"); b != nullptr && b->is_integer()) {
-    c.bos_token_id = static_cast<int32_t>(b->as_int());
+  // Token ids: integers in 0..2^31-1; -1 (some converters' "none") counts as absent.
+  auto token_id = [&](const char* key, int32_t* out) -> Result<bool> {
+    const GgufValue* v = g.get(key);
+    if (v == nullptr) return false;
+    const bool neg_one = v->is_integer() && v->type != GgufType::U64 && v->as_int() == -1;
+    if (neg_one) return false;
+    if (!v->is_integer() || v->type == GgufType::BOOL || (v->type == GgufType::U64 && v->u > INT32_MAX) ||
+        v->as_int() < 0 || v->as_int() > INT32_MAX) {
+      return make_err(Code::BAD_FORMAT, std::string("header field '") + key + "' = " +
+                                            (v->is_integer() || v->is_float() ? std::to_string(v->as_double()) : std::string("a non-number")) +
+                                            " is not a token id (an integer in 0..2^31-1)", where);
+    }
+    *out = static_cast<int32_t>(v->as_int());
+    return true;
+  };
+  {
+    auto b = token_id("tokenizer.ggml.bos_token_id", &c.bos_token_id);
+    if (!b.ok()) return b.error();
   }
   for (const char* k : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"}) {
-    const GgufValue* e = g.get(k);
-    if (e == nullptr || !e->is_integer()) continue;
-    int32_t id = static_cast<int32_t>(e->as_int());
+    int32_t id = 0;
+    auto e = token_id(k, &id);
+    if (!e.ok()) return e.error();
+    if (!e.value()) continue;
     bool seen = false;
     for (int32_t x : c.eos_token_ids) seen = seen || x == id;
     if (!seen) c.eos_token_ids.push_back(id);
@@ -210,28 +256,56 @@ Result<ModelConfig> config_from_gguf(const GgufFile& g, const std::string& where
   return c;  // validated by the builder once vocab_size is known
 }
 
-Status validate_config(const ModelConfig& c, const std::string& where) {
-  auto pos = [&](int64_t v, const char* name) -> Status {
-    if (v <= 0 || v > (1ll << 31)) {
-      return make_err(Code::BAD_FORMAT, std::string("field '") + name + "' = " + std::to_string(v) + " is not a positive size", where);
-    }
-    return Status();
+std::string config_field(const ModelConfig& c, const std::string& hf_name) {
+  if (c.format != "gguf") return "field '" + hf_name + "'";
+  static const std::pair<const char*, const char*> kKeys[] = {
+      {"vocab_size", "vocab_size"},
+      {"hidden_size", "embedding_length"},
+      {"num_hidden_layers", "block_count"},
+      {"num_attention_heads", "attention.head_count"},
+      {"num_key_value_heads", "attention.head_count_kv"},
+      {"head_dim", "attention.key_length"},
+      {"intermediate_size", "feed_forward_length"},
+      {"max_position_embeddings", "context_length"},
+      {"rms_norm_eps", "attention.layer_norm_rms_epsilon"},
+      {"rope_theta", "rope.freq_base"},
+  };
+  for (const auto& [hf, gg] : kKeys) {
+    if (hf_name == hf) return "header field '" + c.gguf_prefix + gg + "'";
+  }
+  if (hf_name == "eos_token_id" || hf_name == "bos_token_id") return "header field 'tokenizer.ggml." + hf_name + "'";
+  return "header field '" + hf_name + "'";
+}
+
+Status validate_config(const ModelConfig& c) {
+  const std::string& where = c.source;
+  auto bad = [&](const std::string& field, const std::string& msg) {
+    return Status(make_err(Code::BAD_FORMAT, config_field(c, field) + msg, where));
   };
   for (auto [v, n] : std::initializer_list<std::pair<int64_t, const char*>>{
            {c.vocab_size, "vocab_size"}, {c.hidden_size, "hidden_size"}, {c.num_layers, "num_hidden_layers"},
            {c.num_heads, "num_attention_heads"}, {c.num_kv_heads, "num_key_value_heads"}, {c.head_dim, "head_dim"},
            {c.intermediate_size, "intermediate_size"}, {c.max_position_embeddings, "max_position_embeddings"}}) {
-    Status st = pos(v, n);
-    if (!st.ok()) return st;
+    if (v <= 0 || v > INT32_MAX) return bad(n, " = " + std::to_string(v) + " is not a positive size (1..2^31-1)");
   }
   if (c.num_heads % c.num_kv_heads != 0) {
-    return make_err(Code::BAD_FORMAT, "field 'num_key_value_heads' does not divide 'num_attention_heads'", where);
+    return bad("num_key_value_heads", " does not divide " + config_field(c, "num_attention_heads"));
   }
   if (c.head_dim % 2 != 0 || (c.rope.rotary_dim != 0 && (c.rope.rotary_dim % 2 != 0 || c.rope.rotary_dim > c.head_dim))) {
-    return make_err(Code::BAD_FORMAT, "field 'head_dim': RoPE needs an even head size", where);
+    return bad("head_dim", ": RoPE needs an even head size");
   }
   if (!(c.rms_norm_eps > 0) || !(c.rope_theta > 0) || !std::isfinite(c.rope_theta)) {
-    return make_err(Code::BAD_FORMAT, "field 'rms_norm_eps'/'rope_theta' out of range", where);
+    return bad("rms_norm_eps", "/" + config_field(c, "rope_theta") + " out of range");
+  }
+  if (c.bos_token_id < -1 || c.bos_token_id >= c.vocab_size) {
+    return bad("bos_token_id", " = " + std::to_string(c.bos_token_id) + " is not a token id of the vocabulary (" +
+                                   std::to_string(c.vocab_size) + " tokens)");
+  }
+  for (int32_t id : c.eos_token_ids) {
+    if (id < 0 || id >= c.vocab_size) {
+      return bad("eos_token_id", " = " + std::to_string(id) + " is not a token id of the vocabulary (" +
+                                     std::to_string(c.vocab_size) + " tokens)");
+    }
   }
   return Status();
 }

@@ -16,6 +16,8 @@ namespace hs {
 struct ModelConfig {
   std::string architecture;  // "llama" | "qwen2" | "qwen3"
   std::string format;        // "safetensors" | "gguf"
+  std::string source;        // the file the fields were read from (config.json or the .gguf), for errors
+  std::string gguf_prefix;   // GGUF: the metadata key prefix, e.g. "llama." (errors name GGUF keys)
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
@@ -37,7 +39,12 @@ struct ModelConfig {
 
 Result<ModelConfig> config_from_hf(const Json& cfg, const std::string& where);
 Result<ModelConfig> config_from_gguf(const GgufFile& g, const std::string& where);
-// Common sanity checks (positive sizes, heads divide, ...), naming the field.
-Status validate_config(const ModelConfig& c, const std::string& where);
+// Common sanity checks (positive sizes, heads divide, token ids in the
+// vocabulary, ...). Errors name c.source and the field as the file spells it
+// (config.json's name, or the GGUF key).
+Status validate_config(const ModelConfig& c);
+// The name of a config.json field as c's file spells it ("num_hidden_layers"
+// -> "llama.block_count" for GGUF), quoted, with "field"/"header field".
+std::string config_field(const ModelConfig& c, const std::string& hf_name);
 
 }  // namespace hs

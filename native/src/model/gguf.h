@@ -1,10 +1,15 @@
 // GGUF (v2/v3, little-endian): magic "GGUF", version, tensor count, metadata
 // count, the metadata key/values, the tensor infos, then the aligned data
-// section. Every count, length and offset is checked against the file size.
+// section. Every count, length and offset is checked against the file size,
+// and nothing is allocated per array element: arrays are validated in place
+// and their elements read from the mapping on demand (gguf_array_items), so
+// a corrupt count costs at most a walk over bytes the file really has.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "model/tensors.h"
@@ -24,8 +29,8 @@ struct GgufValue {
   double f = 0.0;    // floats
   std::string s;     // strings
   GgufType elem_type = GgufType::U8;  // arrays
-  uint64_t count = 0;                 // arrays: element count (even when items were skipped)
-  std::vector<GgufValue> items;       // arrays: elements (empty when skipped)
+  uint64_t count = 0;                 // arrays: element count
+  uint64_t offset = 0;                // arrays: file offset of the first element (see gguf_array_items)
 
   bool is_integer() const;
   bool is_float() const { return type == GgufType::F32 || type == GgufType::F64; }
@@ -36,14 +41,20 @@ struct GgufValue {
 
 struct GgufFile {
   uint32_t version = 0;
-  std::vector<std::string> keys;
-  std::vector<GgufValue> values;  // parallel to keys
+  std::shared_ptr<MappedFile> file;  // what array elements are read from (kept after `tensors` is moved out)
+  std::vector<std::string> keys;     // in file order; no key appears twice (a duplicate is refused)
+  std::vector<GgufValue> values;     // parallel to keys
+  std::unordered_map<std::string, size_t> index;  // key -> position in keys/values
   TensorSet tensors;
   const GgufValue* get(const std::string& key) const;
 };
 
-// keep_arrays = false skips the contents of large arrays (e.g. the
-// vocabulary) while still validating them; model loading does not need them.
-Result<std::unique_ptr<GgufFile>> read_gguf(const std::string& path, bool keep_arrays, FileHold hold = FileHold::Map);
+Result<std::unique_ptr<GgufFile>> read_gguf(const std::string& path, FileHold hold = FileHold::Map);
+
+// Calls fn with each element of `a`, an array value of `g`, decoded one at a
+// time from the mapping (an element that is itself an array carries its own
+// offset for a nested call). read_gguf validated every element, so this
+// fails only when `a` is not one of g's arrays.
+Status gguf_array_items(const GgufFile& g, const GgufValue& a, const std::function<void(const GgufValue&)>& fn);
 
 }  // namespace hs

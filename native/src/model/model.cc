@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -41,7 +42,11 @@ Status rope_freqs_to_llama3(const TensorInfo& t, ModelConfig* c, const GgufFile&
   for (float x : f) factor = std::max(factor, x);
   if (factor == 1.0f) return Status();  // all ones: no scaling
   double orig = 8192;
-  if (const GgufValue* v = g.get(c->architecture + ".rope.scaling.original_context_length"); v != nullptr && v->is_integer()) {
+  const std::string orig_key = c->gguf_prefix + "rope.scaling.original_context_length";
+  if (const GgufValue* v = g.get(orig_key); v != nullptr && v->is_integer()) {
+    if (v->as_int() <= 0 || v->as_int() > INT32_MAX) {
+      return make_err(Code::BAD_FORMAT, "header field '" + orig_key + "' = " + std::to_string(v->as_int()) + " is out of range", t.file);
+    }
     orig = static_cast<double>(v->as_int());
   }
   const double lo = 1.0, hi = 4.0, pi = 3.14159265358979323846;
@@ -82,7 +87,7 @@ Status load_hf(Model* m, FileHold hold) {
 }
 
 Status load_gguf(Model* m, FileHold hold) {
-  auto g = read_gguf(m->path, false, hold);
+  auto g = read_gguf(m->path, hold);
   if (!g.ok()) return g.error();
   auto cfg = config_from_gguf(*g.value(), m->path);
   if (!cfg.ok()) return cfg.error();

@@ -1,7 +1,12 @@
 #include "model/safetensors.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <set>
+#include <tuple>
+#include <vector>
 
 #include "model/json.h"
 
@@ -24,6 +29,12 @@ uint64_t other_dtype_size(const std::string& s) {
   if (s == "I16" || s == "U16") return 2;
   if (s == "I8" || s == "U8" || s == "BOOL" || s == "F8_E4M3" || s == "F8_E5M2") return 1;
   return 0;
+}
+
+std::string num_str(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
 }
 
 Status bad(const std::string& file, const std::string& tensor, const std::string& msg) {
@@ -53,6 +64,7 @@ Status read_safetensors_file(const std::string& path, TensorSet* set, FileHold h
   if (!h.is_object()) return make_err(Code::BAD_FORMAT, "header is not a JSON object", path);
   const uint64_t data_start = 8 + hlen;
   const uint64_t data_size = f->size() - data_start;  // contains() above guarantees no underflow
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> spans;  // [begin, end), name: the coverage check below
 
   for (size_t i = 0; i < h.keys.size(); ++i) {
     const std::string& name = h.keys[i];
@@ -84,7 +96,12 @@ Status read_safetensors_file(const std::string& path, TensorSet* set, FileHold h
       if (!checked_mul(count, static_cast<uint64_t>(d.number), &count)) return bad(path, name, "shape overflows");
     }
     double b = offs->items[0].number, en = offs->items[1].number;
-    if (b < 0 || en < b || en > 1.8e19) return bad(path, name, "invalid 'data_offsets'");
+    // Integers only (a fraction would be truncated into a shifted read), and
+    // exact in a double.
+    if (!(b >= 0) || !(en >= b) || en > 9007199254740992.0 || std::floor(b) != b || std::floor(en) != en) {
+      return bad(path, name, "invalid 'data_offsets' [" + num_str(b) + ", " + num_str(en) +
+                                 "]: not integers with 0 <= begin <= end");
+    }
     uint64_t begin = static_cast<uint64_t>(b), end = static_cast<uint64_t>(en);
     uint64_t need = 0;
     if (!checked_mul(count, elem, &need)) return bad(path, name, "size overflows");
@@ -102,7 +119,30 @@ Status read_safetensors_file(const std::string& path, TensorSet* set, FileHold h
     t.data = f->data() + data_start + begin;
     t.nbytes = need;
     if (set->tensors.count(name) != 0) return bad(path, name, "defined twice in the checkpoint");
+    spans.emplace_back(begin, end, name);
     set->tensors.emplace(name, std::move(t));
+  }
+  // Tensors may not overlap, and the data section ends where the last one
+  // does: a wrong header_len or shifted data_offsets break one or the
+  // other. (The format also forbids holes; one is tolerated here, since it
+  // is what a tensor missing from the header leaves, and the model builder
+  // then names the missing tensor.)
+  std::sort(spans.begin(), spans.end());
+  uint64_t covered = 0;
+  for (const auto& [begin, end, name] : spans) {
+    if (begin < covered) {
+      return bad(path, name,
+                 "data_offsets start at " + std::to_string(begin) + " but the previous tensor ends at " + std::to_string(covered) +
+                     " (tensors may not overlap): corrupt data_offsets");
+    }
+    covered = end;
+  }
+  if (covered != data_size) {
+    return make_err(Code::BAD_FORMAT,
+                    "header field 'header_len' = " + std::to_string(hlen) + ": the tensors end at byte " + std::to_string(covered) +
+                        " of a data section of " + std::to_string(data_size) +
+                        " (it must end with the last tensor): a wrong header_len or data_offsets, or a tensor missing from the header",
+                    path);
   }
   set->files.push_back(std::move(f));
   return Status();

@@ -94,14 +94,30 @@ Status bind_weights(Model* m) {
   ModelConfig& c = m->cfg;
   Names n{c.format == "gguf"};
   Binder b(m);
-  // Keep owned vectors from reallocating while pointers into them are handed out.
-  m->owned.reserve(static_cast<size_t>(c.num_layers) * 8 + 8);
 
   const TensorInfo* emb = m->tensors.find(n.embed());
   if (emb == nullptr) return b.missing(n.embed());
   if (c.vocab_size == 0 && emb->shape.size() == 2) c.vocab_size = emb->shape[0];
-  Status st = validate_config(c, m->path);
+  // Sizes are checked before anything is sized from them.
+  Status st = validate_config(c);
   if (!st.ok()) return st;
+  // Every layer has at least 9 tensors (2 norms, q, k, v, o, gate, up,
+  // down): a layer count the checkpoint cannot hold is refused before any
+  // per-layer allocation. The first missing layer is found within
+  // tensors.size() + 1 probes, since the names probed are distinct.
+  const uint64_t n_tensors = m->tensors.tensors.size();
+  if (static_cast<uint64_t>(c.num_layers) > n_tensors / 9) {
+    int64_t l = 0;
+    while (l < c.num_layers && m->tensors.find(n.layer(l, "input_layernorm.weight", "attn_norm.weight")) != nullptr) ++l;
+    std::string first = l < c.num_layers ? " (first missing: '" + n.layer(l, "input_layernorm.weight", "attn_norm.weight") + "')" : "";
+    return make_err(Code::BAD_FORMAT,
+                    config_field(c, "num_hidden_layers") + " = " + std::to_string(c.num_layers) + " but the checkpoint holds " +
+                        std::to_string(n_tensors) + " tensors, too few for that many layers" + first,
+                    c.source);
+  }
+  // Pointers into owned vectors stay valid when `owned` reallocates (moving
+  // a std::vector keeps its buffer); reserving only saves the moves.
+  m->owned.reserve(static_cast<size_t>(c.num_layers) * 8 + 8);
 
   const int64_t H = c.hidden_size, V = c.vocab_size, hd = c.head_dim, I = c.intermediate_size;
   const int64_t qd = c.num_heads * hd, kd = c.num_kv_heads * hd;
