@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, statSync 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { acquireLock, readHolder } from '../../src/catalog/lock.js';
+import { acquireLock, readHolder, type LockHolder } from '../../src/catalog/lock.js';
 
 function dir(t: Test): string {
   const d = mkdtempSync(join(tmpdir(), 'hipserve-lock-'));
@@ -56,13 +56,23 @@ t.test('a stale lock of a dead pid is taken over; another host is respected', as
   const remote = join(d, 'remote.lock');
   writeFileSync(remote, JSON.stringify({ pid: deadPid(), host: 'some-other-host', nonce: 'r', since: 0 }));
   t.equal(await acquireLock(remote, { wait: false }), null, 'a pid on another host cannot be checked, so it is not stale');
-  let waited = null as null | number;
-  const p = acquireLock(remote, { wait: true, pollMs: 5, onWait: (h) => { waited = h?.pid ?? -1; } });
-  await sleep(30);
+  // The remote lock is removed only once the waiter has said it waits: it
+  // then holds no lock yet, and must take it on a later poll.
+  let waiting: (holder: LockHolder | null) => void = () => undefined;
+  const told = new Promise<LockHolder | null>((resolve) => { waiting = resolve; });
+  const p = acquireLock(remote, { wait: true, pollMs: 5, onWait: (h) => { waiting(h); } });
+  // (A waiter that took the lock at once, never telling, must not hang the test.)
+  const first = await Promise.race([told.then((holder) => ({ holder })), p.then((lock) => ({ lock }))]);
+  if ('lock' in first) {
+    first.lock?.release();
+    t.fail('took a lock another host holds without waiting');
+    return;
+  }
+  t.match(first.holder, { host: 'some-other-host', nonce: 'r' }, 'told the caller it was waiting, and for whom');
   rmSync(remote);
   const got = await p;
-  t.ok(got);
-  t.not(waited, null, 'told the caller it was waiting');
+  t.ok(got, 'taken once the remote lock is gone');
+  t.equal(readHolder(remote)?.pid, process.pid);
   got?.release();
 });
 

@@ -1,8 +1,10 @@
 // `hipserve serve` for real, as a child process: a fixture model on port 0,
 // one completion, SIGTERM during a long stream (the stream ends, exit 0),
-// JSON log lines with request ids; a flag typo exits 2 with a suggestion;
+// JSON log lines with request ids; a flag typo exits 2 with a suggestion, as
+// do no arguments (the usage) and an unknown config subcommand;
 // no --model serves the demo model and says its text is noise.
 
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -91,6 +93,29 @@ t.test('a flag typo exits 2 with "did you mean"', async (t) => {
   const exit = await child.exited;
   t.equal(exit.code, 2);
   t.match(child.stderr(), /unknown option --max-num-seq; did you mean --max-num-seqs\?/);
+  t.same(child.lines, [], 'nothing on stdout');
+});
+
+t.test('no arguments: the usage on stdout, exit 2', async (t) => {
+  const child = startCli([], env);
+  t.teardown(() => { child.kill(); });
+  const closed = once(child.proc, 'close'); // after 'exit', once stdout is read to its end
+  const exit = await child.exited;
+  await closed;
+  t.same(exit, { code: 2, signal: null }, 'exit 2');
+  t.equal(child.lines[0], 'Usage: hipserve <command> [options]', 'the usage, from its first line');
+  t.ok(child.lines.some((l) => /^\s+serve \[MODEL\]/.test(l)), 'listing the commands');
+  t.equal(child.stderr(), '', 'nothing on stderr');
+});
+
+t.test('an unknown config subcommand: one line on stderr, exit 2', async (t) => {
+  const child = startCli(['config', 'shema'], env);
+  t.teardown(() => { child.kill(); });
+  const closed = once(child.proc, 'close');
+  const exit = await child.exited;
+  await closed;
+  t.same(exit, { code: 2, signal: null }, 'a usage error: exit 2');
+  t.equal(child.stderr(), 'hipserve: unknown config command shema; try `hipserve config schema`\n', 'one line naming it and the right command');
   t.same(child.lines, [], 'nothing on stdout');
 });
 

@@ -4,7 +4,7 @@
 
 import { RateLimitError } from 'openai';
 import t from 'tap';
-import { isOpenAIError, noEos, pollMetrics, postJson, rawPost, scrape, startLive, value, type Live, type Sample } from './helpers.js';
+import { isOpenAIError, noEos, poll, pollMetrics, postJson, rawPost, scrape, startLive, value, type Live, type Sample } from './helpers.js';
 
 let live: Live;
 
@@ -45,30 +45,50 @@ t.test('a full queue answers 429 (RateLimitError) with Retry-After; the held req
   t.equal(running(idle) + waiting(idle), 0, 'idle again');
 });
 
-t.test('a burst: some get 429, every admitted request completes with 200', async (t) => {
+t.test('a burst against one free place in the queue: exactly one admitted, the rest 429, the admitted one completes', async (t) => {
   const N = 8;
   const MAX = 48;
   const before = await scrape(live.url);
-  const results = await Promise.all(
-    Array.from({ length: N }, (_, i) =>
-      postJson(live.url, '/v1/completions', { model: live.model, prompt: `burst request ${i}`, max_tokens: MAX, ignore_eos: true, temperature: 0 }),
-    ),
+  // One running and one waiting, each far from done: one place left in the
+  // queue of two, and none frees while they are held (max-num-seqs 1).
+  const held = [0, 1].map((i) =>
+    rawPost(live.url, '/v1/completions', { model: live.model, prompt: `held ${i}`, max_tokens: 900, ignore_eos: true, temperature: 0 }),
   );
+  t.teardown(() => { for (const h of held) h.req.destroy(); });
+  const s = await pollMetrics(live.url, (x) => running(x) === 1 && waiting(x) === 1);
+  t.equal(running(s), 1, 'one running');
+  t.equal(waiting(s), 1, 'one waiting: one place left');
+
+  const settled: { i: number; status: number }[] = [];
+  const burst = Array.from({ length: N }, (_, i) =>
+    postJson(live.url, '/v1/completions', { model: live.model, prompt: `burst request ${i}`, max_tokens: MAX, ignore_eos: true, temperature: 0 }).then((r) => {
+      settled.push({ i, status: r.status });
+      return r;
+    }),
+  );
+  // All but one are answered while the held requests still hold the queue.
+  t.ok(await poll(() => settled.length >= N - 1), `${N - 1} answered while the queue is held: ${JSON.stringify(settled)}`);
+  t.same(settled.map((x) => x.status), Array<number>(N - 1).fill(429), `${N - 1} refused with 429`);
+  t.equal(waiting(await scrape(live.url)), 2, 'the one admitted waits in the last place');
+
+  for (const h of held) h.req.destroy();
+  const results = await Promise.all(burst);
   const ok = results.filter((r) => r.status === 200);
   const refused = results.filter((r) => r.status === 429);
-  t.equal(ok.length + refused.length, N, `only 200s and 429s: ${results.map((r) => r.status).join(',')}`);
-  t.ok(refused.length >= 1, `${refused.length} refused`);
-  t.ok(ok.length >= 3, `${ok.length} admitted (one running + two queued at least)`);
+  t.equal(ok.length, 1, `exactly one admitted: ${results.map((r) => r.status).join(',')}`);
+  t.equal(refused.length, N - 1, `exactly ${N - 1} refused`);
   for (const r of refused) {
     t.ok(Number(r.headers.get('retry-after')) >= 1, 'Retry-After on every 429');
     t.ok(isOpenAIError(r.body), 'OpenAI error body');
+    t.match(r.body, { error: { type: 'rate_limit_error', code: 'queue_full' } });
   }
   for (const r of ok) {
-    t.match(r.body, { object: 'text_completion', choices: [{ finish_reason: 'length' }], usage: { completion_tokens: MAX } }, 'an admitted request ran to the end');
+    t.match(r.body, { object: 'text_completion', choices: [{ finish_reason: 'length' }], usage: { completion_tokens: MAX } }, 'the admitted request ran to the end');
   }
-  const after = await scrape(live.url);
-  t.equal(rejected(after) - rejected(before), refused.length, 'the rejected counter matches the 429s');
-  t.equal(value(after, 'vllm:request_success_total', { model_name: live.model, finished_reason: 'length' }) - value(before, 'vllm:request_success_total', { model_name: live.model, finished_reason: 'length' }), ok.length, 'every admitted request finished by length');
+  const after = await pollMetrics(live.url, (x) => running(x) === 0 && waiting(x) === 0);
+  t.equal(rejected(after) - rejected(before), N - 1, 'the rejected counter counts the 429s');
+  const lengthDone = (x: Sample[]): number => value(x, 'vllm:request_success_total', { model_name: live.model, finished_reason: 'length' });
+  t.equal(lengthDone(after) - lengthDone(before), 1, 'the admitted request finished by length (the held ones were aborted)');
 
   const next = await live.client.completions.create({ model: live.model, prompt: 'calm again', max_tokens: 2, ...noEos });
   t.equal(next.usage?.completion_tokens, 2, 'served after the burst');

@@ -7,6 +7,7 @@ import { EngineError } from '../../src/engine/errors.js';
 import { ModelRunner, type ForwardFn, type StepArrays } from '../../src/runner/runner.js';
 import { createScheduler } from '../../src/scheduler/scheduler.js';
 import type { GenerateInput, RequestOutput, TokenizerApi } from '../../src/engine/types.js';
+import { waitFor } from '../helpers/wait.js';
 
 const V = 26;
 const EOS = 25;
@@ -162,6 +163,7 @@ for (const steps of STEPS) t.test(`n > 1 gives every choice its own index and fi
 
 for (const steps of STEPS) t.test(`abort by signal or by leaving the iterator frees the blocks (steps per call: ${steps})`, async (t) => {
   const { engine } = makeEngine({ banned: [], next: (l) => (l + 1) % 20 }, { steps });
+  t.teardown(() => engine.close());
   const ac = new AbortController();
   const it = engine.generate({ prompt: 'a', params: { maxTokens: 60, ignoreEos: true }, signal: ac.signal });
   let last: RequestOutput | undefined;
@@ -173,13 +175,17 @@ for (const steps of STEPS) t.test(`abort by signal or by leaving the iterator fr
   t.equal(last?.deltas.at(-1)?.finishReason, 'abort');
   t.equal(engine.stats().kvBlocksUsed, 0);
   t.equal(engine.stats().numRunning + engine.stats().numWaiting, 0);
+  let held = 0;
   for await (const o of engine.generate({ prompt: 'a', params: { maxTokens: 60 } })) {
     t.ok(o.deltas.length > 0);
+    held = engine.stats().kvBlocksUsed;
     break;
   }
-  await new Promise((r) => setTimeout(r, 10));
+  t.ok(held > 0, `the request held blocks when the loop left it (${held})`);
+  // The abort lands at the next step boundary; wait for it, not a fixed time.
+  const idle = (): boolean => engine.stats().kvBlocksUsed === 0 && engine.stats().numRunning + engine.stats().numWaiting === 0;
+  await waitFor(idle, 'the abandoned request to be aborted and its blocks freed');
   t.equal(engine.stats().kvBlocksUsed, 0, 'break out of the iterator aborts');
-  await engine.close();
 });
 
 t.test('bad input is refused synchronously with a code', async (t) => {

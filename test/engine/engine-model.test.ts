@@ -1,12 +1,13 @@
 // The engine over the real native forward and a fixture model: batching,
 // prefix caching and preemption must not change what a request generates.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { assembleEngine } from '../../src/engine/index.js';
 import type { LlmEngine } from '../../src/engine/llm-engine.js';
 import type { GenerateInput, SamplingParams } from '../../src/engine/types.js';
 import { loadTokenizer } from '../../src/models/tokenizer.js';
 import * as native from '../../src/native.js';
 import { fixtureModel } from '../fixtures/models.js';
+import { ownModel } from '../helpers/native-handles.js';
 import { nativeGreedy } from '../peer/native-greedy.js';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -19,12 +20,26 @@ interface Opts {
   overlap?: boolean;
 }
 
-async function engineFor(path: string, o: Opts = {}): Promise<LlmEngine> {
+/** An engine over a fresh load of the model, closed (model and KV pool released) when `t` ends. */
+async function engineFor(t: Test, path: string, o: Opts = {}): Promise<LlmEngine> {
   const r = await native.loadModel(path, { device: 'cpu' });
   if (!r.ok) throw r.error;
+  let engine: LlmEngine;
+  try {
+    engine = await assemble(r.value, path, o);
+  } catch (err) {
+    native.releaseModel(r.value.handle);
+    throw err;
+  }
+  // Closing twice is harmless: the tests close inline, as soon as they are done with an engine.
+  t.teardown(() => engine.close());
+  return engine;
+}
+
+async function assemble(loaded: native.LoadedModel, path: string, o: Opts): Promise<LlmEngine> {
   const tokenizer = await loadTokenizer(path);
   return assembleEngine({
-    loaded: r.value,
+    loaded,
     tokenizer,
     numBlocks: o.numBlocks ?? 256,
     blockSize: 16,
@@ -57,7 +72,7 @@ const greedy: Partial<SamplingParams> = { temperature: 0, maxTokens: 24, ignoreE
 
 t.test('llama fixture: batching, prefix caching and preemption leave greedy output unchanged', async (t) => {
   const path = await fixtureModel('llama', 'safetensors');
-  const ref = await engineFor(path, { maxNumSeqs: 1 });
+  const ref = await engineFor(t, path, { maxNumSeqs: 1 });
   const ps = prompts(ref.model.vocabSize);
   const alone: number[][] = [];
   for (const p of ps) alone.push(await tokensOf(ref, { prompt: p, params: greedy }));
@@ -67,6 +82,7 @@ t.test('llama fixture: batching, prefix caching and preemption leave greedy outp
   // builder, not the runner's): the engine must generate exactly that.
   const direct = await native.loadModel(path, { device: 'cpu' });
   if (!direct.ok) throw direct.error;
+  ownModel(t, direct.value.handle);
   for (let i = 0; i < ps.length; i++) {
     const g = await nativeGreedy(direct.value.handle, [ps[i]], { steps: 24 });
     t.same(alone[i], g.seqs[0].tokens, `prompt ${i}: the engine's greedy tokens equal the native core's single-sequence run`);
@@ -75,7 +91,7 @@ t.test('llama fixture: batching, prefix caching and preemption leave greedy outp
   t.ok(new Set(alone.map((a) => a.join(','))).size > 1, 'different prompts give different continuations');
 
   // Overlapped steps (next step launched before this one's text work) here.
-  const busy = await engineFor(path, { overlap: true });
+  const busy = await engineFor(t, path, { overlap: true });
   const together = await Promise.all(ps.map((p) => tokensOf(busy, { prompt: p, params: greedy })));
   t.same(together, alone, 'the same tokens inside a busy batch');
   // A second wave shares prefixes with the first: served from the cache.
@@ -86,12 +102,12 @@ t.test('llama fixture: batching, prefix caching and preemption leave greedy outp
   t.equal(busy.stats().kvBlocksUsed, 0, 'every block is back when idle');
   await busy.close();
 
-  const noPrefix = await engineFor(path, { prefix: false });
+  const noPrefix = await engineFor(t, path, { prefix: false });
   t.same(await Promise.all(ps.map((p) => tokensOf(noPrefix, { prompt: p, params: greedy }))), alone, 'the same tokens without prefix caching');
   await noPrefix.close();
 
   // 12 usable blocks of 16 tokens cannot hold six sequences of up to 94 tokens: preemption must happen.
-  const tiny = await engineFor(path, { numBlocks: 13, maxBatched: 64 });
+  const tiny = await engineFor(t, path, { numBlocks: 13, maxBatched: 64 });
   const squeezed = await Promise.all(ps.map((p) => tokensOf(tiny, { prompt: p, params: greedy })));
   t.ok(tiny.stats().numPreemptions > 0, `preempted ${tiny.stats().numPreemptions} times`);
   t.same(squeezed, alone, 'the same tokens with preemption by recompute and chunked prefill');
@@ -101,7 +117,7 @@ t.test('llama fixture: batching, prefix caching and preemption leave greedy outp
 
 t.test('qwen3 fixture: a seeded sampled request is the same alone and in a batch', async (t) => {
   const path = await fixtureModel('qwen3', 'safetensors');
-  const eng = await engineFor(path);
+  const eng = await engineFor(t, path);
   const ps = prompts(eng.model.vocabSize);
   const sampled: Partial<SamplingParams> = { temperature: 0.9, topP: 0.95, topK: 50, seed: 1234, maxTokens: 20, ignoreEos: true };
   const alone = await tokensOf(eng, { prompt: ps[1], params: sampled });

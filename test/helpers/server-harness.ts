@@ -6,6 +6,8 @@ import { buildServer, type App } from '../../src/server/app.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { FakeEngine, type FakeEngineOptions } from './fake-engine.js';
 
+export { waitFor } from './wait.js';
+
 export interface Harness {
   url: string;
   engine: FakeEngine;
@@ -39,13 +41,4 @@ export async function startServer(
       await engine.close();
     },
   };
-}
-
-/** Polls until cond() holds (state changes made by other async work), failing after `ms`. */
-export async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }

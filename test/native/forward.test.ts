@@ -2,11 +2,12 @@
 // the same weights as safetensors and as GGUF decode the same tokens,
 // chunked prefill equals one-shot prefill, bad steps are INVALID_ARGUMENT
 // Results, and one forward runs at a time per model.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { fixtureModel } from '../fixtures/models.js';
 import type { Arch } from '../fixtures/models.js';
 import { createKvCache, forward, loadModel, releaseKvCache, releaseModel } from '../../src/native.js';
 import type { KvCacheHandle, ModelHandle, NativeModelInfo } from '../../src/native.js';
+import { ownKv, ownModel } from '../helpers/native-handles.js';
 import { buildStep, generateAlone, newSeq, promptIds } from './step-helpers.js';
 
 const BS = 16;
@@ -25,23 +26,20 @@ interface Opened {
   info: NativeModelInfo;
 }
 
-async function open(arch: Arch, format: 'safetensors' | 'gguf', numBlocks = 64, kvCacheDtype: 'auto' | 'f32' = 'auto'): Promise<Opened> {
+/** A model and its KV pool, both released when `t` ends. */
+async function open(t: Test, arch: Arch, format: 'safetensors' | 'gguf', numBlocks = 64, kvCacheDtype: 'auto' | 'f32' = 'auto'): Promise<Opened> {
   const r = await loadModel(await fixtureModel(arch, format), { kvCacheDtype });
   if (!r.ok) throw r.error;
-  const kv = createKvCache(r.value.handle, { numBlocks, blockSize: BS });
+  const model = ownModel(t, r.value.handle);
+  const kv = createKvCache(model, { numBlocks, blockSize: BS });
   if (!kv.ok) throw kv.error;
-  return { model: r.value.handle, kv: kv.value.handle, info: r.value.info };
-}
-
-function close(o: Opened): void {
-  releaseKvCache(o.kv);
-  releaseModel(o.model);
+  return { model, kv: ownKv(t, kv.value.handle), info: r.value.info };
 }
 
 for (const arch of ['llama', 'qwen2', 'qwen3'] as const) {
   t.test(`${arch}: safetensors and GGUF give the same greedy tokens and logprobs`, async (t) => {
-    const st = await open(arch, 'safetensors', 64, 'f32');
-    const gg = await open(arch, 'gguf', 64, 'f32');
+    const st = await open(t, arch, 'safetensors', 64, 'f32');
+    const gg = await open(t, arch, 'gguf', 64, 'f32');
     t.equal(st.info.ropeStyle, 'neox');
     t.equal(gg.info.ropeStyle, arch === 'llama' ? 'interleaved' : 'neox');
     const prompt = promptIds(21, 7);
@@ -59,13 +57,11 @@ for (const arch of ['llama', 'qwen2', 'qwen3'] as const) {
     // Greedy picks the top-1 token and reports its logprob.
     t.equal(a[0]?.token, a[0]?.topIds[0]);
     t.ok(Math.abs((a[0]?.logprob ?? 0) - (a[0]?.topLogprobs[0] ?? 1)) < 1e-6);
-    close(st);
-    close(gg);
   });
 }
 
 t.test('chunked prefill equals one-shot prefill', async (t) => {
-  const m = await open('qwen3', 'safetensors');
+  const m = await open(t, 'qwen3', 'safetensors');
   const prompt = promptIds(37, 11);
   const one = await generateAlone(m.model, m.kv, newSeq([4, 8, 1], { numLogprobs: 3 }), prompt, 8, BS);
   const chunked = await generateAlone(m.model, m.kv, newSeq([30, 12, 20], { numLogprobs: 3 }), prompt, 8, BS, 8);
@@ -75,11 +71,10 @@ t.test('chunked prefill equals one-shot prefill', async (t) => {
   for (let i = 0; i < one.length; i++) {
     t.ok(Math.abs((one[i]?.logprob ?? 0) - (chunked[i]?.logprob ?? 1)) < 1e-4, `step ${i} logprob within 1e-4`);
   }
-  close(m);
 });
 
 t.test('a bad step is an INVALID_ARGUMENT Result and the model keeps working', async (t) => {
-  const m = await open('llama', 'gguf', 8);
+  const m = await open(t, 'llama', 'gguf', 8);
   const good = () => buildStep([{ seq: newSeq([1, 2]), tokens: promptIds(5, 3), doSample: true }], BS);
   const cases: [string, (s: ReturnType<typeof good>) => void, RegExp][] = [
     ['token id past the vocabulary', (s) => (s.tokenIds[0] = m.info.vocabSize), /tokenIds/],
@@ -121,17 +116,16 @@ t.test('a bad step is an INVALID_ARGUMENT Result and the model keeps working', a
   t.throws(() => void forward(m.kv as unknown as ModelHandle, m.kv, short), TypeError, 'a KV handle is not a model');
   const ok = await forward(m.model, m.kv, good());
   t.equal(ok.ok, true, 'a good step still runs');
-  close(m);
 });
 
 t.test('one forward at a time per model; released handles are refused', async (t) => {
-  const m = await open('qwen2', 'gguf', 8);
+  const m = await open(t, 'qwen2', 'gguf', 8);
   const step = buildStep([{ seq: newSeq([1]), tokens: [10, 11, 12], doSample: true }], BS);
   const first = forward(m.model, m.kv, step);
   const second = await forward(m.model, m.kv, step);
   t.equal(second.ok ? 'ok' : second.error.code, 'HIPSERVE_E_BUSY', 'the concurrent call gets BUSY');
   t.equal((await first).ok, true, 'the first completes');
-  const other = await open('qwen2', 'gguf', 8);
+  const other = await open(t, 'qwen2', 'gguf', 8);
   const cross = await forward(m.model, other.kv, step);
   t.match(cross.ok ? '' : cross.error.message, /another model/, 'a cache of another model is refused');
   const noSample = buildStep([{ seq: newSeq([2]), tokens: [10, 11], doSample: false }], BS);
@@ -141,12 +135,10 @@ t.test('one forward at a time per model; released handles are refused', async (t
   const after = await forward(m.model, m.kv, step);
   t.equal(after.ok ? 'ok' : after.error.code, 'HIPSERVE_E_INVALID_ARGUMENT', 'a released model is refused');
   t.same(releaseModel(m.model), { ok: true, value: false }, 'releasing twice is harmless');
-  releaseKvCache(m.kv);
-  close(other);
 });
 
 t.test('random corruptions of a step never crash: ok or INVALID_ARGUMENT', async (t) => {
-  const m = await open('qwen2', 'gguf', 6);
+  const m = await open(t, 'qwen2', 'gguf', 6);
   const base = () =>
     buildStep(
       [
@@ -177,11 +169,10 @@ t.test('random corruptions of a step never crash: ok or INVALID_ARGUMENT', async
   t.ok(seen.has('HIPSERVE_E_INVALID_ARGUMENT'), 'most corruptions are refused');
   const ok = await forward(m.model, m.kv, base());
   t.equal(ok.ok, true, 'the model still runs a good step');
-  close(m);
 });
 
 t.test('releasing the model and cache while a forward runs: the forward still completes', async (t) => {
-  const m = await open('llama', 'safetensors', 8);
+  const m = await open(t, 'llama', 'safetensors', 8);
   const step = buildStep([{ seq: newSeq([1, 2]), tokens: promptIds(20, 4), doSample: true }], BS);
   const pending = forward(m.model, m.kv, step);
   t.same(releaseModel(m.model), { ok: true, value: true });

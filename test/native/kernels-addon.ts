@@ -86,9 +86,10 @@ export interface Ops {
   packWeights(w: Uint8Array, dtype: DTypeName, N: number, K: number): OpResult<Uint8Array>;
   /** Whether the current SIMD level has its own kernel for dtype's packed layout. */
   packedKernel(dtype: DTypeName): OpResult<boolean>;
+  /** Seconds per call (best, mean, and the calling thread's best CPU time); `w` may hold `copies` matrices back to back. */
   benchMatmul(
-    x: Float32Array, M: number, K: number, w: Uint8Array, dtype: DTypeName, N: number, iters: number, threads?: number,
-  ): OpResult<{ best: number; mean: number }>;
+    x: Float32Array, M: number, K: number, w: Uint8Array, dtype: DTypeName, N: number, iters: number, threads?: number, copies?: number,
+  ): OpResult<{ best: number; mean: number; cpuBest: number }>;
   embed(table: Uint8Array, dtype: DTypeName, rows: number, cols: number, ids: Int32Array): OpResult<Float32Array>;
   rmsnorm(x: Float32Array, weight: Float32Array, rows: number, dim: number, eps: number): OpResult<Float32Array>;
   rope(x: Float32Array, positions: Int32Array, nHeads: number, headDim: number, params: RopeParamsJs): OpResult<Float32Array>;

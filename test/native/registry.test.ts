@@ -88,12 +88,24 @@ t.test('asking for a missing backend names the ones present', async (t) => {
 });
 
 t.test('the loader tries HIPSERVE_ADDON first, then build/Release and build/Debug', (t) => {
-  const c = addonCandidates();
   const root = packageRoot();
   t.ok(existsSync(join(root, 'package.json')));
-  t.equal(c.at(-2), join(root, 'build', 'Release', 'hipserve.node'));
-  t.equal(c.at(-1), join(root, 'build', 'Debug', 'hipserve.node'));
-  if (process.env.HIPSERVE_ADDON) t.equal(c[0], process.env.HIPSERVE_ADDON);
+  const release = join(root, 'build', 'Release', 'hipserve.node');
+  const debug = join(root, 'build', 'Debug', 'hipserve.node');
+  // addonCandidates() reads the variable at each call; the addon this
+  // process uses is already loaded, so setting it here changes nothing else.
+  const saved = process.env.HIPSERVE_ADDON;
+  try {
+    process.env.HIPSERVE_ADDON = '/elsewhere/hipserve.node';
+    t.same(addonCandidates(), ['/elsewhere/hipserve.node', release, debug], 'HIPSERVE_ADDON set: it first');
+    delete process.env.HIPSERVE_ADDON;
+    t.same(addonCandidates(), [release, debug], 'unset: build/Release, then build/Debug');
+    process.env.HIPSERVE_ADDON = '';
+    t.same(addonCandidates(), [release, debug], 'empty: as unset');
+  } finally {
+    if (saved === undefined) delete process.env.HIPSERVE_ADDON;
+    else process.env.HIPSERVE_ADDON = saved;
+  }
   t.end();
 });
 
@@ -117,9 +129,13 @@ t.test('with no addon anywhere, one error lists every attempt and what to do', (
   });
   const out = r.stdout;
   t.match(out, /could not be loaded/);
-  t.match(out, new RegExp(`${join(pkg, 'missing.node').replaceAll('.', '\\.')}: not found`));
-  t.match(out, /build\/Release\/hipserve\.node: not found/);
-  t.match(out, /build\/Debug\/hipserve\.node: not found/);
+  // One line per attempt, in the order tried: HIPSERVE_ADDON (set above for the child), then Release, then Debug.
+  const attempts = out.split('\n').filter((l) => l.endsWith(': not found')).map((l) => l.trim());
+  t.same(
+    attempts,
+    [join(pkg, 'missing.node'), join(pkg, 'build', 'Release', 'hipserve.node'), join(pkg, 'build', 'Debug', 'hipserve.node')].map((p) => `${p}: not found`),
+    'HIPSERVE_ADDON first, then build/Release, then build/Debug',
+  );
   t.match(out, /npm ci/);
   t.match(out, /cmake/);
   t.end();

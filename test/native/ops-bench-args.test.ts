@@ -1,0 +1,63 @@
+// ops.benchMatmul and ops.threads (the bench's entry points,
+// native/src/ops/ops_tensor.cc and ops.cc) as native/src/ops/args.h defines
+// argument handling: a wrong JS type throws a TypeError, a right type with a
+// wrong value is an INVALID_ARGUMENT Result naming the op. One tiny valid
+// call returns finite numbers; nothing here says anything about speed.
+import t, { type Test } from 'tap';
+import { ops, unwrap, type OpResult } from './kernels-addon.js';
+
+const M = 1, K = 32, N = 2;
+const x = Float32Array.from({ length: M * K }, (_, i) => (i % 7) - 3);
+/** N rows of K f32 weights, `copies` times over, as bytes. */
+const weights = (copies = 1): Uint8Array => new Uint8Array(Float32Array.from({ length: copies * N * K }, (_, i) => ((i % 5) - 2) / 4).buffer);
+
+function invalid(t: Test, r: OpResult<unknown>, message: RegExp, what: string): void {
+  t.match(r, { ok: false, error: { code: 'HIPSERVE_E_INVALID_ARGUMENT', where: 'ops.benchMatmul', message } }, what);
+}
+
+t.test('ops.threads: the default pool\'s thread count', (t) => {
+  const n = unwrap(ops.threads());
+  t.ok(Number.isInteger(n) && n >= 1, `a whole number of threads, at least 1: ${n}`);
+  t.end();
+});
+
+t.test('ops.benchMatmul: a tiny valid call, with and without copies, gives finite times', (t) => {
+  for (const [copies, what] of [[undefined, 'one matrix'], [1, 'copies 1'], [3, 'three copies']] as const) {
+    const r = unwrap(ops.benchMatmul(x, M, K, weights(copies ?? 1), 'f32', N, 3, 1, copies));
+    for (const k of ['best', 'mean', 'cpuBest'] as const) {
+      t.ok(Number.isFinite(r[k]) && r[k] >= 0, `${what}: ${k} is a finite, non-negative number of seconds`);
+    }
+  }
+  t.end();
+});
+
+t.test('ops.benchMatmul: wrong types throw TypeError', (t) => {
+  const w = weights();
+  t.throws(() => ops.benchMatmul(Array.from(x) as unknown as Float32Array, M, K, w, 'f32', N, 2), TypeError, 'x not a Float32Array');
+  t.throws(() => ops.benchMatmul(x, M, K, new Float32Array(N * K) as unknown as Uint8Array, 'f32', N, 2), TypeError, 'weights not a Uint8Array');
+  t.throws(() => ops.benchMatmul(x, M, K, w, 3 as unknown as 'f32', N, 2), TypeError, 'dtype not a string');
+  t.throws(() => ops.benchMatmul(x, M, K, w, 'f32', N, '2' as unknown as number), /ops\.benchMatmul: iters must be a number/, 'iters a string');
+  t.throws(() => ops.benchMatmul(x, M, K, w, 'f32', N, 2, '1' as unknown as number), /ops\.benchMatmul: threads must be a number/, 'threads a string');
+  t.throws(() => ops.benchMatmul(x, M, K, w, 'f32', N, 2, 1, '1' as unknown as number), /ops\.benchMatmul: copies must be a number/, 'copies a string');
+  t.throws(() => ops.benchMatmul(x, M, K, w, 'f32', N, 2, 1, '1' as unknown as number), TypeError, 'and it is a TypeError');
+  t.end();
+});
+
+t.test('ops.benchMatmul: wrong values are INVALID_ARGUMENT Results', (t) => {
+  const w = weights();
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 2, 1, 0), /copies must be within \[1, 4096\]/, 'copies 0');
+  invalid(t, ops.benchMatmul(x, M, K, weights(), 'f32', N, 2, 1, 4097), /copies must be within \[1, 4096\]/, 'copies 4097');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 2, 1, 1.5), /copies must be a non-negative integer/, 'fractional copies');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 2, 1, -1), /copies must be a non-negative integer/, 'negative copies');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 2, 1, 3), /weights must hold `copies` equal matrices/, 'weights not divisible into 3 copies');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 2, 1, 2), /weights must hold N rows of K values/, 'two copies of half a matrix');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 0), /iters must be within \[1, 100000\]/, 'iters 0');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 100001), /iters must be within \[1, 100000\]/, 'iters 100001');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 2.5), /iters must be a non-negative integer/, 'fractional iters');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 2, 257), /threads must be at most 256/, 'threads 257');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f32', N, 2, 1.5), /threads must be a non-negative integer/, 'fractional threads');
+  invalid(t, ops.benchMatmul(x, 0, K, w, 'f32', N, 2), /M, K and N must be at least 1/, 'M 0');
+  invalid(t, ops.benchMatmul(x, M, K, w, 'f64' as 'f32', N, 2), /dtype must be one of/, 'unknown dtype');
+  t.equal(unwrap(ops.benchMatmul(x, M, K, w, 'f32', N, 1)).best >= 0, true, 'the addon still answers');
+  t.end();
+});
