@@ -18,7 +18,7 @@ import { loadTokenizer } from '../../src/models/tokenizer.js';
 import * as native from '../../src/native.js';
 import { buildServer, type App } from '../../src/server/app.js';
 import type { ServerContext } from '../../src/server/context.js';
-import type { Encoder } from '../../src/server/encoder.js';
+import { gateEncoder } from '../helpers/gate-encoder.js';
 import { fixtureModel } from '../fixtures/models.js';
 import { isOpenAIError, pollMetrics, postJson, quiet, rawPost, scrape, value, type Sample } from './helpers.js';
 
@@ -56,26 +56,6 @@ async function start(o: { engine?: Partial<Omit<EngineParts, 'loaded' | 'tokeniz
   return { url, model: 'fixture', engine, ...built, close: async () => { await built.app.close(); await engine.close(); } };
 }
 
-/** Holds every encode (after it is done) until release(). */
-function gateEncoder(ctx: ServerContext): { entered: () => number; exited: () => number; release: () => void; restore: () => void } {
-  const real: Encoder = ctx.encoder;
-  let open: () => void = () => undefined;
-  const gate = new Promise<void>((r) => { open = r; });
-  let entered = 0;
-  let exited = 0;
-  ctx.encoder = {
-    async encode(text, add) {
-      entered++;
-      const ids = await real.encode(text, add);
-      await gate;
-      exited++;
-      return ids;
-    },
-    offloaded: () => real.offloaded(),
-    close: () => real.close(),
-  };
-  return { entered: () => entered, exited: () => exited, release: () => { open(); }, restore: () => { ctx.encoder = real; } };
-}
 
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 4000; i++) {

@@ -9,21 +9,14 @@ import t from 'tap';
 import { defaultConfig } from '../../src/config/options.js';
 import { EngineError } from '../../src/engine/errors.js';
 import { LlmEngine } from '../../src/engine/llm-engine.js';
-import type { RequestOutput, TokenizerApi } from '../../src/engine/types.js';
+import type { RequestOutput } from '../../src/engine/types.js';
 import { ModelRunner, type ForwardFn, type RunnableSeq, type SeqSampling, type StepResult } from '../../src/runner/runner.js';
 import { createScheduler } from '../../src/scheduler/scheduler.js';
+import { letters } from '../helpers/letters.js';
 import { buildServer } from '../../src/server/app.js';
 import { LOOP_FAILURES_NOT_READY } from '../../src/server/routes/health.js';
 
 const V = 26;
-const letters: TokenizerApi = {
-  encode: (text) => Array.from(text, (c) => c.charCodeAt(0) - 97),
-  decode: (ids) => ids.map((i) => String.fromCharCode(97 + i)).join(''),
-  applyChatTemplate: () => {
-    throw new Error('no template');
-  },
-  tokenToString: (id) => String.fromCharCode(97 + id),
-};
 
 /** Next letter, or a rejected forward while `broken.forward`. */
 function forward(broken: { forward: boolean }): ForwardFn {

@@ -4,18 +4,11 @@
 // HIPSERVE_ERR_QUEUE_FULL (the server's 429) and leaves nothing behind.
 import t from 'tap';
 import { LlmEngine } from '../../src/engine/llm-engine.js';
-import type { RequestOutput, TokenizerApi } from '../../src/engine/types.js';
+import type { RequestOutput } from '../../src/engine/types.js';
 import { ModelRunner, type ForwardFn } from '../../src/runner/runner.js';
 import { createScheduler } from '../../src/scheduler/scheduler.js';
+import { letters } from '../helpers/letters.js';
 
-const letters: TokenizerApi = {
-  encode: (text) => Array.from(text, (c) => c.charCodeAt(0) - 97),
-  decode: (ids) => ids.map((i) => String.fromCharCode(97 + i)).join(''),
-  applyChatTemplate: () => {
-    throw new Error('no template');
-  },
-  tokenToString: (id) => String.fromCharCode(97 + id),
-};
 
 /** A forward that never resolves until release(): what is scheduled stays running, what is not stays waiting. */
 function heldForward(): { fwd: ForwardFn; release: () => void } {

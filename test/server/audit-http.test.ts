@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import type { FastifyReply } from 'fastify';
 import { requestAbort } from '../../src/server/abort.js';
-import type { Encoder } from '../../src/server/encoder.js';
+import { gateEncoder } from '../helpers/gate-encoder.js';
 import { startServer, waitFor, type Harness } from '../helpers/server-harness.js';
 
 // ---- log capture ----------------------------------------------------------------
@@ -77,29 +77,6 @@ async function abortsAbove(h: Harness, reason: string, before: number): Promise<
   return seen;
 }
 
-/**
- * Holds every encode after the worker has done it until release(): the
- * test decides what happens while a prompt is "being tokenized".
- */
-function gateEncoder(h: Harness): { entered: () => number; exited: () => number; release: () => void } {
-  const real: Encoder = h.ctx.encoder;
-  let open: () => void = () => undefined;
-  const gate = new Promise<void>((r) => { open = r; });
-  let entered = 0;
-  let exited = 0;
-  h.ctx.encoder = {
-    async encode(text, add) {
-      entered++;
-      const ids = await real.encode(text, add);
-      await gate;
-      exited++;
-      return ids;
-    },
-    offloaded: () => real.offloaded(),
-    close: () => real.close(),
-  };
-  return { entered: () => entered, exited: () => exited, release: () => { open(); } };
-}
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -123,7 +100,7 @@ t.test('a client gone while its long prompt is tokenized: nothing reaches the en
   const baseline = h.engine.stats().kvBlocksUsed;
   for (const c of bodies) {
     await t.test(c.name, async (t) => {
-      const gate = gateEncoder(h);
+      const gate = gateEncoder(h.ctx);
       const started = h.engine.started.length;
       const offloaded = h.ctx.encoder.offloaded();
       const before = await aborts(h, 'client_disconnect');
@@ -159,7 +136,7 @@ t.test('a timeout while the prompt is tokenized is a 408 and nothing is submitte
   const h = await startServer({ offloadTokenizer: true, config: { requestTimeoutS: 0.05 }, engine: { maxModelLen: 100_000 }, logger });
   t.teardown(() => h.close());
   for (const stream of [false, true]) {
-    const gate = gateEncoder(h);
+    const gate = gateEncoder(h.ctx);
     const started = h.engine.started.length;
     const before = await aborts(h, 'timeout');
     const res = postJson(h, '/v1/completions', { prompt: LONG, max_tokens: 5, stream });
