@@ -13,6 +13,12 @@ const TOKEN_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 100
 
 export interface ServerMetrics {
   registry: Registry;
+  /**
+   * The exposition text. Reads engine.stats() once for this scrape: every
+   * collect callback of it sees the same snapshot, and no scrape sees an
+   * earlier one's.
+   */
+  scrape(): Promise<string>;
   /** Requests refused with 429. */
   rejected: { inc(): void };
   /** Requests aborted from the HTTP side (client gone, timeout, shutdown). */
@@ -31,12 +37,21 @@ export function createServerMetrics(engine: Engine, modelName: string): ServerMe
   const lbl = { model_name: modelName };
   const reg = [registry];
 
-  // One stats() call per scrape, shared by every collect callback of that scrape.
-  let cached: { at: number; stats: EngineStats } | null = null;
-  const stats = (): EngineStats => {
-    const now = performance.now();
-    if (cached === null || now - cached.at > 50) cached = { at: now, stats: engine.stats() };
-    return cached.stats;
+  // One stats() call per scrape, shared by every collect callback of that
+  // scrape; scrape() drops it first. (It was kept for 50 ms instead, so a
+  // scrape within 50 ms of the last showed the last one's values: counters
+  // that had not moved though requests had finished in between.)
+  // Outside a scrape (registry.metrics() called directly) each read is fresh.
+  let cached: EngineStats | null = null;
+  let scraping = 0;
+  const stats = (): EngineStats => (scraping > 0 ? (cached ??= engine.stats()) : engine.stats());
+  const scrape = async (): Promise<string> => {
+    if (scraping++ === 0) cached = null;
+    try {
+      return await registry.metrics();
+    } finally {
+      if (--scraping === 0) cached = null;
+    }
   };
 
   new Gauge({ name: 'vllm:num_requests_running', help: 'Number of requests in model execution batches.', labelNames, registers: reg, collect() { this.set(lbl, stats().numRunning); } });
@@ -104,6 +119,7 @@ export function createServerMetrics(engine: Engine, modelName: string): ServerMe
 
   return {
     registry,
+    scrape,
     rejected: { inc: () => { rejected.inc(lbl); } },
     abort: (reason) => { aborts.inc({ ...lbl, reason }); },
     onRequestFinished(info) {

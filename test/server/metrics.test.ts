@@ -41,3 +41,29 @@ t.test('exposition', async (t) => {
   const other = problems.filter((l) => !/metric names should not contain ':'/.test(l) && !/^vllm:iteration_tokens_total non-counter/.test(l));
   t.same(other, [], 'promtool reports nothing but the ":" naming rule');
 });
+
+t.test('each scrape reads the engine once, and never an earlier scrape\'s values', async (t) => {
+  // Was: stats() was cached for 50 ms, so two scrapes 50 ms apart showed the
+  // same counters though requests had finished in between (a flaky e2e check
+  // of vllm:prefix_cache_hits_total found it).
+  const h = await startServer();
+  t.teardown(() => h.close());
+  const real = h.engine.stats.bind(h.engine);
+  let calls = 0;
+  h.engine.stats = () => {
+    calls++;
+    return { ...real(), prefixCacheHits: calls * 16 };
+  };
+  const hits = async (): Promise<number> => {
+    const text = await (await fetch(`${h.url}/metrics`)).text();
+    const m = /^vllm:prefix_cache_hits_total\{model_name="fake-model"\} (\d+)$/m.exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  const first = await hits();
+  const callsAfterFirst = calls;
+  const second = await hits();
+  t.equal(callsAfterFirst, 1, 'one stats() call serves every series of a scrape');
+  t.equal(calls, 2, 'the next scrape reads again');
+  t.equal(first, 16);
+  t.equal(second, 32, 'the second scrape, right after the first, shows the new value');
+});

@@ -36,7 +36,7 @@ export const healthRoutes: FastifyPluginCallback<{ ctx: ServerContext }> = (app,
   });
 
   app.get('/metrics', async (_request, reply) => {
-    const text = await ctx.metrics.registry.metrics();
+    const text = await ctx.metrics.scrape();
     return reply.header('content-type', ctx.metrics.registry.contentType).send(text);
   });
   done();
