@@ -3,6 +3,7 @@
 // argument handling: a wrong JS type throws a TypeError, a right type with a
 // wrong value is an INVALID_ARGUMENT Result naming the op. One tiny valid
 // call returns finite numbers; nothing here says anything about speed.
+import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { ops, unwrap, type OpResult } from './kernels-addon.js';
 
@@ -59,5 +60,28 @@ t.test('ops.benchMatmul: wrong values are INVALID_ARGUMENT Results', (t) => {
   invalid(t, ops.benchMatmul(x, 0, K, w, 'f32', N, 2), /M, K and N must be at least 1/, 'M 0');
   invalid(t, ops.benchMatmul(x, M, K, w, 'f64' as 'f32', N, 2), /dtype must be one of/, 'unknown dtype');
   t.equal(unwrap(ops.benchMatmul(x, M, K, w, 'f32', N, 1)).best >= 0, true, 'the addon still answers');
+  t.end();
+});
+
+// Linux's default (heuristic) overcommit refuses one allocation larger than
+// RAM + swap; under "always overcommit" (mode 1) the vector below would be
+// touched and the OOM killer would end the test run instead.
+function overcommitMode(): string {
+  try {
+    return readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim();
+  } catch {
+    return 'none'; // not Linux: malloc refuses 131 GB on its own
+  }
+}
+const alwaysOvercommit = overcommitMode() === '1';
+
+t.test('ops.*: a C++ exception (std::bad_alloc) is an error Result, not an abort', { skip: alwaysOvercommit ? 'vm.overcommit_memory = 1: a 131 GB allocation would succeed and be touched' : false }, (t) => {
+  // Was: ops' run() caught only its own argument errors, so the 131 GB
+  // output buffer below threw std::bad_alloc through node-addon-api's
+  // wrapper, which catches Napi::Error only: std::terminate, SIGABRT.
+  const bigM = 32768, bigN = 1_000_000; // x 4 MB, weights 34 MB, output M*N floats = 131 GB
+  const r = ops.benchMatmul(new Float32Array(bigM * 32), bigM, 32, new Uint8Array(bigN * 34), 'q8_0', bigN, 1, 1);
+  t.match(r, { ok: false, error: { code: 'HIPSERVE_E_OUT_OF_MEMORY', where: 'ops.benchMatmul', message: /bad_alloc/ } });
+  t.equal(unwrap(ops.benchMatmul(x, M, K, weights(), 'f32', N, 1)).best >= 0, true, 'the addon still answers');
   t.end();
 });

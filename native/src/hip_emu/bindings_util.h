@@ -37,6 +37,13 @@ Napi::Value run(const Napi::CallbackInfo& info, const char* where, F&& f) {
     return throw_type_error(env, std::string(where) + ": " + e.msg);
   } catch (const ops::ValueErr& e) {
     return make_error(env, make_err(Code::INVALID_ARGUMENT, e.msg, where));
+  } catch (const Napi::Error&) {
+    throw;  // a JavaScript exception already pending (a TypedArray too large, say)
+  } catch (...) {
+    // Anything else (std::bad_alloc, say) would reach std::terminate through
+    // node-addon-api's wrapper, which catches Napi::Error only: as in guard.h,
+    // it becomes an error Result and the process keeps serving.
+    return make_error(env, exception_error(where));
   }
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "../../hip/kernel_timing.h"
+#include "bindings/guard.h"
 #include "hip_emu/hip_library.h"
 #include "hip_emu/register.h"
 #include "result.h"
@@ -143,7 +144,7 @@ Napi::Value HipKernelTimes(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterHipKernelTimes(Napi::Env env, Napi::Object exports) {
-  exports.Set("hipKernelTimes", Napi::Function::New(env, HipKernelTimes, "hipKernelTimes"));
+  exports.Set("hipKernelTimes", HS_GUARDED(env, HipKernelTimes, "hipKernelTimes", Returns::Promise));
 }
 
 }  // namespace hs

@@ -103,7 +103,8 @@ inline void need(bool cond, const std::string& msg) {
 }
 
 // Runs one op: its value becomes { ok: true, value }, its errors a TypeError
-// or an INVALID_ARGUMENT Result.
+// or an INVALID_ARGUMENT Result, any other C++ exception an error Result
+// (OUT_OF_MEMORY for std::bad_alloc).
 template <class F>
 Napi::Value run(const Napi::CallbackInfo& info, const char* where, F&& f) {
   Napi::Env env = info.Env();
@@ -113,6 +114,13 @@ Napi::Value run(const Napi::CallbackInfo& info, const char* where, F&& f) {
     return throw_type_error(env, std::string(where) + ": " + e.msg);
   } catch (const ValueErr& e) {
     return make_error(env, make_err(Code::INVALID_ARGUMENT, e.msg, where));
+  } catch (const Napi::Error&) {
+    throw;  // a JavaScript exception already pending (a TypedArray too large, say)
+  } catch (...) {
+    // Anything else (std::bad_alloc, say) would reach std::terminate through
+    // node-addon-api's wrapper, which catches Napi::Error only: as in guard.h,
+    // it becomes an error Result and the process keeps serving.
+    return make_error(env, exception_error(where));
   }
 }
 
