@@ -15,8 +15,8 @@ export interface ServerMetrics {
   registry: Registry;
   /**
    * The exposition text. Reads engine.stats() once for this scrape: every
-   * collect callback of it sees the same snapshot, and no scrape sees an
-   * earlier one's.
+   * collect callback of it sees the same snapshot, and a scrape started
+   * after another ended never sees that one's (overlapping scrapes share).
    */
   scrape(): Promise<string>;
   /** Requests refused with 429. */
