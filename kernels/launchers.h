@@ -105,6 +105,9 @@ struct SampleArgs {
   const int32_t* prompt_start = nullptr;
   const int32_t* banned = nullptr;
   const int32_t* banned_start = nullptr;
+  const int32_t* bias = nullptr;  // logit_bias: ids strictly increasing per row
+  const float* bias_values = nullptr;
+  const int32_t* bias_start = nullptr;
   int32_t top_n = 0;  // columns of top_ids / top_logprobs
 };
 // logits [S][vocab] (modified in place); scratch holds sample_scratch_floats().

@@ -1,10 +1,10 @@
 // Sampling on the device, one thread block per sequence, in the order of
 // native/README.md and the CPU backend (native/src/cpu/sample.cc):
 //
-//   raw copy (logprobs) -> banned -> repetition (prompt + output) ->
-//   presence / frequency (output) -> temperature (0 or top_k 1: argmax) ->
-//   top-k -> top-p -> min-p -> draw u = philox(seed, sample_index) over the
-//   survivors in increasing token id order
+//   raw copy (logprobs) -> banned -> logit bias -> repetition (prompt +
+//   output) -> presence / frequency (output) -> temperature (0 or top_k 1:
+//   argmax) -> top-k -> top-p -> min-p -> draw u = philox(seed,
+//   sample_index) over the survivors in increasing token id order
 //
 // Ranking without a sort: every token gets a unique 64-bit key, larger is
 // better, ties in value going to the lower id as on the CPU:
@@ -124,7 +124,9 @@ __global__ void sample_kernel(dptr<float> logits, SampleArgs a, dptr<const float
                               dptr<const int32_t> num_logprobs, dptr<const int32_t> out_tok,
                               dptr<const int32_t> out_start, dptr<const int32_t> prompt_tok,
                               dptr<const int32_t> prompt_start, dptr<const int32_t> banned,
-                              dptr<const int32_t> banned_start, dptr<float> scratch,
+                              dptr<const int32_t> banned_start, dptr<const int32_t> bias,
+                              dptr<const float> bias_values, dptr<const int32_t> bias_start,
+                              dptr<float> scratch,
                               dptr<int32_t> token_out, dptr<float> logprob_out,
                               dptr<int32_t> top_ids, dptr<float> top_lp) {
   const int32_t row = blockIdx.x, V = a.vocab;
@@ -142,6 +144,12 @@ __global__ void sample_kernel(dptr<float> logits, SampleArgs a, dptr<const float
   for (int32_t i = banned_start[row] + tid; i < banned_start[row + 1]; i += nt) {
     const int32_t b = banned[i];
     if (b >= 0 && b < V) s[b] = -INFINITY;
+  }
+  __syncthreads();  // a biased token may be banned too: -inf first
+  // Ids are strictly increasing per row (validate_step): one thread per token.
+  for (int32_t i = bias_start[row] + tid; i < bias_start[row + 1]; i += nt) {
+    const int32_t b = bias[i];
+    if (b >= 0 && b < V) s[b] += bias_values[i];
   }
   const float rp = repetition[row];
   const bool use_rep = rp != 1.0f && rp > 0.0f;
@@ -296,7 +304,7 @@ hipError_t launch_sample(hipStream_t s, float* logits, const SampleArgs& a, floa
                      0, s, logits, a, a.temperature, a.top_p, a.top_k, a.min_p, a.presence,
                      a.frequency, a.repetition, a.seeds, a.sample_index, a.num_logprobs,
                      a.output_tokens, a.output_start, a.prompt_tokens, a.prompt_start, a.banned,
-                     a.banned_start, scratch, token, logprob, top_ids, top_logprobs);
+                     a.banned_start, a.bias, a.bias_values, a.bias_start, scratch, token, logprob, top_ids, top_logprobs);
   return hipGetLastError();
 }
 

@@ -145,6 +145,10 @@ export interface Step {
   promptStart?: Int32Array; // [S+1]
   bannedTokens?: Int32Array;
   bannedStart?: Int32Array; // [S+1]
+  /** logit_bias: per seq, strictly increasing token ids and the values added to their logits. */
+  biasTokens?: Int32Array;
+  biasValues?: Float32Array; // one per id of biasTokens
+  biasStart?: Int32Array; // [S+1]
   /**
    * Several decode steps in one call (default 1): every seq a single-token
    * decode that samples; each step feeds its sampled token back as the next

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define HS_DEV_ABI_VERSION 2
+#define HS_DEV_ABI_VERSION 3
 
 // A matrix in its file layout: rows x cols of `dtype` (hipk::WDType numbering:
 // 0 f32, 1 f16, 2 bf16, 3 q8_0), `nbytes` readable at `data`.
@@ -72,6 +72,8 @@ typedef struct hs_dev_step {
   const int32_t *top_k, *sample_index, *num_logprobs;                             // [S]
   const uint64_t* seeds;                                                          // [S]
   const int32_t *output_tokens, *output_start, *prompt_tokens, *prompt_start, *banned, *banned_start;
+  const int32_t *bias, *bias_start;  // logit_bias ids (strictly increasing per seq) and S+1 offsets
+  const float* bias_values;          // one per id in `bias`
 } hs_dev_step;
 
 // Caller-allocated results: sampled/logprob [S], top_ids/top_logprobs [S * top_n].

@@ -98,12 +98,14 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
       st.put(w, 2);
     }
   }
-  // The three flat lists, re-based to the sampling rows: values then S'+1 offsets.
-  size_t o_flat[6];
+  // The four flat lists, re-based to the sampling rows: values then S'+1
+  // offsets; the bias values follow as floats, one per bias id.
+  size_t o_flat[8];
+  size_t o_bias_values = 0;
   {
-    const int32_t* lists[] = {s.output_tokens, s.prompt_tokens, s.banned};
-    const int32_t* starts[] = {s.output_start, s.prompt_start, s.banned_start};
-    for (int j = 0; j < 3; ++j) {
+    const int32_t* lists[] = {s.output_tokens, s.prompt_tokens, s.banned, s.bias};
+    const int32_t* starts[] = {s.output_start, s.prompt_start, s.banned_start, s.bias_start};
+    for (int j = 0; j < 4; ++j) {
       o_flat[2 * j] = st.words.size();
       st.put_one(0);  // never empty, so the device pointer is always inside the buffer
       std::vector<int32_t> offs{0};
@@ -112,6 +114,11 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
         offs.push_back(offs.back() + starts[j][i + 1] - starts[j][i]);
       }
       o_flat[2 * j + 1] = st.put(offs.data(), offs.size());
+    }
+    o_bias_values = st.words.size();
+    st.put_one(0);  // aligned with the bias ids' placeholder word
+    for (int32_t i : sample_seqs_) {
+      st.put(s.bias_values + s.bias_start[i], static_cast<size_t>(s.bias_start[i + 1] - s.bias_start[i]));
     }
   }
   HS_DEV_TRY(ints_.reserve(st.words.size() * 4));
@@ -172,6 +179,8 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
       a.output_tokens = base + o_flat[0] + 1, a.output_start = base + o_flat[1] + r0;
       a.prompt_tokens = base + o_flat[2] + 1, a.prompt_start = base + o_flat[3] + r0;
       a.banned = base + o_flat[4] + 1, a.banned_start = base + o_flat[5] + r0;
+      a.bias = base + o_flat[6] + 1, a.bias_start = base + o_flat[7] + r0;
+      a.bias_values = pf + o_bias_values + 1;
       HS_HIP_CHECK(launch_sample(stream_, logits_.as<float>(), a, sample_scratch_.as<float>(), d_tok + r0,
                                  d_lp + r0, d_top_ids + r0 * out->top_n, d_top_lp + r0 * out->top_n));
     }

@@ -234,12 +234,12 @@ Status setup(Rig& r, const hs_hip_timing_args& a, Step* st) {
   }
   for (uint32_t u : {50u, 0u, 1u, 0x12345678u, 0u}) w.push_back(u);  // top_k sample_index num_logprobs seed
   const size_t o_lists = w.size();
-  w.resize(w.size() + 9, 0u);  // three empty lists: a placeholder word and starts {0, 0} each
+  w.resize(w.size() + 12, 0u);  // four empty lists: a placeholder word and starts {0, 0} each
   HS_DEV_TRY(r.alloc(w.size() * 4, &p.ints));
   HS_HIP_CHECK(hipMemcpy(p.ints, w.data(), w.size() * 4, hipMemcpyHostToDevice));
   HS_DEV_TRY(r.alloc(4 * 4, &p.outs));  // token, logprob, top id, top logprob
 
-  // Invariant: every view below is inside `ints` (o_lists + 9 words were uploaded).
+  // Invariant: every view below is inside `ints` (o_lists + 12 words were uploaded).
   const int32_t* in = p.ints;
   AttnArgs& at = p.at;
   at.num_seqs = 1, at.query_start = in + 3, at.seq_lens = in + 5, at.block_tables = in + 6, at.positions = in + 1;
@@ -257,6 +257,8 @@ Status setup(Rig& r, const hs_hip_timing_args& a, Step* st) {
   sa.output_tokens = in + o_lists, sa.output_start = in + o_lists + 1;
   sa.prompt_tokens = in + o_lists + 3, sa.prompt_start = in + o_lists + 4;
   sa.banned = in + o_lists + 6, sa.banned_start = in + o_lists + 7;
+  sa.bias = in + o_lists + 9, sa.bias_start = in + o_lists + 10;
+  sa.bias_values = reinterpret_cast<const float*>(in + o_lists + 9);  // the list is empty: never read
   HS_DEV_TRY(r.alloc(static_cast<size_t>(sample_scratch_floats(sa)) * 4, &p.scratch));
   p.rope.theta = 500000.0f, p.rope.rotary_dim = static_cast<int32_t>(p.hd), p.rope.llama3_factor = 8.0f;  // Llama 3.1
   return Status();

@@ -79,7 +79,7 @@ t.test('qwen2 safetensors f32: a seeded sampled sequence draws the CPU\'s tokens
   }
 });
 
-t.test('penalties, banned tokens and top-N logprobs of the sampling rows only: hip-emu equals cpu', async (t) => {
+t.test('penalties, banned tokens, logit bias and top-N logprobs of the sampling rows only: hip-emu equals cpu', async (t) => {
   // Three sequences in one step: a prefill chunk that does not sample between
   // two that do, each with its own penalty lists, so the device's compaction
   // of the sampling rows and their flat lists is what is checked.
@@ -116,6 +116,11 @@ t.test('penalties, banned tokens and top-N logprobs of the sampling rows only: h
         const banned = cs.map((_, i) => [100 + i, 2000 + i]);
         s.bannedTokens = Int32Array.from(banned.flat());
         s.bannedStart = Int32Array.from([0, 2, 4, 6]);
+        // logit_bias, ids increasing per sequence; 2001 is banned for seq 1 as well.
+        const bias = cs.map((_, i) => [[7 + i, 4], [300 + i, -2], [1500 + 3 * i, 6], [2001, 3]]);
+        s.biasTokens = Int32Array.from(bias.flatMap((b) => b.map(([id]) => id)));
+        s.biasValues = Float32Array.from(bias.flatMap((b) => b.map(([, v]) => v)));
+        s.biasStart = Int32Array.from([0, 4, 8, 12]);
         const r = await forward(o.model, o.kv, s);
         if (!r.ok) throw r.error;
         const out = r.value;

@@ -1,5 +1,5 @@
 // Sampling on the device (kernels/sample.hip) on the emulator against the
-// CPU sampler (ops.sample): greedy, banned tokens, penalties, and seeded
+// CPU sampler (ops.sample): greedy, banned tokens, logit bias, penalties, and seeded
 // draws through temperature / top-k / top-p / min-p must pick the same
 // tokens (Philox counters match the CPU's), with the same logprobs, at
 // wavefront 64 and 32.
@@ -24,6 +24,8 @@ interface Row {
   output?: number[];
   prompt?: number[];
   banned?: number[];
+  /** logit_bias [id, value] pairs, ids increasing. */
+  bias?: [number, number][];
 }
 
 function args(seed: number, vocab: number, rows: Row[]): SampleArgs {
@@ -40,6 +42,7 @@ function args(seed: number, vocab: number, rows: Row[]): SampleArgs {
   const out = ragged((row) => row.output);
   const prompt = ragged((row) => row.prompt);
   const banned = ragged((row) => row.banned);
+  const bias = ragged((row) => row.bias?.map(([id]) => id));
   return {
     logits: randn(r, rows.length * vocab, 2),
     vocab,
@@ -59,6 +62,9 @@ function args(seed: number, vocab: number, rows: Row[]): SampleArgs {
     promptStart: prompt.start,
     bannedTokens: banned.values,
     bannedStart: banned.start,
+    biasTokens: bias.values,
+    biasValues: Float32Array.from(rows.flatMap((row) => (row.bias ?? []).map(([, v]) => v))),
+    biasStart: bias.start,
   };
 }
 
@@ -86,6 +92,28 @@ if (emu === undefined) {
         t.ok(closeness(got.topLogprobs, want.topLogprobs, 1e-5, 1e-5) <= 1, 'same top logprobs');
         t.ok(closeness(got.logprob.subarray(0, 3), want.logprob.subarray(0, 3), 1e-5, 1e-5) <= 1, 'same chosen logprobs');
         t.ok(Number.isNaN(got.logprob[3]), 'no logprob when not asked');
+      });
+      t.end();
+    });
+
+    t.test(`logit bias, with banned tokens and penalties, wave${lanes}`, (t) => {
+      atWave(emu, lanes, () => {
+        const rows: Row[] = [
+          { bias: [[17, 100]], logprobs: 2 },
+          { bias: [[0, -3], [1, 2.5], [2, 40], [999, -100]], banned: [2], logprobs: 1 },
+          { bias: [[6, 3], [7, -1]], repetition: 1.5, output: [6, 7, 7], presence: 0.4, frequency: 0.2 },
+        ];
+        for (let i = 0; i < 9; i++) rows.push({ temperature: 1.1, topK: 50, topP: 0.9, seed: BigInt(i), index: i, bias: [[3 * i, 6], [3 * i + 500, 8]] });
+        const a = args(61 + lanes, 1000, rows);
+        const want = unwrap(ops.sample(a));
+        const got = unwrap(emu.sample(a));
+        t.same(Array.from(got.sampled), Array.from(want.sampled), 'same tokens as the CPU');
+        t.equal(got.sampled[0], 17, '+100 forces its token');
+        t.not(got.sampled[1], 2, 'a banned token stays banned whatever its bias');
+        t.ok(closeness(got.topLogprobs, want.topLogprobs, 1e-5, 1e-5) <= 1, 'same (raw) top logprobs');
+        const unsorted = { ...a, biasTokens: Int32Array.from([5, 4]), biasValues: Float32Array.from([1, 1]), biasStart: Int32Array.from([0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]) };
+        const r = emu.sample(unsorted);
+        t.notOk(r.ok, 'ids out of order are refused (the kernel gives each id to one thread)');
       });
       t.end();
     });

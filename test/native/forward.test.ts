@@ -86,6 +86,24 @@ t.test('a bad step is an INVALID_ARGUMENT Result and the model keeps working', a
     ['seqLens longer than the block table', (s) => (s.seqLens[0] = 40), /seqLens/],
     ['queryStart not ending at T', (s) => (s.queryStart[1] = 4), /queryStart/],
     ['topP of 0', (s) => (s.topP[0] = 0), /topP/],
+    ...(
+      [
+        ['bias id past the vocabulary', [3, m.info.vocabSize], [1, 1], /biasTokens/],
+        ['bias ids out of order', [9, 4], [1, 1], /biasTokens.*strictly increasing/],
+        ['bias id twice', [4, 4], [1, 1], /biasTokens.*strictly increasing/],
+        ['bias value NaN', [3, 4], [1, NaN], /biasValues.*finite/],
+        ['bias value infinite', [3, 4], [-Infinity, 1], /biasValues.*finite/],
+        ['fewer bias values than ids', [3, 4], [1], /biasValues/],
+      ] as const
+    ).map(([name, ids, values, field]): [string, (s: ReturnType<typeof good>) => void, RegExp] => [
+      name,
+      (s) => {
+        s.biasTokens = Int32Array.from(ids);
+        s.biasValues = Float32Array.from(values);
+        s.biasStart = Int32Array.from([0, ids.length]);
+      },
+      field,
+    ]),
   ];
   for (const [name, mutate, field] of cases) {
     const s = good();

@@ -56,6 +56,9 @@ export interface SampleArgs {
   promptStart?: Int32Array;
   bannedTokens?: Int32Array;
   bannedStart?: Int32Array;
+  biasTokens?: Int32Array;
+  biasValues?: Float32Array;
+  biasStart?: Int32Array;
   returnLogits?: boolean;
 }
 

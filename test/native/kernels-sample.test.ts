@@ -1,5 +1,5 @@
 // The sampler: greedy, top-k/top-p/min-p exclusion, seeded reproducibility,
-// penalties (exact formulas), banned tokens, logprobs of the raw logits, and
+// penalties (exact formulas), banned tokens, logit bias, logprobs of the raw logits, and
 // Philox-4x32-10 against a BigInt reference.
 import t from 'tap';
 import { ops, unwrap, type SampleArgs, type SampleOut } from './kernels-addon.js';
@@ -11,6 +11,7 @@ interface Row {
   presence?: number; frequency?: number; repetition?: number;
   seed?: bigint; index?: number; logprobs?: number;
   output?: number[]; prompt?: number[]; banned?: number[];
+  bias?: [number, number][];
 }
 
 function ragged(rows: number[][]) {
@@ -26,6 +27,7 @@ function sample(rows: Row[], returnLogits = false): SampleOut {
   const out = ragged(rows.map((r) => r.output ?? []));
   const prompt = ragged(rows.map((r) => r.prompt ?? []));
   const banned = ragged(rows.map((r) => r.banned ?? []));
+  const bias = ragged(rows.map((r) => (r.bias ?? []).map(([id]) => id)));
   const args: SampleArgs = {
     logits, vocab: V,
     temperature: Float32Array.from(rows, (r) => r.temperature ?? 0),
@@ -41,6 +43,7 @@ function sample(rows: Row[], returnLogits = false): SampleOut {
     outputTokens: out.values, outputStart: out.start,
     promptTokens: prompt.values, promptStart: prompt.start,
     bannedTokens: banned.values, bannedStart: banned.start,
+    biasTokens: bias.values, biasStart: bias.start, biasValues: Float32Array.from(rows.flatMap((r) => (r.bias ?? []).map(([, v]) => v))),
     returnLogits,
   };
   return unwrap(ops.sample(args));
@@ -153,13 +156,14 @@ t.test('penalties change the logits exactly as the formulas say', (t) => {
   const logits = randn(r, 64, 2);
   const row: Row = {
     logits, presence: 0.5, frequency: 0.3, repetition: 1.3,
-    output: [3, 3, 3, 10, 11, 3], prompt: [10, 20, 21, 21], banned: [5, 63],
+    output: [3, 3, 3, 10, 11, 3], prompt: [10, 20, 21, 21], banned: [5, 63], bias: [[3, 1.5], [5, 7], [20, -2.25], [40, 0.5]],
   };
   const s = sample([row], true);
   const want = penalizedRef(logits, {
-    presence: 0.5, frequency: 0.3, repetition: 1.3, output: row.output ?? [], prompt: row.prompt ?? [], banned: row.banned ?? [],
+    presence: 0.5, frequency: 0.3, repetition: 1.3, output: row.output ?? [], prompt: row.prompt ?? [], banned: row.banned ?? [], bias: row.bias,
   });
-  t.same(Array.from(s.logits ?? []), Array.from(want), 'greedy: logits after banned and penalties');
+  t.equal(want[5], -Infinity, 'a banned token stays banned whatever its bias');
+  t.same(Array.from(s.logits ?? []), Array.from(want), 'greedy: logits after banned, bias and penalties');
   t.equal(s.sampled[0], argmax(want), 'greedy picks from the penalized logits');
   const hot = sample([{ ...row, temperature: 2, seed: 1n }], true);
   t.same(Array.from(hot.logits ?? []), Array.from(want, (v) => Math.fround(v * Math.fround(1 / 2))), 'then / temperature');
@@ -174,6 +178,26 @@ t.test('banned tokens are never drawn', (t) => {
   t.notOk(drawn.has(1) || drawn.has(2), 'neither banned token appears');
   t.ok(drawn.has(3), 'the best allowed token does');
   t.equal(sample([{ logits, banned: [1] }]).sampled[0], 2, 'greedy skips a banned token');
+  t.end();
+});
+
+t.test('logit bias: +100 forces a token, -100 excludes one, and logprobs stay the raw ones', (t) => {
+  const r = rng(31);
+  const logits = randn(r, 300, 3);
+  const worst = Array.from(logits).indexOf(Math.min(...logits));
+  const best = argmax(logits);
+  const rows: Row[] = Array.from({ length: 200 }, (_, i) => ({ logits, temperature: 1.3, topP: 0.9, seed: 5n, index: i, bias: [[worst, 100]], logprobs: 2 }));
+  const forced = sample(rows);
+  t.ok(forced.sampled.every((x) => x === worst), 'every draw is the token biased by +100');
+  const lp = logSoftmax(logits);
+  t.ok(Math.abs(forced.logprob[0] - lp[worst]) < 1e-4, 'its logprob is the raw one');
+  t.equal(forced.topIds[0], best, 'the top-N logprobs rank the raw logits');
+  const excluded = sample(rows.map((row) => ({ ...row, bias: [[best, -100]], logprobs: -1 })));
+  t.notOk(excluded.sampled.includes(best), 'a token biased by -100 is never drawn');
+  t.equal(sample([{ logits, bias: [[best, -100]] }]).sampled[0], argmax(logits.map((v, i) => (i === best ? -Infinity : v))), 'greedy takes the next best');
+  const nudged = Float32Array.from(logits);
+  nudged[worst] += 50;
+  t.equal(sample([{ logits, bias: [[worst, 50], [best, 0]] }]).sampled[0], argmax(nudged), 'a bias moves greedy by exactly its value');
   t.end();
 });
 

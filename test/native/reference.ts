@@ -323,22 +323,28 @@ export interface PenaltyParams {
   output: number[];
   prompt: number[];
   banned: number[];
+  /** logit_bias as [token id, value] pairs, ids distinct. */
+  bias?: [number, number][];
 }
 
-// banned -> repetition (HF: prompt + output, each distinct token once) ->
+// banned -> logit bias (added) -> repetition (HF: prompt + output, each distinct token once) ->
 // frequency/presence (OpenAI: counts in the output), in f32 like the kernel.
 export function penalizedRef(logits: Float32Array, p: PenaltyParams): Float32Array {
   const l = Float32Array.from(logits);
   for (const b of p.banned) l[b] = -Infinity;
+  // The kernel gets every parameter as an f32: round them as the step's Float32Arrays do.
+  for (const [id, v] of p.bias ?? []) l[id] = Math.fround(l[id] + Math.fround(v));
+  const rep = Math.fround(p.repetition);
   if (p.repetition !== 1) {
     for (const t of new Set([...p.prompt, ...p.output])) {
-      l[t] = l[t] > 0 ? Math.fround(l[t] / p.repetition) : Math.fround(l[t] * p.repetition);
+      l[t] = l[t] > 0 ? Math.fround(l[t] / rep) : Math.fround(l[t] * rep);
     }
   }
   const counts = new Map<number, number>();
   for (const t of p.output) counts.set(t, (counts.get(t) ?? 0) + 1);
   if (p.presence !== 0 || p.frequency !== 0) {
-    for (const [t, c] of counts) l[t] = Math.fround(l[t] - Math.fround(Math.fround(c * p.frequency) + p.presence));
+    const freq = Math.fround(p.frequency), pres = Math.fround(p.presence);
+    for (const [t, c] of counts) l[t] = Math.fround(l[t] - Math.fround(Math.fround(c * freq) + pres));
   }
   return l;
 }

@@ -71,8 +71,8 @@ void copy_i32(Napi::Object o, const char* key, std::vector<int32_t>* out, bool o
 void copy_u8(Napi::Object o, const char* key, std::vector<uint8_t>* out) {
   copy_typed<uint8_t>(o, key, napi_uint8_array, "Uint8Array", out, false);
 }
-void copy_f32(Napi::Object o, const char* key, std::vector<float>* out) {
-  copy_typed<float>(o, key, napi_float32_array, "Float32Array", out, false);
+void copy_f32(Napi::Object o, const char* key, std::vector<float>* out, bool optional) {
+  copy_typed<float>(o, key, napi_float32_array, "Float32Array", out, optional);
 }
 void copy_u64(Napi::Object o, const char* key, std::vector<uint64_t>* out) {
   copy_typed<uint64_t>(o, key, napi_biguint64_array, "BigUint64Array", out, false);

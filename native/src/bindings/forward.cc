@@ -54,6 +54,8 @@ void read_step(Napi::Object o, StepInput* s) {
   flat("outputTokens", "outputStart", &s->output_tokens, &s->output_start);
   flat("promptTokens", "promptStart", &s->prompt_tokens, &s->prompt_start);
   flat("bannedTokens", "bannedStart", &s->banned_tokens, &s->banned_start);
+  flat("biasTokens", "biasStart", &s->bias_tokens, &s->bias_start);
+  copy_f32(o, "biasValues", &s->bias_values, true);
 }
 
 // The optional multi-step members (native/README.md); all absent: one step.

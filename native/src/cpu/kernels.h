@@ -231,6 +231,9 @@ struct SampleParams {
   int32_t n_prompt_tokens = 0;
   const int32_t* banned = nullptr;
   int32_t n_banned = 0;
+  const int32_t* bias_tokens = nullptr;  // logit_bias: ids in range, each once
+  const float* bias_values = nullptr;
+  int32_t n_bias = 0;
 };
 struct SampleResult {
   int32_t token = -1;
@@ -261,6 +264,9 @@ struct SampleBatch {
   const int32_t* prompt_start = nullptr;
   const int32_t* banned_tokens = nullptr;
   const int32_t* banned_start = nullptr;
+  const int32_t* bias_tokens = nullptr;  // with bias_values, offsets bias_start
+  const float* bias_values = nullptr;
+  const int32_t* bias_start = nullptr;
 };
 // Sequence i's parameters (a negative top_k reads as 0, off). Invariant: the
 // caller validated the arrays' lengths and that each offset list is monotone

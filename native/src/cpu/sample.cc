@@ -2,10 +2,11 @@
 //
 //   raw logits --copy--> logprobs of the chosen token and the top N
 //       |
-//   banned (-inf) -> repetition (HF, prompt+output) -> presence/frequency
-//   (OpenAI, output) -> temperature (0: argmax, done) -> top-k -> top-p ->
-//   min-p -> draw u = philox(seed, sample_index) over the survivors in
-//   increasing token id order (an order that needs no full sort).
+//   banned (-inf) -> logit_bias (+value) -> repetition (HF, prompt+output)
+//   -> presence/frequency (OpenAI, output) -> temperature (0: argmax, done)
+//   -> top-k -> top-p -> min-p -> draw u = philox(seed, sample_index) over
+//   the survivors in increasing token id order (an order that needs no full
+//   sort).
 //
 // Ties in top-k/top-p ranking go to the lower token id.
 #include <algorithm>
@@ -221,6 +222,11 @@ SampleParams sample_params(const SampleBatch& b, size_t i) {
     p.banned = b.banned_tokens + b.banned_start[i];
     p.n_banned = b.banned_start[i + 1] - b.banned_start[i];
   }
+  if (b.bias_tokens != nullptr) {
+    p.bias_tokens = b.bias_tokens + b.bias_start[i];
+    p.bias_values = b.bias_values + b.bias_start[i];
+    p.n_bias = b.bias_start[i + 1] - b.bias_start[i];
+  }
   return p;
 }
 
@@ -229,6 +235,9 @@ void sample(float* logits, int32_t V, const SampleParams& p, float* scratch, Sam
   if (p.num_logprobs >= 0) std::memcpy(raw, logits, static_cast<size_t>(V) * sizeof(float));
   for (int32_t i = 0; i < p.n_banned; ++i) {
     if (p.banned[i] >= 0 && p.banned[i] < V) logits[p.banned[i]] = kNegInf;
+  }
+  for (int32_t i = 0; i < p.n_bias; ++i) {
+    if (p.bias_tokens[i] >= 0 && p.bias_tokens[i] < V) logits[p.bias_tokens[i]] += p.bias_values[i];
   }
   apply_penalties(logits, V, p);
   int32_t token;

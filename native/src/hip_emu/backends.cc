@@ -49,8 +49,9 @@ void hip_probe(BackendInfo* info) {
   } else if (p.devices < 1) {
     info->reason = "the HIP runtime found no usable GPU: " + p.message;
   } else if (p.abi < HS_DEV_ABI_VERSION) {
-    info->reason = "GPU " + p.message + " found, but " + p.path + " predates the model forward (ABI " +
-                   std::to_string(p.abi) + "): rebuild it with scripts/build-hip-amd.sh";
+    info->reason = "GPU " + p.message + " found, but " + p.path + " is older than this addon (ABI " +
+                   std::to_string(p.abi) + ", need " + std::to_string(HS_DEV_ABI_VERSION) +
+                   "): rebuild it with scripts/build-hip-amd.sh";
   } else {
     info->available = true;  // the model runs through the library's C ABI
     info->reason = "";

@@ -61,6 +61,21 @@ Napi::Value Sample(const Napi::CallbackInfo& info) {
     Flat out_t = flat(a, "outputTokens", "outputStart", S);
     Flat prompt = flat(a, "promptTokens", "promptStart", S);
     Flat banned = flat(a, "bannedTokens", "bannedStart", S);
+    Flat bias = flat(a, "biasTokens", "biasStart", S);
+    std::vector<float> bias_values{0.0f};  // aligned with bias.values (never empty)
+    if (!a.Get("biasTokens").IsUndefined()) {
+      auto bv = typed<float>(a.Get("biasValues"), "biasValues");
+      need(static_cast<int64_t>(bv.size) == bias.start[static_cast<size_t>(S)],
+           "biasValues must hold one value per entry of biasTokens");
+      if (bv.size > 0) bias_values.assign(bv.data, bv.data + bv.size);
+      // The kernel gives each biased id to one thread: ids strictly increasing per row.
+      for (int64_t i = 0; i < S; ++i) {
+        for (int32_t j = bias.start[static_cast<size_t>(i)] + 1; j < bias.start[static_cast<size_t>(i + 1)]; ++j) {
+          need(bias.values[static_cast<size_t>(j)] > bias.values[static_cast<size_t>(j - 1)],
+               "biasTokens must be strictly increasing within a row");
+        }
+      }
+    }
     int32_t top_n = 0;
     std::vector<uint32_t> seed_words(static_cast<size_t>(2 * S));
     for (int64_t i = 0; i < S; ++i) {
@@ -92,12 +107,16 @@ Napi::Value Sample(const Napi::CallbackInfo& info) {
     HS_TRY(dpr_s, dev.upload(prompt.start.data(), prompt.start.size()));
     HS_TRY(dban_v, dev.upload(banned.values.data(), banned.values.size()));
     HS_TRY(dban_s, dev.upload(banned.start.data(), banned.start.size()));
+    HS_TRY(dbias_v, dev.upload(bias.values.data(), bias.values.size()));
+    HS_TRY(dbias_f, dev.upload(bias_values.data(), bias_values.size()));
+    HS_TRY(dbias_s, dev.upload(bias.start.data(), bias.start.size()));
     g.temperature = dtemp, g.top_p = dtop_p, g.top_k = dtop_k, g.min_p = dmin_p;
     g.presence = dpres, g.frequency = dfreq, g.repetition = drep, g.seeds = dseeds;
     g.sample_index = didx, g.num_logprobs = dnlp;
     g.output_tokens = dout_v, g.output_start = dout_s;
     g.prompt_tokens = dpr_v, g.prompt_start = dpr_s;
     g.banned = dban_v, g.banned_start = dban_s;
+    g.bias = dbias_v, g.bias_values = dbias_f, g.bias_start = dbias_s;
     HS_TRY(dscratch, dev.alloc<float>(static_cast<size_t>(sample_scratch_floats(g))));
     HS_TRY(dtok, dev.alloc<int32_t>(static_cast<size_t>(S)));
     HS_TRY(dlp, dev.alloc<float>(static_cast<size_t>(S)));

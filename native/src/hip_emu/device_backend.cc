@@ -130,6 +130,7 @@ Status run_device_forward(Model& m, const KvCache& kv, const StepInput& s, StepO
   d.output_tokens = s.output_tokens.data(), d.output_start = s.output_start.data();
   d.prompt_tokens = s.prompt_tokens.data(), d.prompt_start = s.prompt_start.data();
   d.banned = s.banned_tokens.data(), d.banned_start = s.banned_start.data();
+  d.bias = s.bias_tokens.data(), d.bias_start = s.bias_start.data(), d.bias_values = s.bias_values.data();
   hs_dev_step_out o{};
   o.top_n = out->top_n;
   o.sampled = out->sampled.data();

@@ -177,6 +177,7 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
   sb.output_tokens = s.output_tokens.data(), sb.output_start = s.output_start.data();
   sb.prompt_tokens = s.prompt_tokens.data(), sb.prompt_start = s.prompt_start.data();
   sb.banned_tokens = s.banned_tokens.data(), sb.banned_start = s.banned_start.data();
+  sb.bias_tokens = s.bias_tokens.data(), sb.bias_values = s.bias_values.data(), sb.bias_start = s.bias_start.data();
   SampleJob job{sb, &sc.rows, logits, grow(sc.sample, static_cast<size_t>(threads) * 2 * V), static_cast<int32_t>(V), out};
   cpu::parallel_for(pool, static_cast<int64_t>(Ns), sample_rows, &job);
   out->sample_ms = ms_since(t1);

@@ -20,6 +20,9 @@ struct StepInput {
   std::vector<int32_t> top_k, sample_index, num_logprobs;
   std::vector<uint64_t> seeds;
   std::vector<int32_t> output_tokens, output_start, prompt_tokens, prompt_start, banned_tokens, banned_start;
+  // logit_bias: per sequence, strictly increasing token ids and the values added to their logits.
+  std::vector<int32_t> bias_tokens, bias_start;
+  std::vector<float> bias_values;
 };
 
 // Several decode steps in one call (vLLM's multi-step scheduling; layout in

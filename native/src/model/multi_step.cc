@@ -92,10 +92,11 @@ void build_next(const StepInput& first, const MultiStep& ms, int32_t k, int64_t 
   // Emptied, not replaced: the vectors keep their capacity from step to step.
   for (auto* v : {&s->token_ids, &s->positions, &s->query_start, &s->seq_lens, &s->block_tables, &s->slot_mapping, &s->top_k,
                   &s->sample_index, &s->num_logprobs, &s->output_tokens, &s->output_start, &s->prompt_tokens,
-                  &s->prompt_start, &s->banned_tokens, &s->banned_start}) {
+                  &s->prompt_start, &s->banned_tokens, &s->banned_start, &s->bias_tokens, &s->bias_start}) {
     v->clear();
   }
-  for (auto* v : {&s->temperature, &s->top_p, &s->min_p, &s->presence_penalty, &s->frequency_penalty, &s->repetition_penalty}) {
+  for (auto* v : {&s->temperature, &s->top_p, &s->min_p, &s->presence_penalty, &s->frequency_penalty, &s->repetition_penalty,
+                  &s->bias_values}) {
     v->clear();
   }
   s->do_sample.clear();
@@ -105,6 +106,7 @@ void build_next(const StepInput& first, const MultiStep& ms, int32_t k, int64_t 
   s->output_start.push_back(0);
   s->prompt_start.push_back(0);
   s->banned_start.push_back(0);
+  s->bias_start.push_back(0);
   for (const size_t i : active) {
     const int32_t len = first.seq_lens[i] + produced[i];
     const int32_t pos = len - 1;
@@ -135,6 +137,10 @@ void build_next(const StepInput& first, const MultiStep& ms, int32_t k, int64_t 
       push_range(&s->banned_tokens, first.banned_tokens, static_cast<size_t>(first.banned_start[i]), static_cast<size_t>(first.banned_start[i + 1]));
     }
     s->banned_start.push_back(static_cast<int32_t>(s->banned_tokens.size()));
+    const auto b0 = static_cast<size_t>(first.bias_start[i]), b1 = static_cast<size_t>(first.bias_start[i + 1]);
+    push_range(&s->bias_tokens, first.bias_tokens, b0, b1);
+    push_range(&s->bias_values, first.bias_values, b0, b1);
+    s->bias_start.push_back(static_cast<int32_t>(s->bias_tokens.size()));
   }
 }
 

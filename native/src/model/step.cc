@@ -137,6 +137,21 @@ Status validate_step(const Model& m, const KvCache& kv, const StepInput& s) {
   if (!st.ok()) return st;
   st = check_flat(s.banned_tokens, s.banned_start, S, vocab, "bannedTokens", "bannedStart");
   if (!st.ok()) return st;
+  st = check_flat(s.bias_tokens, s.bias_start, S, vocab, "biasTokens", "biasStart");
+  if (!st.ok()) return st;
+  st = need_len(s.bias_values, s.bias_tokens.size(), "biasValues");
+  if (!st.ok()) return st;
+  for (size_t i = 0; i < S; ++i) {
+    // Strictly increasing ids: each logit gets one bias, and the device
+    // kernel's threads can add them without two writing the same token.
+    for (int32_t j = s.bias_start[i]; j < s.bias_start[i + 1]; ++j) {
+      const auto u = static_cast<size_t>(j);
+      if (j > s.bias_start[i] && s.bias_tokens[u] <= s.bias_tokens[u - 1]) {
+        return bad("biasTokens", "sequence " + std::to_string(i) + ": ids must be strictly increasing");
+      }
+      if (!std::isfinite(s.bias_values[u])) return bad("biasValues", "sequence " + std::to_string(i) + ": values must be finite");
+    }
+  }
   return Status();
 }
 

@@ -41,9 +41,10 @@ Ragged ragged(Napi::Object a, const char* vkey, const char* skey, int64_t S) {
 // sample({ logits, vocab, temperature, topP, topK, minP, presencePenalty,
 //   frequencyPenalty, repetitionPenalty, seeds, sampleIndex, numLogprobs,
 //   outputTokens?, outputStart?, promptTokens?, promptStart?, bannedTokens?,
-//   bannedStart?, returnLogits? })
+//   bannedStart?, biasTokens?, biasValues?, biasStart?, returnLogits? })
 // -> { sampled, logprob, topN, topIds, topLogprobs, logits? }; `logits` are the
-// rows after banned, penalties and temperature (what top-k/p/min-p rank).
+// rows after banned, logit bias, penalties and temperature (what
+// top-k/p/min-p rank).
 Napi::Value Sample(const Napi::CallbackInfo& info) {
   return run(info, "ops.sample", [&](Napi::Env env) -> Napi::Value {
     Napi::Object a = object(info[0], "args");
@@ -65,6 +66,12 @@ Napi::Value Sample(const Napi::CallbackInfo& info) {
     Ragged out_t = ragged(a, "outputTokens", "outputStart", S);
     Ragged prompt = ragged(a, "promptTokens", "promptStart", S);
     Ragged banned = ragged(a, "bannedTokens", "bannedStart", S);
+    Ragged bias = ragged(a, "biasTokens", "biasStart", S);
+    Span<float> bias_values{};
+    if (bias.present) {
+      bias_values = typed<float>(a.Get("biasValues"), "biasValues");
+      need(bias_values.size == bias.values.size, "biasValues must hold one value per entry of biasTokens");
+    }
     const bool return_logits = a.Get("returnLogits").IsBoolean() && a.Get("returnLogits").As<Napi::Boolean>();
     int32_t top_n = 0;
     for (int64_t i = 0; i < S; ++i) {
@@ -92,6 +99,7 @@ Napi::Value Sample(const Napi::CallbackInfo& info) {
     if (out_t.present) sb.output_tokens = out_t.values.data, sb.output_start = out_t.start.data;
     if (prompt.present) sb.prompt_tokens = prompt.values.data, sb.prompt_start = prompt.start.data;
     if (banned.present) sb.banned_tokens = banned.values.data, sb.banned_start = banned.start.data;
+    if (bias.present) sb.bias_tokens = bias.values.data, sb.bias_values = bias_values.data, sb.bias_start = bias.start.data;
     for (int64_t i = 0; i < S; ++i) {
       const cpu::SampleParams p = cpu::sample_params(sb, static_cast<size_t>(i));
       cpu::SampleResult r;
