@@ -1,7 +1,7 @@
 // SamplingParams: defaults and validation with messages a user can act on.
 // Ranges follow vLLM's SamplingParams checks.
 import { EngineError } from './errors.js';
-import { MAX_N, type SamplingParams } from './types.js';
+import { MAX_LOGIT_BIAS, MAX_N, type SamplingParams } from './types.js';
 
 export const DEFAULT_SAMPLING: Readonly<SamplingParams> = Object.freeze({
   n: 1,
@@ -22,6 +22,7 @@ export const DEFAULT_SAMPLING: Readonly<SamplingParams> = Object.freeze({
   logprobs: null,
   skipSpecialTokens: true,
   priority: 0,
+  logitBias: null,
 });
 
 /** Upper bound on top-N logprobs, as vLLM's default max_logprobs. */
@@ -76,8 +77,43 @@ export function resolveSamplingParams(
     check(isInt(p.logprobs) && p.logprobs >= 0 && p.logprobs <= MAX_LOGPROBS, 'logprobs', `logprobs must be an integer in [0, ${MAX_LOGPROBS}], got ${p.logprobs}`);
   }
   check(isInt(p.priority), 'priority', `priority must be an integer, got ${p.priority}`);
+  if (p.logitBias !== null) {
+    checkLogitBias(p.logitBias, vocabSize, (ok, message) => {
+      check(ok, 'logit_bias', message);
+    });
+  }
   if (p.topK === -1) p.topK = 0;
   return p;
+}
+
+/**
+ * The checks of a logit_bias map, shared with the HTTP layer (its messages
+ * name the field as the client spelled it): keys decimal token ids inside the
+ * vocabulary, each once; values finite and within [-100, 100]; at most
+ * MAX_LOGIT_BIAS entries. `fail(ok, message)` must throw when ok is false.
+ */
+export function checkLogitBias(bias: unknown, vocabSize: number, fail: (ok: boolean, message: string) => void): void {
+  fail(typeof bias === 'object' && bias !== null && !Array.isArray(bias), 'logit_bias must be an object mapping token ids to values');
+  const entries = Object.entries(bias as Record<string, unknown>);
+  fail(entries.length <= MAX_LOGIT_BIAS, `logit_bias may hold at most ${MAX_LOGIT_BIAS} tokens, got ${entries.length}`);
+  const seen = new Set<number>();
+  for (const [key, value] of entries) {
+    const id = /^\d{1,10}$/.test(key) ? Number(key) : NaN;
+    fail(Number.isInteger(id) && id < vocabSize, `logit_bias keys must be token ids in [0, ${vocabSize}), got ${JSON.stringify(key)}`);
+    fail(!seen.has(id), `logit_bias names token ${id} twice`);
+    seen.add(id);
+    fail(
+      typeof value === 'number' && Number.isFinite(value) && value >= -100 && value <= 100,
+      `logit_bias values must be numbers in [-100, 100], got ${JSON.stringify(value)} for token ${id}`,
+    );
+  }
+}
+
+/** A validated logit_bias as the step carries it: ids ascending, one value each. */
+export function logitBiasArrays(bias: Readonly<Record<number, number>>): { ids: number[]; values: number[] } {
+  const pairs = Object.entries(bias).map(([k, v]) => [Number(k), v] as const);
+  pairs.sort((a, b) => a[0] - b[0]);
+  return { ids: pairs.map((p) => p[0]), values: pairs.map((p) => p[1]) };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -3,6 +3,7 @@
 // detokenizers, sampling state and the queue its iterator reads.
 import { AsyncQueue } from './async-queue.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
+import { logitBiasArrays } from './params.js';
 import type { SeqSampling, StepResult } from '../runner/runner.js';
 import type {
   ChoiceDelta,
@@ -54,6 +55,7 @@ export class ChoiceState {
       // What ends the choice once sampled, for multi-step calls to stop on
       // natively (the engine's applyTokens checks the same).
       stopIds: [...p.stopTokenIds, ...(p.ignoreEos ? [] : eosTokenIds)],
+      ...(p.logitBias === null || Object.keys(p.logitBias).length === 0 ? {} : { bias: logitBiasArrays(p.logitBias) }),
     };
     this.updateBanned();
   }

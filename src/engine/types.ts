@@ -27,7 +27,17 @@ export interface SamplingParams {
   logprobs: number | null;
   skipSpecialTokens: boolean;
   priority: number; // lower runs first, as in vLLM
+  /**
+   * OpenAI's logit_bias: token id -> value in [-100, 100] added to that
+   * token's logit before penalties, temperature and the filters (at most
+   * MAX_LOGIT_BIAS entries). Logprobs stay those of the model's own
+   * distribution, as every other sampling parameter leaves them. null: none.
+   */
+  logitBias: Readonly<Record<number, number>> | null;
 }
+
+/** Entries a logit_bias may hold. */
+export const MAX_LOGIT_BIAS = 1024;
 
 export interface TopLogprob {
   tokenId: number;

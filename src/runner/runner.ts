@@ -38,6 +38,14 @@ export interface SeqSampling {
   banSteps?: number;
   /** Tokens that end the sequence once sampled (EOS, stop_token_ids); read by multi-step calls. */
   stopIds?: readonly number[];
+  /** logit_bias, added to the logits before penalties and temperature; ids strictly increasing. */
+  bias?: LogitBias;
+}
+
+/** A request's logit_bias as the step carries it: ids strictly increasing, one value each. */
+export interface LogitBias {
+  readonly ids: readonly number[];
+  readonly values: readonly number[];
 }
 
 /** The step's flat arrays: exactly the addon's `Step` (native/README.md). */
@@ -91,6 +99,7 @@ export class ModelRunner {
     let nOut = 0;
     let nPrompt = 0;
     let nBanned = 0;
+    let nBias = 0;
     let nStop = 0;
     const samp: SeqSampling[] = new Array<SeqSampling>(S);
     for (let i = 0; i < S; i++) {
@@ -103,6 +112,7 @@ export class ModelRunner {
         if (sp.presencePenalty !== 0 || sp.frequencyPenalty !== 0 || sp.repetitionPenalty !== 1) nOut += sp.outputTokenIds.length;
         if (sp.repetitionPenalty !== 1) nPrompt += sp.promptTokenIds.length;
         nBanned += sp.banned.length;
+        nBias += sp.bias?.ids.length ?? 0;
         if (numSteps > 1) nStop += sp.stopIds?.length ?? 0;
       }
     }
@@ -132,6 +142,9 @@ export class ModelRunner {
       promptStart: b.promptStart.view(S + 1),
       bannedTokens: b.bannedTokens.view(nBanned),
       bannedStart: b.bannedStart.view(S + 1),
+      biasTokens: b.biasTokens.view(nBias),
+      biasValues: b.biasValues.view(nBias),
+      biasStart: b.biasStart.view(S + 1),
       numSteps,
       stopTokens: b.stopTokens.view(nStop),
       stopStart: b.stopStart.view(numSteps > 1 ? S + 1 : 0),
@@ -144,6 +157,7 @@ export class ModelRunner {
     nOut = 0;
     nPrompt = 0;
     nBanned = 0;
+    nBias = 0;
     nStop = 0;
     for (let i = 0; i < S; i++) {
       const s = seqs[i];
@@ -171,6 +185,7 @@ export class ModelRunner {
       a.outputStart[i] = nOut;
       a.promptStart[i] = nPrompt;
       a.bannedStart[i] = nBanned;
+      a.biasStart[i] = nBias;
       if (s.sample) {
         if (sp.presencePenalty !== 0 || sp.frequencyPenalty !== 0 || sp.repetitionPenalty !== 1) {
           for (const tok of sp.outputTokenIds) a.outputTokens[nOut++] = tok;
@@ -179,6 +194,13 @@ export class ModelRunner {
           for (const tok of sp.promptTokenIds) a.promptTokens[nPrompt++] = tok;
         }
         for (const tok of sp.banned) a.bannedTokens[nBanned++] = tok;
+        const bias = sp.bias;
+        if (bias !== undefined) {
+          for (let j = 0; j < bias.ids.length; j++, nBias++) {
+            a.biasTokens[nBias] = bias.ids[j];
+            a.biasValues[nBias] = bias.values[j];
+          }
+        }
       }
       if (numSteps > 1) {
         a.stopStart[i] = nStop;
@@ -191,6 +213,7 @@ export class ModelRunner {
     a.outputStart[S] = nOut;
     a.promptStart[S] = nPrompt;
     a.bannedStart[S] = nBanned;
+    a.biasStart[S] = nBias;
     if (numSteps > 1) a.stopStart[S] = nStop;
     return a;
   }

@@ -54,6 +54,9 @@ export class StepBuffers {
   readonly promptStart = new Grow(Int32Array);
   readonly bannedTokens = new Grow(Int32Array);
   readonly bannedStart = new Grow(Int32Array);
+  readonly biasTokens = new Grow(Int32Array);
+  readonly biasValues = new Grow(Float32Array);
+  readonly biasStart = new Grow(Int32Array);
   readonly stopTokens = new Grow(Int32Array);
   readonly stopStart = new Grow(Int32Array);
   readonly maxSteps = new Grow(Int32Array);

@@ -1,6 +1,7 @@
 // OpenAI/vLLM request fields -> the engine's SamplingParams, with range
 // checks whose messages follow vLLM's ("top_p must be in (0, 1], got 0.").
 
+import { checkLogitBias } from '../engine/params.js';
 import { MAX_N, type SamplingParams } from '../engine/types.js';
 import { badRequest } from './errors.js';
 
@@ -27,6 +28,7 @@ export interface SamplingFields {
   skip_special_tokens?: boolean | null;
   include_stop_str_in_output?: boolean | null;
   priority?: number | null;
+  logit_bias?: Record<string, number> | null;
 }
 
 function check(ok: boolean, param: string, message: string): void {
@@ -76,6 +78,12 @@ export function toSamplingParams(
     check(id >= 0 && id < opts.vocabSize, 'stop_token_ids', `stop_token_ids must be token ids in [0, ${opts.vocabSize}), got ${id}.`);
   }
   for (const s of stop) check(s.length > 0, 'stop', 'stop strings must not be empty.');
+  const bias = body.logit_bias ?? null;
+  if (bias !== null) {
+    checkLogitBias(bias, opts.vocabSize, (ok, message) => {
+      check(ok, 'logit_bias', `${message}.`);
+    });
+  }
 
   return {
     maxTokens,
@@ -97,6 +105,7 @@ export function toSamplingParams(
       logprobs: opts.logprobs,
       skipSpecialTokens: body.skip_special_tokens ?? true,
       priority: body.priority ?? 0,
+      logitBias: bias === null || Object.keys(bias).length === 0 ? null : bias,
     },
   };
 }

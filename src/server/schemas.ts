@@ -31,8 +31,9 @@ const sampling = {
   include_stop_str_in_output: Nullable(Type.Boolean()),
   priority: Nullable(Type.Integer()),
   user: Nullable(Type.String()),
+  // Keys are token ids as strings (JSON objects have no other); checked in sampling.ts.
+  logit_bias: Nullable(Type.Record(Type.String(), Type.Number())),
   // Not supported: typed loosely here, refused unless neutral (unsupported.ts).
-  logit_bias: Type.Optional(Type.Unknown()),
   response_format: Type.Optional(Type.Unknown()),
 };
 

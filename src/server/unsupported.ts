@@ -1,13 +1,12 @@
 // OpenAI fields this server cannot honour. Accepting them silently would
 // hand back something other than what was asked for (text that ignores a
-// bias, a JSON mode, a tool call), so each is a 400 naming the field. Their
-// neutral values (null, {}, [], "text", "none") are accepted, as clients
-// often send them by default.
+// JSON mode, a tool call), so each is a 400 naming the field. Their neutral
+// values (null, [], "text", "none") are accepted, as clients often send them
+// by default.
 
 import { badRequest } from './errors.js';
 
 export interface MaybeUnsupported {
-  logit_bias?: unknown;
   response_format?: unknown;
   tools?: unknown;
   tool_choice?: unknown;
@@ -30,7 +29,6 @@ function isEmpty(v: unknown): boolean {
 const shown = (v: unknown): string => JSON.stringify(v);
 
 export function rejectUnsupported(body: MaybeUnsupported): void {
-  if (!isEmpty(body.logit_bias)) unsupported('logit_bias', 'logit_bias');
   const rf = body.response_format;
   if (rf !== undefined && rf !== null) {
     const type = typeof rf === 'object' ? (rf as { type?: unknown }).type : rf;

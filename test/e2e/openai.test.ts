@@ -244,6 +244,27 @@ t.test('seed: same seed at temperature 1 gives the same text, another seed anoth
   t.equal(await chat(5), await chat(5), 'chat: same seed, same text');
 });
 
+t.test('logit_bias: +100 forces a token at temperature 1, -100 keeps the greedy pick out; logprobs stay the model\'s', async (t) => {
+  const tok = live.engine.tokenizer;
+  const [fox] = tok.encode(' fox', false);
+  const forced = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 6, temperature: 1, seed: 3, logprobs: 1, logit_bias: { [fox]: 100 }, ...noEos });
+  t.same(forced.choices[0].logprobs?.tokens, Array(6).fill(tok.tokenToString(fox)), 'six times the forced token');
+  t.equal(forced.choices[0].text, ' fox'.repeat(6));
+  // The random-weight fixture gives ' fox' no special weight: its raw logprob is far from 0.
+  t.ok((forced.choices[0].logprobs?.token_logprobs?.[0] ?? 0) < -0.5, 'the logprob is the model\'s own, not the biased one');
+  const first = (await engineGreedy(tok.encode(PROMPT, true), 1)).tokenIds[0];
+  t.not(first, fox, 'the fixture\'s greedy pick is another token');
+  const free = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 4, ...greedy, logprobs: 0 });
+  const biasedChat = await client.chat.completions.create({
+    model: live.model, messages: [{ role: 'user', content: 'x' }], max_completion_tokens: 4, temperature: 0, logit_bias: { [fox]: 100 }, ...noEos,
+  });
+  t.equal(biasedChat.choices[0].message.content, ' fox'.repeat(4), 'chat honours it too');
+  const banned = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 4, ...greedy, logprobs: 0, logit_bias: { [first]: -100 } });
+  t.not(banned.choices[0].logprobs?.tokens?.[0], free.choices[0].logprobs?.tokens?.[0], 'greedy skips the token biased by -100');
+  const bad = await rejectsWith(t, client.completions.create({ model: live.model, prompt: 'x', max_tokens: 2, logit_bias: { 1: 200 } }), BadRequestError);
+  if (bad instanceof BadRequestError) t.equal(bad.param, 'logit_bias');
+});
+
 t.test('errors surface as the client\'s error classes, with OpenAI bodies', async (t) => {
   const badTemp = await rejectsWith(t, client.completions.create({ model: live.model, prompt: 'x', max_tokens: 2, temperature: -1 }), BadRequestError);
   if (badTemp instanceof BadRequestError) t.equal(badTemp.param, 'temperature');

@@ -31,6 +31,8 @@ interface Script {
   banned: number[][];
   /** Calls that ran several steps. */
   bursts?: number;
+  /** Each sampled token's logit bias as the step carried it: [ids, values]. */
+  bias?: [number[], number[]][];
 }
 
 /**
@@ -50,11 +52,16 @@ function scriptedForward(script: Script): ForwardFn {
     for (let i = 0; i < S; i++) {
       if (a.doSample[i] === 0) continue;
       const banned = [...a.bannedTokens.subarray(a.bannedStart[i], a.bannedStart[i + 1])];
+      const bias: [number[], number[]] = [
+        [...a.biasTokens.subarray(a.biasStart[i], a.biasStart[i + 1])],
+        [...a.biasValues.subarray(a.biasStart[i], a.biasStart[i + 1])],
+      ];
       const stops = K > 1 ? [...a.stopTokens.subarray(a.stopStart[i], a.stopStart[i + 1])] : [];
       let last = a.tokenIds[a.queryStart[i + 1] - 1];
       for (let k = 0; k < (K > 1 ? a.maxSteps[i] : 1); k++) {
         const ban = K === 1 || k < a.banSteps[i] ? banned : [];
         script.banned.push(ban);
+        script.bias?.push(bias);
         let tok = script.next ? script.next(last) : (last + 1) % V;
         while (ban.includes(tok)) tok = (tok + 1) % V;
         sampled[k * S + i] = tok;
@@ -188,6 +195,19 @@ for (const steps of STEPS) t.test(`abort by signal or by leaving the iterator fr
   t.equal(engine.stats().kvBlocksUsed, 0, 'break out of the iterator aborts');
 });
 
+for (const steps of STEPS) t.test(`logit_bias reaches every step sorted by token id, each choice the same (steps per call: ${steps})`, async (t) => {
+  const script: Script = { banned: [], bias: [] };
+  const { engine } = makeEngine(script, { steps });
+  const { choices } = await gen(engine, { prompt: 'abc', params: { maxTokens: 4, n: 2, temperature: 0, logitBias: { 7: 1.5, 3: -2, 12: 0 } } });
+  t.equal(choices.size, 2);
+  t.equal(script.bias?.length, 8, 'two choices, four tokens each');
+  t.ok(script.bias?.every(([ids, values]) => ids.join() === '3,7,12' && values.join() === '-2,1.5,0'), 'ids ascending, each with its value');
+  script.bias = [];
+  await gen(engine, { prompt: 'abc', params: { maxTokens: 2, temperature: 0 } });
+  t.ok(script.bias.every(([ids]) => ids.length === 0), 'a request without one carries none');
+  await engine.close();
+});
+
 t.test('bad input is refused synchronously with a code', async (t) => {
   const { engine } = makeEngine({ banned: [] });
   t.throws(() => engine.generate({ prompt: [] }), { code: 'HIPSERVE_ERR_EMPTY_PROMPT' });
@@ -195,6 +215,9 @@ t.test('bad input is refused synchronously with a code', async (t) => {
   t.throws(() => engine.generate({ prompt: [99] }), { code: 'HIPSERVE_ERR_INVALID_TOKEN' });
   t.throws(() => engine.generate({ prompt: 'a', params: { temperature: -1 } }), { code: 'HIPSERVE_ERR_INVALID_PARAM', param: 'temperature' });
   t.throws(() => engine.generate({ prompt: 'a', params: { maxTokens: 64 } }), { code: 'HIPSERVE_ERR_INVALID_PARAM', param: 'max_tokens' });
+  t.throws(() => engine.generate({ prompt: 'a', params: { logitBias: { [V]: 1 } } }), { code: 'HIPSERVE_ERR_INVALID_PARAM', param: 'logit_bias' });
+  t.throws(() => engine.generate({ prompt: 'a', params: { logitBias: { 2: Number.NaN } } }), { code: 'HIPSERVE_ERR_INVALID_PARAM', param: 'logit_bias' });
+  t.throws(() => engine.generate({ prompt: 'a', params: { logitBias: [1] as unknown as Record<number, number> } }), { code: 'HIPSERVE_ERR_INVALID_PARAM', param: 'logit_bias' });
   await engine.close();
 });
 

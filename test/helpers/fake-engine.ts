@@ -23,7 +23,7 @@ export interface FakeEngineOptions {
 
 const DEFAULTS: SamplingParams = {
   n: 1, maxTokens: 16, minTokens: 0, temperature: 1, topP: 1, topK: 0, minP: 0, presencePenalty: 0, frequencyPenalty: 0, repetitionPenalty: 1,
-  seed: null, stop: [], stopTokenIds: [], includeStopStrInOutput: false, ignoreEos: false, logprobs: null, skipSpecialTokens: true, priority: 0,
+  seed: null, stop: [], stopTokenIds: [], includeStopStrInOutput: false, ignoreEos: false, logprobs: null, skipSpecialTokens: true, priority: 0, logitBias: null,
 };
 
 interface Seq {
@@ -80,6 +80,8 @@ export class FakeEngine implements Engine {
   /** Ids of requests that ended by abort (what the tests check). */
   readonly aborted: string[] = [];
   readonly started: string[] = [];
+  /** The resolved sampling parameters of each request started, in order. */
+  readonly startedParams: SamplingParams[] = [];
   private readonly words: number[];
   private readonly waiting: Req[] = [];
   private readonly running: Req[] = [];
@@ -138,6 +140,7 @@ export class FakeEngine implements Engine {
       push: (o) => { items.push(o); wake?.(); },
     };
     this.started.push(id);
+    this.startedParams.push(params);
     const onAbort = (): void => { this.finish(req, 'abort'); };
     if (input.signal?.aborted === true) queueMicrotask(onAbort);
     else input.signal?.addEventListener('abort', onAbort, { once: true });

@@ -2,7 +2,8 @@
 // must give exactly what K one-step calls give (tokens, logprobs, top-N, for
 // greedy, seeded sampling and penalties), end a sequence at its stop tokens
 // or maxSteps while the others go on, apply bannedTokens to the leading
-// banSteps steps only, and refuse what it cannot run with an error Result.
+// banSteps steps only, a logit bias to every step, and refuse what it cannot
+// run with an error Result.
 import t from 'tap';
 import { fixtureModel } from '../fixtures/models.js';
 import { createKvCache, forward, forwardSync, loadModel, releaseKvCache, releaseModel } from '../../src/native.js';
@@ -197,6 +198,29 @@ t.test('bannedTokens apply to the leading banSteps steps only', async (t) => {
   t.same(rows, ref, 'the same as the ban given step by step');
   t.not(rows[0][0].token, banned[0], 'step 0 banned its token');
   t.ok(rows[0].slice(0, 2).every((r) => !banned.includes(r.token)), 'steps 0 and 1 avoid both');
+});
+
+t.test('a logit bias applies to every step of a call, each sequence its own', async (t) => {
+  const free = await oneByOne(await world(), K);
+  // Greedy: push down the token it picks first and pull up one it never picks.
+  const never = [5, 6, 7, 8, 9].find((tok) => !free[0].some((r) => r.token === tok)) ?? 5;
+  const biases = [
+    { ids: [never, free[0][0].token].sort((x, y) => x - y), values: [] as number[] },
+    { ids: [11, 12], values: [2.5, -1] },
+    { ids: [free[2][1].token], values: [-100] },
+  ];
+  biases[0].values = biases[0].ids.map((id) => (id === never ? 4 : -100));
+  const a = await world();
+  const b = await world();
+  a.forEach((s, i) => (s.sampling.bias = biases[i]));
+  b.forEach((s, i) => (s.sampling.bias = biases[i]));
+  const ref = await oneByOne(a, K);
+  const { rows } = await call(b, K);
+  t.same(rows, ref, 'the same tokens, logprobs and top-N as one-step calls');
+  t.not(rows[0][0].token, free[0][0].token, 'greedy: the token biased by -100 is not picked');
+  t.ok(rows[0].every((r) => r.token !== free[0][0].token), '... at any step');
+  t.ok(rows[2].every((r) => r.token !== free[2][1].token), 'penalized: its -100 token never drawn');
+  t.same(rows[0][0].logprob, ref[0][0].logprob, 'logprobs are the raw model ones, as one-step calls give');
 });
 
 t.test('what a multi-step call cannot run is an INVALID_ARGUMENT naming the field; the model stays usable', async (t) => {

@@ -180,8 +180,13 @@ t.test('/v1/completions defaults max_tokens to 16; chat runs to the context', as
 const user = [{ role: 'user', content: 'hi' }];
 
 const rejected: { name: string; path?: string; body: object; param: string; message: RegExp }[] = [
-  { name: 'logit_bias', body: { prompt: 'x', logit_bias: { 5: 1 } }, param: 'logit_bias', message: /logit_bias is not supported by this server/ },
-  { name: 'logit_bias (chat)', path: '/v1/chat/completions', body: { messages: user, logit_bias: { 5: -100 } }, param: 'logit_bias', message: /not supported by this server/ },
+  { name: 'logit_bias key not a token id', body: { prompt: 'x', logit_bias: { abc: 1 } }, param: 'logit_bias', message: /logit_bias keys must be token ids in \[0, \d+\), got "abc"/ },
+  { name: 'logit_bias key past the vocabulary', body: { prompt: 'x', logit_bias: { 99999999: 1 } }, param: 'logit_bias', message: /token ids in \[0, \d+\), got "99999999"/ },
+  { name: 'logit_bias negative key', body: { prompt: 'x', logit_bias: { '-1': 1 } }, param: 'logit_bias', message: /got "-1"/ },
+  { name: 'logit_bias value 150 (chat)', path: '/v1/chat/completions', body: { messages: user, logit_bias: { 5: 150 } }, param: 'logit_bias', message: /values must be numbers in \[-100, 100\], got 150 for token 5/ },
+  { name: 'logit_bias one token twice', body: { prompt: 'x', logit_bias: { 5: 1, '05': 2 } }, param: 'logit_bias', message: /names token 5 twice/ },
+  { name: 'logit_bias too large', path: '/v1/chat/completions', body: { messages: user, logit_bias: Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [String(i), 1])) }, param: 'logit_bias', message: /at most 1024 tokens, got 1025/ },
+  { name: 'logit_bias value not a number', body: { prompt: 'x', logit_bias: { 5: 'up' } }, param: 'logit_bias', message: /logit_bias/ },
   { name: 'response_format json_object', path: '/v1/chat/completions', body: { messages: user, response_format: { type: 'json_object' } }, param: 'response_format', message: /response_format "json_object" is not supported by this server/ },
   { name: 'response_format json_schema (completions)', body: { prompt: 'x', response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } }, param: 'response_format', message: /not supported by this server/ },
   { name: 'tools', path: '/v1/chat/completions', body: { messages: user, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }, param: 'tools', message: /\(tools\) is not supported by this server/ },

@@ -53,7 +53,7 @@ const cases: { name: string; path?: string; body: Buffer | string; status: numbe
   { name: 'form body', body: 'prompt=x', contentType: 'application/x-www-form-urlencoded', status: 415, code: 'unsupported_media_type' },
   { name: 'chat: no messages', path: '/v1/chat/completions', body: json({ messages: [] }), status: 400, code: 'invalid_request', param: 'messages' },
   { name: 'chat: message without role', path: '/v1/chat/completions', body: json({ messages: [{ content: 'hi' }] }), status: 400, code: 'invalid_request', param: 'messages.0.role' },
-  { name: 'logit_bias (not supported)', body: json({ prompt: 'x', logit_bias: { 5: 1 } }), status: 400, code: 'invalid_request', param: 'logit_bias' },
+  { name: 'logit_bias value out of range', body: json({ prompt: 'x', logit_bias: { 5: 101 } }), status: 400, code: 'invalid_request', param: 'logit_bias' },
   { name: 'chat: top_logprobs without logprobs', path: '/v1/chat/completions', body: json({ messages: [{ role: 'user', content: 'hi' }], top_logprobs: 2 }), status: 400, code: 'invalid_request', param: 'top_logprobs' },
   { name: 'unknown route', path: '/v1/embeddings', body: json({ input: 'x' }), status: 404, code: 'route_not_found' },
 ];
@@ -73,9 +73,13 @@ for (const c of cases) {
   });
 }
 
-t.test('unknown fields are ignored; an empty logit_bias is accepted', async (t) => {
+t.test('unknown fields are ignored; an empty logit_bias is accepted, and so is one in range', async (t) => {
   const res = await send('/v1/completions', json({ prompt: 'x', max_tokens: 2, frobnicate: true, logit_bias: {} }));
   t.equal(res.status, 200);
+  const biased = await send('/v1/completions', json({ prompt: 'x', max_tokens: 2, logit_bias: { 5: 100, 7: -100, 9: 0.5 } }));
+  t.equal(biased.status, 200, biased.body);
+  t.same(h.engine.startedParams.at(-1)?.logitBias, { 5: 100, 7: -100, 9: 0.5 }, 'the bias reaches the engine as sent');
+  t.equal(h.engine.startedParams.at(-2)?.logitBias, null, 'an empty one is none');
 });
 
 t.test('x-request-id is honoured and echoed; one is generated otherwise', async (t) => {
