@@ -116,6 +116,45 @@ HS_DEVICE uint64_t radix_cut(dptr<const float> s, int32_t V, float smax, bool ma
   return prefix;
 }
 
+// Logprob of `token` and the top min(nlp, top_n) of one row of raw logits,
+// into row `row` of the outputs (columns past the row's own N: -1 / -inf).
+// Every thread of the block calls it (block reductions inside).
+HS_DEVICE void raw_logprobs(dptr<const float> raw, int32_t V, int32_t token, int32_t nlp, int32_t top_n, int32_t row,
+                            dptr<float> logprob_out, dptr<int32_t> top_ids, dptr<float> top_lp) {
+  const int tid = threadIdx.x, nt = blockDim.x;
+  for (int32_t i = tid; i < top_n; i += nt) {
+    top_ids[static_cast<int64_t>(row) * top_n + i] = -1;
+    top_lp[static_cast<int64_t>(row) * top_n + i] = -INFINITY;
+  }
+  if (nlp < 0) {
+    if (tid == 0) logprob_out[row] = NAN;
+    return;
+  }
+  float rmax = -INFINITY;
+  for (int32_t v = tid; v < V; v += nt) rmax = fmaxf(rmax, raw[v]);
+  rmax = block_max(rmax);
+  double z = 0.0;
+  for (int32_t v = tid; v < V; v += nt) z += exp(static_cast<double>(raw[v]) - rmax);
+  z = block_sum_f64(z);
+  const double lse = rmax + log(z);
+  if (tid == 0) logprob_out[row] = static_cast<float>(raw[token] - lse);
+  const int32_t n = nlp < top_n ? (nlp < V ? nlp : V) : (top_n < V ? top_n : V);
+  uint64_t below = ~uint64_t{0};
+  for (int32_t i = 0; i < n; ++i) {
+    uint64_t k = 0;
+    for (int32_t v = tid; v < V; v += nt) {
+      const uint64_t kv = rank_key(raw[v], v);
+      if (kv < below && kv > k) k = kv;
+    }
+    below = block_max_u64(k);
+    const int32_t id = static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(below));
+    if (tid == 0) {
+      top_ids[static_cast<int64_t>(row) * top_n + i] = id;
+      top_lp[static_cast<int64_t>(row) * top_n + i] = static_cast<float>(raw[id] - lse);
+    }
+  }
+}
+
 __global__ void sample_kernel(dptr<float> logits, SampleArgs a, dptr<const float> temperature,
                               dptr<const float> top_p, dptr<const int32_t> top_k,
                               dptr<const float> min_p, dptr<const float> presence,
@@ -257,44 +296,30 @@ __global__ void sample_kernel(dptr<float> logits, SampleArgs a, dptr<const float
       token = static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(block_max_u64(kk)));
     }
   }
-  // Logprobs of the raw logits.
-  const int32_t nlp = num_logprobs[row];
-  for (int32_t i = tid; i < a.top_n; i += nt) {
-    top_ids[static_cast<int64_t>(row) * a.top_n + i] = -1;
-    top_lp[static_cast<int64_t>(row) * a.top_n + i] = -INFINITY;
-  }
   if (tid == 0) token_out[row] = token;
-  if (nlp < 0) {
-    if (tid == 0) logprob_out[row] = NAN;
-    return;
-  }
-  float rmax = -INFINITY;
-  for (int32_t v = tid; v < V; v += nt) rmax = fmaxf(rmax, raw[v]);
-  rmax = block_max(rmax);
-  double z = 0.0;
-  for (int32_t v = tid; v < V; v += nt) z += exp(static_cast<double>(raw[v]) - rmax);
-  z = block_sum_f64(z);
-  const double lse = rmax + log(z);
-  if (tid == 0) logprob_out[row] = static_cast<float>(raw[token] - lse);
-  const int32_t n = nlp < a.top_n ? (nlp < V ? nlp : V) : (a.top_n < V ? a.top_n : V);
-  uint64_t below = ~uint64_t{0};
-  for (int32_t i = 0; i < n; ++i) {
-    uint64_t k = 0;
-    for (int32_t v = tid; v < V; v += nt) {
-      const uint64_t kv = rank_key(raw[v], v);
-      if (kv < below && kv > k) k = kv;
-    }
-    below = block_max_u64(k);
-    const int32_t id = static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(below));
-    if (tid == 0) {
-      top_ids[static_cast<int64_t>(row) * a.top_n + i] = id;
-      top_lp[static_cast<int64_t>(row) * a.top_n + i] = static_cast<float>(raw[id] - lse);
-    }
-  }
+  raw_logprobs(raw, V, token, num_logprobs[row], a.top_n, row, logprob_out, top_ids, top_lp);
+}
+
+// Prompt logprobs (echo): row r of `logits` is the raw output at a prompt
+// token whose next prompt token is targets[r]; its logprob and top nlp[r],
+// as the sampler reports a sampled token's.
+__global__ void prompt_logprob_kernel(dptr<const float> logits, int32_t V, dptr<const int32_t> targets,
+                                      dptr<const int32_t> nlp, int32_t top_n, dptr<float> logprob_out,
+                                      dptr<int32_t> top_ids, dptr<float> top_lp) {
+  const int32_t row = blockIdx.x;
+  raw_logprobs(logits + static_cast<int64_t>(row) * V, V, targets[row], nlp[row], top_n, row, logprob_out, top_ids, top_lp);
 }
 
 int64_t sample_scratch_floats(const SampleArgs& a) {
   return static_cast<int64_t>(a.num_seqs) * 3 * a.vocab;
+}
+
+hipError_t launch_prompt_logprobs(hipStream_t s, const float* logits, int32_t rows, int32_t vocab, const int32_t* targets,
+                                  const int32_t* nlp, int32_t top_n, float* logprob, int32_t* top_ids, float* top_logprobs) {
+  if (rows == 0) return hipSuccess;
+  hipLaunchKernelGGL(prompt_logprob_kernel, dim3(static_cast<uint32_t>(rows)), dim3(kSampleThreads), 0, s, logits, vocab,
+                     targets, nlp, top_n, logprob, top_ids, top_logprobs);
+  return hipGetLastError();
 }
 
 hipError_t launch_sample(hipStream_t s, float* logits, const SampleArgs& a, float* scratch,

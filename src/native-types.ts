@@ -150,6 +150,13 @@ export interface Step {
   biasValues?: Float32Array; // one per id of biasTokens
   biasStart?: Int32Array; // [S+1]
   /**
+   * Prompt logprobs (echo): per token, the prompt token that follows it
+   * (-1: none) [T], and per seq the top-N wanted (-1: none) [S]; a target
+   * needs its seq's N >= 0. Both absent: none.
+   */
+  promptTargets?: Int32Array;
+  numPromptLogprobs?: Int32Array;
+  /**
    * Several decode steps in one call (default 1): every seq a single-token
    * decode that samples; each step feeds its sampled token back as the next
    * input, until the seq samples one of its stopTokens or has sampled
@@ -180,6 +187,15 @@ export interface StepOutput {
   /** [S * topN] best first; -1 past a sequence's numLogprobs. */
   topIds: Int32Array;
   topLogprobs: Float32Array;
+  /**
+   * Only when the (first) step had prompt targets: one row per token of it,
+   * the target's logprob (NaN where none) and the top promptTopN (-1 / -inf
+   * past a seq's own numPromptLogprobs).
+   */
+  promptTopN?: number;
+  promptLogprob?: Float32Array; // [T]
+  promptTopIds?: Int32Array; // [T * promptTopN]
+  promptTopLogprobs?: Float32Array;
   timings: { forwardMs: number; sampleMs: number };
 }
 

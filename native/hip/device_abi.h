@@ -74,6 +74,9 @@ typedef struct hs_dev_step {
   const int32_t *output_tokens, *output_start, *prompt_tokens, *prompt_start, *banned, *banned_start;
   const int32_t *bias, *bias_start;  // logit_bias ids (strictly increasing per seq) and S+1 offsets
   const float* bias_values;          // one per id in `bias`
+  // Prompt logprobs: per token the next prompt token (-1: none) [T] and per
+  // seq the top-N wanted [S]; both NULL when the step has none.
+  const int32_t *prompt_targets, *num_prompt_logprobs;
 } hs_dev_step;
 
 // Caller-allocated results: sampled/logprob [S], top_ids/top_logprobs [S * top_n].
@@ -83,6 +86,12 @@ typedef struct hs_dev_step_out {
   float* logprob;
   int32_t* top_ids;
   float* top_logprobs;
+  // With prompt targets: [T] and [T * prompt_top_n], rows of tokens with a
+  // target filled (others untouched); NULL otherwise.
+  int32_t prompt_top_n;
+  float* prompt_logprob;
+  int32_t* prompt_top_ids;
+  float* prompt_top_logprobs;
 } hs_dev_step_out;
 
 typedef struct hs_dev_memory {

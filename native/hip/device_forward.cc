@@ -67,7 +67,21 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     if (s.do_sample[i] != 0) sample_seqs_.push_back(static_cast<int32_t>(i));
   }
   const int64_t Ns = static_cast<int64_t>(sample_seqs_.size());
-  HS_DEV_TRY(reserve_scratch(T, Ns < kSampleChunk ? Ns : kSampleChunk));
+  // Prompt-logprob rows (echo): tokens whose next prompt token is asked for.
+  prompt_rows_.clear();
+  std::vector<int32_t> prompt_nlp;
+  if (s.prompt_targets != nullptr && out->prompt_logprob != nullptr) {
+    for (int64_t i = 0; i < S; ++i) {
+      for (int32_t t = s.query_start[i]; t < s.query_start[i + 1]; ++t) {
+        if (s.prompt_targets[t] < 0) continue;
+        prompt_rows_.push_back(t);
+        prompt_nlp.push_back(s.num_prompt_logprobs[i]);
+      }
+    }
+  }
+  const int64_t Np = static_cast<int64_t>(prompt_rows_.size());
+  const int64_t chunk_rows = std::max(Ns < kSampleChunk ? Ns : kSampleChunk, Np < kSampleChunk ? Np : kSampleChunk);
+  HS_DEV_TRY(reserve_scratch(T, chunk_rows));
 
   // A member, not a local: an asynchronous copy may still read it if a
   // later call fails and this function returns early.
@@ -121,6 +135,12 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
       st.put(s.bias_values + s.bias_start[i], static_cast<size_t>(s.bias_start[i + 1] - s.bias_start[i]));
     }
   }
+  // Prompt-logprob rows: token indices, their targets and their top-N.
+  const size_t o_prows = st.words.size();
+  st.put(prompt_rows_.data(), prompt_rows_.size());
+  const size_t o_ptargets = st.words.size();
+  for (const int32_t t : prompt_rows_) st.put_one(s.prompt_targets[t]);
+  const size_t o_pnlp = st.put(prompt_nlp.data(), prompt_nlp.size());
   HS_DEV_TRY(ints_.reserve(st.words.size() * 4));
   HS_HIP_CHECK(hipMemcpyAsync(ints_.as<void>(), st.words.data(), st.words.size() * 4, hipMemcpyHostToDevice, stream_));
   // Invariant: every o_* offset below is < st.words.size(), the words just
@@ -146,17 +166,39 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     decode_split_ = decode_blocks_per_split(block_size_);
     HS_DEV_TRY(partials_.reserve(static_cast<size_t>(decode_partials_floats(a, max_seq_len_, decode_split_)) * 4 + 4));
   }
-  HS_DEV_TRY(outs_.reserve((2 + 2 * static_cast<size_t>(out->top_n)) * static_cast<size_t>(Ns) * 4 + 4));
+  // Results: the sampling rows' | token[Ns] | logprob[Ns] | top_ids[Ns*top_n] |
+  // top_logprobs[Ns*top_n] |, then the prompt rows' | logprob[Np] |
+  // top_ids[Np*ptn] | top_logprobs[Np*ptn] |, copied back in one piece.
+  const size_t ptn = Np > 0 ? static_cast<size_t>(out->prompt_top_n) : 0;
+  const size_t sample_words = (2 + 2 * static_cast<size_t>(out->top_n)) * static_cast<size_t>(Ns);
+  const size_t prompt_words = (1 + 2 * ptn) * static_cast<size_t>(Np);
+  HS_DEV_TRY(outs_.reserve((sample_words + prompt_words) * 4 + 4));
   HS_HIP_CHECK(launch_embed(stream_, embed_.dtype, embed_.data, H_, d_tokens_, T, x_.as<float>()));
   for (int64_t l = 0; l < L_; ++l) HS_DEV_TRY(layer(l, kv, T));
 
+  if (Np > 0) {
+    // Invariant: outs_ holds sample_words + prompt_words words (reserved above);
+    // the prompt rows are token indices < T, uploaded at o_prows.
+    float* d_plp = reinterpret_cast<float*>(outs_.as<int32_t>() + sample_words);
+    int32_t* d_pids = reinterpret_cast<int32_t*>(d_plp + Np);
+    float* d_ptop = reinterpret_cast<float*>(d_pids + Np * static_cast<int64_t>(ptn));
+    const int64_t pn = static_cast<int64_t>(ptn);
+    for (int64_t r0 = 0; r0 < Np; r0 += kSampleChunk) {
+      const int64_t R = Np - r0 < kSampleChunk ? Np - r0 : kSampleChunk;
+      float* last = last_.as<float>();
+      HS_HIP_CHECK(launch_embed(stream_, kF32, x_.as<float>(), H_, base + o_prows + r0, R, last));
+      HS_HIP_CHECK(launch_rmsnorm(stream_, last, final_norm_, last, R, H_, eps_));
+      HS_DEV_TRY(matmul(last, R, lm_head_, logits_.as<float>()));
+      HS_HIP_CHECK(launch_prompt_logprobs(stream_, logits_.as<float>(), static_cast<int32_t>(R), static_cast<int32_t>(V_),
+                                          base + o_ptargets + r0, base + o_pnlp + r0, static_cast<int32_t>(ptn), d_plp + r0,
+                                          d_pids + r0 * pn, d_ptop + r0 * pn));
+    }
+  }
   if (Ns > 0) {
     SampleArgs a;
     a.vocab = static_cast<int32_t>(V_);
     a.top_n = out->top_n;
-    const size_t tn = static_cast<size_t>(out->top_n);
-    // Results: | token[Ns] | logprob[Ns] | top_ids[Ns*top_n] | top_logprobs[Ns*top_n] |
-    // Invariant: outs_ holds (2 + 2 * top_n) * Ns words (reserved above).
+    // Invariant: outs_ starts with the (2 + 2 * top_n) * Ns sampling words (reserved above).
     int32_t* d_tok = outs_.as<int32_t>();
     float* d_lp = reinterpret_cast<float*>(d_tok + Ns);
     int32_t* d_top_ids = d_tok + 2 * Ns;
@@ -184,10 +226,22 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
       HS_HIP_CHECK(launch_sample(stream_, logits_.as<float>(), a, sample_scratch_.as<float>(), d_tok + r0,
                                  d_lp + r0, d_top_ids + r0 * out->top_n, d_top_lp + r0 * out->top_n));
     }
-    host_out_.resize((2 + 2 * tn) * static_cast<size_t>(Ns));
-    HS_HIP_CHECK(hipMemcpyAsync(host_out_.data(), d_tok, host_out_.size() * 4, hipMemcpyDeviceToHost, stream_));
+  }
+  if (sample_words + prompt_words > 0) {
+    host_out_.resize(sample_words + prompt_words);
+    HS_HIP_CHECK(hipMemcpyAsync(host_out_.data(), outs_.as<int32_t>(), host_out_.size() * 4, hipMemcpyDeviceToHost, stream_));
   }
   HS_HIP_CHECK(hipStreamSynchronize(stream_));
+  // Invariant: the prompt part of host_out_ follows its sampling part as laid
+  // out above; out's prompt arrays hold T and T * prompt_top_n entries.
+  for (size_t r = 0; r < prompt_rows_.size(); ++r) {
+    const size_t t = static_cast<size_t>(prompt_rows_[r]), n = prompt_rows_.size();
+    std::memcpy(&out->prompt_logprob[t], &host_out_[sample_words + r], 4);
+    if (ptn > 0) {
+      std::memcpy(out->prompt_top_ids + t * ptn, &host_out_[sample_words + n + r * ptn], ptn * 4);
+      std::memcpy(out->prompt_top_logprobs + t * ptn, &host_out_[sample_words + n + n * ptn + r * ptn], ptn * 4);
+    }
+  }
   // Invariant: host_out_ mirrors outs_'s layout; out's arrays hold S and
   // S * top_n entries (the caller's contract) and sample_seqs_ are < S.
   const size_t tn = static_cast<size_t>(out->top_n);

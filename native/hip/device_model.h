@@ -165,6 +165,7 @@ class DeviceModel {
   bool decode_only_ = false;
   std::vector<uint32_t> staging_, host_out_;  // host side of the step's two copies
   std::vector<int32_t> sample_seqs_;  // sequence index of each sampling row
+  std::vector<int32_t> prompt_rows_;  // token index of each prompt-logprob row
 };
 
 }  // namespace hipk

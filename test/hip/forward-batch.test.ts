@@ -2,7 +2,7 @@
 // and decodes of several sequences (KV blocks scattered through the pool)
 // gives each sequence the tokens it gets alone on hip-emu, and a seeded
 // sampled sequence draws exactly the CPU backend's tokens (Philox on the
-// device equals the CPU's draws).
+// device equals the CPU's draws); prompt logprobs equal the CPU's.
 import t from 'tap';
 import { fixtureModel } from '../fixtures/models.js';
 import { createKvCache, forward, loadModel, releaseKvCache, releaseModel } from '../../src/native.js';
@@ -139,6 +139,45 @@ t.test('penalties, banned tokens, logit bias and top-N logprobs of the sampling 
     const worst = Math.max(...dev.lps.map((x, i) => (Object.is(x, ref.lps[i]) ? 0 : Math.abs(x - (ref.lps[i] ?? NaN)))));
     t.ok(worst < 1e-3, `logprobs within 1e-3 (worst ${worst.toExponential(2)})`);
     t.equal(ref.ids[0]?.[1], -1, 'the prefill chunk that does not sample gets -1');
+  } finally {
+    releaseKvCache(cpu.kv);
+    releaseModel(cpu.model);
+    releaseKvCache(emu.kv);
+    releaseModel(emu.model);
+  }
+});
+
+t.test('prompt logprobs (echo) on hip-emu equal the CPU\'s, rows past one lm_head chunk included', async (t) => {
+  const path = await fixtureModel('llama', 'gguf');
+  const cpu = await open(path, 'cpu');
+  const emu = await open(path, 'hip-emu');
+  try {
+    // 40 prompt tokens with targets (two 32-row chunks on the device) beside
+    // a 9-token prefill that asks for none.
+    const a = promptIds(41, 61);
+    const b = promptIds(9, 62);
+    const run = async (o: { model: ModelHandle; kv: KvCacheHandle }) => {
+      const chunks: Chunk[] = [
+        { seq: newSeq([4, 90, 17, 60, 33, 101]), tokens: a, doSample: true },
+        { seq: newSeq([8, 77]), tokens: b, doSample: true },
+      ];
+      const s = buildStep(chunks, BS);
+      s.promptTargets = Int32Array.from([...a.map((_, k) => a[k + 1] ?? -1), ...b.map(() => -1)]);
+      s.numPromptLogprobs = Int32Array.from([4, -1]);
+      const r = await forward(o.model, o.kv, s);
+      if (!r.ok) throw r.error;
+      return r.value;
+    };
+    const ref = await run(cpu);
+    const dev = await run(emu);
+    t.equal(dev.promptTopN, 4);
+    t.same(Array.from(dev.promptTopIds ?? []), Array.from(ref.promptTopIds ?? []), 'the same top-4 ids on every row');
+    const lp = (o: typeof ref) => [...(o.promptLogprob ?? []), ...(o.promptTopLogprobs ?? [])];
+    const r = lp(ref);
+    const worst = Math.max(...lp(dev).map((x, i) => (Object.is(x, r[i]) || (Number.isNaN(x) && Number.isNaN(r[i])) ? 0 : Math.abs(x - r[i]))));
+    t.ok(worst < 1e-3, `logprobs within 1e-3 (worst ${worst.toExponential(2)})`);
+    t.equal(Array.from(dev.promptLogprob ?? []).filter((x) => Number.isFinite(x)).length, 40, '40 rows with a target, the rest NaN');
+    t.same(Array.from(dev.sampled), Array.from(ref.sampled), 'and the sampled tokens');
   } finally {
     releaseKvCache(cpu.kv);
     releaseModel(cpu.model);

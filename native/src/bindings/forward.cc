@@ -56,6 +56,8 @@ void read_step(Napi::Object o, StepInput* s) {
   flat("bannedTokens", "bannedStart", &s->banned_tokens, &s->banned_start);
   flat("biasTokens", "biasStart", &s->bias_tokens, &s->bias_start);
   copy_f32(o, "biasValues", &s->bias_values, true);
+  copy_i32(o, "promptTargets", &s->prompt_targets, true);
+  copy_i32(o, "numPromptLogprobs", &s->num_prompt_logprobs, true);
 }
 
 // The optional multi-step members (native/README.md); all absent: one step.
@@ -80,6 +82,12 @@ Napi::Object step_result(Napi::Env env, const Status& st, const StepOutput& out)
   v.Set("topIds", to_i32(env, out.top_ids));
   v.Set("topLogprobs", to_f32(env, out.top_logprobs));
   v.Set("steps", Napi::Number::New(env, out.steps));
+  if (!out.prompt_logprob.empty()) {  // only a step with prompt targets: no cost for the others
+    v.Set("promptTopN", Napi::Number::New(env, out.prompt_top_n));
+    v.Set("promptLogprob", to_f32(env, out.prompt_logprob));
+    v.Set("promptTopIds", to_i32(env, out.prompt_top_ids));
+    v.Set("promptTopLogprobs", to_f32(env, out.prompt_top_logprobs));
+  }
   Napi::Object t = Napi::Object::New(env);
   t.Set("forwardMs", Napi::Number::New(env, out.forward_ms));
   t.Set("sampleMs", Napi::Number::New(env, out.sample_ms));

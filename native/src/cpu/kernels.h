@@ -275,6 +275,10 @@ SampleParams sample_params(const SampleBatch& b, size_t i);
 // `logits` [vocab] is scratch: the sampler may modify it. `scratch` must hold
 // at least 2 * vocab floats.
 void sample(float* logits, int32_t vocab, const SampleParams& p, float* scratch, SampleResult& r);
+// The logprob of `token` under the raw logits and the top `num_logprobs`
+// (at most r.top_n), exactly as sample() reports a sampled token's: prompt
+// logprobs use it. r.token is set to `token`.
+void logprobs_of(const float* logits, int32_t vocab, int32_t token, int32_t num_logprobs, SampleResult& r);
 
 // Counter-based RNG (Philox-4x32-10): uniform float in [0, 1) from
 // (seed, counter), independent of any other state.

@@ -288,5 +288,12 @@ void sample(float* logits, int32_t V, const SampleParams& p, float* scratch, Sam
   fill_logprobs(raw, V, token, p, r);
 }
 
+void logprobs_of(const float* logits, int32_t V, int32_t token, int32_t num_logprobs, SampleResult& r) {
+  SampleParams p;
+  p.num_logprobs = num_logprobs;
+  r.token = token;
+  fill_logprobs(logits, V, token, p, r);
+}
+
 }  // namespace cpu
 }  // namespace hs

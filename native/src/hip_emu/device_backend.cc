@@ -131,12 +131,19 @@ Status run_device_forward(Model& m, const KvCache& kv, const StepInput& s, StepO
   d.prompt_tokens = s.prompt_tokens.data(), d.prompt_start = s.prompt_start.data();
   d.banned = s.banned_tokens.data(), d.banned_start = s.banned_start.data();
   d.bias = s.bias_tokens.data(), d.bias_start = s.bias_start.data(), d.bias_values = s.bias_values.data();
+  const bool prompt_lps = !prepare_prompt_logprobs(s, out).empty();
+  d.prompt_targets = prompt_lps ? s.prompt_targets.data() : nullptr;
+  d.num_prompt_logprobs = prompt_lps ? s.num_prompt_logprobs.data() : nullptr;
   hs_dev_step_out o{};
   o.top_n = out->top_n;
   o.sampled = out->sampled.data();
   o.logprob = out->logprob.data();
   o.top_ids = out->top_ids.data();
   o.top_logprobs = out->top_logprobs.data();
+  o.prompt_top_n = out->prompt_top_n;
+  o.prompt_logprob = prompt_lps ? out->prompt_logprob.data() : nullptr;
+  o.prompt_top_ids = prompt_lps ? out->prompt_top_ids.data() : nullptr;
+  o.prompt_top_logprobs = prompt_lps ? out->prompt_top_logprobs.data() : nullptr;
   st = m.device->forward(kv.device.get(), d, &o);
   // Sampling runs on the device inside the same stream: one total.
   out->forward_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -23,6 +23,10 @@ struct StepInput {
   // logit_bias: per sequence, strictly increasing token ids and the values added to their logits.
   std::vector<int32_t> bias_tokens, bias_start;
   std::vector<float> bias_values;
+  // Prompt logprobs (echo): per token, the prompt token that follows it
+  // (-1: none) [T], and per sequence the top-N wanted (-1: none) [S]. Both
+  // empty: no prompt logprobs in this step.
+  std::vector<int32_t> prompt_targets, num_prompt_logprobs;
 };
 
 // Several decode steps in one call (vLLM's multi-step scheduling; layout in
@@ -43,15 +47,32 @@ struct StepOutput {
   int32_t top_n = 0;
   std::vector<int32_t> top_ids;
   std::vector<float> top_logprobs;
+  // Prompt logprobs, one row per token of the (first) step when it had
+  // prompt targets, else empty: the target's logprob (NaN where none) and
+  // the top prompt_top_n (ids -1 / -inf past a row's own N).
+  int32_t prompt_top_n = 0;
+  std::vector<float> prompt_logprob;
+  std::vector<int32_t> prompt_top_ids;
+  std::vector<float> prompt_top_logprobs;
   double forward_ms = 0, sample_ms = 0;
 };
 
 // Buffers reused across steps; they only grow.
 struct ForwardScratch {
-  std::vector<float> x, xn, q, k, v, attn, gate, up, last, logits, sample;
+  std::vector<float> x, xn, q, k, v, attn, gate, up, last, logits, sample, prompt_logits;
   std::vector<float> rope;  // the step's cos/sin per token (cpu::rope_table)
-  std::vector<int32_t> rows;
+  std::vector<int32_t> rows, prompt_rows;
 };
+
+// Sizes the prompt-logprob outputs of `s` (validated) in `out`: rows for
+// every token when some token has a target, top-N the largest asked; the
+// rows start as NaN / -1 / -inf. Returns the token rows that have a target.
+std::vector<int32_t> prepare_prompt_logprobs(const StepInput& s, StepOutput* out);
+// The prompt-logprob rows of `rows` from their raw logits [rows.size()][V]
+// (the CPU and device backends both end here).
+// `pool` null: on the calling thread.
+void fill_prompt_logprobs(const StepInput& s, const int32_t* rows, size_t n, const float* logits, int64_t V, StepOutput* out,
+                          cpu::ThreadPool* pool);
 
 // Every size and index of the step checked against the model and the cache
 // (INVALID_ARGUMENT naming the field): after this, no kernel can index out of bounds.

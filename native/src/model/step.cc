@@ -152,6 +152,27 @@ Status validate_step(const Model& m, const KvCache& kv, const StepInput& s) {
       if (!std::isfinite(s.bias_values[u])) return bad("biasValues", "sequence " + std::to_string(i) + ": values must be finite");
     }
   }
+  if (s.prompt_targets.empty() && s.num_prompt_logprobs.empty()) return Status();
+  st = need_len(s.prompt_targets, T, "promptTargets");
+  if (!st.ok()) return st;
+  st = need_len(s.num_prompt_logprobs, S, "numPromptLogprobs");
+  if (!st.ok()) return st;
+  for (size_t i = 0; i < S; ++i) {
+    const int32_t n = s.num_prompt_logprobs[i];
+    if (n < -1 || n > kMaxLogprobs || n > vocab) {
+      return bad("numPromptLogprobs", "sequence " + std::to_string(i) + " must be in -1.." + std::to_string(kMaxLogprobs));
+    }
+    for (int32_t t = s.query_start[i]; t < s.query_start[i + 1]; ++t) {
+      const int32_t target = s.prompt_targets[static_cast<size_t>(t)];
+      if (target < -1 || target >= vocab) {
+        return bad("promptTargets", "token " + std::to_string(t) + ": " + std::to_string(target) + " is neither -1 nor a token id");
+      }
+      if (target >= 0 && n < 0) {
+        return bad("promptTargets", "token " + std::to_string(t) + " has a target but sequence " + std::to_string(i) +
+                                        " asks for no prompt logprobs");
+      }
+    }
+  }
   return Status();
 }
 
