@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Scheduler, SchedulerOutput } from '../scheduler/interface.js';
-import { MAX_AUTO_STEPS, type ModelRunner, type SeqSampling, type StepResult } from '../runner/runner.js';
+import { MAX_AUTO_STEPS, type ModelRunner, type PromptRows, type SeqSampling, type StepResult } from '../runner/runner.js';
 import { EngineError } from './errors.js';
 import { resolveSamplingParams } from './params.js';
 import { mixSeed } from './seeds.js';
@@ -165,7 +165,14 @@ export class LlmEngine implements Engine {
     }
     this.requests.set(requestId, state);
     for (const c of state.choices) {
-      this.scheduler.addRequest({ id: c.schedId, promptTokenIds: promptIds, maxTokens: params.maxTokens, priority: params.priority });
+      this.scheduler.addRequest({
+        id: c.schedId,
+        promptTokenIds: promptIds,
+        maxTokens: params.maxTokens,
+        priority: params.priority,
+        // Prompt logprobs need every prompt position computed by the choice that collects them.
+        skipPrefixCache: c.sampling.promptTopN !== undefined,
+      });
     }
     const signal = input.signal;
     if (signal) {
@@ -291,6 +298,7 @@ export class LlmEngine implements Engine {
       }
       const tResolved = performance.now();
       this.scheduler.update(cur.out, res.sampled);
+      if (res.prompt !== undefined) this.applyPromptRows(cur.out, res.prompt);
       let numGenerated = 0;
       let numPrompt = 0;
       // A step at a time (a multi-step call has several): a stop string met
@@ -378,6 +386,18 @@ export class LlmEngine implements Engine {
       else c.updateBanned();
     }
     return { fresh, newPromptTokens };
+  }
+
+  /** Books prompt logprobs (echo) into their requests; a choice that has all of them stops asking. */
+  private applyPromptRows(out: SchedulerOutput, rows: PromptRows): void {
+    out.seqs.forEach((s, i) => {
+      const c = this.choicesBySchedId.get(s.requestId);
+      if (c?.sampling.promptTopN === undefined) return;
+      const from = rows.queryStart[i];
+      if (c.parent.bookPromptRows(this.tokenizer, rows, from, rows.queryStart[i + 1] - from, s.startPos)) {
+        delete c.sampling.promptTopN;
+      }
+    });
   }
 
   /** Detokenizes the new tokens, applies stop strings and emits the deltas. */

@@ -23,6 +23,7 @@ export const DEFAULT_SAMPLING: Readonly<SamplingParams> = Object.freeze({
   skipSpecialTokens: true,
   priority: 0,
   logitBias: null,
+  promptLogprobs: null,
 });
 
 /** Upper bound on top-N logprobs, as vLLM's default max_logprobs. */
@@ -77,6 +78,13 @@ export function resolveSamplingParams(
     check(isInt(p.logprobs) && p.logprobs >= 0 && p.logprobs <= MAX_LOGPROBS, 'logprobs', `logprobs must be an integer in [0, ${MAX_LOGPROBS}], got ${p.logprobs}`);
   }
   check(isInt(p.priority), 'priority', `priority must be an integer, got ${p.priority}`);
+  if (p.promptLogprobs !== null) {
+    check(
+      isInt(p.promptLogprobs) && p.promptLogprobs >= 0 && p.promptLogprobs <= MAX_LOGPROBS,
+      'prompt_logprobs',
+      `prompt_logprobs must be an integer in [0, ${MAX_LOGPROBS}], got ${p.promptLogprobs}`,
+    );
+  }
   if (p.logitBias !== null) {
     checkLogitBias(p.logitBias, vocabSize, (ok, message) => {
       check(ok, 'logit_bias', message);

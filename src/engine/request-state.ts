@@ -4,7 +4,7 @@
 import { AsyncQueue } from './async-queue.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
 import { logitBiasArrays } from './params.js';
-import type { SeqSampling, StepResult } from '../runner/runner.js';
+import type { PromptRows, SeqSampling, StepResult } from '../runner/runner.js';
 import type {
   ChoiceDelta,
   FinishReason,
@@ -12,6 +12,7 @@ import type {
   RequestTimings,
   SamplingParams,
   TokenLogprob,
+  TopLogprob,
   TokenizerApi,
 } from './types.js';
 
@@ -56,6 +57,8 @@ export class ChoiceState {
       // natively (the engine's applyTokens checks the same).
       stopIds: [...p.stopTokenIds, ...(p.ignoreEos ? [] : eosTokenIds)],
       ...(p.logitBias === null || Object.keys(p.logitBias).length === 0 ? {} : { bias: logitBiasArrays(p.logitBias) }),
+      // The first choice computes the prompt logprobs for all of them.
+      ...(index === 0 && p.promptLogprobs !== null ? { promptTopN: p.promptLogprobs } : {}),
     };
     this.updateBanned();
   }
@@ -114,6 +117,11 @@ export class RequestState {
   readonly queue = new AsyncQueue<RequestOutput>();
   readonly timings: RequestTimings;
   numGenerated = 0;
+  /** With params.promptLogprobs: one entry per prompt token (the first stays null), filled as the prefill runs. */
+  readonly promptLogprobs: (TokenLogprob | null)[] | null;
+  /** Prompt positions still without their logprob; sent with the first output once 0. */
+  private promptLeft: number;
+  private promptSent = false;
 
   constructor(
     readonly requestId: string,
@@ -122,14 +130,48 @@ export class RequestState {
     arrival: number,
   ) {
     this.timings = { arrival, firstScheduled: null, firstToken: null, finished: null };
+    this.promptLogprobs = params.promptLogprobs === null ? null : new Array<TokenLogprob | null>(promptTokenIds.length).fill(null);
+    this.promptLeft = params.promptLogprobs === null ? 0 : promptTokenIds.length - 1;
+  }
+
+  /**
+   * Books the prompt rows of one step (rows [from, from + count) of `rows`,
+   * the tokens at positions startPos ..); returns true once every prompt
+   * position has its logprob.
+   */
+  bookPromptRows(tokenizer: TokenizerApi, rows: PromptRows, from: number, count: number, startPos: number): boolean {
+    const lps = this.promptLogprobs;
+    if (lps === null) return true;
+    const ids = this.promptTokenIds;
+    const topN = this.params.promptLogprobs ?? 0;
+    for (let k = 0; k < count; k++) {
+      const pos = startPos + k + 1; // the prompt token this row scores
+      if (pos >= ids.length) break;
+      const row = from + k;
+      const top: TopLogprob[] = [];
+      for (let j = 0; j < Math.min(topN, rows.topN); j++) {
+        const id = rows.topIds[row * rows.topN + j];
+        if (id < 0) break;
+        top.push({ tokenId: id, token: tokenizer.tokenToString(id), logprob: rows.topLogprobs[row * rows.topN + j] });
+      }
+      if (lps[pos] === null) this.promptLeft--;
+      lps[pos] = { tokenId: ids[pos], token: tokenizer.tokenToString(ids[pos]), logprob: rows.logprob[row], top };
+    }
+    return this.promptLeft === 0;
   }
 
   get finished(): boolean {
     return this.choices.every((c) => c.finishReason !== null);
   }
 
-  /** Queues one output with every choice that has something new. */
+  /**
+   * Queues one output with every choice that has something new. With prompt
+   * logprobs, nothing goes out before they are complete (a sibling choice
+   * may sample in the step that completes them, never before), unless the
+   * request is over.
+   */
   emit(): void {
+    if (this.promptLeft > 0 && !this.finished) return;
     const deltas: ChoiceDelta[] = [];
     for (const c of this.choices) {
       if (c.reported) continue;
@@ -151,14 +193,19 @@ export class RequestState {
     }
     if (deltas.length === 0) return;
     const finished = this.finished;
-    this.queue.push({
+    const out: RequestOutput = {
       requestId: this.requestId,
       promptTokenIds: this.promptTokenIds,
       deltas,
       finished,
       numGeneratedTokens: this.numGenerated,
       timings: { ...this.timings },
-    });
+    };
+    if (this.promptLogprobs !== null && !this.promptSent) {
+      out.promptLogprobs = this.promptLogprobs;
+      this.promptSent = true;
+    }
+    this.queue.push(out);
     if (finished) this.queue.close();
   }
 }

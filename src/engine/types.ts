@@ -34,6 +34,13 @@ export interface SamplingParams {
    * distribution, as every other sampling parameter leaves them. null: none.
    */
   logitBias: Readonly<Record<number, number>> | null;
+  /**
+   * vLLM's prompt_logprobs (OpenAI's echo with logprobs): the logprob of each
+   * prompt token given the ones before it, with the top N. The request then
+   * computes its whole prompt (no prefix-cache reuse for its first choice).
+   * null: none.
+   */
+  promptLogprobs: number | null;
 }
 
 /** Entries a logit_bias may hold. */
@@ -76,6 +83,11 @@ export interface RequestOutput {
   finished: boolean;
   numGeneratedTokens: number;
   timings: RequestTimings;
+  /**
+   * With promptLogprobs: on the request's first output only, one entry per
+   * prompt token, null for the first (nothing precedes it), as vLLM's.
+   */
+  promptLogprobs?: (TokenLogprob | null)[];
 }
 
 export interface GenerateInput {

@@ -40,6 +40,11 @@ export interface SeqSampling {
   stopIds?: readonly number[];
   /** logit_bias, added to the logits before penalties and temperature; ids strictly increasing. */
   bias?: LogitBias;
+  /**
+   * Top-N prompt logprobs still to compute (echo): each prompt token this
+   * step computes is scored against the prompt token after it. Absent: none.
+   */
+  promptTopN?: number;
 }
 
 /** A request's logit_bias as the step carries it: ids strictly increasing, one value each. */
@@ -65,9 +70,21 @@ export interface StepResult {
   topLogprobs: Float32Array;
   nativeMs: number;
   packMs: number;
+  /** When some seq asked for prompt logprobs: the forward's prompt rows, one per token of the step. */
+  prompt?: PromptRows;
 }
 
-export type ForwardOutput = Pick<StepOutput, 'sampled' | 'logprob' | 'topN' | 'topIds' | 'topLogprobs'> & { steps?: number };
+/** Prompt logprobs of a step: row t is token t of the step; seq i's tokens are rows queryStart[i] .. queryStart[i+1]. */
+export interface PromptRows {
+  queryStart: Int32Array;
+  topN: number;
+  logprob: Float32Array;
+  topIds: Int32Array;
+  topLogprobs: Float32Array;
+}
+
+export type ForwardOutput = Pick<StepOutput, 'sampled' | 'logprob' | 'topN' | 'topIds' | 'topLogprobs'> &
+  Partial<Pick<StepOutput, 'promptTopN' | 'promptLogprob' | 'promptTopIds' | 'promptTopLogprobs'>> & { steps?: number };
 
 /**
  * The native forward as the runner sees it; errors come back as a thrown
@@ -101,6 +118,7 @@ export class ModelRunner {
     let nBanned = 0;
     let nBias = 0;
     let nStop = 0;
+    let wantPrompt = false;
     const samp: SeqSampling[] = new Array<SeqSampling>(S);
     for (let i = 0; i < S; i++) {
       const s = seqs[i];
@@ -108,6 +126,7 @@ export class ModelRunner {
       B = Math.max(B, s.blockIds.length);
       const sp = sampling(s.requestId);
       samp[i] = sp;
+      if (sp.promptTopN !== undefined && s.startPos < sp.promptTokenIds.length - 1) wantPrompt = true;
       if (s.sample) {
         if (sp.presencePenalty !== 0 || sp.frequencyPenalty !== 0 || sp.repetitionPenalty !== 1) nOut += sp.outputTokenIds.length;
         if (sp.repetitionPenalty !== 1) nPrompt += sp.promptTokenIds.length;
@@ -145,6 +164,8 @@ export class ModelRunner {
       biasTokens: b.biasTokens.view(nBias),
       biasValues: b.biasValues.view(nBias),
       biasStart: b.biasStart.view(S + 1),
+      promptTargets: b.promptTargets.view(wantPrompt ? T : 0),
+      numPromptLogprobs: b.numPromptLogprobs.view(wantPrompt ? S : 0),
       numSteps,
       stopTokens: b.stopTokens.view(nStop),
       stopStart: b.stopStart.view(numSteps > 1 ? S + 1 : 0),
@@ -163,11 +184,14 @@ export class ModelRunner {
       const s = seqs[i];
       const sp = samp[i];
       a.queryStart[i] = t;
+      const prompt = wantPrompt && sp.promptTopN !== undefined ? sp.promptTokenIds : null;
+      if (wantPrompt) a.numPromptLogprobs[i] = prompt !== null ? (sp.promptTopN ?? -1) : -1;
       for (let j = 0; j < s.numTokens; j++, t++) {
         const pos = s.startPos + j;
         a.tokenIds[t] = s.tokenIds[j];
         a.positions[t] = pos;
         a.slotMapping[t] = s.blockIds[Math.floor(pos / bs)] * bs + (pos % bs);
+        if (wantPrompt) a.promptTargets[t] = prompt !== null && pos + 1 < prompt.length ? prompt[pos + 1] : -1;
       }
       a.seqLens[i] = s.startPos + s.numTokens;
       for (let j = 0; j < s.blockIds.length; j++) a.blockTables[i * B + j] = s.blockIds[j];
@@ -224,6 +248,26 @@ export class ModelRunner {
     const t1 = performance.now();
     const out = await this.forwardFn(arrays);
     const t2 = performance.now();
-    return { ...out, steps: out.steps ?? 1, packMs: t1 - t0, nativeMs: t2 - t1 };
+    const res: StepResult = {
+      steps: out.steps ?? 1,
+      sampled: out.sampled,
+      logprob: out.logprob,
+      topN: out.topN,
+      topIds: out.topIds,
+      topLogprobs: out.topLogprobs,
+      packMs: t1 - t0,
+      nativeMs: t2 - t1,
+    };
+    if (out.promptLogprob !== undefined && out.promptLogprob.length > 0) {
+      // queryStart is a view of a reused buffer: the copy outlives the next pack.
+      res.prompt = {
+        queryStart: arrays.queryStart.slice(),
+        topN: out.promptTopN ?? 0,
+        logprob: out.promptLogprob,
+        topIds: out.promptTopIds ?? new Int32Array(0),
+        topLogprobs: out.promptTopLogprobs ?? new Float32Array(0),
+      };
+    }
+    return res;
   }
 }

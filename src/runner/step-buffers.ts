@@ -57,6 +57,8 @@ export class StepBuffers {
   readonly biasTokens = new Grow(Int32Array);
   readonly biasValues = new Grow(Float32Array);
   readonly biasStart = new Grow(Int32Array);
+  readonly promptTargets = new Grow(Int32Array, 256);
+  readonly numPromptLogprobs = new Grow(Int32Array);
   readonly stopTokens = new Grow(Int32Array);
   readonly stopStart = new Grow(Int32Array);
   readonly maxSteps = new Grow(Int32Array);

@@ -54,6 +54,11 @@ export interface SchedRequestInit {
   priority?: number;
   /** Ordering key among equals; an insertion counter when omitted. */
   arrival?: number;
+  /**
+   * Compute every prompt token even where the prefix cache holds them (prompt
+   * logprobs need each position's output). Its blocks are still cached for others.
+   */
+  skipPrefixCache?: boolean;
 }
 
 /** One request's share of a step. */

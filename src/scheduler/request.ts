@@ -16,6 +16,7 @@ export class SchedRequest implements KvSeq, SchedRequestView {
   readonly arrival: number;
   /** Insertion order: the last tie-breaker, so ordering is total and deterministic. */
   readonly seqNo: number;
+  readonly skipPrefixCache: boolean;
   numComputedTokens = 0;
   numCachedTokens = 0;
   numPreemptions = 0;
@@ -29,6 +30,7 @@ export class SchedRequest implements KvSeq, SchedRequestView {
     this.priority = init.priority ?? 0;
     this.arrival = init.arrival ?? seqNo;
     this.seqNo = seqNo;
+    this.skipPrefixCache = init.skipPrefixCache ?? false;
   }
 
   get numTokens(): number {

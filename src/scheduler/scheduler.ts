@@ -142,9 +142,11 @@ export class BatchScheduler implements Scheduler {
           failed.push(this.fail(req, req.numTokens)); // takes it out of waiting
           continue;
         }
-        const computed = this.kv.getComputedBlocks(req);
+        // (Hashes the prompt's blocks either way: they are cached for others once computed.)
+        const found = this.kv.getComputedBlocks(req);
+        const computed = req.skipPrefixCache ? { blockIds: [], numTokens: 0 } : found;
         pending ??= this.pendingHashes();
-        if (this.waitsForSibling(req, computed, pending)) break;
+        if (!req.skipPrefixCache && this.waitsForSibling(req, computed, pending)) break;
         const numNew = Math.min(req.numTokens - computed.numTokens, budget);
         if (this.kv.allocateSlots(req, numNew, computed) === null) {
           if (this.kv.usage().used === 0) {

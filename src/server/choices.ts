@@ -1,7 +1,7 @@
 // Accumulates engine deltas into the choices of a non-streaming response,
 // and tracks per-choice state a stream needs (text offsets, first chunk).
 
-import type { ChoiceDelta, FinishReason, TokenLogprob } from '../engine/types.js';
+import type { ChoiceDelta, FinishReason, RequestOutput, TokenLogprob } from '../engine/types.js';
 
 export interface ChoiceState {
   index: number;
@@ -16,6 +16,13 @@ export interface ChoiceState {
 export class Choices {
   private readonly map = new Map<number, ChoiceState>();
   promptTokens = 0;
+  /** Prompt logprobs (echo) of each prompt, from its request's first output. */
+  readonly prompts = new Map<number, { tokenIds: readonly number[]; logprobs: readonly (TokenLogprob | null)[] }>();
+
+  /** Keeps an output's prompt logprobs (only its request's first output has them). */
+  notePrompt(promptIndex: number, output: RequestOutput): void {
+    if (output.promptLogprobs !== undefined) this.prompts.set(promptIndex, { tokenIds: output.promptTokenIds, logprobs: output.promptLogprobs });
+  }
 
   constructor(readonly n: number) {}
 

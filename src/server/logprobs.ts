@@ -31,6 +31,35 @@ export function appendCompletionLogprobs(into: CompletionLogprobs, lps: readonly
   return off;
 }
 
+/**
+ * Echo with logprobs: the prompt's tokens first, the first one with null
+ * logprob and null top (nothing precedes it), as OpenAI and vLLM send them.
+ * Returns the text offset after them.
+ */
+export function appendPromptLogprobs(
+  into: CompletionLogprobs,
+  promptTokenIds: readonly number[],
+  entries: readonly (TokenLogprob | null)[],
+  tokenToString: (id: number) => string,
+  topN: number,
+): number {
+  let off = 0;
+  promptTokenIds.forEach((id, i) => {
+    const e = entries[i] ?? null;
+    if (e === null) {
+      const token = tokenToString(id);
+      into.tokens.push(token);
+      into.token_logprobs.push(null);
+      into.top_logprobs.push(null);
+      into.text_offset.push(off);
+      off += token.length;
+    } else {
+      off = appendCompletionLogprobs(into, [e], off, topN);
+    }
+  });
+  return off;
+}
+
 export interface ChatTopLogprob {
   token: string;
   logprob: number;

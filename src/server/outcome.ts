@@ -161,6 +161,7 @@ export class RouteRun {
 
   /** An output's deltas into the choices (choice i * n + j: prompt i's choice j). */
   private book({ promptIndex, output }: TaggedOutput): void {
+    this.choices.notePrompt(promptIndex, output);
     for (const d of output.deltas) this.choices.add(this.choices.indexOf(promptIndex, d), d);
   }
 }

@@ -41,7 +41,7 @@ function check(ok: boolean, param: string, message: string): void {
  */
 export function toSamplingParams(
   body: SamplingFields,
-  opts: { vocabSize: number; logprobs: number | null; maxTokensField?: number | null; logprobsParam?: string },
+  opts: { vocabSize: number; logprobs: number | null; maxTokensField?: number | null; logprobsParam?: string; promptLogprobs?: number | null },
 ): { params: Omit<SamplingParams, 'maxTokens'>; maxTokens: number | null } {
   const maxTokens = opts.maxTokensField ?? body.max_tokens ?? null;
   const n = body.n ?? 1;
@@ -106,6 +106,7 @@ export function toSamplingParams(
       skipSpecialTokens: body.skip_special_tokens ?? true,
       priority: body.priority ?? 0,
       logitBias: bias === null || Object.keys(bias).length === 0 ? null : bias,
+      promptLogprobs: opts.promptLogprobs ?? null,
     },
   };
 }

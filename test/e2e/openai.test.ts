@@ -265,6 +265,54 @@ t.test('logit_bias: +100 forces a token at temperature 1, -100 keeps the greedy 
   if (bad instanceof BadRequestError) t.equal(bad.param, 'logit_bias');
 });
 
+t.test('echo with logprobs: the prompt\'s tokens scored first, each as the model scores that token after its prefix', async (t) => {
+  const tok = live.engine.tokenizer;
+  const ids = tok.encode(PROMPT, true);
+  const body = { model: live.model, prompt: PROMPT, max_tokens: 3, ...greedy, echo: true, logprobs: 2 };
+  const ask = () => client.completions.create(body);
+  const res = await ask();
+  const lp = res.choices[0].logprobs;
+  const L = ids.length;
+  t.equal(lp?.tokens?.length, L + 3, 'prompt tokens, then the 3 generated');
+  t.same(lp?.tokens?.slice(0, L), ids.map((id) => tok.tokenToString(id)), 'the prompt\'s tokens in order');
+  t.equal(lp?.token_logprobs?.[0], null, 'the first prompt token has no logprob');
+  t.equal(lp?.top_logprobs?.[0], null, '... and no top list');
+  t.ok(lp?.token_logprobs?.slice(1).every((x) => typeof x === 'number' && x < 0), 'every other token has one');
+  t.ok(res.choices[0].text.startsWith(PROMPT), 'the text echoes the prompt');
+  // Each prompt logprob: the model's logprob of that token after its prefix,
+  // read from a completion of the prefix forced (logit_bias +100) to it.
+  for (const k of [1, Math.floor(L / 2), L - 1]) {
+    const forced = await client.completions.create({
+      model: live.model, prompt: ids.slice(0, k), max_tokens: 1, ...greedy, logprobs: 2, logit_bias: { [ids[k]]: 100 },
+    });
+    const want = forced.choices[0].logprobs?.token_logprobs?.[0] ?? NaN;
+    t.ok(Math.abs((lp?.token_logprobs?.[k] ?? NaN) - want) < 1e-4, `position ${k}: ${lp?.token_logprobs?.[k]} vs ${want}`);
+    t.same(Object.keys(lp?.top_logprobs?.[k] ?? {}).sort(), Object.keys(forced.choices[0].logprobs?.top_logprobs?.[0] ?? {}).sort(), `position ${k}: the same top tokens`);
+  }
+  const offsets = lp?.text_offset ?? [];
+  t.ok(offsets.every((o, i) => i === 0 || o >= offsets[i - 1]), 'text offsets never decrease');
+
+  // Again: the prompt's blocks are in the prefix cache now, and still every position is scored.
+  const again = await ask();
+  t.same(again.choices[0].logprobs, lp, 'a second request (prefix cached) gives the same logprobs');
+  // Streamed: the first chunk carries the prompt part.
+  const stream = await client.completions.create({ ...body, stream: true });
+  const tokens: string[] = [];
+  const lps: (number | null)[] = [];
+  for await (const chunk of stream) {
+    tokens.push(...(chunk.choices[0]?.logprobs?.tokens ?? []));
+    lps.push(...(chunk.choices[0]?.logprobs?.token_logprobs ?? []));
+  }
+  t.same(tokens, lp?.tokens, 'streamed: the same tokens');
+  t.same(lps, lp?.token_logprobs, 'streamed: the same logprobs');
+  // n = 2: both choices start with the same prompt part.
+  const two = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 2, temperature: 1, seed: 9, n: 2, echo: true, logprobs: 0, ...noEos });
+  const [c0, c1] = two.choices;
+  t.same(c0.logprobs?.token_logprobs?.slice(0, L), c1.logprobs?.token_logprobs?.slice(0, L), 'n = 2: the same prompt logprobs in each choice');
+  t.same(c0.logprobs?.token_logprobs?.slice(1, L), lp?.token_logprobs?.slice(1, L), '... equal to the greedy request\'s');
+  t.equal(live.engine.stats().kvBlocksUsed, 0, 'no blocks held afterwards');
+});
+
 t.test('errors surface as the client\'s error classes, with OpenAI bodies', async (t) => {
   const badTemp = await rejectsWith(t, client.completions.create({ model: live.model, prompt: 'x', max_tokens: 2, temperature: -1 }), BadRequestError);
   if (badTemp instanceof BadRequestError) t.equal(badTemp.param, 'temperature');

@@ -136,3 +136,43 @@ t.test('qwen3 fixture: a seeded sampled request is the same alone and in a batch
   t.not(c0.join(','), c1.join(','), 'n = 2 choices draw different sequences');
   await eng.close();
 });
+
+t.test('llama fixture: prompt logprobs are the same alone, chunked, in a busy batch, cached or preempted', async (t) => {
+  const path = await fixtureModel('llama', 'gguf');
+  const collect = async (engine: LlmEngine, input: GenerateInput) => {
+    let prompt: (number | null)[] | null = null;
+    let firsts = 0;
+    const tokens: number[] = [];
+    for await (const o of engine.generate(input)) {
+      if (o.promptLogprobs !== undefined) {
+        firsts++;
+        prompt = o.promptLogprobs.map((e) => (e === null ? null : e.logprob));
+        t.ok(o.promptLogprobs.every((e, i) => (i === 0 ? e === null : e?.tokenId === input.prompt[i] && e.top.length === 2)), 'each entry scores its prompt token, with the top 2');
+      }
+      for (const d of o.deltas) tokens.push(...d.tokenIds);
+    }
+    t.equal(firsts, 1, 'the prompt logprobs come once, with the first output');
+    return { prompt, tokens };
+  };
+  const params: Partial<SamplingParams> = { ...greedy, maxTokens: 20, promptLogprobs: 2 };
+  const ref = await engineFor(t, path);
+  const ps = prompts(ref.model.vocabSize);
+  const alone: Awaited<ReturnType<typeof collect>>[] = [];
+  for (const p of ps) alone.push(await collect(ref, { prompt: p, params }));
+  t.ok(alone.every((a, i) => a.prompt?.length === ps[i].length && a.prompt[0] === null && a.prompt.slice(1).every((x) => x !== null && x < 0)), 'one logprob per prompt token after the first');
+  // Asking for them changes nothing else.
+  t.same(alone.map((a) => a.tokens), await Promise.all(ps.map((p) => tokensOf(ref, { prompt: p, params: { ...greedy, maxTokens: 20 } }))), 'the same generated tokens as without');
+  // The same prompts again: their blocks are cached now, yet every position is scored.
+  const cached = await Promise.all(ps.map((p) => collect(ref, { prompt: p, params })));
+  t.same(cached.map((c) => c.prompt), alone.map((a) => a.prompt), 'the same with the prefix cache warm, all at once');
+  await ref.close();
+  // Chunked prefill (24 tokens a step) and preemption by recompute (8 usable blocks of 16 tokens).
+  const tiny = await engineFor(t, path, { numBlocks: 9, maxBatched: 24 });
+  const squeezed = await Promise.all(ps.map((p) => collect(tiny, { prompt: p, params })));
+  t.ok(tiny.stats().numPreemptions > 0, `preempted ${tiny.stats().numPreemptions} times`);
+  const worst = Math.max(...squeezed.flatMap((s, i) => (s.prompt ?? []).map((x, k) => Math.abs((x ?? 0) - (alone[i].prompt?.[k] ?? 0)))));
+  t.ok(worst < 1e-5, `chunked and preempted: the same prompt logprobs (worst ${worst.toExponential(2)})`);
+  t.same(squeezed.map((s) => s.tokens), alone.map((a) => a.tokens), 'and the same tokens');
+  t.equal(tiny.stats().kvBlocksUsed, 0);
+  await tiny.close();
+});

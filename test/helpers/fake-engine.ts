@@ -23,7 +23,7 @@ export interface FakeEngineOptions {
 
 const DEFAULTS: SamplingParams = {
   n: 1, maxTokens: 16, minTokens: 0, temperature: 1, topP: 1, topK: 0, minP: 0, presencePenalty: 0, frequencyPenalty: 0, repetitionPenalty: 1,
-  seed: null, stop: [], stopTokenIds: [], includeStopStrInOutput: false, ignoreEos: false, logprobs: null, skipSpecialTokens: true, priority: 0, logitBias: null,
+  seed: null, stop: [], stopTokenIds: [], includeStopStrInOutput: false, ignoreEos: false, logprobs: null, skipSpecialTokens: true, priority: 0, logitBias: null, promptLogprobs: null,
 };
 
 interface Seq {

@@ -1,10 +1,11 @@
-// POST /v1/completions: prompts as text, texts, ids or lists of ids; n, echo,
-// logprobs (not with echo: no prompt logprobs), stop; max_tokens 16 unless
-// given (OpenAI's and vLLM's default); a JSON response or an SSE stream.
+// POST /v1/completions: prompts as text, texts, ids or lists of ids; n, echo
+// (with logprobs: the prompt's tokens scored first, as OpenAI does), logprobs,
+// stop; max_tokens 16 unless given (OpenAI's and vLLM's default); a JSON
+// response or an SSE stream.
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { appendCompletionLogprobs, emptyCompletionLogprobs, type CompletionLogprobs } from '../logprobs.js';
+import { appendCompletionLogprobs, appendPromptLogprobs, emptyCompletionLogprobs, type CompletionLogprobs } from '../logprobs.js';
 import { badRequest } from '../errors.js';
 import { RouteRun } from '../outcome.js';
 import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens } from '../prompt.js';
@@ -27,9 +28,12 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     rejectUnsupported(body);
     const topN = body.logprobs ?? null;
     const echo = body.echo ?? false;
-    // The forward computes no logprobs for prompt tokens; nulls in their place would pass for data.
-    if (echo && topN !== null) throw badRequest('echo with logprobs is not supported: this server does not compute prompt logprobs.', 'echo');
-    const { params, maxTokens } = toSamplingParams(body, { vocabSize: engine.model.vocabSize, logprobs: topN });
+    // Echo with logprobs scores the prompt too (the engine's prompt logprobs).
+    const { params, maxTokens } = toSamplingParams(body, {
+      vocabSize: engine.model.vocabSize,
+      logprobs: topN,
+      promptLogprobs: echo && topN !== null ? topN : null,
+    });
     const prompts = promptList(body.prompt);
     if (prompts.length === 0) throw badRequest('The prompt cannot be empty.', 'prompt');
     admit(ctx, prompts.length * params.n, prompts.length > 1 ? 'prompt' : 'n');
@@ -55,11 +59,19 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     const { choices } = run;
     request.log.debug({ engineRequestId: id, prompts: ids.length, promptTokens: choices.promptTokens }, 'generate');
 
+    const tokenToString = (id: number): string => engine.tokenizer.tokenToString(id);
+    /** Echo with logprobs: a choice's logprobs start with its prompt's; returns the text offset after them. */
+    const promptPart = (lp: CompletionLogprobs, promptIndex: number): number => {
+      const p = choices.prompts.get(promptIndex);
+      return p === undefined || topN === null ? 0 : appendPromptLogprobs(lp, p.tokenIds, p.logprobs, tokenToString, topN);
+    };
+
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
       const offsets = new Map<number, number>();
       return run.stream(request.id, {
         *chunks({ promptIndex, output }) {
+          choices.notePrompt(promptIndex, output);
           for (const d of output.deltas) {
             const index = choices.indexOf(promptIndex, d);
             const state = choices.get(index);
@@ -67,7 +79,8 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
             let lp: CompletionLogprobs | null = null;
             if (topN !== null) {
               lp = emptyCompletionLogprobs();
-              offsets.set(index, appendCompletionLogprobs(lp, d.logprobs ?? [], offsets.get(index) ?? 0, topN));
+              const start = !state.started && echo ? promptPart(lp, promptIndex) : (offsets.get(index) ?? 0);
+              offsets.set(index, appendCompletionLogprobs(lp, d.logprobs ?? [], start, topN));
             }
             if (!state.started && echo) text = promptTexts[promptIndex] + text;
             // A delta whose text is held back (a possible stop string, a split
@@ -94,7 +107,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
         let logprobs: CompletionLogprobs | null = null;
         if (topN !== null) {
           logprobs = emptyCompletionLogprobs();
-          appendCompletionLogprobs(logprobs, c.logprobs, 0, topN);
+          appendCompletionLogprobs(logprobs, c.logprobs, echo ? promptPart(logprobs, promptIndex) : 0, topN);
         }
         return { index: c.index, text: (echo ? promptTexts[promptIndex] : '') + c.text, logprobs, finish_reason: c.finishReason, stop_reason: c.stopReason };
       }),
