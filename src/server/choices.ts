@@ -16,6 +16,12 @@ export interface ChoiceState {
 export class Choices {
   private readonly map = new Map<number, ChoiceState>();
   promptTokens = 0;
+  /**
+   * Echo with max_tokens 0: the engine generates one token (its prefill
+   * samples one anyway) that the response leaves out: add() books only how
+   * each choice ended, and no completion tokens are counted.
+   */
+  promptOnly = false;
   /** Prompt logprobs (echo) of each prompt, from its request's first output. */
   readonly prompts = new Map<number, { tokenIds: readonly number[]; logprobs: readonly (TokenLogprob | null)[] }>();
 
@@ -42,6 +48,10 @@ export class Choices {
 
   add(index: number, d: ChoiceDelta): ChoiceState {
     const c = this.get(index);
+    if (this.promptOnly) {
+      if (d.finishReason !== null) c.finishReason = d.finishReason;
+      return c;
+    }
     c.text += d.text;
     c.tokenIds.push(...d.tokenIds);
     if (d.logprobs) c.logprobs.push(...d.logprobs);

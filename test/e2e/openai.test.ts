@@ -313,6 +313,34 @@ t.test('echo with logprobs: the prompt\'s tokens scored first, each as the model
   t.equal(live.engine.stats().kvBlocksUsed, 0, 'no blocks held afterwards');
 });
 
+t.test('echo with max_tokens 0 scores the prompt alone (no completion tokens)', async (t) => {
+  const tok = live.engine.tokenizer;
+  const ids = tok.encode(PROMPT, true);
+  const full = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 1, ...greedy, echo: true, logprobs: 1 });
+  const scored = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 0, ...greedy, echo: true, logprobs: 1 });
+  const c = scored.choices[0];
+  t.equal(c.text, PROMPT, 'the text is the prompt');
+  t.same(c.logprobs?.tokens, full.choices[0].logprobs?.tokens?.slice(0, ids.length), 'the prompt\'s tokens only');
+  t.same(c.logprobs?.token_logprobs, full.choices[0].logprobs?.token_logprobs?.slice(0, ids.length), 'with their logprobs');
+  t.equal(c.finish_reason, 'length');
+  t.same(scored.usage, { prompt_tokens: ids.length, completion_tokens: 0, total_tokens: ids.length });
+  const stream = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 0, ...greedy, echo: true, logprobs: 1, stream: true, stream_options: { include_usage: true } });
+  let text = '';
+  const tokens: string[] = [];
+  let usage: unknown = null;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.text ?? '';
+    tokens.push(...(chunk.choices[0]?.logprobs?.tokens ?? []));
+    if (chunk.usage) usage = chunk.usage;
+  }
+  t.equal(text, PROMPT, 'streamed: the prompt');
+  t.same(tokens, c.logprobs?.tokens, 'streamed: the same tokens');
+  t.same(usage, scored.usage, 'streamed: no completion tokens');
+  const plain = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 0, echo: true });
+  t.equal(plain.choices[0].text, PROMPT, 'without logprobs: the prompt echoed');
+  await rejectsWith(t, client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 0 }), BadRequestError);
+});
+
 t.test('errors surface as the client\'s error classes, with OpenAI bodies', async (t) => {
   const badTemp = await rejectsWith(t, client.completions.create({ model: live.model, prompt: 'x', max_tokens: 2, temperature: -1 }), BadRequestError);
   if (badTemp instanceof BadRequestError) t.equal(badTemp.param, 'temperature');

@@ -201,7 +201,7 @@ const rejected: { name: string; path?: string; body: object; param: string; mess
   },
   { name: 'tool message', path: '/v1/chat/completions', body: { messages: [...user, { role: 'tool', content: '42', tool_call_id: 'c1' }] }, param: 'messages.1.role', message: /not supported by this server/ },
   { name: 'echo with logprobs 21', body: { prompt: 'x', echo: true, logprobs: 21 }, param: 'logprobs', message: /logprobs of 21, which is not in \[0, 20\]/ },
-  { name: 'max_tokens 0 with echo', body: { prompt: 'x', echo: true, max_tokens: 0 }, param: 'max_tokens', message: /at least 1/ },
+  { name: 'max_tokens 0 without echo', body: { prompt: 'x', max_tokens: 0 }, param: 'max_tokens', message: /at least 1/ },
   { name: 'unknown role', path: '/v1/chat/completions', body: { messages: [{ role: 'bot', content: 'hi' }] }, param: 'messages.0.role', message: /must be one of system, developer, user, assistant, tool/ },
   { name: 'missing role', path: '/v1/chat/completions', body: { messages: [...user, { content: 'hi' }] }, param: 'messages.1.role', message: /messages\.1\.role/ },
   { name: 'user message without content', path: '/v1/chat/completions', body: { messages: [{ role: 'user' }] }, param: 'messages.0.content', message: /content is required/ },

@@ -1,7 +1,7 @@
 // POST /v1/completions: prompts as text, texts, ids or lists of ids; n, echo
-// (with logprobs: the prompt's tokens scored first, as OpenAI does), logprobs,
-// stop; max_tokens 16 unless given (OpenAI's and vLLM's default); a JSON
-// response or an SSE stream.
+// (with logprobs: the prompt's tokens scored first, as OpenAI does; with
+// max_tokens 0: the prompt alone), logprobs, stop; max_tokens 16 unless
+// given (OpenAI's and vLLM's default); a JSON response or an SSE stream.
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
@@ -28,11 +28,15 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     rejectUnsupported(body);
     const topN = body.logprobs ?? null;
     const echo = body.echo ?? false;
+    // Echo with max_tokens 0 (scoring a text, as vLLM allows): one token is
+    // generated, since the prefill samples one anyway, and left out.
+    const promptOnly = echo && body.max_tokens === 0;
     // Echo with logprobs scores the prompt too (the engine's prompt logprobs).
     const { params, maxTokens } = toSamplingParams(body, {
       vocabSize: engine.model.vocabSize,
       logprobs: topN,
       promptLogprobs: echo && topN !== null ? topN : null,
+      ...(promptOnly ? { maxTokensField: 1 } : {}),
     });
     const prompts = promptList(body.prompt);
     if (prompts.length === 0) throw badRequest('The prompt cannot be empty.', 'prompt');
@@ -41,6 +45,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     const id = newId('cmpl');
     // Armed before tokenizing (an await): a client gone meanwhile is seen.
     const run = new RouteRun(ctx, reply, params.n);
+    run.choices.promptOnly = promptOnly;
     let ids: number[][] = [];
     const started = await run.start(async () => {
       ids = await Promise.all(prompts.map((p) => (typeof p === 'string' ? ctx.encoder.encode(p, true) : Promise.resolve(p))));
@@ -75,12 +80,12 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
           for (const d of output.deltas) {
             const index = choices.indexOf(promptIndex, d);
             const state = choices.get(index);
-            let text = d.text;
+            let text = promptOnly ? '' : d.text;
             let lp: CompletionLogprobs | null = null;
             if (topN !== null) {
               lp = emptyCompletionLogprobs();
               const start = !state.started && echo ? promptPart(lp, promptIndex) : (offsets.get(index) ?? 0);
-              offsets.set(index, appendCompletionLogprobs(lp, d.logprobs ?? [], start, topN));
+              offsets.set(index, appendCompletionLogprobs(lp, promptOnly ? [] : (d.logprobs ?? []), start, topN));
             }
             if (!state.started && echo) text = promptTexts[promptIndex] + text;
             // A delta whose text is held back (a possible stop string, a split
