@@ -157,8 +157,8 @@ t.test('one forward at a time per model; released handles are refused', async (t
 
 t.test('random corruptions of a step never crash: ok or INVALID_ARGUMENT', async (t) => {
   const m = await open(t, 'qwen2', 'gguf', 6);
-  const base = () =>
-    buildStep(
+  const base = () => {
+    const s = buildStep(
       [
         { seq: newSeq([1, 4]), tokens: promptIds(20, 1), doSample: true },
         { seq: newSeq([3]), tokens: [7], doSample: true },
@@ -166,17 +166,29 @@ t.test('random corruptions of a step never crash: ok or INVALID_ARGUMENT', async
       ],
       BS,
     );
-  const fields = ['tokenIds', 'positions', 'queryStart', 'seqLens', 'blockTables', 'slotMapping', 'topK', 'numLogprobs', 'sampleIndex'] as const;
+    // A logit bias and prompt targets (the first sequence's prefill) to corrupt too.
+    s.biasTokens = Int32Array.from([3, 9, 40, 7]);
+    s.biasValues = Float32Array.from([1, -2, 100, 0.5]);
+    s.biasStart = Int32Array.from([0, 3, 4, 4]);
+    s.promptTargets = Int32Array.from([...promptIds(20, 1).slice(1), -1, -1, -1, -1, -1]);
+    s.numPromptLogprobs = Int32Array.from([2, -1, -1]);
+    return s;
+  };
+  const fields = [
+    'tokenIds', 'positions', 'queryStart', 'seqLens', 'blockTables', 'slotMapping', 'topK', 'numLogprobs', 'sampleIndex',
+    'biasTokens', 'biasStart', 'promptTargets', 'numPromptLogprobs',
+  ] as const;
   let x = 12345;
   const rnd = (n: number) => {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     return x % n;
   };
   const seen = new Set<string>();
-  for (let i = 0; i < 120; i++) {
+  for (let i = 0; i < 200; i++) {
     const s = base();
     const f = fields[rnd(fields.length)] ?? 'tokenIds';
     const arr = s[f];
+    if (arr === undefined) throw new Error(`test bug: ${f} is not set`);
     const values = [-1, 0, 1, 5, 15, 16, 17, 23, 95, 96, 1 << 20, m.info.vocabSize, -(2 ** 31), 2 ** 31 - 1];
     arr[rnd(arr.length)] = values[rnd(values.length)] ?? 0;
     const r = await forward(m.model, m.kv, s);
