@@ -115,10 +115,12 @@ int64_t sample_scratch_floats(const SampleArgs& a);
 hipError_t launch_sample(hipStream_t s, float* logits, const SampleArgs& a, float* scratch,
                          int32_t* token, float* logprob, int32_t* top_ids, float* top_logprobs);
 // Prompt logprobs: for each of `rows` rows of raw logits [rows][vocab], the
-// logprob of targets[r] and the top min(nlp[r], top_n) (ids -1 / -inf past
-// a row's own N), as launch_sample reports a sampled token's.
+// logprob of targets[r], its vocab rank (1 + the tokens with a larger logit)
+// and the top min(nlp[r], top_n) (ids -1 / -inf past a row's own N), as
+// launch_sample reports a sampled token's.
 hipError_t launch_prompt_logprobs(hipStream_t s, const float* logits, int32_t rows, int32_t vocab, const int32_t* targets,
-                                  const int32_t* nlp, int32_t top_n, float* logprob, int32_t* top_ids, float* top_logprobs);
+                                  const int32_t* nlp, int32_t top_n, float* logprob, int32_t* rank, int32_t* top_ids,
+                                  float* top_logprobs);
 
 // ---- probe.hip ---- execution-model probes for the tests (see the file)
 hipError_t launch_iota(hipStream_t s, int32_t* out, int64_t n);

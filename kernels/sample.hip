@@ -302,12 +302,21 @@ __global__ void sample_kernel(dptr<float> logits, SampleArgs a, dptr<const float
 
 // Prompt logprobs (echo): row r of `logits` is the raw output at a prompt
 // token whose next prompt token is targets[r]; its logprob and top nlp[r],
-// as the sampler reports a sampled token's.
+// as the sampler reports a sampled token's, and its vocab rank (1 + the
+// tokens with a larger logit).
 __global__ void prompt_logprob_kernel(dptr<const float> logits, int32_t V, dptr<const int32_t> targets,
                                       dptr<const int32_t> nlp, int32_t top_n, dptr<float> logprob_out,
-                                      dptr<int32_t> top_ids, dptr<float> top_lp) {
+                                      dptr<int32_t> rank_out, dptr<int32_t> top_ids, dptr<float> top_lp) {
   const int32_t row = blockIdx.x;
-  raw_logprobs(logits + static_cast<int64_t>(row) * V, V, targets[row], nlp[row], top_n, row, logprob_out, top_ids, top_lp);
+  const int tid = threadIdx.x, nt = blockDim.x;
+  dptr<const float> raw = logits + static_cast<int64_t>(row) * V;
+  const int32_t target = targets[row];
+  raw_logprobs(raw, V, target, nlp[row], top_n, row, logprob_out, top_ids, top_lp);
+  const float t = raw[target];
+  double above = 0.0;  // a count: exact in a double below 2^53
+  for (int32_t v = tid; v < V; v += nt) above += raw[v] > t ? 1.0 : 0.0;
+  above = block_sum_f64(above);
+  if (tid == 0) rank_out[row] = static_cast<int32_t>(above) + 1;
 }
 
 int64_t sample_scratch_floats(const SampleArgs& a) {
@@ -315,10 +324,11 @@ int64_t sample_scratch_floats(const SampleArgs& a) {
 }
 
 hipError_t launch_prompt_logprobs(hipStream_t s, const float* logits, int32_t rows, int32_t vocab, const int32_t* targets,
-                                  const int32_t* nlp, int32_t top_n, float* logprob, int32_t* top_ids, float* top_logprobs) {
+                                  const int32_t* nlp, int32_t top_n, float* logprob, int32_t* rank, int32_t* top_ids,
+                                  float* top_logprobs) {
   if (rows == 0) return hipSuccess;
   hipLaunchKernelGGL(prompt_logprob_kernel, dim3(static_cast<uint32_t>(rows)), dim3(kSampleThreads), 0, s, logits, vocab,
-                     targets, nlp, top_n, logprob, top_ids, top_logprobs);
+                     targets, nlp, top_n, logprob, rank, top_ids, top_logprobs);
   return hipGetLastError();
 }
 

@@ -194,6 +194,8 @@ export interface StepOutput {
    */
   promptTopN?: number;
   promptLogprob?: Float32Array; // [T]
+  /** [T] the target's vocab rank: 1 + the tokens with a larger raw logit (0 where none). */
+  promptRank?: Int32Array;
   promptTopIds?: Int32Array; // [T * promptTopN]
   promptTopLogprobs?: Float32Array;
   timings: { forwardMs: number; sampleMs: number };

@@ -86,10 +86,12 @@ typedef struct hs_dev_step_out {
   float* logprob;
   int32_t* top_ids;
   float* top_logprobs;
-  // With prompt targets: [T] and [T * prompt_top_n], rows of tokens with a
-  // target filled (others untouched); NULL otherwise.
+  // With prompt targets: logprob and rank [T], top ids and logprobs
+  // [T * prompt_top_n], rows of tokens with a target filled (others
+  // untouched); NULL otherwise.
   int32_t prompt_top_n;
   float* prompt_logprob;
+  int32_t* prompt_rank;
   int32_t* prompt_top_ids;
   float* prompt_top_logprobs;
 } hs_dev_step_out;

@@ -167,11 +167,11 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     HS_DEV_TRY(partials_.reserve(static_cast<size_t>(decode_partials_floats(a, max_seq_len_, decode_split_)) * 4 + 4));
   }
   // Results: the sampling rows' | token[Ns] | logprob[Ns] | top_ids[Ns*top_n] |
-  // top_logprobs[Ns*top_n] |, then the prompt rows' | logprob[Np] |
+  // top_logprobs[Ns*top_n] |, then the prompt rows' | logprob[Np] | rank[Np] |
   // top_ids[Np*ptn] | top_logprobs[Np*ptn] |, copied back in one piece.
   const size_t ptn = Np > 0 ? static_cast<size_t>(out->prompt_top_n) : 0;
   const size_t sample_words = (2 + 2 * static_cast<size_t>(out->top_n)) * static_cast<size_t>(Ns);
-  const size_t prompt_words = (1 + 2 * ptn) * static_cast<size_t>(Np);
+  const size_t prompt_words = (2 + 2 * ptn) * static_cast<size_t>(Np);
   HS_DEV_TRY(outs_.reserve((sample_words + prompt_words) * 4 + 4));
   HS_HIP_CHECK(launch_embed(stream_, embed_.dtype, embed_.data, H_, d_tokens_, T, x_.as<float>()));
   for (int64_t l = 0; l < L_; ++l) HS_DEV_TRY(layer(l, kv, T));
@@ -180,7 +180,8 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     // Invariant: outs_ holds sample_words + prompt_words words (reserved above);
     // the prompt rows are token indices < T, uploaded at o_prows.
     float* d_plp = reinterpret_cast<float*>(outs_.as<int32_t>() + sample_words);
-    int32_t* d_pids = reinterpret_cast<int32_t*>(d_plp + Np);
+    int32_t* d_prank = reinterpret_cast<int32_t*>(d_plp + Np);
+    int32_t* d_pids = d_prank + Np;
     float* d_ptop = reinterpret_cast<float*>(d_pids + Np * static_cast<int64_t>(ptn));
     const int64_t pn = static_cast<int64_t>(ptn);
     for (int64_t r0 = 0; r0 < Np; r0 += kSampleChunk) {
@@ -191,7 +192,7 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
       HS_DEV_TRY(matmul(last, R, lm_head_, logits_.as<float>()));
       HS_HIP_CHECK(launch_prompt_logprobs(stream_, logits_.as<float>(), static_cast<int32_t>(R), static_cast<int32_t>(V_),
                                           base + o_ptargets + r0, base + o_pnlp + r0, static_cast<int32_t>(ptn), d_plp + r0,
-                                          d_pids + r0 * pn, d_ptop + r0 * pn));
+                                          d_prank + r0, d_pids + r0 * pn, d_ptop + r0 * pn));
     }
   }
   if (Ns > 0) {
@@ -237,9 +238,10 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
   for (size_t r = 0; r < prompt_rows_.size(); ++r) {
     const size_t t = static_cast<size_t>(prompt_rows_[r]), n = prompt_rows_.size();
     std::memcpy(&out->prompt_logprob[t], &host_out_[sample_words + r], 4);
+    std::memcpy(&out->prompt_rank[t], &host_out_[sample_words + n + r], 4);
     if (ptn > 0) {
-      std::memcpy(out->prompt_top_ids + t * ptn, &host_out_[sample_words + n + r * ptn], ptn * 4);
-      std::memcpy(out->prompt_top_logprobs + t * ptn, &host_out_[sample_words + n + n * ptn + r * ptn], ptn * 4);
+      std::memcpy(out->prompt_top_ids + t * ptn, &host_out_[sample_words + 2 * n + r * ptn], ptn * 4);
+      std::memcpy(out->prompt_top_logprobs + t * ptn, &host_out_[sample_words + 2 * n + n * ptn + r * ptn], ptn * 4);
     }
   }
   // Invariant: host_out_ mirrors outs_'s layout; out's arrays hold S and

@@ -49,6 +49,7 @@ function withTargets(chunks: Chunk[], prompts: number[][], nlp: number[]): Step 
 
 interface Row {
   logprob: number;
+  rank: number;
   ids: number[];
   lps: number[];
 }
@@ -57,6 +58,7 @@ function rows(out: StepOutput, from: number, count: number): Row[] {
   const n = out.promptTopN ?? 0;
   return Array.from({ length: count }, (_, k) => ({
     logprob: out.promptLogprob?.[from + k] ?? NaN,
+    rank: out.promptRank?.[from + k] ?? -1,
     ids: Array.from(out.promptTopIds?.subarray((from + k) * n, (from + k + 1) * n) ?? []),
     lps: Array.from(out.promptTopLogprobs?.subarray((from + k) * n, (from + k + 1) * n) ?? []),
   }));
@@ -87,6 +89,14 @@ t.test('each prompt row equals the sampler\'s report for that token after that p
   }
   t.ok(worst < 1e-5, `logprobs within 1e-5 of the sampler's (worst ${worst.toExponential(2)})`);
   t.ok(got.slice(0, -1).every((r) => r.logprob < 0 && r.ids.length === N && r.lps[0] >= r.lps[N - 1]), 'rows are logprobs, best first');
+  // Rank: 1 + the tokens scored above the target; inside the top N it is its place there.
+  t.ok(got.slice(0, -1).every((r, k) => {
+    const at = r.ids.indexOf(prompt[k + 1]);
+    return at >= 0 ? r.rank === at + 1 : r.rank > N && r.lps[N - 1] >= r.logprob;
+  }), 'each rank agrees with the top N');
+  t.equal(got[prompt.length - 1].rank, 0, 'no rank where no target');
+  const ranks = new Set(got.slice(0, -1).map((r) => r.rank));
+  t.ok(ranks.size > 5, 'random weights: the ranks spread');
 });
 
 t.test('chunked prefill gives the rows one-shot prefill gives; other sequences of the step get none', async (t) => {

@@ -85,6 +85,7 @@ Napi::Object step_result(Napi::Env env, const Status& st, const StepOutput& out)
   if (!out.prompt_logprob.empty()) {  // only a step with prompt targets: no cost for the others
     v.Set("promptTopN", Napi::Number::New(env, out.prompt_top_n));
     v.Set("promptLogprob", to_f32(env, out.prompt_logprob));
+    v.Set("promptRank", to_i32(env, out.prompt_rank));
     v.Set("promptTopIds", to_i32(env, out.prompt_top_ids));
     v.Set("promptTopLogprobs", to_f32(env, out.prompt_top_logprobs));
   }

@@ -142,6 +142,7 @@ Status run_device_forward(Model& m, const KvCache& kv, const StepInput& s, StepO
   o.top_logprobs = out->top_logprobs.data();
   o.prompt_top_n = out->prompt_top_n;
   o.prompt_logprob = prompt_lps ? out->prompt_logprob.data() : nullptr;
+  o.prompt_rank = prompt_lps ? out->prompt_rank.data() : nullptr;
   o.prompt_top_ids = prompt_lps ? out->prompt_top_ids.data() : nullptr;
   o.prompt_top_logprobs = prompt_lps ? out->prompt_top_logprobs.data() : nullptr;
   st = m.device->forward(kv.device.get(), d, &o);

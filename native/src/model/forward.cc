@@ -79,8 +79,13 @@ void prompt_rows(void* ctx, int64_t begin, int64_t end, int) {
     res.top_n = j->out->prompt_top_n;
     res.top_ids = cols > 0 ? j->out->prompt_top_ids.data() + t * cols : nullptr;
     res.top_logprobs = cols > 0 ? j->out->prompt_top_logprobs.data() + t * cols : nullptr;
-    cpu::logprobs_of(j->logits + r * j->V, static_cast<int32_t>(j->V), j->s->prompt_targets[t], n, res);
+    const float* row = j->logits + r * j->V;
+    const int32_t target = j->s->prompt_targets[t];
+    cpu::logprobs_of(row, static_cast<int32_t>(j->V), target, n, res);
     j->out->prompt_logprob[t] = res.logprob;
+    int32_t above = 0;
+    for (int64_t v = 0; v < j->V; ++v) above += row[v] > row[target] ? 1 : 0;
+    j->out->prompt_rank[t] = above + 1;
   }
 }
 
@@ -93,12 +98,14 @@ std::vector<int32_t> prepare_prompt_logprobs(const StepInput& s, StepOutput* out
   }
   out->prompt_top_n = 0;
   out->prompt_logprob.clear();
+  out->prompt_rank.clear();
   out->prompt_top_ids.clear();
   out->prompt_top_logprobs.clear();
   if (rows.empty()) return rows;
   for (const int32_t n : s.num_prompt_logprobs) out->prompt_top_n = std::max(out->prompt_top_n, n);
   const size_t T = s.token_ids.size(), cols = static_cast<size_t>(out->prompt_top_n);
   out->prompt_logprob.assign(T, std::numeric_limits<float>::quiet_NaN());
+  out->prompt_rank.assign(T, 0);
   out->prompt_top_ids.assign(T * cols, -1);
   out->prompt_top_logprobs.assign(T * cols, -std::numeric_limits<float>::infinity());
   return rows;

@@ -48,10 +48,12 @@ struct StepOutput {
   std::vector<int32_t> top_ids;
   std::vector<float> top_logprobs;
   // Prompt logprobs, one row per token of the (first) step when it had
-  // prompt targets, else empty: the target's logprob (NaN where none) and
+  // prompt targets, else empty: the target's logprob (NaN where none), its
+  // vocab rank (1 + the tokens with a larger raw logit; 0 where none) and
   // the top prompt_top_n (ids -1 / -inf past a row's own N).
   int32_t prompt_top_n = 0;
   std::vector<float> prompt_logprob;
+  std::vector<int32_t> prompt_rank;
   std::vector<int32_t> prompt_top_ids;
   std::vector<float> prompt_top_logprobs;
   double forward_ms = 0, sample_ms = 0;

@@ -165,6 +165,7 @@ Status run_steps(Model& m, const KvCache& kv, const StepInput& first, const Mult
   // Only the first step can carry prompt targets (later ones are built here without).
   out->prompt_top_n = o.prompt_top_n;
   out->prompt_logprob = std::move(o.prompt_logprob);
+  out->prompt_rank = std::move(o.prompt_rank);
   out->prompt_top_ids = std::move(o.prompt_top_ids);
   out->prompt_top_logprobs = std::move(o.prompt_top_logprobs);
   out->forward_ms = 0;
