@@ -155,7 +155,7 @@ export class RequestState {
         top.push({ tokenId: id, token: tokenizer.tokenToString(id), logprob: rows.topLogprobs[row * rows.topN + j] });
       }
       if (lps[pos] === null) this.promptLeft--;
-      lps[pos] = { tokenId: ids[pos], token: tokenizer.tokenToString(ids[pos]), logprob: rows.logprob[row], top };
+      lps[pos] = { tokenId: ids[pos], token: tokenizer.tokenToString(ids[pos]), logprob: rows.logprob[row], top, rank: rows.rank[row] };
     }
     return this.promptLeft === 0;
   }

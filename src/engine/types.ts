@@ -54,6 +54,8 @@ export interface TopLogprob {
 
 export interface TokenLogprob extends TopLogprob {
   top: TopLogprob[];
+  /** Prompt logprobs only: the token's vocab rank (1 + the tokens the model found likelier). */
+  rank?: number;
 }
 
 /** What one choice (index < n) gained since the last output of its request. */

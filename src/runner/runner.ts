@@ -79,12 +79,14 @@ export interface PromptRows {
   queryStart: Int32Array;
   topN: number;
   logprob: Float32Array;
+  /** 1 + the tokens with a larger raw logit than the scored prompt token. */
+  rank: Int32Array;
   topIds: Int32Array;
   topLogprobs: Float32Array;
 }
 
 export type ForwardOutput = Pick<StepOutput, 'sampled' | 'logprob' | 'topN' | 'topIds' | 'topLogprobs'> &
-  Partial<Pick<StepOutput, 'promptTopN' | 'promptLogprob' | 'promptTopIds' | 'promptTopLogprobs'>> & { steps?: number };
+  Partial<Pick<StepOutput, 'promptTopN' | 'promptLogprob' | 'promptRank' | 'promptTopIds' | 'promptTopLogprobs'>> & { steps?: number };
 
 /**
  * The native forward as the runner sees it; errors come back as a thrown
@@ -264,6 +266,7 @@ export class ModelRunner {
         queryStart: arrays.queryStart.slice(),
         topN: out.promptTopN ?? 0,
         logprob: out.promptLogprob,
+        rank: out.promptRank ?? new Int32Array(out.promptLogprob.length),
         topIds: out.promptTopIds ?? new Int32Array(0),
         topLogprobs: out.promptTopLogprobs ?? new Float32Array(0),
       };

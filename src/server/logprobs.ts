@@ -60,6 +60,25 @@ export function appendPromptLogprobs(
   return off;
 }
 
+/** One prompt position in vLLM's prompt_logprobs: token id -> its logprob, vocab rank and text. */
+export type VllmPromptLogprob = Record<string, { logprob: number; rank: number | null; decoded_token: string }> | null;
+
+/**
+ * vLLM's `prompt_logprobs` (its extension of both APIs): per prompt token,
+ * null for the first, else the prompt token and the top N, keyed by id.
+ */
+export function vllmPromptLogprobs(entries: readonly (TokenLogprob | null)[], topN: number): VllmPromptLogprob[] {
+  return entries.map((e) => {
+    if (e === null) return null;
+    const out: NonNullable<VllmPromptLogprob> = {};
+    e.top.slice(0, topN).forEach((t, j) => {
+      out[String(t.tokenId)] = { logprob: t.logprob, rank: j + 1, decoded_token: t.token };
+    });
+    out[String(e.tokenId)] ??= { logprob: e.logprob, rank: e.rank ?? null, decoded_token: e.token };
+    return out;
+  });
+}
+
 export interface ChatTopLogprob {
   token: string;
   logprob: number;

@@ -29,6 +29,8 @@ export interface SamplingFields {
   include_stop_str_in_output?: boolean | null;
   priority?: number | null;
   logit_bias?: Record<string, number> | null;
+  prompt_logprobs?: number | null;
+  stream?: boolean | null;
 }
 
 function check(ok: boolean, param: string, message: string): void {
@@ -78,6 +80,13 @@ export function toSamplingParams(
     check(id >= 0 && id < opts.vocabSize, 'stop_token_ids', `stop_token_ids must be token ids in [0, ${opts.vocabSize}), got ${id}.`);
   }
   for (const s of stop) check(s.length > 0, 'stop', 'stop strings must not be empty.');
+  const promptField = body.prompt_logprobs ?? null;
+  if (promptField !== null) {
+    check(promptField >= 0 && promptField <= MAX_LOGPROBS, 'prompt_logprobs', `Requested prompt_logprobs of ${promptField}, which is not in [0, ${MAX_LOGPROBS}].`);
+    check(body.stream !== true, 'prompt_logprobs', 'prompt_logprobs are not available when stream is enabled.');
+  }
+  // One N for the engine: the larger of the field's and the route's own (echo with logprobs).
+  const promptLogprobs = Math.max(promptField ?? -1, opts.promptLogprobs ?? -1);
   const bias = body.logit_bias ?? null;
   if (bias !== null) {
     checkLogitBias(bias, opts.vocabSize, (ok, message) => {
@@ -106,7 +115,7 @@ export function toSamplingParams(
       skipSpecialTokens: body.skip_special_tokens ?? true,
       priority: body.priority ?? 0,
       logitBias: bias === null || Object.keys(bias).length === 0 ? null : bias,
-      promptLogprobs: opts.promptLogprobs ?? null,
+      promptLogprobs: promptLogprobs >= 0 ? promptLogprobs : null,
     },
   };
 }

@@ -31,6 +31,8 @@ const sampling = {
   include_stop_str_in_output: Nullable(Type.Boolean()),
   priority: Nullable(Type.Integer()),
   user: Nullable(Type.String()),
+  // vLLM's extension: logprobs of the prompt's tokens (not with stream, as vLLM).
+  prompt_logprobs: Nullable(Type.Integer()),
   // Keys are token ids as strings (JSON objects have no other); checked in sampling.ts.
   logit_bias: Nullable(Type.Record(Type.String(), Type.Number())),
   // Not supported: typed loosely here, refused unless neutral (unsupported.ts).

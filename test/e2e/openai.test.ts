@@ -313,6 +313,41 @@ t.test('echo with logprobs: the prompt\'s tokens scored first, each as the model
   t.equal(live.engine.stats().kvBlocksUsed, 0, 'no blocks held afterwards');
 });
 
+t.test('vLLM\'s prompt_logprobs: per prompt token its logprob, vocab rank and text with the top N; completions and chat', async (t) => {
+  type Entry = Record<string, { logprob: number; rank: number | null; decoded_token: string }> | null;
+  const tok = live.engine.tokenizer;
+  const ids = tok.encode(PROMPT, true);
+  const echoed = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 2, ...greedy, echo: true, logprobs: 0 });
+  const res = await postJson(live.url, '/v1/completions', { model: live.model, prompt: PROMPT, max_tokens: 2, ...greedy, prompt_logprobs: 2 });
+  t.equal(res.status, 200);
+  const choice = (res.body as { choices: { prompt_logprobs: Entry[]; text: string }[] }).choices[0];
+  const pl = choice.prompt_logprobs;
+  t.equal(pl.length, ids.length, 'one entry per prompt token');
+  t.equal(pl[0], null, 'the first is null');
+  pl.slice(1).forEach((e, i) => {
+    const own = e?.[String(ids[i + 1])];
+    t.ok(own !== undefined && Math.abs(own.logprob - (echoed.choices[0].logprobs?.token_logprobs?.[i + 1] ?? NaN)) < 1e-6, `token ${i + 1}: its logprob, as echo gives it`);
+    t.ok(own !== undefined && own.rank !== null && own.rank >= 1 && own.decoded_token === tok.tokenToString(ids[i + 1]), `token ${i + 1}: rank ${own?.rank} and text`);
+    const ranks = Object.values(e ?? {}).map((v) => v.rank).sort();
+    t.ok(Object.keys(e ?? {}).length <= 3 && ranks.includes(1) && ranks.includes(2), 'with the top 2 (ranks 1 and 2)');
+  });
+  t.equal(choice.text, echoed.choices[0].text.slice(PROMPT.length), 'the same completion as without');
+  const chat = await postJson(live.url, '/v1/chat/completions', { model: live.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, prompt_logprobs: 0 });
+  const cb = chat.body as { prompt_logprobs: Entry[]; usage: { prompt_tokens: number } };
+  t.equal(chat.status, 200);
+  t.equal(cb.prompt_logprobs.length, cb.usage.prompt_tokens, 'chat: one entry per token of the rendered prompt');
+  t.ok(cb.prompt_logprobs.slice(1).every((e) => e !== null && Object.keys(e).length === 1), 'chat: N 0 gives the prompt token alone');
+  for (const [path, body] of [
+    ['/v1/completions', { prompt: PROMPT, prompt_logprobs: 1, stream: true }],
+    ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], prompt_logprobs: 1, stream: true }],
+    ['/v1/completions', { prompt: PROMPT, prompt_logprobs: 21 }],
+  ] as const) {
+    const bad = await postJson(live.url, path, { model: live.model, max_tokens: 2, ...body });
+    t.equal(bad.status, 400, `${path} ${JSON.stringify(body)}: 400`);
+    t.match(bad.body, { error: { param: 'prompt_logprobs' } });
+  }
+});
+
 t.test('echo with max_tokens 0 scores the prompt alone (no completion tokens)', async (t) => {
   const tok = live.engine.tokenizer;
   const ids = tok.encode(PROMPT, true);

@@ -4,7 +4,7 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { renderChat, toChatMessages } from '../chat-template.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { chatLogprobs } from '../logprobs.js';
+import { chatLogprobs, vllmPromptLogprobs } from '../logprobs.js';
 import { RouteRun } from '../outcome.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
@@ -79,6 +79,8 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
         stop_reason: c.stopReason,
       })),
       usage: run.choices.usage(),
+      // vLLM's extension: the rendered prompt's tokens scored.
+      ...(body.prompt_logprobs != null ? { prompt_logprobs: vllmPromptLogprobs(run.choices.prompts.get(0)?.logprobs ?? [], body.prompt_logprobs) } : {}),
     };
   });
   done();

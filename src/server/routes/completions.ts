@@ -5,7 +5,7 @@
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { appendCompletionLogprobs, appendPromptLogprobs, emptyCompletionLogprobs, type CompletionLogprobs } from '../logprobs.js';
+import { appendCompletionLogprobs, appendPromptLogprobs, emptyCompletionLogprobs, vllmPromptLogprobs, type CompletionLogprobs } from '../logprobs.js';
 import { badRequest } from '../errors.js';
 import { RouteRun } from '../outcome.js';
 import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens } from '../prompt.js';
@@ -114,7 +114,16 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
           logprobs = emptyCompletionLogprobs();
           appendCompletionLogprobs(logprobs, c.logprobs, echo ? promptPart(logprobs, promptIndex) : 0, topN);
         }
-        return { index: c.index, text: (echo ? promptTexts[promptIndex] : '') + c.text, logprobs, finish_reason: c.finishReason, stop_reason: c.stopReason };
+        const prompt = choices.prompts.get(promptIndex);
+        const promptLogprobs = body.prompt_logprobs != null && prompt !== undefined ? { prompt_logprobs: vllmPromptLogprobs(prompt.logprobs, body.prompt_logprobs) } : {};
+        return {
+          index: c.index,
+          text: (echo ? promptTexts[promptIndex] : '') + c.text,
+          logprobs,
+          finish_reason: c.finishReason,
+          stop_reason: c.stopReason,
+          ...promptLogprobs,
+        };
       }),
       usage: choices.usage(),
     };
