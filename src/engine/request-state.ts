@@ -12,7 +12,6 @@ import type {
   RequestTimings,
   SamplingParams,
   TokenLogprob,
-  TopLogprob,
   TokenizerApi,
 } from './types.js';
 
@@ -100,8 +99,17 @@ export class ChoiceState {
   }
 }
 
-/** Row `i` of a step's result (step k's seq j: k * S + j) as the API's logprob entry. */
-export function tokenLogprob(tokenizer: TokenizerApi, res: StepResult, i: number, tok: number, topN: number): TokenLogprob {
+/**
+ * Row `i` of a step's result (step k's seq j: k * S + j), or of its prompt
+ * rows (token i of the step), as the API's logprob entry.
+ */
+export function tokenLogprob(
+  tokenizer: TokenizerApi,
+  res: Pick<StepResult, 'logprob' | 'topN' | 'topIds' | 'topLogprobs'>,
+  i: number,
+  tok: number,
+  topN: number,
+): TokenLogprob {
   const top = [];
   const n = Math.min(topN, res.topN);
   for (let j = 0; j < n; j++) {
@@ -148,14 +156,8 @@ export class RequestState {
       const pos = startPos + k + 1; // the prompt token this row scores
       if (pos >= ids.length) break;
       const row = from + k;
-      const top: TopLogprob[] = [];
-      for (let j = 0; j < Math.min(topN, rows.topN); j++) {
-        const id = rows.topIds[row * rows.topN + j];
-        if (id < 0) break;
-        top.push({ tokenId: id, token: tokenizer.tokenToString(id), logprob: rows.topLogprobs[row * rows.topN + j] });
-      }
       if (lps[pos] === null) this.promptLeft--;
-      lps[pos] = { tokenId: ids[pos], token: tokenizer.tokenToString(ids[pos]), logprob: rows.logprob[row], top, rank: rows.rank[row] };
+      lps[pos] = { ...tokenLogprob(tokenizer, rows, row, ids[pos], topN), rank: rows.rank[row] };
     }
     return this.promptLeft === 0;
   }
