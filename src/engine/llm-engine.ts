@@ -6,6 +6,7 @@ import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Scheduler, SchedulerOutput } from '../scheduler/interface.js';
 import { MAX_AUTO_STEPS, type ModelRunner, type PromptRows, type SeqSampling, type StepResult } from '../runner/runner.js';
 import { EngineError } from './errors.js';
+import { LoopSupervisor } from './loop-supervisor.js';
 import { resolveSamplingParams } from './params.js';
 import { mixSeed } from './seeds.js';
 import { ChoiceState, RequestState, tokenLogprob } from './request-state.js';
@@ -50,9 +51,6 @@ export interface LlmEngineOptions {
   release?: () => void;
 }
 
-/** First back-off before a crashed loop is restarted; doubles per consecutive crash up to LOOP_RESTART_MAX_MS. */
-const LOOP_RESTART_MIN_MS = 10;
-const LOOP_RESTART_MAX_MS = 1000;
 
 interface Log {
   info(obj: object, msg?: string): void;
@@ -64,16 +62,10 @@ export class LlmEngine implements Engine {
   private readonly requests = new Map<string, RequestState>();
   private readonly choicesBySchedId = new Map<string, ChoiceState>();
   private events: EngineEvents = {};
-  private loopRunning = false;
   private draining = false;
   private closed = false;
-  private lastStepAt = performance.now();
-  /** Loop crashes and failed steps since the last completed step (Heartbeat.consecutiveFailures). */
-  private failures = 0;
-  private lastFailure: string | null = null;
-  private lastFailureAt = 0;
-  /** A crashed loop's delayed restart; kick() leaves the start to it. */
-  private restartTimer: NodeJS.Timeout | null = null;
+  /** Starts, restarts and watches the step loop (its heartbeat). */
+  private readonly supervisor: LoopSupervisor;
   private seedCounter = 0n;
   private readonly baseSeed: bigint;
   private readonly eos: ReadonlySet<number>;
@@ -90,6 +82,7 @@ export class LlmEngine implements Engine {
     this.baseSeed = opts.seed !== null ? BigInt(opts.seed) : randomBytes(8).readBigUInt64LE();
     this.eos = new Set(model.eosTokenIds);
     this.overlap = opts.overlapSteps ?? false;
+    this.supervisor = new LoopSupervisor(() => this.loop(), () => this.scheduler.hasPending(), log);
   }
 
   setEvents(events: EngineEvents): void {
@@ -101,7 +94,7 @@ export class LlmEngine implements Engine {
   }
 
   heartbeat(): Heartbeat {
-    return { lastStepAt: this.lastStepAt, pending: this.scheduler.hasPending(), consecutiveFailures: this.failures, lastFailure: this.lastFailure, lastFailureAt: this.lastFailureAt };
+    return this.supervisor.heartbeat();
   }
 
   stats(): EngineStats {
@@ -179,7 +172,7 @@ export class LlmEngine implements Engine {
       if (signal.aborted) queueMicrotask(() => { this.abort(requestId); });
       else signal.addEventListener('abort', () => { this.abort(requestId); }, { once: true });
     }
-    this.kick();
+    this.supervisor.kick();
     return this.iterate(state);
   }
 
@@ -216,59 +209,11 @@ export class LlmEngine implements Engine {
 
   async close(): Promise<void> {
     await this.drain(0);
-    if (this.restartTimer !== null) clearTimeout(this.restartTimer);
-    this.restartTimer = null;
-    while (this.loopRunning) await new Promise((r) => setTimeout(r, 5));
+    await this.supervisor.stop();
     if (!this.closed) {
       this.closed = true;
       this.opts.release?.();
     }
-  }
-
-  /**
-   * Starts the loop from idle. The heartbeat's clock starts here, so a
-   * request that arrives after a long idle time is not taken for a stall;
-   * a crashed loop's restart does not move it (see startLoop).
-   */
-  private kick(): void {
-    if (this.loopRunning || this.restartTimer !== null || this.closed) return;
-    this.lastStepAt = performance.now();
-    this.startLoop();
-  }
-
-  /**
-   * Runs the loop. A loop that ends normally is restarted at once if a
-   * request arrived in between; one that crashed is counted as a failure
-   * and restarted after a back-off (doubling per consecutive crash), never
-   * at once: a loop that fails before its first await would otherwise
-   * restart from the microtask queue forever and starve the event loop.
-   */
-  private startLoop(): void {
-    this.loopRunning = true;
-    this.loop().then(
-      () => {
-        this.loopRunning = false;
-        // A request may have arrived between the last check and now.
-        if (this.scheduler.hasPending()) this.kick();
-      },
-      (err: unknown) => {
-        this.loopRunning = false;
-        this.noteFailure(err);
-        this.log.error({ err, consecutiveFailures: this.failures }, 'engine loop failed; restarting it after a back-off');
-        if (this.closed) return;
-        const delay = Math.min(LOOP_RESTART_MAX_MS, LOOP_RESTART_MIN_MS * 2 ** Math.min(this.failures - 1, 16));
-        this.restartTimer = setTimeout(() => {
-          this.restartTimer = null;
-          if (!this.closed && !this.loopRunning && this.scheduler.hasPending()) this.startLoop();
-        }, delay);
-      },
-    );
-  }
-
-  private noteFailure(err: unknown): void {
-    this.failures++;
-    this.lastFailure = err instanceof Error ? err.message : String(err);
-    this.lastFailureAt = performance.now();
   }
 
   /**
@@ -312,9 +257,7 @@ export class LlmEngine implements Engine {
         numPrompt += newPromptTokens;
       }
       const now = performance.now();
-      this.lastStepAt = now;
-      this.failures = 0;
-      this.lastFailure = null;
+      this.supervisor.stepCompleted(now);
       this.events.onStep?.({
         // A burst computes one token per sampled token (all are decodes).
         numTokens: cur.out.numSteps === 1 ? cur.out.numBatchedTokens : numGenerated,
@@ -430,19 +373,8 @@ export class LlmEngine implements Engine {
     st.emit();
     if (!st.finished || !this.requests.has(st.requestId)) return;
     this.requests.delete(st.requestId);
-    const now = performance.now();
-    st.timings.finished = now;
-    const t = st.timings;
-    this.events.onRequestFinished?.({
-      requestId: st.requestId,
-      finishReason: st.choices[0].finishReason ?? 'abort',
-      promptTokens: st.promptTokenIds.length,
-      generationTokens: st.numGenerated,
-      queueTimeS: ((t.firstScheduled ?? now) - t.arrival) / 1000,
-      ttftS: t.firstToken === null ? null : (t.firstToken - t.arrival) / 1000,
-      e2eS: (now - t.arrival) / 1000,
-      interTokenS: st.choices.flatMap((c) => c.interTokenS),
-    });
+    const info = st.finish(performance.now());
+    this.events.onRequestFinished?.(info);
   }
 
   private failChoice(schedId: string, err: EngineError): void {
@@ -460,7 +392,7 @@ export class LlmEngine implements Engine {
 
   private failStep(out: SchedulerOutput, err: unknown): void {
     const msg = err instanceof Error ? err.message : String(err);
-    this.noteFailure(err);
+    this.supervisor.noteFailure(err);
     this.log.error({ err: msg, seqs: out.seqs.length }, 'native forward failed; failing the requests of this step');
     this.scheduler.cancelStep(out);
     for (const s of out.seqs) this.failChoice(s.requestId, new EngineError('HIPSERVE_ERR_NATIVE', `the model forward failed: ${msg}`));

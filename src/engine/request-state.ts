@@ -7,6 +7,7 @@ import { logitBiasArrays } from './params.js';
 import type { PromptRows, SeqSampling, StepResult } from '../runner/runner.js';
 import type {
   ChoiceDelta,
+  FinishedRequestInfo,
   FinishReason,
   RequestOutput,
   RequestTimings,
@@ -164,6 +165,22 @@ export class RequestState {
 
   get finished(): boolean {
     return this.choices.every((c) => c.finishReason !== null);
+  }
+
+  /** Stamps the request finished at `now`; what the metrics record of it. */
+  finish(now: number): FinishedRequestInfo {
+    this.timings.finished = now;
+    const t = this.timings;
+    return {
+      requestId: this.requestId,
+      finishReason: this.choices[0].finishReason ?? 'abort',
+      promptTokens: this.promptTokenIds.length,
+      generationTokens: this.numGenerated,
+      queueTimeS: ((t.firstScheduled ?? now) - t.arrival) / 1000,
+      ttftS: t.firstToken === null ? null : (t.firstToken - t.arrival) / 1000,
+      e2eS: (now - t.arrival) / 1000,
+      interTokenS: this.choices.flatMap((c) => c.interTokenS),
+    };
   }
 
   /**
