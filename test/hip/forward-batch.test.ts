@@ -154,9 +154,11 @@ t.test('prompt logprobs (echo) on hip-emu equal the CPU\'s, rows past one lm_hea
   const dev = await run(emu);
   t.equal(dev.promptTopN, 4);
   t.same(Array.from(dev.promptTopIds ?? []), Array.from(ref.promptTopIds ?? []), 'the same top-4 ids on every row');
-  // Ranks over f32 logits that differ by float rounding: equal, or off by a near-tie.
-  const rankGap = Math.max(...Array.from(dev.promptRank ?? []).map((x, i) => Math.abs(x - (ref.promptRank?.[i] ?? 0))));
-  t.ok(rankGap <= 2, `the same vocab ranks, within a near-tie (largest gap ${rankGap})`);
+  // Ranks over f32 logits that differ by float rounding (~1e-5): equal, or
+  // off by the few tokens whose logits lie that close to the target's; the
+  // middle of a 32k vocabulary is dense, so the bound grows with the rank.
+  const rankGap = Math.max(...Array.from(dev.promptRank ?? []).map((x, i) => Math.abs(x - (ref.promptRank?.[i] ?? 0)) - (ref.promptRank?.[i] ?? 0) / 1000));
+  t.ok(rankGap <= 2, `the same vocab ranks, within near-ties (largest excess ${rankGap.toFixed(1)})`);
   t.ok((dev.promptRank ?? []).some((x) => x > 4), 'ranks past the top 4 too');
   const lp = (o: typeof ref) => [...(o.promptLogprob ?? []), ...(o.promptTopLogprobs ?? [])];
   const r = lp(ref);
