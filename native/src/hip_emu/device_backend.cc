@@ -131,7 +131,7 @@ Status run_device_forward(Model& m, const KvCache& kv, const StepInput& s, StepO
   d.prompt_tokens = s.prompt_tokens.data(), d.prompt_start = s.prompt_start.data();
   d.banned = s.banned_tokens.data(), d.banned_start = s.banned_start.data();
   d.bias = s.bias_tokens.data(), d.bias_start = s.bias_start.data(), d.bias_values = s.bias_values.data();
-  const bool prompt_lps = !prepare_prompt_logprobs(s, out).empty();
+  const bool prompt_lps = !prepare_prompt_logprobs(s, out).rows.empty();
   d.prompt_targets = prompt_lps ? s.prompt_targets.data() : nullptr;
   d.num_prompt_logprobs = prompt_lps ? s.num_prompt_logprobs.data() : nullptr;
   hs_dev_step_out o{};

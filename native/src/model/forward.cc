@@ -59,9 +59,9 @@ void sample_rows(void* ctx, int64_t begin, int64_t end, int thread) {
 }
 
 struct PromptJob {
-  const float* logits;  // [rows][V]
-  const int32_t* rows;  // token index of each logits row
-  const std::vector<int32_t>* seq_of;  // sequence of each token
+  const float* logits;   // [rows][V]
+  const int32_t* rows;   // token index of each logits row
+  const int32_t* top_n;  // its sequence's N
   const StepInput* s;
   int64_t V;
   StepOutput* out;
@@ -73,7 +73,7 @@ void prompt_rows(void* ctx, int64_t begin, int64_t end, int) {
     // Invariant: rows are token indices < T with a target (prepare_prompt_logprobs),
     // and the output rows were sized for T tokens of prompt_top_n columns.
     const auto t = static_cast<size_t>(j->rows[r]);
-    const int32_t n = j->s->num_prompt_logprobs[static_cast<size_t>((*j->seq_of)[t])];
+    const int32_t n = j->top_n[r];
     const auto cols = static_cast<size_t>(j->out->prompt_top_n);
     cpu::SampleResult res;
     res.top_n = j->out->prompt_top_n;
@@ -91,39 +91,32 @@ void prompt_rows(void* ctx, int64_t begin, int64_t end, int) {
 
 }  // namespace
 
-std::vector<int32_t> prepare_prompt_logprobs(const StepInput& s, StepOutput* out) {
-  std::vector<int32_t> rows;
-  for (size_t t = 0; t < s.prompt_targets.size(); ++t) {
-    if (s.prompt_targets[t] >= 0) rows.push_back(static_cast<int32_t>(t));
+PromptRowPlan prepare_prompt_logprobs(const StepInput& s, StepOutput* out) {
+  PromptRowPlan plan;
+  if (!s.prompt_targets.empty()) {
+    // Invariant: validate_step checked query_start (0 .. T, strictly
+    // increasing) and that prompt_targets holds T entries.
+    for (size_t i = 0; i + 1 < s.query_start.size(); ++i) {
+      for (int32_t t = s.query_start[i]; t < s.query_start[i + 1]; ++t) {
+        if (s.prompt_targets[static_cast<size_t>(t)] < 0) continue;
+        plan.rows.push_back(t);
+        plan.top_n.push_back(s.num_prompt_logprobs[i]);
+      }
+    }
   }
   out->prompt_top_n = 0;
   out->prompt_logprob.clear();
   out->prompt_rank.clear();
   out->prompt_top_ids.clear();
   out->prompt_top_logprobs.clear();
-  if (rows.empty()) return rows;
+  if (plan.rows.empty()) return plan;
   for (const int32_t n : s.num_prompt_logprobs) out->prompt_top_n = std::max(out->prompt_top_n, n);
   const size_t T = s.token_ids.size(), cols = static_cast<size_t>(out->prompt_top_n);
   out->prompt_logprob.assign(T, std::numeric_limits<float>::quiet_NaN());
   out->prompt_rank.assign(T, 0);
   out->prompt_top_ids.assign(T * cols, -1);
   out->prompt_top_logprobs.assign(T * cols, -std::numeric_limits<float>::infinity());
-  return rows;
-}
-
-void fill_prompt_logprobs(const StepInput& s, const int32_t* rows, size_t n, const float* logits, int64_t V, StepOutput* out,
-                          cpu::ThreadPool* pool) {
-  std::vector<int32_t> seq_of(s.token_ids.size());
-  // Invariant: validate_step checked query_start (0 .. T, strictly increasing).
-  for (size_t i = 0; i + 1 < s.query_start.size(); ++i) {
-    for (int32_t t = s.query_start[i]; t < s.query_start[i + 1]; ++t) seq_of[static_cast<size_t>(t)] = static_cast<int32_t>(i);
-  }
-  PromptJob job{logits, rows, &seq_of, &s, V, out};
-  if (pool == nullptr) {
-    prompt_rows(&job, 0, static_cast<int64_t>(n), 0);
-  } else {
-    cpu::parallel_for(pool, static_cast<int64_t>(n), prompt_rows, &job);
-  }
+  return plan;
 }
 
 Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* out) {
@@ -208,20 +201,21 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
 
   // Prompt logprobs (echo): every token with a target, a few rows at a time
   // through the final norm and lm_head, as the sampling rows go below.
-  sc.prompt_rows = prepare_prompt_logprobs(s, out);
+  const PromptRowPlan prompt = prepare_prompt_logprobs(s, out);
   constexpr size_t kPromptRows = 16;
-  for (size_t r0 = 0; r0 < sc.prompt_rows.size(); r0 += kPromptRows) {
-    const size_t R = std::min(kPromptRows, sc.prompt_rows.size() - r0);
+  for (size_t r0 = 0; r0 < prompt.rows.size(); r0 += kPromptRows) {
+    const size_t R = std::min(kPromptRows, prompt.rows.size() - r0);
     float* rows = grow(sc.last, R * H);
     for (size_t r = 0; r < R; ++r) {
       // Invariant: prompt rows are token indices < T (prepare_prompt_logprobs).
-      const auto t = static_cast<size_t>(sc.prompt_rows[r0 + r]);
+      const auto t = static_cast<size_t>(prompt.rows[r0 + r]);
       std::memcpy(rows + r * H, x + t * H, sizeof(float) * static_cast<size_t>(H));
     }
     cpu::rmsnorm(rows, m.final_norm, rows, static_cast<int64_t>(R), H, eps);
     float* plogits = grow(sc.prompt_logits, R * V);
     cpu::matmul(pool, rows, static_cast<int64_t>(R), m.lm_head, plogits);
-    fill_prompt_logprobs(s, sc.prompt_rows.data() + r0, R, plogits, V, out, pool);
+    PromptJob job{plogits, prompt.rows.data() + r0, prompt.top_n.data() + r0, &s, V, out};
+    cpu::parallel_for(pool, static_cast<int64_t>(R), prompt_rows, &job);
   }
 
   // The last token of each sampling sequence, in sequence order.

@@ -63,18 +63,19 @@ struct StepOutput {
 struct ForwardScratch {
   std::vector<float> x, xn, q, k, v, attn, gate, up, last, logits, sample, prompt_logits;
   std::vector<float> rope;  // the step's cos/sin per token (cpu::rope_table)
-  std::vector<int32_t> rows, prompt_rows;
+  std::vector<int32_t> rows;
+};
+
+// The tokens of a step that have a prompt target, and the top-N their
+// sequence asks for.
+struct PromptRowPlan {
+  std::vector<int32_t> rows, top_n;
 };
 
 // Sizes the prompt-logprob outputs of `s` (validated) in `out`: rows for
 // every token when some token has a target, top-N the largest asked; the
-// rows start as NaN / -1 / -inf. Returns the token rows that have a target.
-std::vector<int32_t> prepare_prompt_logprobs(const StepInput& s, StepOutput* out);
-// The prompt-logprob rows of `rows` from their raw logits [rows.size()][V]
-// (the CPU and device backends both end here).
-// `pool` null: on the calling thread.
-void fill_prompt_logprobs(const StepInput& s, const int32_t* rows, size_t n, const float* logits, int64_t V, StepOutput* out,
-                          cpu::ThreadPool* pool);
+// rows start as NaN / 0 / -1 / -inf. Returns the rows to fill.
+PromptRowPlan prepare_prompt_logprobs(const StepInput& s, StepOutput* out);
 
 // Every size and index of the step checked against the model and the cache
 // (INVALID_ARGUMENT naming the field): after this, no kernel can index out of bounds.
