@@ -5,13 +5,16 @@
 //       -> the bytes (LFS files: a 302 to a CDN; X-Repo-Commit, X-Linked-Etag, ETag)
 // Everything the hub sends is treated as untrusted input and validated.
 
+import { readFileSync } from 'node:fs';
 import { CatalogError } from './errors.js';
-import { COMMIT_RE, validateRepoFilename } from './paths.js';
+import { COMMIT_RE, tokenPath, validateRepoFilename } from './paths.js';
 import { DEFAULT_RETRY, TransientError, parseRetryAfter, withRetry, type RetryInfo, type RetryPolicy } from './retry.js';
 
 export interface HubConfig {
   endpoint: string;
   token: string | undefined;
+  /** Where the token came from (an environment variable's name or the token file's path), for error messages. */
+  tokenSource?: string;
   retry: RetryPolicy;
   /** Abort a response body that delivers nothing for this long (then retried). */
   idleTimeoutMs: number;
@@ -27,12 +30,42 @@ export function isOfflineEnv(env: NodeJS.ProcessEnv): boolean {
   return ['1', 'on', 'yes', 'true'].includes((env.HF_HUB_OFFLINE ?? '').trim().toLowerCase());
 }
 
+/** A token as huggingface_hub cleans one: surrounding whitespace and line breaks dropped, empty = none. */
+function cleanToken(v: string | undefined): string | undefined {
+  const t = v?.replace(/[\r\n]/g, '').trim();
+  return t ? t : undefined;
+}
+
+/**
+ * The token huggingface_hub would use: HF_TOKEN, else HUGGING_FACE_HUB_TOKEN,
+ * else the file `huggingface-cli login` writes (HF_TOKEN_PATH, else
+ * HF_HOME/token). A missing file means no token; an unreadable one is an
+ * error naming it (a token the user set up must not be dropped silently).
+ */
+export function hubToken(env: NodeJS.ProcessEnv = process.env): { token: string; source: string } | undefined {
+  for (const name of ['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN']) {
+    const t = cleanToken(env[name]);
+    if (t) return { token: t, source: name };
+  }
+  const path = tokenPath(env);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CatalogError('HIPSERVE_ERR_CATALOG_HUB_AUTH', `cannot read the hub token file ${path}: ${(e as Error).message}`);
+  }
+  const t = cleanToken(text);
+  return t ? { token: t, source: path } : undefined;
+}
+
 export function hubConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const endpoint = (env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-  const token = env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN;
+  const tok = hubToken(env);
   return {
     endpoint,
-    token: token && token.length > 0 ? token : undefined,
+    token: tok?.token,
+    tokenSource: tok?.source,
     retry: {
       ...DEFAULT_RETRY,
       retries: envInt(env.HIPSERVE_HUB_RETRIES, DEFAULT_RETRY.retries),
@@ -72,14 +105,14 @@ export function hubError(res: Response, cfg: HubConfig, what: { repo: string; re
   const page = `${cfg.endpoint}/${what.repo}`;
   if (st === 401) {
     if (code === 'GatedRepo') {
-      return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_GATED', `${what.repo} is gated (HTTP 401): log in at ${page}, accept its terms, and set HF_TOKEN to a token of that account${hubMessage(res)}`);
+      return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_GATED', `${what.repo} is gated (HTTP 401): log in at ${page}, accept its terms, and set HF_TOKEN (or run huggingface-cli login) with a token of that account${hubMessage(res)}`);
     }
     return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_AUTH', cfg.token
-      ? `${what.repo}: the hub refused the token in HF_TOKEN (HTTP 401)${hubMessage(res)}`
-      : `${what.repo}: not found or needs authentication (HTTP 401); if it is private or gated, set HF_TOKEN${hubMessage(res)}`);
+      ? `${what.repo}: the hub refused the token from ${cfg.tokenSource ?? 'HF_TOKEN'} (HTTP 401)${hubMessage(res)}`
+      : `${what.repo}: not found or needs authentication (HTTP 401); if it is private or gated, set HF_TOKEN or run huggingface-cli login${hubMessage(res)}`);
   }
   if (st === 403) {
-    return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_GATED', `access to ${what.repo} is restricted (HTTP 403): accept its terms at ${page} with the account whose token is in HF_TOKEN${hubMessage(res)}`);
+    return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_GATED', `access to ${what.repo} is restricted (HTTP 403): accept its terms at ${page} with the account whose token is in ${cfg.tokenSource ?? 'HF_TOKEN'}${hubMessage(res)}`);
   }
   if (st === 404) {
     if (code === 'RevisionNotFound') return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_NOT_FOUND', `revision ${what.revision ?? '?'} not found in ${what.repo} (HTTP 404)`);

@@ -7,13 +7,22 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CatalogError } from './errors.js';
 
+/** huggingface_hub's HF_HOME: HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. */
+export function hfHome(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME) : join(homedir(), '.cache');
+  return resolve(env.HF_HOME ? expandHome(env.HF_HOME) : join(xdg, 'huggingface'));
+}
+
 /** The hub cache directory: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub. */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   const hub = env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE;
   if (hub) return resolve(expandHome(hub));
-  const xdg = env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME) : join(homedir(), '.cache');
-  const home = env.HF_HOME ? expandHome(env.HF_HOME) : join(xdg, 'huggingface');
-  return resolve(home, 'hub');
+  return join(hfHome(env), 'hub');
+}
+
+/** Where `huggingface-cli login` (`hf auth login`) keeps the token: HF_TOKEN_PATH, else HF_HOME/token. */
+export function tokenPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.HF_TOKEN_PATH ? resolve(expandHome(env.HF_TOKEN_PATH)) : join(hfHome(env), 'token');
 }
 
 function expandHome(p: string): string {

@@ -1,7 +1,8 @@
 import t from 'tap';
-import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, realpathSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pull } from '../../src/catalog/pull.js';
+import { hubConfigFromEnv, hubError, hubToken } from '../../src/catalog/hub-api.js';
 import { readIndex } from '../../src/catalog/index-store.js';
 import { resolveModel } from '../../src/catalog/resolve.js';
 import { startMockHub, sha256, gitBlobSha1 } from './mock-hub.js';
@@ -55,6 +56,39 @@ t.test('HF_TOKEN goes to the hub as Bearer and is dropped on the redirect to the
   const cdnReqs = hub.requests.filter((r) => r.origin === 'cdn');
   t.ok(cdnReqs.length > 0 && cdnReqs.every((r) => r.authorization === undefined));
   t.ok(existsSync(join(env.HF_HOME ?? '', 'hub', 'models--acme--gated', 'refs', 'main')));
+});
+
+t.test('the token file huggingface-cli login writes is used when no token variable is set', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  hub.addRepo({ ...safetensorsRepo('acme/gated', 1000), gated: true, acceptedTokens: ['hf_good'] });
+  const { home, env } = tempEnv(t, hub.url);
+  writeFileSync(join(home, 'token'), 'hf_good\n'); // HF_HOME/token, with login's trailing newline
+  await pull('acme/gated', { env });
+  const hubReqs = hub.requests.filter((r) => r.origin === 'hub');
+  t.ok(hubReqs.length > 0 && hubReqs.every((r) => r.authorization === 'Bearer hf_good'), 'HF_HOME/token, newline dropped');
+  t.ok(hub.requests.filter((r) => r.origin === 'cdn').every((r) => r.authorization === undefined), 'still not sent to the CDN');
+
+  // HF_TOKEN wins over the file; HF_TOKEN_PATH moves the file.
+  writeFileSync(join(home, 'token'), 'hf_other');
+  t.equal(hubToken({ ...env, HF_TOKEN: ' hf_env ' })?.token, 'hf_env');
+  t.same(hubToken(env), { token: 'hf_other', source: join(home, 'token') });
+  writeFileSync(join(home, 'elsewhere'), 'hf_moved');
+  t.same(hubToken({ ...env, HF_TOKEN_PATH: join(home, 'elsewhere') }), { token: 'hf_moved', source: join(home, 'elsewhere') });
+  t.equal(hubToken({ ...env, HF_TOKEN: '' })?.token, 'hf_other', 'an empty HF_TOKEN is no token');
+  writeFileSync(join(home, 'token'), ' \n');
+  t.equal(hubToken(env), undefined, 'a blank file is no token');
+  t.equal(hubToken({ ...env, HF_TOKEN_PATH: join(home, 'missing') }), undefined, 'a missing file is no token');
+
+  // A file the user set up but that cannot be read is an error naming it, not an anonymous pull.
+  mkdirSync(join(home, 'dir-token'));
+  t.throws(() => hubToken({ ...env, HF_TOKEN_PATH: join(home, 'dir-token') }), { code: 'HIPSERVE_ERR_CATALOG_HUB_AUTH', message: /cannot read the hub token file .*dir-token/ });
+
+  // Refused: the message names where the token came from.
+  writeFileSync(join(home, 'token'), 'hf_bad');
+  await t.rejects(pull('acme/missing', { env }), { code: 'HIPSERVE_ERR_CATALOG_HUB_NOT_FOUND' });
+  const fileEnv = { ...env, HF_TOKEN_PATH: join(home, 'token') };
+  t.match(hubError(new Response('', { status: 401 }), hubConfigFromEnv(fileEnv), { repo: 'acme/x' }).message, `refused the token from ${join(home, 'token')}`);
 });
 
 t.test('clear errors for 401, 403 (gated) and 404', async (t) => {
