@@ -64,8 +64,8 @@ export async function pull(repoId: string, opts: PullOptions = {}): Promise<Pull
   if (opts.gguf !== undefined) validateRepoFilename(opts.gguf);
   const emit = (ev: PullEvent): void => opts.onProgress?.(ev);
   const root = cacheRoot(env);
-  const cfg = hubConfigFromEnv(env);
   if (isOfflineEnv(env)) throw new CatalogError('HIPSERVE_ERR_CATALOG_NETWORK', `cannot pull ${repoId}: HF_HUB_OFFLINE is set`);
+  const cfg = hubConfigFromEnv(env); // reads the token file: after the offline check, which needs no token
 
   const info = await fetchRevision(cfg, repoId, revision, (r) => { emit({ type: 'retry', path: '(file list)', ...r }); });
   const wanted = opts.gguf !== undefined ? selectGguf(repoId, info.files, opts.gguf) : selectServingFiles(repoId, info.files);
