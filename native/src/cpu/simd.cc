@@ -6,6 +6,10 @@
 
 #include "cpu/internal.h"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
+
 namespace hs {
 namespace cpu {
 namespace {
@@ -58,7 +62,38 @@ const IsaKernels* table_for(int level) {
   return &kScalarKernels;
 }
 
+// AMD family 0x19 (Zen 3 and Zen 4) by CPUID; false elsewhere.
+bool amd_family_19h() {
+#if defined(__x86_64__) || defined(_M_X64)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0, &a, &b, &c, &d) == 0) return false;
+  // "AuthenticAMD" in EBX, EDX, ECX.
+  const bool amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
+  if (!amd || __get_cpuid(1, &a, &b, &c, &d) == 0) return false;
+  unsigned family = (a >> 8) & 0xfu;
+  if (family == 0xfu) family += (a >> 20) & 0xffu;
+  return family == 0x19u;
+#else
+  return false;
+#endif
+}
+
+bool initial_q8_prefetch() {
+  const char* env = std::getenv("HIPSERVE_Q8_PREFETCH");
+  if (env != nullptr && *env != '\0') return std::strcmp(env, "0") != 0;
+  return !amd_family_19h();
+}
+
+std::atomic<bool>& q8_prefetch_ref() {
+  static std::atomic<bool> on{initial_q8_prefetch()};
+  return on;
+}
+
 }  // namespace
+
+bool q8_decode_prefetch() { return q8_prefetch_ref().load(std::memory_order_relaxed); }
+
+void set_q8_decode_prefetch(bool on) { q8_prefetch_ref().store(on, std::memory_order_relaxed); }
 
 int simd_max_supported() {
   static const int max = detect();
