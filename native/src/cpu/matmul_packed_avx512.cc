@@ -80,10 +80,11 @@ void q8x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
       }
       for (int i = 0; i < MR; ++i) {
         // 4 + 4 bytes of x's block b (columns 32b + 4c ..): inside the row.
-        // Broadcast straight from memory (vpbroadcastd zmm, m32): copying
-        // the 8 bytes through a general register first, as a memcpy into an
-        // int32 pair compiles, made batch-1 Q8_0 decode 20-30% slower on
-        // the Zen 4 VM (GPR-to-vector moves on the critical path; bench/README.md).
+        // Broadcast straight from memory (vpbroadcastd zmm, m32). A memcpy
+        // into an int32 pair compiled to one 64-bit load, a shift and two
+        // broadcasts from general registers; batch-1 Q8_0 decode measured
+        // 7-40% slower that way on the Zen 4 VM (bench/README.md; why so
+        // much for a loop that waits on memory was not found: no counters).
         const int8_t* x4 = xq[i] + b * kQ8Block + 4 * c;
         const __m512i x0 = _mm512_broadcastd_epi32(_mm_loadu_si32(x4));
         const __m512i x1 = _mm512_broadcastd_epi32(_mm_loadu_si32(x4 + 4));
