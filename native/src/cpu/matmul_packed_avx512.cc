@@ -57,7 +57,7 @@ void q8x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
     for (int r = 0; r < G; ++r) acc[i][r] = _mm512_setzero_ps();
   // Blocks prefetched ahead in each group's stream: 10 (5.4 KB) measured
   // best at batch 1 on the Zen 5 VM (6: -18%, 16: -5%, paired). At batch 1
-  // on Zen 4 none at all is faster (q8_decode_prefetch(), internal.h); with
+  // on Zen 4 none at all is faster (q8_decode_prefetch(), kernels.h); with
   // more rows the prefetch stays (batch 8 there: the same or better with it).
   constexpr int64_t kAhead = 10;
   const bool prefetch = MR > 1 || j.q8_prefetch;
