@@ -15,6 +15,8 @@ export interface HubConfig {
   token: string | undefined;
   /** Where the token came from (an environment variable's name or the token file's path), for error messages. */
   tokenSource?: string;
+  /** The variable that keeps any token from being sent (HF_HUB_DISABLE_IMPLICIT_TOKEN), for error messages. */
+  tokenWithheldBy?: string;
   retry: RetryPolicy;
   /** Abort a response body that delivers nothing for this long (then retried). */
   idleTimeoutMs: number;
@@ -26,8 +28,13 @@ function envInt(v: string | undefined, fallback: number): number {
 }
 
 /** huggingface_hub's truthy values for HF_HUB_OFFLINE. */
+/** A boolean variable as huggingface_hub reads one: 1, on, yes, true (any case). */
+function envFlag(v: string | undefined): boolean {
+  return ['1', 'on', 'yes', 'true'].includes((v ?? '').trim().toLowerCase());
+}
+
 export function isOfflineEnv(env: NodeJS.ProcessEnv): boolean {
-  return ['1', 'on', 'yes', 'true'].includes((env.HF_HUB_OFFLINE ?? '').trim().toLowerCase());
+  return envFlag(env.HF_HUB_OFFLINE);
 }
 
 /** A token as huggingface_hub cleans one: surrounding whitespace and line breaks dropped, empty = none. */
@@ -61,11 +68,16 @@ export function hubToken(env: NodeJS.ProcessEnv = process.env): { token: string;
 
 export function hubConfigFromEnv(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const endpoint = (env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-  const tok = hubToken(env);
+  // As huggingface_hub: with HF_HUB_DISABLE_IMPLICIT_TOKEN set, a token goes
+  // only where one is passed explicitly, and hipserve passes none (neither
+  // HF_TOKEN nor the login file is sent, and the file is not read).
+  const withheld = envFlag(env.HF_HUB_DISABLE_IMPLICIT_TOKEN);
+  const tok = withheld ? undefined : hubToken(env);
   return {
     endpoint,
     token: tok?.token,
     tokenSource: tok?.source,
+    tokenWithheldBy: withheld ? 'HF_HUB_DISABLE_IMPLICIT_TOKEN' : undefined,
     retry: {
       ...DEFAULT_RETRY,
       retries: envInt(env.HIPSERVE_HUB_RETRIES, DEFAULT_RETRY.retries),
@@ -105,11 +117,16 @@ export function hubError(res: Response, cfg: HubConfig, what: { repo: string; re
   const page = `${cfg.endpoint}/${what.repo}`;
   if (st === 401) {
     if (code === 'GatedRepo') {
-      return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_GATED', `${what.repo} is gated (HTTP 401): log in at ${page}, accept its terms, and set HF_TOKEN (or run huggingface-cli login) with a token of that account${hubMessage(res)}`);
+      const how = cfg.tokenWithheldBy
+        ? `unset ${cfg.tokenWithheldBy} (with it set no token is sent)`
+        : 'set HF_TOKEN (or run huggingface-cli login) with a token of that account';
+      return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_GATED', `${what.repo} is gated (HTTP 401): log in at ${page}, accept its terms, and ${how}${hubMessage(res)}`);
     }
     return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_AUTH', cfg.token
       ? `${what.repo}: the hub refused the token from ${cfg.tokenSource ?? 'HF_TOKEN'} (HTTP 401)${hubMessage(res)}`
-      : `${what.repo}: not found or needs authentication (HTTP 401); if it is private or gated, set HF_TOKEN or run huggingface-cli login${hubMessage(res)}`);
+      : cfg.tokenWithheldBy
+        ? `${what.repo}: not found or needs authentication (HTTP 401); no token was sent because ${cfg.tokenWithheldBy} is set${hubMessage(res)}`
+        : `${what.repo}: not found or needs authentication (HTTP 401); if it is private or gated, set HF_TOKEN or run huggingface-cli login${hubMessage(res)}`);
   }
   if (st === 403) {
     return new CatalogError('HIPSERVE_ERR_CATALOG_HUB_GATED', `access to ${what.repo} is restricted (HTTP 403): accept its terms at ${page} with the account whose token is in ${cfg.tokenSource ?? 'HF_TOKEN'}${hubMessage(res)}`);

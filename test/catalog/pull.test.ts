@@ -91,6 +91,28 @@ t.test('the token file huggingface-cli login writes is used when no token variab
   t.match(hubError(new Response('', { status: 401 }), hubConfigFromEnv(fileEnv), { repo: 'acme/x' }).message, `refused the token from ${join(home, 'token')}`);
 });
 
+t.test('HF_HUB_DISABLE_IMPLICIT_TOKEN: no token is sent, from the variables or the file', async (t) => {
+  const hub = await startMockHub();
+  t.teardown(() => hub.close());
+  hub.addRepo({ ...safetensorsRepo('acme/gated', 1000), gated: true, acceptedTokens: ['hf_good'] });
+  hub.addRepo(safetensorsRepo('acme/open', 1000));
+  const { home, env } = tempEnv(t, hub.url);
+  writeFileSync(join(home, 'token'), 'hf_good\n');
+  const off = { ...env, HF_TOKEN: 'hf_good', HF_HUB_DISABLE_IMPLICIT_TOKEN: 'True' };
+  await pull('acme/open', { env: off });
+  t.ok(hub.requests.length > 0 && hub.requests.every((r) => r.authorization === undefined), 'an open model is pulled without any token');
+  await t.rejects(pull('acme/gated', { env: off }), { code: 'HIPSERVE_ERR_CATALOG_HUB_GATED', message: /unset HF_HUB_DISABLE_IMPLICIT_TOKEN/ });
+  t.ok(hub.requests.every((r) => r.authorization === undefined), 'the gated one is refused: no token went out');
+  t.match(hubError(new Response('', { status: 401 }), hubConfigFromEnv(off), { repo: 'acme/x' }).message, 'no token was sent because HF_HUB_DISABLE_IMPLICIT_TOKEN is set');
+  // The file is not read at all: an unreadable one is no error then.
+  mkdirSync(join(home, 'dir-token'));
+  t.equal(hubConfigFromEnv({ ...off, HF_TOKEN_PATH: join(home, 'dir-token') }).token, undefined);
+  // Other values leave the token on, as huggingface_hub's flag parsing does.
+  t.equal(hubConfigFromEnv({ ...off, HF_HUB_DISABLE_IMPLICIT_TOKEN: '0' }).token, 'hf_good');
+  await pull('acme/gated', { env: { ...off, HF_HUB_DISABLE_IMPLICIT_TOKEN: '' } });
+  t.ok(hub.requests.some((r) => r.authorization === 'Bearer hf_good'), 'unset (empty): the token goes again');
+});
+
 t.test('clear errors for 401, 403 (gated) and 404', async (t) => {
   const hub = await startMockHub();
   t.teardown(() => hub.close());
