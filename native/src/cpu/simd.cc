@@ -6,10 +6,6 @@
 
 #include "cpu/internal.h"
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <cpuid.h>
-#endif
-
 namespace hs {
 namespace cpu {
 namespace {
@@ -62,17 +58,11 @@ const IsaKernels* table_for(int level) {
   return &kScalarKernels;
 }
 
-// AMD family 0x19 (Zen 3 and Zen 4) by CPUID; false elsewhere.
+// AMD family 0x19 (Zen 3 and Zen 4); false elsewhere.
 bool amd_family_19h() {
 #if defined(__x86_64__) || defined(_M_X64)
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (__get_cpuid(0, &a, &b, &c, &d) == 0) return false;
-  // "AuthenticAMD" in EBX, EDX, ECX.
-  const bool amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
-  if (!amd || __get_cpuid(1, &a, &b, &c, &d) == 0) return false;
-  unsigned family = (a >> 8) & 0xfu;
-  if (family == 0xfu) family += (a >> 20) & 0xffu;
-  return family == 0x19u;
+  __builtin_cpu_init();
+  return __builtin_cpu_is("amdfam19h") != 0;
 #else
   return false;
 #endif
