@@ -27,7 +27,6 @@ function envInt(v: string | undefined, fallback: number): number {
   return Number.isFinite(n) && n >= 0 ? n : fallback;
 }
 
-/** huggingface_hub's truthy values for HF_HUB_OFFLINE. */
 /** A boolean variable as huggingface_hub reads one: 1, on, yes, true (any case). */
 function envFlag(v: string | undefined): boolean {
   return ['1', 'on', 'yes', 'true'].includes((v ?? '').trim().toLowerCase());
