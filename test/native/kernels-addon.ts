@@ -76,7 +76,7 @@ export interface Ops {
   simdLevels(): OpResult<string[]>;
   setSimdLevel(level: string): OpResult<string>;
   /** Whether the packed Q8_0 kernel prefetches in software at batch 1; `on` sets it first. */
-  q8DecodePrefetch(on?: boolean): OpResult<boolean>;
+  decodePrefetch(on?: boolean): OpResult<boolean>;
   threads(): OpResult<number>;
   philox(seed: bigint, counter: number): OpResult<number>;
   /** GB/s: best of 8 reads (burst), or with `passes` the sustained rate of that many back-to-back reads. */

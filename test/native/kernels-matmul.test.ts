@@ -187,19 +187,20 @@ for (const level of levels()) {
             }
           }
           t.ok(same, `${tag}: a row alone (1 and 7 threads) equals it in the batch`);
-          if (dt === 'q8_0') {
-            // A row alone with the batch-1 software prefetch on and off
-            // (the default depends on the CPU): the same bits either way.
-            const before = unwrap(ops.q8DecodePrefetch());
+          {
+            // A row alone with the batch-1 software prefetch on and off (the
+            // default depends on the CPU; off, f16/bf16 take the whole-line
+            // kernel x16_row): the same bits either way.
+            const before = unwrap(ops.decodePrefetch());
             let sameBoth = true;
             try {
               for (const on of [true, false]) {
-                t.equal(unwrap(ops.q8DecodePrefetch(on)), on, `${tag}: prefetch set ${String(on)}`);
+                t.equal(unwrap(ops.decodePrefetch(on)), on, `${tag}: prefetch set ${String(on)}`);
                 const row = unwrap(ops.matmul(x.slice(0, K), 1, K, wb, dt, N, 2, packed));
                 for (let n = 0; n < N; n++) if (row[n] !== y[n]) sameBoth = false;
               }
             } finally {
-              unwrap(ops.q8DecodePrefetch(before));
+              unwrap(ops.decodePrefetch(before));
             }
             t.ok(sameBoth, `${tag}: a row alone with the batch-1 prefetch on and off equals it in the batch`);
           }
@@ -248,7 +249,7 @@ t.test('wrong sizes are error Results, wrong types throw', (t) => {
   t.throws(() => ops.matmul(Array.from(x) as unknown as Float32Array, 1, 64, w, 'f32', 2), TypeError);
   t.throws(() => ops.matmul(x, '1' as unknown as number, 64, w, 'f32', 2), TypeError);
   t.throws(() => ops.quantize(x, 3 as unknown as DTypeName), TypeError);
-  t.throws(() => ops.q8DecodePrefetch(1 as unknown as boolean), TypeError);
+  t.throws(() => ops.decodePrefetch(1 as unknown as boolean), TypeError);
   t.equal(unwrap(ops.matmul(x, 1, 64, w, 'f32', 2)).length, 2, 'the addon still answers');
   t.end();
 });

@@ -32,8 +32,8 @@ struct MatmulJob {
   const uint8_t* w = nullptr;  // [N] rows of row_bytes
   size_t row_bytes = 0;
   float* y = nullptr;  // [M][N]
-  // Software prefetch in the packed Q8_0 kernel at M == 1 (q8_decode_prefetch()).
-  bool q8_prefetch = true;
+  // Software prefetch in the packed kernels at M == 1 (decode_prefetch()).
+  bool decode_prefetch = true;
 };
 
 // The hardware prefetcher of the VMs measured here follows a row group's

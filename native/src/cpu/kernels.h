@@ -89,17 +89,19 @@ const char* simd_level();
 // not meant to be called while kernels run on other threads.
 bool set_simd_level(const char* name);
 
-// Whether the packed Q8_0 kernel prefetches in software at batch 1 (M == 1).
-// Off on AMD family 0x19 (Zen 4 is the one with AVX-512, the only level
-// with that kernel): there the hardware prefetcher alone streams the
-// weights faster (batch-1 Q8_0 decode +4-15% without it, bench/README.md).
-// On by default elsewhere: the Zen 5 VM's distance was tuned with it (none
-// was not measured there), and the AVX2 VMs' hardware prefetcher left the
-// row kernels at about half the read's rate without prefetches.
-// HIPSERVE_Q8_PREFETCH=0|1 overrides; set_q8_decode_prefetch() is for tests
-// and benches, not to be called while kernels run on other threads.
-bool q8_decode_prefetch();
-void set_q8_decode_prefetch(bool on);
+// Whether the packed (AVX-512) kernels prefetch in software at batch 1
+// (M == 1). Off on AMD family 0x19 (Zen 4 is the one with AVX-512, the only
+// level with packed kernels): there the hardware prefetcher alone streams
+// the weights faster (batch-1 Q8_0 decode +4-15% without it), and f16/bf16
+// then read whole lines with no prefetch (x16_row: the same at ~31 GB/s,
+// +5% in the VM's fast spells; bench/README.md). On by default elsewhere:
+// the Zen 5 VM's distances were tuned with it (none was not measured
+// there), and the AVX2 VMs' hardware prefetcher left the row kernels at
+// about half the read's rate without prefetches.
+// HIPSERVE_DECODE_PREFETCH=0|1 overrides; set_decode_prefetch() is for
+// tests and benches, not to be called while kernels run on other threads.
+bool decode_prefetch();
+void set_decode_prefetch(bool on);
 
 // A fixed pool of worker threads (default: hardware threads). parallel_for
 // splits [0, n) into contiguous chunks, runs fn(begin, end, thread_index) on

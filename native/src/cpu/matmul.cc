@@ -69,7 +69,7 @@ MatmulJob make_job(const float* x, int64_t M, const WeightView& w, float* y) {
   job.w = static_cast<const uint8_t*>(w.data);
   job.row_bytes = dtype_row_bytes(w.dtype, w.cols);
   job.y = y;
-  job.q8_prefetch = q8_decode_prefetch();
+  job.decode_prefetch = decode_prefetch();
   return job;
 }
 

@@ -57,10 +57,10 @@ void q8x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
     for (int r = 0; r < G; ++r) acc[i][r] = _mm512_setzero_ps();
   // Blocks prefetched ahead in each group's stream: 10 (5.4 KB) measured
   // best at batch 1 on the Zen 5 VM (6: -18%, 16: -5%, paired). At batch 1
-  // on Zen 4 none at all is faster (q8_decode_prefetch(), kernels.h); with
+  // on Zen 4 none at all is faster (decode_prefetch(), kernels.h); with
   // more rows the prefetch stays (batch 8 there: the same or better with it).
   constexpr int64_t kAhead = 10;
-  const bool prefetch = MR > 1 || j.q8_prefetch;
+  const bool prefetch = MR > 1 || j.decode_prefetch;
   for (int64_t b = 0; b < nb; ++b) {
     for (int r = 0; prefetch && r < G; ++r) {
       // Invariant: only bytes inside the packed matrix are prefetched.
@@ -151,14 +151,46 @@ void mm_q8x16(const MatmulJob& j, int64_t n0, int64_t n1, float*) { drive_packed
 // the same operations whatever MR is, so a row's result does not depend on
 // the batch, and the same as the portable kernel's (matmul_scalar.cc).
 struct X16F16 {
-  static __m512 cvt(const uint8_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static __m512 half(__m256i h) { return _mm512_cvtph_ps(h); }
+  static __m512 cvt(const uint8_t* p) { return half(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 };
 struct X16BF16 {
-  static __m512 cvt(const uint8_t* p) {
-    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-  }
+  static __m512 half(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static __m512 cvt(const uint8_t* p) { return half(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 };
+
+// Decode (one x row) over one group where decode_prefetch() is off (Zen 4):
+// the same sums in the same order as x16_tile<C, 1>, but each 64-byte line
+// of W is one load whose halves (two columns) are converted from registers,
+// and nothing is prefetched. Against x16_tile's two 32-byte loads per line
+// and its prefetch 2.5 KB ahead, on the Zen 4 VM: a standalone two-thread
+// stream of 219 MB measured the same while the VM read at ~31 GB/s and
+// +6-9% in its spells of 45-60 GB/s (0.92-0.93 of a plain read there);
+// batch-1 f16 decode, alternating in one process, the same (1.00 / 0.98)
+// and +5% in those spells; the same line loads with the prefetch kept lost
+// 2% at ~31 GB/s (bench/README.md).
+template <class C>
+void x16_row(const MatmulJob& j, int64_t g) {
+  const int64_t K = j.K;
+  constexpr int64_t kCol = kPackRows * 2;
+  const uint8_t* p = j.w + g * K * kCol;
+  const float* x = j.x;
+  __m512 a[4];
+  for (int u = 0; u < 4; ++u) a[u] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 4 <= K; k += 4) {
+    // Invariant: columns k .. k + 3 < K of group g (two lines) lie inside the packed matrix.
+    const __m512i l0 = _mm512_loadu_si512(p + k * kCol);
+    const __m512i l1 = _mm512_loadu_si512(p + k * kCol + 64);
+    a[0] = _mm512_fmadd_ps(_mm512_set1_ps(x[k]), C::half(_mm512_castsi512_si256(l0)), a[0]);
+    a[1] = _mm512_fmadd_ps(_mm512_set1_ps(x[k + 1]), C::half(_mm512_extracti64x4_epi64(l0, 1)), a[1]);
+    a[2] = _mm512_fmadd_ps(_mm512_set1_ps(x[k + 2]), C::half(_mm512_castsi512_si256(l1)), a[2]);
+    a[3] = _mm512_fmadd_ps(_mm512_set1_ps(x[k + 3]), C::half(_mm512_extracti64x4_epi64(l1, 1)), a[3]);
+  }
+  for (; k < K; ++k) a[k & 3] = _mm512_fmadd_ps(_mm512_set1_ps(x[k]), C::cvt(p + k * kCol), a[k & 3]);
+  const __m512 s = _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3]));
+  _mm512_storeu_ps(j.y + g * kPackRows, s);
+}
 
 template <class C, int MR>
 void x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
@@ -201,7 +233,13 @@ void x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
 template <class C>
 struct X16Tiles {
   template <int MR>
-  static void tile(const MatmulJob& j, int64_t m, int64_t g) { x16_tile<C, MR>(j, m, g); }
+  static void tile(const MatmulJob& j, int64_t m, int64_t g) {
+    if (MR == 1 && j.M == 1 && !j.decode_prefetch) {
+      x16_row<C>(j, g);
+    } else {
+      x16_tile<C, MR>(j, m, g);
+    }
+  }
 };
 
 template <class C>

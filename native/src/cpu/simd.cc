@@ -68,22 +68,22 @@ bool amd_family_19h() {
 #endif
 }
 
-bool initial_q8_prefetch() {
-  const char* env = std::getenv("HIPSERVE_Q8_PREFETCH");
+bool initial_decode_prefetch() {
+  const char* env = std::getenv("HIPSERVE_DECODE_PREFETCH");
   if (env != nullptr && *env != '\0') return std::strcmp(env, "0") != 0;
   return !amd_family_19h();
 }
 
-std::atomic<bool>& q8_prefetch_ref() {
-  static std::atomic<bool> on{initial_q8_prefetch()};
+std::atomic<bool>& decode_prefetch_ref() {
+  static std::atomic<bool> on{initial_decode_prefetch()};
   return on;
 }
 
 }  // namespace
 
-bool q8_decode_prefetch() { return q8_prefetch_ref().load(std::memory_order_relaxed); }
+bool decode_prefetch() { return decode_prefetch_ref().load(std::memory_order_relaxed); }
 
-void set_q8_decode_prefetch(bool on) { q8_prefetch_ref().store(on, std::memory_order_relaxed); }
+void set_decode_prefetch(bool on) { decode_prefetch_ref().store(on, std::memory_order_relaxed); }
 
 int simd_max_supported() {
   static const int max = detect();

@@ -60,16 +60,16 @@ Napi::Value SetSimdLevel(const Napi::CallbackInfo& info) {
   });
 }
 
-// q8DecodePrefetch(on?) -> boolean: whether the packed Q8_0 kernel prefetches
-// in software at batch 1 (cpu::q8_decode_prefetch); a boolean argument sets
+// decodePrefetch(on?) -> boolean: whether the packed kernels prefetch in
+// software at batch 1 (cpu::decode_prefetch); a boolean argument sets
 // it first. For tests and benches: not while kernels run on other threads.
-Napi::Value Q8DecodePrefetch(const Napi::CallbackInfo& info) {
-  return run(info, "ops.q8DecodePrefetch", [&](Napi::Env env) -> Napi::Value {
+Napi::Value DecodePrefetch(const Napi::CallbackInfo& info) {
+  return run(info, "ops.decodePrefetch", [&](Napi::Env env) -> Napi::Value {
     if (info.Length() > 0 && !info[0].IsUndefined()) {
       if (!info[0].IsBoolean()) throw TypeErr{"on must be a boolean"};
-      cpu::set_q8_decode_prefetch(info[0].As<Napi::Boolean>().Value());
+      cpu::set_decode_prefetch(info[0].As<Napi::Boolean>().Value());
     }
-    return Napi::Boolean::New(env, cpu::q8_decode_prefetch());
+    return Napi::Boolean::New(env, cpu::decode_prefetch());
   });
 }
 
@@ -165,7 +165,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   o.Set("simdLevel", Napi::Function::New(env, ops::SimdLevel, "simdLevel"));
   o.Set("simdLevels", Napi::Function::New(env, ops::SimdLevels, "simdLevels"));
   o.Set("setSimdLevel", Napi::Function::New(env, ops::SetSimdLevel, "setSimdLevel"));
-  o.Set("q8DecodePrefetch", Napi::Function::New(env, ops::Q8DecodePrefetch, "q8DecodePrefetch"));
+  o.Set("decodePrefetch", Napi::Function::New(env, ops::DecodePrefetch, "decodePrefetch"));
   o.Set("threads", Napi::Function::New(env, ops::Threads, "threads"));
   o.Set("philox", Napi::Function::New(env, ops::Philox, "philox"));
   o.Set("readBandwidth", Napi::Function::New(env, ops::ReadBandwidth, "readBandwidth"));
