@@ -236,6 +236,20 @@ void matmul_silu_mul(ThreadPool* pool, const float* x, int64_t M, const WeightVi
   }
   const WeightView* ws[2] = {&gate, &up};
   float* ys[2] = {gate_out, up_out};
+  if (M == 1) {
+    // Decode: gate's items then up's in one task, as q|k|v, so each thread
+    // streams one weight's contiguous range (with two threads, one gate and
+    // the other up) instead of switching between gate and up rows at every
+    // claim; then SiLU·mul over the row on the caller (N values: ~1 us).
+    // Batch-1 decode on the Zen 4 VM, alternating in one process: f16 +0.6%
+    // at ~33 GB/s and +3.9% in the 45-60 GB/s spells, Q8_0 +1.7% / +2.8%.
+    // The same products and the same silu_mul over the same values as the
+    // fused path (its ranges start at multiples of 16, so the vector/scalar
+    // split of silu_mul falls on the same elements): the same bits.
+    matmul_group(pool, x, M, ws, ys, 2, false);
+    silu_mul(gate_out, up_out, gate_out, gate.rows);
+    return;
+  }
   matmul_group(pool, x, M, ws, ys, 2, true);
 }
 
