@@ -75,7 +75,7 @@ export interface Ops {
   simdLevel(): OpResult<string>;
   simdLevels(): OpResult<string[]>;
   setSimdLevel(level: string): OpResult<string>;
-  /** Whether the packed Q8_0 kernel prefetches in software at batch 1; `on` sets it first. */
+  /** Whether the packed kernels prefetch in software at batch 1 (off: f16/bf16 take x16_row); `on` sets it first. */
   decodePrefetch(on?: boolean): OpResult<boolean>;
   threads(): OpResult<number>;
   philox(seed: bigint, counter: number): OpResult<number>;

@@ -187,23 +187,21 @@ for (const level of levels()) {
             }
           }
           t.ok(same, `${tag}: a row alone (1 and 7 threads) equals it in the batch`);
-          {
-            // A row alone with the batch-1 software prefetch on and off (the
-            // default depends on the CPU; off, f16/bf16 take the whole-line
-            // kernel x16_row): the same bits either way.
-            const before = unwrap(ops.decodePrefetch());
-            let sameBoth = true;
-            try {
-              for (const on of [true, false]) {
-                t.equal(unwrap(ops.decodePrefetch(on)), on, `${tag}: prefetch set ${String(on)}`);
-                const row = unwrap(ops.matmul(x.slice(0, K), 1, K, wb, dt, N, 2, packed));
-                for (let n = 0; n < N; n++) if (row[n] !== y[n]) sameBoth = false;
-              }
-            } finally {
-              unwrap(ops.decodePrefetch(before));
+          // A row alone with the batch-1 software prefetch on and off (the
+          // default depends on the CPU; off, f16/bf16 take the whole-line
+          // kernel x16_row): the same bits either way.
+          const before = unwrap(ops.decodePrefetch());
+          let sameBoth = true;
+          try {
+            for (const on of [true, false]) {
+              t.equal(unwrap(ops.decodePrefetch(on)), on, `${tag}: prefetch set ${String(on)}`);
+              const row = unwrap(ops.matmul(x.slice(0, K), 1, K, wb, dt, N, 2, packed));
+              for (let n = 0; n < N; n++) if (row[n] !== y[n]) sameBoth = false;
             }
-            t.ok(sameBoth, `${tag}: a row alone with the batch-1 prefetch on and off equals it in the batch`);
+          } finally {
+            unwrap(ops.decodePrefetch(before));
           }
+          t.ok(sameBoth, `${tag}: a row alone with the batch-1 prefetch on and off equals it in the batch`);
         }
       }
       t.equal(code(ops.packWeights(new Uint8Array(34 * 10), 'q8_0', 10, 32)), 'HIPSERVE_E_INVALID_ARGUMENT', 'N not a multiple of 16');
