@@ -82,6 +82,7 @@ export interface RawAddon {
   releaseKvCache(handle: KvCacheHandle): RawResult<boolean>;
   forward(model: ModelHandle, kv: KvCacheHandle, step: Step): Promise<RawResult<StepOutput>>;
   forwardSync(model: ModelHandle, kv: KvCacheHandle, step: Step): RawResult<StepOutput>;
+  readWeights(model: ModelHandle, opts: ReadWeightsOptions): RawResult<WeightsRead>;
   hipKernelTimes(args: HipKernelTimesArgs): Promise<RawResult<HipKernelTimes>>;
 }
 
@@ -203,6 +204,34 @@ export function forward(model: ModelHandle, kv: KvCacheHandle, step: Step): Prom
  */
 export function forwardSync(model: ModelHandle, kv: KvCacheHandle, step: Step): Result<StepOutput, NativeError> {
   return wrap(() => loadAddon().forwardSync(model, kv, step));
+}
+
+/** The probe's read patterns (ops.readBandwidth tries all four). */
+export type ReadPattern = 'stream' | 'stream-prefetch' | 'chunks' | 'chunks-prefetch';
+
+export interface ReadWeightsOptions {
+  /** Back-to-back reads timed as one: 1..100000. */
+  passes: number;
+  /** 'stream' (default): one range per thread, as the decode GEMVs split; 'chunks': shared-counter chunks; '-prefetch': a software prefetch 2 KiB ahead. */
+  pattern?: ReadPattern;
+}
+
+export interface WeightsRead {
+  /** Bytes of one pass: the matrices a decode step reads (layers' q, k, v, o, gate, up, down; lm_head). */
+  bytes: number;
+  seconds: number;
+  gbPerSecond: number;
+  checksum: number;
+}
+
+/**
+ * Reads the model's own matrices `passes` times on its pool, as a decode
+ * step would stream them, and times it: the roofline's bandwidth taken
+ * between decode calls (bench/decode.ts). BUSY while a forward of the model
+ * runs; runs on the calling thread.
+ */
+export function readWeights(model: ModelHandle, opts: ReadWeightsOptions): Result<WeightsRead, NativeError> {
+  return wrap(() => loadAddon().readWeights(model, opts));
 }
 
 /**

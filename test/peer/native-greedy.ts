@@ -28,6 +28,12 @@ export interface GreedyOptions {
   syncStepMs?: number;
   /** Decode steps per native call; default as the engine's 'auto' (MAX_AUTO_STEPS at most). */
   stepsPerCall?: number;
+  /**
+   * Called after each decode call with its steps and wall-clock ms (the
+   * runner's packing and the native call); the time it takes is left out of
+   * decodeMs. bench/decode.ts reads the weights there (the same-moment roofline).
+   */
+  afterCall?: (steps: number, ms: number, index: number) => void;
 }
 
 export interface SeqResult {
@@ -133,17 +139,24 @@ export async function nativeGreedy(model: ModelHandle, prompts: readonly (readon
     let decodeSteps = 0;
     let decodeCalls = 0;
     let nativeDecodeMs = 0;
+    let hookMs = 0;
     while (decodeSteps < opts.steps - 1) {
       const k = Math.min(opts.steps - 1 - decodeSteps, opts.stepsPerCall ?? runner.stepsFor(prompts.length, MAX_AUTO_STEPS));
+      const c0 = performance.now();
       nativeDecodeMs += await step(
         results.map((r, i) => ({ i, tokens: [r.tokens.at(-1) ?? 0] })),
         k,
       );
+      const c1 = performance.now();
+      if (opts.afterCall) {
+        opts.afterCall(k, c1 - c0, decodeCalls);
+        hookMs += performance.now() - c1;
+      }
       decodeSteps += k;
       decodeCalls++;
     }
     const t2 = performance.now();
-    return { seqs: results, prefillMs: t1 - t0, decodeMs: t2 - t1, nativeDecodeMs, decodeSteps, decodeCalls, entries: { ...run.counts } };
+    return { seqs: results, prefillMs: t1 - t0, decodeMs: t2 - t1 - hookMs, nativeDecodeMs, decodeSteps, decodeCalls, entries: { ...run.counts } };
   } finally {
     releaseKvCache(kv);
   }

@@ -12,6 +12,10 @@
 // its predicted length (src/runner/forward-policy.ts).
 #include <chrono>
 #include <exception>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "bindings/args.h"
 #include "bindings/bindings.h"
@@ -210,11 +214,68 @@ Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
   return step_result(env, st, out);
 }
 
+// readWeights(model, { passes, pattern? }): `passes` back-to-back reads of
+// the matrices a decode step reads (each layer's q, k, v, o, gate, up and
+// down, then lm_head; the packed copy where there is one), in that order, on
+// the model's pool, timed as one -> { gbPerSecond, bytes, seconds }. The
+// patterns are ops.readBandwidth's four: 'stream' (one range per thread, as
+// the GEMVs split), 'stream-prefetch', 'chunks' (shared-counter chunks),
+// 'chunks-prefetch'. bench/decode.ts reads the roofline's bandwidth this
+// way between decode calls, the same bytes at the same moment. Not while a
+// forward of the model runs (BUSY, as a second forward).
+Napi::Value ReadWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ModelHolder* mh = unwrap_model(env, info.Length() > 0 ? info[0] : env.Undefined());
+  Napi::Object o = arg_object(info, 1, "opts");
+  const int64_t passes = req_int(o, "passes", 1, 100000);
+  const std::string pattern = opt_string(o, "pattern", "stream");
+  if (!mh->model) return make_error(env, make_err(Code::INVALID_ARGUMENT, "the model handle was released", "readWeights"));
+  const bool prefetch = pattern == "stream-prefetch" || pattern == "chunks-prefetch";
+  const bool chunks = pattern == "chunks" || pattern == "chunks-prefetch";
+  if (!prefetch && !chunks && pattern != "stream") {
+    return make_error(env, make_err(Code::INVALID_ARGUMENT,
+                                    "pattern must be 'stream', 'stream-prefetch', 'chunks' or 'chunks-prefetch', not '" +
+                                        pattern + "'",
+                                    "readWeights"));
+  }
+  std::shared_ptr<Model> m = mh->model;
+  std::vector<cpu::ReadSpan> spans;
+  int64_t bytes = 0;
+  auto add = [&](const WeightView& w) {
+    const void* p = w.packed != nullptr ? w.packed : w.data;
+    if (p == nullptr || w.rows <= 0 || w.cols <= 0) return;
+    cpu::ReadSpan sp;
+    sp.p = static_cast<const uint8_t*>(p);
+    // Invariant: a view holds rows * dtype_row_bytes bytes, packed or not (kernels.h).
+    sp.bytes = w.rows * static_cast<int64_t>(dtype_row_bytes(w.dtype, w.cols));
+    bytes += sp.bytes;
+    spans.push_back(sp);
+  };
+  for (const LayerWeights& l : m->layers) {
+    for (const WeightView* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) add(*w);
+  }
+  add(m->lm_head);
+  if (m->busy.exchange(true)) return make_error(env, busy_error("readWeights"));
+  cpu::ThreadPool* pool = m->pool != nullptr ? m->pool : cpu::default_pool();
+  const auto t0 = std::chrono::steady_clock::now();
+  const uint64_t check = cpu::stream_read(pool, spans.data(), static_cast<int>(spans.size()), passes, prefetch,
+                                          chunks ? cpu::kBalancedChunks : cpu::kStreamChunks);
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  m->busy.store(false);
+  Napi::Object v = Napi::Object::New(env);
+  v.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes)));
+  v.Set("seconds", Napi::Number::New(env, sec));
+  v.Set("gbPerSecond", Napi::Number::New(env, sec > 0 ? static_cast<double>(bytes * passes) / sec / 1e9 : 0.0));
+  v.Set("checksum", Napi::Number::New(env, static_cast<double>(check & 0xffff)));
+  return make_ok(env, v);
+}
+
 }  // namespace
 
 void RegisterForwardExports(Napi::Env env, Napi::Object exports) {
   exports.Set("forward", HS_GUARDED(env, Forward, "forward", Returns::Promise));
   exports.Set("forwardSync", HS_GUARDED(env, ForwardSync, "forwardSync", Returns::Result));
+  exports.Set("readWeights", HS_GUARDED(env, ReadWeights, "readWeights", Returns::Result));
 }
 
 }  // namespace hs
