@@ -12,7 +12,6 @@
 // its predicted length (src/runner/forward-policy.ts).
 #include <chrono>
 #include <exception>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -251,10 +250,7 @@ Napi::Value ReadWeights(const Napi::CallbackInfo& info) {
     bytes += sp.bytes;
     spans.push_back(sp);
   };
-  for (const LayerWeights& l : m->layers) {
-    for (const WeightView* w : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) add(*w);
-  }
-  add(m->lm_head);
+  for (const WeightView* w : step_matrices(*m)) add(*w);
   if (m->busy.exchange(true)) return make_error(env, busy_error("readWeights"));
   cpu::ThreadPool* pool = m->pool != nullptr ? m->pool : cpu::default_pool();
   const auto t0 = std::chrono::steady_clock::now();

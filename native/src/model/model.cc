@@ -147,11 +147,7 @@ void release_rows(const Model& m, const void* p, size_t n) {
 bool to_pack(const WeightView& v) { return cpu::packable(v) && cpu::packed_kernel(v.dtype); }
 
 void pack_cpu_weights(Model* m) {
-  std::vector<WeightView*> views;
-  for (LayerWeights& w : m->layers) {
-    for (WeightView* v : {&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down}) views.push_back(v);
-  }
-  views.push_back(&m->lm_head);
+  const std::vector<WeightView*> views = step_matrices(*m);
   size_t total = 0;
   std::vector<size_t> offset;
   for (WeightView* v : views) {
@@ -199,6 +195,16 @@ void pack_cpu_weights(Model* m) {
 }
 
 }  // namespace
+
+std::vector<WeightView*> step_matrices(Model& m) {
+  std::vector<WeightView*> views;
+  views.reserve(m.layers.size() * 7 + 1);
+  for (LayerWeights& w : m.layers) {
+    for (WeightView* v : {&w.q, &w.k, &w.v, &w.o, &w.gate, &w.up, &w.down}) views.push_back(v);
+  }
+  views.push_back(&m.lm_head);
+  return views;
+}
 
 void set_model_threads(Model* m, int32_t threads) {
   m->threads = threads;

@@ -80,5 +80,9 @@ struct Model {
 Result<std::shared_ptr<Model>> load_model(const std::string& path, FileHold hold = FileHold::Map);
 // 0 = the default pool; another count gets a pool of its own.
 void set_model_threads(Model* m, int32_t threads);
+// The matrices a decode step multiplies by, in the order it reads them: each
+// layer's q, k, v, o, gate, up and down, then lm_head (what the CPU packs,
+// and what readWeights reads).
+std::vector<WeightView*> step_matrices(Model& m);
 
 }  // namespace hs
