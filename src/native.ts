@@ -206,13 +206,21 @@ export function forwardSync(model: ModelHandle, kv: KvCacheHandle, step: Step): 
   return wrap(() => loadAddon().forwardSync(model, kv, step));
 }
 
-/** The probe's read patterns (ops.readBandwidth tries all four). */
-export type ReadPattern = 'stream' | 'stream-prefetch' | 'chunks' | 'chunks-prefetch';
+/**
+ * How readWeights reads: the probe's four patterns (ops.readBandwidth tries
+ * them all) over the matrices laid end to end, or 'tasks', one task per
+ * matrix in the step's order as the decode GEMVs run.
+ */
+export type ReadPattern = 'stream' | 'stream-prefetch' | 'chunks' | 'chunks-prefetch' | 'tasks';
 
 export interface ReadWeightsOptions {
   /** Back-to-back reads timed as one: 1..100000. */
   passes: number;
-  /** 'stream' (default): one range per thread, as the decode GEMVs split; 'chunks': shared-counter chunks; '-prefetch': a software prefetch 2 KiB ahead. */
+  /**
+   * 'stream' (default): one range per thread, as the decode GEMVs split; 'chunks': shared-counter chunks;
+   * '-prefetch': a software prefetch 2 KiB ahead; 'tasks': one task per matrix, each after the one
+   * before, one range per thread within it (a decode step's reads without its arithmetic).
+   */
   pattern?: ReadPattern;
 }
 

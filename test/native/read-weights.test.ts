@@ -11,7 +11,7 @@ import { createKvCache, forward, loadModel, readWeights, releaseKvCache, release
 import { buildStep, newSeq, promptIds } from './step-helpers.js';
 import { nativeGreedy } from '../peer/native-greedy.js';
 
-const PATTERNS: ReadPattern[] = ['stream', 'stream-prefetch', 'chunks', 'chunks-prefetch'];
+const PATTERNS: ReadPattern[] = ['stream', 'stream-prefetch', 'chunks', 'chunks-prefetch', 'tasks'];
 const MATRICES = /^blk\.\d+\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight$/;
 
 t.test('readWeights reads the bytes of a decode step\'s matrices, each once per pass, in every pattern', async (t) => {

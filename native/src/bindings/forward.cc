@@ -217,11 +217,15 @@ Napi::Value ForwardSync(const Napi::CallbackInfo& info) {
 // the matrices a decode step reads (each layer's q, k, v, o, gate, up and
 // down, then lm_head; the packed copy where there is one), in that order, on
 // the model's pool, timed as one -> { gbPerSecond, bytes, seconds }. The
-// patterns are ops.readBandwidth's four: 'stream' (one range per thread, as
-// the GEMVs split), 'stream-prefetch', 'chunks' (shared-counter chunks),
-// 'chunks-prefetch'. bench/decode.ts reads the roofline's bandwidth this
-// way between decode calls, the same bytes at the same moment. Not while a
-// forward of the model runs (BUSY, as a second forward).
+// patterns: ops.readBandwidth's four over the matrices laid end to end,
+// 'stream' (one range per thread, as the GEMVs split), 'stream-prefetch',
+// 'chunks' (shared-counter chunks), 'chunks-prefetch'; and 'tasks': the
+// matrices in the batch-1 step's GEMV tasks (q|k|v, o, gate|up, down per
+// layer, then lm_head), each task after the one before, one range per
+// thread within it: the step's reads and syncs without its arithmetic.
+// bench/decode.ts reads the roofline's bandwidth this way between decode
+// calls, the same bytes at the same moment. Not while a forward of the
+// model runs (BUSY, as a second forward).
 Napi::Value ReadWeights(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ModelHolder* mh = unwrap_model(env, info.Length() > 0 ? info[0] : env.Undefined());
@@ -231,10 +235,11 @@ Napi::Value ReadWeights(const Napi::CallbackInfo& info) {
   if (!mh->model) return make_error(env, make_err(Code::INVALID_ARGUMENT, "the model handle was released", "readWeights"));
   const bool prefetch = pattern == "stream-prefetch" || pattern == "chunks-prefetch";
   const bool chunks = pattern == "chunks" || pattern == "chunks-prefetch";
-  if (!prefetch && !chunks && pattern != "stream") {
+  const bool tasks = pattern == "tasks";
+  if (!prefetch && !chunks && !tasks && pattern != "stream") {
     return make_error(env, make_err(Code::INVALID_ARGUMENT,
-                                    "pattern must be 'stream', 'stream-prefetch', 'chunks' or 'chunks-prefetch', not '" +
-                                        pattern + "'",
+                                    "pattern must be 'stream', 'stream-prefetch', 'chunks', 'chunks-prefetch' or "
+                                    "'tasks', not '" + pattern + "'",
                                     "readWeights"));
   }
   std::shared_ptr<Model> m = mh->model;
@@ -242,20 +247,30 @@ Napi::Value ReadWeights(const Napi::CallbackInfo& info) {
   int64_t bytes = 0;
   auto add = [&](const WeightView& w) {
     const void* p = w.packed != nullptr ? w.packed : w.data;
-    if (p == nullptr || w.rows <= 0 || w.cols <= 0) return;
+    if (p == nullptr || w.rows <= 0 || w.cols <= 0) return 0;
     cpu::ReadSpan sp;
     sp.p = static_cast<const uint8_t*>(p);
     // Invariant: a view holds rows * dtype_row_bytes bytes, packed or not (kernels.h).
     sp.bytes = w.rows * static_cast<int64_t>(dtype_row_bytes(w.dtype, w.cols));
     bytes += sp.bytes;
     spans.push_back(sp);
+    return 1;
   };
-  for (const WeightView* w : step_matrices(*m)) add(*w);
+  const std::vector<WeightView*> views = step_matrices(*m);
+  // Spans per GEMV task (an empty matrix has none).
+  std::vector<int32_t> task_spans = step_gemv_tasks(*m);
+  for (size_t t = 0, v = 0; t < task_spans.size(); ++t) {
+    int32_t n = 0;
+    // Invariant: step_gemv_tasks adds up to views.size() (model.cc).
+    for (int32_t i = 0; i < task_spans[t]; ++i) n += add(*views[v++]);
+    task_spans[t] = n;
+  }
   if (m->busy.exchange(true)) return make_error(env, busy_error("readWeights"));
   cpu::ThreadPool* pool = m->pool != nullptr ? m->pool : cpu::default_pool();
   const auto t0 = std::chrono::steady_clock::now();
   const uint64_t check = cpu::stream_read(pool, spans.data(), static_cast<int>(spans.size()), passes, prefetch,
-                                          chunks ? cpu::kBalancedChunks : cpu::kStreamChunks);
+                                          chunks ? cpu::kBalancedChunks : cpu::kStreamChunks,
+                                          tasks ? task_spans.data() : nullptr, static_cast<int>(task_spans.size()));
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   m->busy.store(false);
   Napi::Object v = Napi::Object::New(env);

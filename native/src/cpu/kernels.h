@@ -120,18 +120,22 @@ constexpr int kStreamChunks = 1;
 void parallel_for(ThreadPool* pool, int64_t n,
                   void (*fn)(void* ctx, int64_t begin, int64_t end, int thread), void* ctx,
                   int chunks_per_thread = kBalancedChunks);
-// Reads every byte of `spans` (laid end to end) `passes` times over the
-// pool: 256 KiB work items split as parallel_for splits them
-// (kStreamChunks: one range per thread, as the decode GEMVs; or shared-
-// counter chunks), plain 8-byte loads, with `prefetch` a software prefetch
-// 2 KiB ahead. The roofline's read (ops.readBandwidth, readWeights).
-// Returns a checksum so that the loads are kept.
+// Reads every byte of `spans` `passes` times over the pool: work items
+// split as parallel_for splits them (kStreamChunks: one range per thread,
+// as the decode GEMVs; or shared-counter chunks), plain 8-byte loads, with
+// `prefetch` a software prefetch 2 KiB ahead. Without `task_spans`, the
+// spans laid end to end in one task of 256 KiB items (the roofline's read:
+// ops.readBandwidth, readWeights); with it, n_tasks tasks one after the
+// other, task i reading the next task_spans[i] spans laid end to end in
+// 16 KiB items, as a decode step's GEMV tasks run (readWeights' 'tasks';
+// the task_spans add up to at most n_spans). Returns a checksum so that
+// the loads are kept.
 struct ReadSpan {
   const uint8_t* p = nullptr;
   int64_t bytes = 0;
 };
 uint64_t stream_read(ThreadPool* pool, const ReadSpan* spans, int n_spans, int64_t passes, bool prefetch,
-                     int chunks_per_thread);
+                     int chunks_per_thread, const int32_t* task_spans = nullptr, int n_tasks = 0);
 // Pools other than the default one (benches measure 1 vs 2 threads). The
 // default pool has HIPSERVE_THREADS threads, else the hardware's count.
 ThreadPool* create_pool(int threads);

@@ -84,5 +84,9 @@ void set_model_threads(Model* m, int32_t threads);
 // layer's q, k, v, o, gate, up and down, then lm_head (what the CPU packs,
 // and what readWeights reads).
 std::vector<WeightView*> step_matrices(Model& m);
+// How step_matrices falls into the GEMV tasks of a batch-1 CPU decode step
+// (run_forward: q|k|v in one task, o, gate|up in one, down; then lm_head):
+// the number of consecutive matrices each task reads.
+std::vector<int32_t> step_gemv_tasks(const Model& m);
 
 }  // namespace hs
