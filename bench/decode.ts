@@ -35,6 +35,19 @@
 // over the calls is taken, and the reported ratio is the lowest of the four
 // medians (the fastest pattern as the yardstick). A run's first call is left
 // out (it follows the prefill and goes through the async entry).
+//
+// TASK CEILING (since 2026-12-07): a batch-1 step cannot read its weights
+// as one unbroken stream per thread: its 85 matrices go through 49 GEMV
+// tasks (q|k|v, o, gate|up, down per layer, then lm_head), each waiting for
+// the one before. readWeights' 'tasks' pattern reads the same bytes in those
+// same tasks with nothing else; TASK_PAIRS reads of it, each right after an
+// unbroken 'stream' read, give the ceiling that structure leaves (median of
+// the pairs' rate ratios), and the same-moment rotation also takes 'tasks',
+// giving the forward against it (kept out of the roofline's yardstick).
+// The CPU (family, model) is printed first: this VM kind has come as Zen 4
+// (family 25) and as Zen 5 (family 26), whose read rates differ by 2x.
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { loadModel, ops, readWeights, releaseModel, type ReadPattern } from '../src/native.js';
 import { readGguf } from '../src/models/gguf-reader.js';
 import { getPeer, type PeerModel } from '../test/peer/llama-peer.js';
@@ -91,6 +104,8 @@ interface OurSpeeds extends Speeds {
   firstRatios: number[];
   /** Per read pattern, each decode call's ratio against the read of the weights right after it (SAME-MOMENT). */
   sameMoment: Record<ReadPattern, number[]>;
+  /** Rate of a 'tasks' read over the 'stream' read just before it, per pair (TASK CEILING). */
+  taskCeiling: number[];
 }
 
 // Each engine's metrics are the best of several runs: on a shared VM a run
@@ -105,11 +120,36 @@ const RUNS_PER_PAIR = 4;
 // Batch-1 runs read call by call against the weights (SAME-MOMENT above).
 const SAME_MOMENT_RUNS = 6;
 const PATTERNS: ReadPattern[] = ['stream', 'stream-prefetch', 'chunks', 'chunks-prefetch'];
+// The same-moment rotation: the roofline's patterns, then the step's tasks.
+const ROTATION: ReadPattern[] = [...PATTERNS, 'tasks'];
+// Pairs of reads ('stream' then 'tasks') for the task ceiling (see the top).
+const TASK_PAIRS = 40;
+const TASK_PASSES = 8;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+/** The CPU as /proc/cpuinfo names it, with its family and model (Linux), else os.cpus(). */
+function cpuName(): string {
+  const name = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (key: string): string | undefined => new RegExp(`^${key}\\s*:\\s*(.*)$`, 'm').exec(info)?.[1]?.trim();
+    const family = field('cpu family');
+    const model = field('model');
+    if (family !== undefined && model !== undefined) return `${name}, family ${family} model ${model}, ${String(cpus().length)} logical CPUs`;
+  } catch {
+    // not Linux: the name alone
+  }
+  return `${name}, ${String(cpus().length)} logical CPUs`;
 }
 
 function bestOf(runs: Speeds[]): Speeds {
@@ -162,7 +202,7 @@ async function hipserve(path: string, bytes: number): Promise<OurSpeeds> {
       });
     }
     for (let rep = 0; rep < EXTRA_PAIRS; rep++) await pairedDecode();
-    const sameMoment = Object.fromEntries(PATTERNS.map((p) => [p, [] as number[]])) as Record<ReadPattern, number[]>;
+    const sameMoment = Object.fromEntries(ROTATION.map((p) => [p, [] as number[]])) as Record<ReadPattern, number[]>;
     let calls = 0;
     for (let rep = 0; rep < SAME_MOMENT_RUNS; rep++) {
       await nativeGreedy(h, [prompt(16, 2)], {
@@ -170,7 +210,7 @@ async function hipserve(path: string, bytes: number): Promise<OurSpeeds> {
         topN: -1,
         afterCall: (steps, ms, index) => {
           if (index === 0) return;
-          const pattern = PATTERNS[calls++ % PATTERNS.length];
+          const pattern = ROTATION[calls++ % ROTATION.length];
           const read = readWeights(h, { passes: steps, pattern });
           if (!read.ok) throw new Error(`readWeights failed: ${read.error.message}`);
           // (steps / ms) over (passes / read ms), passes = steps
@@ -178,7 +218,16 @@ async function hipserve(path: string, bytes: number): Promise<OurSpeeds> {
         },
       });
     }
-    return { ...bestOf(runs), sustainedGbps, pairedRatios, firstRatios, sameMoment };
+    const taskCeiling: number[] = [];
+    for (let pair = 0; pair < TASK_PAIRS; pair++) {
+      const [whole, tasks] = (['stream', 'tasks'] as const).map((pattern) => {
+        const read = readWeights(h, { passes: TASK_PASSES, pattern });
+        if (!read.ok) throw new Error(`readWeights failed: ${read.error.message}`);
+        return read.value.seconds;
+      });
+      taskCeiling.push(whole / tasks);
+    }
+    return { ...bestOf(runs), sustainedGbps, pairedRatios, firstRatios, sameMoment, taskCeiling };
   } finally {
     releaseModel(h);
   }
@@ -253,13 +302,15 @@ const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
 
 // Burst bandwidth is measured at the start and after each model (printed for
 // reference); the roofline uses each model's sustained reading (see the top).
+const levels = ops() as unknown as { simdLevel(): { value: string }; decodePrefetch(): { value: boolean } };
+console.log(`cpu: ${cpuName()}; SIMD ${levels.simdLevel().value}, software prefetch at batch 1 ${levels.decodePrefetch().value ? 'on' : 'off'}`);
 const bw1 = readBandwidth(1);
 const bw2 = readBandwidth(2);
 let bw = Math.max(bw1.gbps, bw2.gbps);
 console.log(`memory read bandwidth (burst): ${f1(bw1.gbps)} GB/s (${bw1.how}), ${f1(bw2.gbps)} GB/s (${bw2.how})`);
 const lines = [
-  row(['model', 'weights MB', 'roofline tok/s (sustained read)', 'metric', 'hipserve tok/s', 'llama.cpp tok/s (threads)', 'hipserve / llama.cpp', 'hipserve / roofline', 'paired (best of 4 runs vs best of 4 reads), median (range)', 'same moment (call by call vs the fastest read pattern)']),
-  row(['---', '---:', '---:', '---', '---:', '---:', '---:', '---:', '---:', '---:']),
+  row(['model', 'weights MB', 'roofline tok/s (sustained read)', 'metric', 'hipserve tok/s', 'llama.cpp tok/s (threads)', 'hipserve / llama.cpp', 'hipserve / roofline', 'paired (best of 4 runs vs best of 4 reads), median (range)', 'same moment (call by call vs the fastest read pattern)', 'task ceiling (the same reads in the step\'s GEMV tasks vs unbroken)', 'same moment vs the task-split read']),
+  row(['---', '---:', '---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
 ];
 const measured: { dtype: BenchDType; bytes: number; ours: OurSpeeds; peer: Awaited<ReturnType<typeof llamaCpp>> }[] = [];
 for (const dtype of ['f16', 'q8_0'] as BenchDType[]) {
@@ -296,6 +347,8 @@ for (const { dtype, bytes, ours, peer } of measured) {
         k === 'decode1' ? (ours[k] / roofline).toFixed(2) : '',
         k === 'decode1' ? pairedCell(ours.pairedRatios) : '',
         k === 'decode1' ? sameMomentCell(ours.sameMoment) : '',
+        k === 'decode1' ? median(ours.taskCeiling).toFixed(2) : '',
+        k === 'decode1' ? median(ours.sameMoment.tasks).toFixed(2) : '',
       ]),
     );
   }
@@ -306,6 +359,11 @@ console.log(`the same, each pair's first run alone: ${measured.map((m) => `${m.d
 console.log(
   `batch 1 at the same moment, median per read pattern (see the top): ${measured
     .map((m) => `${m.dtype} ${sameMomentRatio(m.ours.sameMoment).toFixed(2)} (${PATTERNS.map((p) => `${p} ${median(m.ours.sameMoment[p]).toFixed(2)}`).join(', ')})`)
+    .join('; ')}`,
+);
+console.log(
+  `task ceiling, a 'tasks' read over the 'stream' read before it (see the top): ${measured
+    .map((m) => `${m.dtype} median ${median(m.ours.taskCeiling).toFixed(3)} (quartiles ${quantile(m.ours.taskCeiling, 0.25).toFixed(3)}-${quantile(m.ours.taskCeiling, 0.75).toFixed(3)}, ${String(m.ours.taskCeiling.length)} pairs); batch 1 vs the 'tasks' read at the same moment ${median(m.ours.sameMoment.tasks).toFixed(2)}`)
     .join('; ')}`,
 );
 console.log(`best burst read bandwidth over the run: ${f1(bw)} GB/s; ${burstNotes.join('; ')}`);
