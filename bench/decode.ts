@@ -48,7 +48,7 @@
 // (family 25) and as Zen 5 (family 26), whose read rates differ by 2x.
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { loadModel, ops, readWeights, releaseModel, type ReadPattern } from '../src/native.js';
+import { loadModel, ops, readWeights, releaseModel, type ModelHandle, type ReadPattern } from '../src/native.js';
 import { readGguf } from '../src/models/gguf-reader.js';
 import { getPeer, type PeerModel } from '../test/peer/llama-peer.js';
 import { nativeGreedy } from '../test/peer/native-greedy.js';
@@ -152,6 +152,13 @@ function cpuName(): string {
   return `${name}, ${String(cpus().length)} logical CPUs`;
 }
 
+/** Seconds `passes` reads of the model's own matrices take (readWeights), or a thrown error. */
+function readSeconds(h: ModelHandle, passes: number, pattern: ReadPattern): number {
+  const read = readWeights(h, { passes, pattern });
+  if (!read.ok) throw new Error(`readWeights failed: ${read.error.message}`);
+  return read.value.seconds;
+}
+
 function bestOf(runs: Speeds[]): Speeds {
   return {
     prefill: Math.max(...runs.map((r) => r.prefill)),
@@ -211,21 +218,15 @@ async function hipserve(path: string, bytes: number): Promise<OurSpeeds> {
         afterCall: (steps, ms, index) => {
           if (index === 0) return;
           const pattern = ROTATION[calls++ % ROTATION.length];
-          const read = readWeights(h, { passes: steps, pattern });
-          if (!read.ok) throw new Error(`readWeights failed: ${read.error.message}`);
           // (steps / ms) over (passes / read ms), passes = steps
-          sameMoment[pattern].push((read.value.seconds * 1000) / ms);
+          sameMoment[pattern].push((readSeconds(h, steps, pattern) * 1000) / ms);
         },
       });
     }
     const taskCeiling: number[] = [];
     for (let pair = 0; pair < TASK_PAIRS; pair++) {
-      const [whole, tasks] = (['stream', 'tasks'] as const).map((pattern) => {
-        const read = readWeights(h, { passes: TASK_PASSES, pattern });
-        if (!read.ok) throw new Error(`readWeights failed: ${read.error.message}`);
-        return read.value.seconds;
-      });
-      taskCeiling.push(whole / tasks);
+      const whole = readSeconds(h, TASK_PASSES, 'stream');
+      taskCeiling.push(whole / readSeconds(h, TASK_PASSES, 'tasks'));
     }
     return { ...bestOf(runs), sustainedGbps, pairedRatios, firstRatios, sameMoment, taskCeiling };
   } finally {

@@ -208,8 +208,8 @@ export function forwardSync(model: ModelHandle, kv: KvCacheHandle, step: Step): 
 
 /**
  * How readWeights reads: the probe's four patterns (ops.readBandwidth tries
- * them all) over the matrices laid end to end, or 'tasks', one task per
- * matrix in the step's order as the decode GEMVs run.
+ * them all) over the matrices laid end to end, or 'tasks', in the batch-1
+ * decode step's own GEMV tasks one after the other.
  */
 export type ReadPattern = 'stream' | 'stream-prefetch' | 'chunks' | 'chunks-prefetch' | 'tasks';
 
@@ -218,8 +218,9 @@ export interface ReadWeightsOptions {
   passes: number;
   /**
    * 'stream' (default): one range per thread, as the decode GEMVs split; 'chunks': shared-counter chunks;
-   * '-prefetch': a software prefetch 2 KiB ahead; 'tasks': one task per matrix, each after the one
-   * before, one range per thread within it (a decode step's reads without its arithmetic).
+   * '-prefetch': a software prefetch 2 KiB ahead; 'tasks': the matrices in the batch-1 step's GEMV tasks
+   * (q|k|v, o, gate|up, down per layer, then lm_head), each after the one before, one range per thread
+   * within it (a decode step's reads and syncs without its arithmetic).
    */
   pattern?: ReadPattern;
 }
