@@ -81,6 +81,8 @@ export interface Ops {
   philox(seed: bigint, counter: number): OpResult<number>;
   /** GB/s: best of 8 reads (burst), or with `passes` the sustained rate of that many back-to-back reads. */
   readBandwidth(bytes: number, threads: number, passes?: number): OpResult<{ gbPerSecond: number }>;
+  /** Mean ns of `rounds` cache-line ping-pongs between two of the pool's threads; null with one thread. */
+  poolRoundTrip(rounds: number, threads?: number): OpResult<{ nanoseconds: number | null; threads: number }>;
   quantize(values: Float32Array, dtype: DTypeName): OpResult<Uint8Array>;
   dequantize(bytes: Uint8Array, dtype: DTypeName, n: number): OpResult<Float32Array>;
   /** `packed`: packWeights of `w`; the product then reads only it (the level's packed kernel or the portable one), as a model's. */

@@ -63,6 +63,30 @@ t.test('ops.benchMatmul: wrong values are INVALID_ARGUMENT Results', (t) => {
   t.end();
 });
 
+t.test('ops.poolRoundTrip: a number of ns between two pool threads, null with one; bad arguments', (t) => {
+  const one = unwrap(ops.poolRoundTrip(100, 1));
+  t.same(one, { nanoseconds: null, threads: 1 }, 'a one-thread pool has no second thread to reach');
+  // A two-thread pool's worker joins at once on an idle machine; on a loaded
+  // one it may miss the 200 ms window now and then, so a few tries.
+  let two = unwrap(ops.poolRoundTrip(1000, 2));
+  for (let i = 0; i < 4 && two.nanoseconds === null; i++) two = unwrap(ops.poolRoundTrip(1000, 2));
+  t.equal(two.threads, 2, 'the two-thread pool');
+  t.ok(two.nanoseconds !== null && Number.isFinite(two.nanoseconds) && two.nanoseconds > 0, `a finite, positive round trip: ${String(two.nanoseconds)} ns`);
+  const def = unwrap(ops.poolRoundTrip(10));
+  t.equal(def.threads, unwrap(ops.threads()), 'no threads argument: the default pool');
+  if (def.threads === 1) t.equal(def.nanoseconds, null, 'a one-thread default pool: null');
+  const bad = (r: OpResult<unknown>, message: RegExp, what: string): void => {
+    t.match(r, { ok: false, error: { code: 'HIPSERVE_E_INVALID_ARGUMENT', where: 'ops.poolRoundTrip', message } }, what);
+  };
+  bad(ops.poolRoundTrip(0), /rounds must be within \[1, 1000000\]/, 'rounds 0');
+  bad(ops.poolRoundTrip(1_000_001), /rounds must be within \[1, 1000000\]/, 'rounds over a million');
+  bad(ops.poolRoundTrip(2.5), /rounds must be a non-negative integer/, 'fractional rounds');
+  bad(ops.poolRoundTrip(10, 257), /threads must be at most 256/, 'threads 257');
+  t.throws(() => ops.poolRoundTrip('10' as unknown as number), /ops\.poolRoundTrip: rounds must be a number/, 'rounds a string: TypeError');
+  t.throws(() => ops.poolRoundTrip(10, '2' as unknown as number), TypeError, 'threads a string: TypeError');
+  t.end();
+});
+
 // Linux's default (heuristic) overcommit refuses one allocation larger than
 // RAM + swap; under "always overcommit" (mode 1) the vector below would be
 // touched and the OOM killer would end the test run instead.

@@ -136,6 +136,12 @@ struct ReadSpan {
 };
 uint64_t stream_read(ThreadPool* pool, const ReadSpan* spans, int n_spans, int64_t passes, bool prefetch,
                      int chunks_per_thread, const int32_t* task_spans = nullptr, int n_tasks = 0);
+// The cache-line round trip between two of the pool's threads, in ns (the
+// mean over `rounds` ping-pongs of one line), or a negative value when no
+// second thread took part within 200 ms (a one-thread pool). Every pool task
+// pays a few such trips; on the VMs measured here they tell where the host
+// placed the two vCPUs (bench/README.md).
+double pool_round_trip_ns(ThreadPool* pool, int64_t rounds);
 // Pools other than the default one (benches measure 1 vs 2 threads). The
 // default pool has HIPSERVE_THREADS threads, else the hardware's count.
 ThreadPool* create_pool(int threads);

@@ -1,6 +1,7 @@
 // exports.ops: synchronous single-kernel entry points over typed arrays, so
 // every kernel can be checked from TypeScript against a scalar reference.
-// This file: registration, SIMD level, threads, philox, read bandwidth.
+// This file: registration, SIMD level, threads, philox, read bandwidth,
+// the pool's round trip.
 #include "ops/ops.h"
 
 #include <chrono>
@@ -139,6 +140,25 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
   });
 }
 
+// poolRoundTrip(rounds, threads?) -> { nanoseconds: number | null, threads }:
+// the cache-line round trip between two of the pool's threads (the mean of
+// `rounds` ping-pongs, cpu::pool_round_trip_ns); null when the pool has one
+// thread or its second thread did not join within 200 ms. For benches: on
+// the VMs measured here it tells how the host placed the two vCPUs.
+Napi::Value PoolRoundTrip(const Napi::CallbackInfo& info) {
+  return run(info, "ops.poolRoundTrip", [&](Napi::Env env) -> Napi::Value {
+    const int64_t rounds = count(info[0], "rounds");
+    const int64_t threads = info.Length() > 1 && !info[1].IsUndefined() ? count(info[1], "threads") : 0;
+    need(rounds >= 1 && rounds <= 1000000, "rounds must be within [1, 1000000]");
+    cpu::ThreadPool* pool = pool_for(threads);
+    const double ns = cpu::pool_round_trip_ns(pool, rounds);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("nanoseconds", ns >= 0.0 ? Napi::Number::New(env, ns) : env.Null());
+    o.Set("threads", Napi::Number::New(env, cpu::pool_threads(pool)));
+    return o;
+  });
+}
+
 }  // namespace
 }  // namespace ops
 
@@ -151,6 +171,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   o.Set("threads", Napi::Function::New(env, ops::Threads, "threads"));
   o.Set("philox", Napi::Function::New(env, ops::Philox, "philox"));
   o.Set("readBandwidth", Napi::Function::New(env, ops::ReadBandwidth, "readBandwidth"));
+  o.Set("poolRoundTrip", Napi::Function::New(env, ops::PoolRoundTrip, "poolRoundTrip"));
   ops::RegisterTensorOps(env, o);
   ops::RegisterElementwiseOps(env, o);
   ops::RegisterAttentionOps(env, o);

@@ -1,0 +1,90 @@
+// pool_round_trip_ns (kernels.h): two of the pool's threads pass one cache
+// line back and forth. A pool task's hand-off (the caller publishes it, a
+// worker joins, both close it) costs a few such trips; on the 2-vCPU VMs
+// measured here one trip is ~60-150 ns while the host keeps both vCPUs on
+// one CCD and ~450-900 ns while it puts them on two (bench/README.md).
+#include <atomic>
+#include <chrono>
+
+#include "cpu/kernels.h"
+
+// The waits spin on plain loads, without PAUSE: under KVM a vCPU that runs
+// PAUSE in a loop can be made to exit to the host (pause-loop exiting), and
+// with PAUSE in these loops the decode call right after a 1 ms probe ran
+// 3-20% slower on the Zen 5 VM (bench/README.md). Without it the probe
+// measures the line's trip alone.
+#define HS_PROBE_PAUSE() std::atomic_signal_fence(std::memory_order_seq_cst)
+
+namespace hs {
+namespace cpu {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// flag: 0 before either side; kArrived once the pong side has come; kGaveUp
+// once the ping side stopped waiting for it; 2i + 1 = ping i, 2i + 2 = its pong.
+constexpr int64_t kArrived = -1;
+constexpr int64_t kGaveUp = -2;
+
+struct PingPong {
+  alignas(64) std::atomic<int64_t> flag{0};
+  alignas(64) int64_t rounds = 0;
+  double ns = -1.0;
+};
+
+void pong(PingPong* pp) {
+  int64_t expect = 0;
+  // Exactly one of this CAS and the ping side's kGaveUp CAS succeeds.
+  if (!pp->flag.compare_exchange_strong(expect, kArrived, std::memory_order_acq_rel)) return;
+  for (int64_t i = 0; i < pp->rounds; ++i) {
+    while (pp->flag.load(std::memory_order_acquire) != 2 * i + 1) HS_PROBE_PAUSE();
+    pp->flag.store(2 * i + 2, std::memory_order_release);
+  }
+}
+
+void ping(PingPong* pp) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(200);
+  for (int i = 0; pp->flag.load(std::memory_order_acquire) != kArrived; ++i) {
+    HS_PROBE_PAUSE();
+    if ((i & 1023) == 0 && Clock::now() > deadline) {
+      int64_t expect = 0;
+      if (pp->flag.compare_exchange_strong(expect, kGaveUp, std::memory_order_acq_rel)) return;
+      break;  // the pong side arrived just now
+    }
+  }
+  const auto t0 = Clock::now();
+  for (int64_t i = 0; i < pp->rounds; ++i) {
+    pp->flag.store(2 * i + 1, std::memory_order_release);
+    while (pp->flag.load(std::memory_order_acquire) != 2 * i + 2) HS_PROBE_PAUSE();
+  }
+  pp->ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(pp->rounds);
+}
+
+// Item 0 pings, item 1 pongs. One thread handed both (a one-thread pool, or
+// a worker so late that its item was stolen) pings alone until the deadline
+// and then finds its pong refused: no measurement, no wait beyond 200 ms.
+void ping_pong_items(void* ctx, int64_t begin, int64_t end, int) {
+  auto* pp = static_cast<PingPong*>(ctx);
+  for (int64_t item = begin; item < end; ++item) {
+    if (item == 0) {
+      ping(pp);
+    } else {
+      pong(pp);
+    }
+  }
+}
+
+}  // namespace
+
+double pool_round_trip_ns(ThreadPool* pool, int64_t rounds) {
+  PingPong pp;
+  pp.rounds = rounds < 1 ? 1 : rounds;
+  // One range per thread: item 0 and item 1 start on different threads
+  // whenever the pool has two.
+  parallel_for(pool, 2, ping_pong_items, &pp, kStreamChunks);
+  return pp.ns;
+}
+
+}  // namespace cpu
+}  // namespace hs
