@@ -46,6 +46,18 @@
 // giving the forward against it (kept out of the roofline's yardstick).
 // The CPU (family, model) is printed first: this VM kind has come as Zen 4
 // (family 25) and as Zen 5 (family 26), whose read rates differ by 2x.
+//
+// PLACEMENT (since 2026-12-07 02:40 UTC): the Zen 5 VM's two vCPUs pass a
+// cache line to each other in ~60-150 ns at some moments and ~450-900 ns at
+// others, and the two-thread read runs at ~25-35 GB/s with the first and
+// ~50-80 GB/s with the second: the host moves them between one CCD
+// (shared bandwidth, near caches) and two (twice the bandwidth, every
+// hand-off between the threads several times slower). So each same-moment
+// run and each group of task-ceiling pairs is bracketed by the pool's round
+// trip (ops.poolRoundTrip; stretches whose two trips disagree are left
+// out), and both are also reported split at NEAR_NS: the
+// roofline's ratio differs between the two placements, and a table that
+// does not say which one it ran in cannot be compared with another.
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { loadModel, ops, readWeights, releaseModel, type ModelHandle, type ReadPattern } from '../src/native.js';
@@ -104,8 +116,12 @@ interface OurSpeeds extends Speeds {
   firstRatios: number[];
   /** Per read pattern, each decode call's ratio against the read of the weights right after it (SAME-MOMENT). */
   sameMoment: Record<ReadPattern, number[]>;
+  /** The pool's round trip (ns) around each of those calls' runs, same indices; NaN if the placement moved (PLACEMENT). */
+  sameMomentRt: Record<ReadPattern, number[]>;
   /** Rate of a 'tasks' read over the 'stream' read just before it, per pair (TASK CEILING). */
   taskCeiling: number[];
+  /** The pool's round trip (ns) around each of those pairs' groups; NaN if the placement moved. */
+  taskCeilingRt: number[];
 }
 
 // Each engine's metrics are the best of several runs: on a shared VM a run
@@ -125,6 +141,25 @@ const ROTATION: ReadPattern[] = [...PATTERNS, 'tasks'];
 // Pairs of reads ('stream' then 'tasks') for the task ceiling (see the top).
 const TASK_PAIRS = 40;
 const TASK_PASSES = 8;
+// A pool round trip below this is taken as both vCPUs on one CCD (PLACEMENT
+// above): ~60-150 ns there on the Zen 5 VM, ~450-900 ns across two.
+const NEAR_NS = 250;
+const RT_ROUNDS = 500;
+// Task-ceiling pairs between two round trips.
+const TASK_PAIRS_PER_PLACEMENT = 8;
+
+/** One round trip for a stretch measured before and after it, NaN if the two disagree about the placement. */
+function placementOf(before: number, after: number): number {
+  return before < NEAR_NS === after < NEAR_NS ? (before + after) / 2 : NaN;
+}
+
+/** The cache-line round trip (ns) between the default pool's two threads, or NaN with one thread. */
+function poolRoundTrip(rounds = RT_ROUNDS): number {
+  const fn = (ops() as Record<string, unknown>).poolRoundTrip;
+  if (typeof fn !== 'function') return NaN; // an addon build from before the probe
+  const r = (fn as (rounds: number) => { ok: boolean; value?: { nanoseconds: number | null } })(rounds);
+  return r.ok && typeof r.value?.nanoseconds === 'number' ? r.value.nanoseconds : NaN;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -210,8 +245,12 @@ async function hipserve(path: string, bytes: number): Promise<OurSpeeds> {
     }
     for (let rep = 0; rep < EXTRA_PAIRS; rep++) await pairedDecode();
     const sameMoment = Object.fromEntries(ROTATION.map((p) => [p, [] as number[]])) as Record<ReadPattern, number[]>;
+    const sameMomentRt = Object.fromEntries(ROTATION.map((p) => [p, [] as number[]])) as Record<ReadPattern, number[]>;
     let calls = 0;
     for (let rep = 0; rep < SAME_MOMENT_RUNS; rep++) {
+      // The placement is taken around the run, not between its calls (PLACEMENT above).
+      const before = poolRoundTrip();
+      const patterns: ReadPattern[] = [];
       await nativeGreedy(h, [prompt(16, 2)], {
         steps: DECODE_STEPS + 1,
         topN: -1,
@@ -220,15 +259,25 @@ async function hipserve(path: string, bytes: number): Promise<OurSpeeds> {
           const pattern = ROTATION[calls++ % ROTATION.length];
           // (steps / ms) over (passes / read ms), passes = steps
           sameMoment[pattern].push((readSeconds(h, steps, pattern) * 1000) / ms);
+          patterns.push(pattern);
         },
       });
+      const rt = placementOf(before, poolRoundTrip());
+      for (const p of patterns) sameMomentRt[p].push(rt);
     }
     const taskCeiling: number[] = [];
-    for (let pair = 0; pair < TASK_PAIRS; pair++) {
-      const whole = readSeconds(h, TASK_PASSES, 'stream');
-      taskCeiling.push(whole / readSeconds(h, TASK_PASSES, 'tasks'));
+    const taskCeilingRt: number[] = [];
+    for (let pair = 0; pair < TASK_PAIRS; pair += TASK_PAIRS_PER_PLACEMENT) {
+      const before = poolRoundTrip();
+      const n = Math.min(TASK_PAIRS_PER_PLACEMENT, TASK_PAIRS - pair);
+      for (let i = 0; i < n; i++) {
+        const whole = readSeconds(h, TASK_PASSES, 'stream');
+        taskCeiling.push(whole / readSeconds(h, TASK_PASSES, 'tasks'));
+      }
+      const rt = placementOf(before, poolRoundTrip());
+      for (let i = 0; i < n; i++) taskCeilingRt.push(rt);
     }
-    return { ...bestOf(runs), sustainedGbps, pairedRatios, firstRatios, sameMoment, taskCeiling };
+    return { ...bestOf(runs), sustainedGbps, pairedRatios, firstRatios, sameMoment, sameMomentRt, taskCeiling, taskCeilingRt };
   } finally {
     releaseModel(h);
   }
@@ -305,6 +354,8 @@ const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
 // reference); the roofline uses each model's sustained reading (see the top).
 const levels = ops() as unknown as { simdLevel(): { value: string }; decodePrefetch(): { value: boolean } };
 console.log(`cpu: ${cpuName()}; SIMD ${levels.simdLevel().value}, software prefetch at batch 1 ${levels.decodePrefetch().value ? 'on' : 'off'}`);
+const rt0 = Array.from({ length: 5 }, () => poolRoundTrip());
+console.log(`pool threads' cache-line round trip (PLACEMENT, see the top): ${rt0.map((x) => x.toFixed(0)).join(' ')} ns`);
 const bw1 = readBandwidth(1);
 const bw2 = readBandwidth(2);
 let bw = Math.max(bw1.gbps, bw2.gbps);
@@ -366,6 +417,26 @@ console.log(
   `task ceiling, a 'tasks' read over the 'stream' read before it (see the top): ${measured
     .map((m) => `${m.dtype} median ${median(m.ours.taskCeiling).toFixed(3)} (quartiles ${quantile(m.ours.taskCeiling, 0.25).toFixed(3)}-${quantile(m.ours.taskCeiling, 0.75).toFixed(3)}, ${String(m.ours.taskCeiling.length)} pairs); batch 1 vs the 'tasks' read at the same moment ${median(m.ours.sameMoment.tasks).toFixed(2)}`)
     .join('; ')}`,
+);
+// PLACEMENT: the same figures split by the round trip taken with each.
+const split = (xs: number[], rts: number[], near: boolean): number[] =>
+  xs.filter((_, i) => Number.isFinite(rts[i]) && (rts[i] < NEAR_NS) === near);
+const placementCell = (sm: Record<ReadPattern, number[]>, rt: Record<ReadPattern, number[]>, near: boolean): string => {
+  const groups = PATTERNS.map((p) => split(sm[p], rt[p], near)).filter((g) => g.length > 0);
+  const calls = groups.reduce((a, g) => a + g.length, 0);
+  if (calls === 0) return 'no calls';
+  const rts = ROTATION.flatMap((p) => split(rt[p], rt[p], near));
+  const tasks = split(sm.tasks, rt.tasks, near);
+  return `same moment ${Math.min(...groups.map(median)).toFixed(2)} (${String(calls)} calls, round trip median ${median(rts).toFixed(0)} ns)${tasks.length > 0 ? `, vs the task read ${median(tasks).toFixed(2)}` : ''}`;
+};
+const ceilingCell = (o: OurSpeeds, near: boolean): string => {
+  const c = split(o.taskCeiling, o.taskCeilingRt, near);
+  return c.length > 0 ? `task ceiling ${median(c).toFixed(3)} (${String(c.length)} pairs)` : 'task ceiling: no pairs';
+};
+console.log(
+  `by placement (pool round trip below / from ${String(NEAR_NS)} ns: one CCD / two; see the top): ${measured
+    .map((m) => `${m.dtype} one CCD: ${placementCell(m.ours.sameMoment, m.ours.sameMomentRt, true)}; ${ceilingCell(m.ours, true)} | two CCDs: ${placementCell(m.ours.sameMoment, m.ours.sameMomentRt, false)}; ${ceilingCell(m.ours, false)}`)
+    .join(' || ')}`,
 );
 console.log(`best burst read bandwidth over the run: ${f1(bw)} GB/s; ${burstNotes.join('; ')}`);
 console.log(`\n${lines.join('\n')}`);
