@@ -65,6 +65,8 @@ void ping(PingPong* pp) {
 // a worker so late that its item was stolen) pings alone until the deadline
 // and then finds its pong refused: no measurement, no wait beyond 200 ms.
 void ping_pong_items(void* ctx, int64_t begin, int64_t end, int) {
+  // Invariant: ctx is pool_round_trip_ns's PingPong, alive until its
+  // parallel_for returns, which is after every item has run.
   auto* pp = static_cast<PingPong*>(ctx);
   for (int64_t item = begin; item < end; ++item) {
     if (item == 0) {
