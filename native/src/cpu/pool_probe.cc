@@ -11,8 +11,8 @@
 // The waits spin on plain loads, without PAUSE: under KVM a vCPU that runs
 // PAUSE in a loop can be made to exit to the host (pause-loop exiting), and
 // with PAUSE in these loops the decode call right after a 1 ms probe ran
-// 3-20% slower on the Zen 5 VM (bench/README.md). Without it the probe
-// measures the line's trip alone.
+// up to 20% slower (median 5%) on the Zen 5 VM (bench/README.md). Without
+// it the probe measures the line's trip alone.
 #define HS_PROBE_PAUSE() std::atomic_signal_fence(std::memory_order_seq_cst)
 
 namespace hs {
