@@ -104,6 +104,8 @@ export interface Ops {
   add(y: Float32Array, x: Float32Array): OpResult<Float32Array>;
   addBias(x: Float32Array, bias: Float32Array, rows: number, cols: number): OpResult<Float32Array>;
   pagedAttention(args: AttentionArgs): OpResult<Float32Array>;
+  /** A decode step's RoPE, KV write and attention in one task (every sequence one token); q and k come back rotated. */
+  decodeAttention(args: AttentionArgs & { rope: RopeParamsJs }): OpResult<{ out: Float32Array; q: Float32Array; k: Float32Array }>;
   sample(args: SampleArgs): OpResult<SampleOut>;
 }
 

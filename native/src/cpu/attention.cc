@@ -95,35 +95,35 @@ void to_f16_scalar(const float* x, uint16_t* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = f32_to_f16(x[i]);
 }
 
-void kv_write(const float* k, const float* v, const int32_t* slot_mapping, int64_t T,
-              const AttnShape& s, DType kv_dtype, void* k_cache, void* v_cache) {
+namespace {
+
+// K and V rows of kv head h of one token into slot `slot` of the cache.
+void write_kv_row(const float* k, const float* v, int64_t slot, int64_t h, const AttnShape& s, DType kv_dtype,
+                  void* k_cache, void* v_cache) {
   const int64_t D = s.head_dim, H = s.n_kv_heads, bs = s.block_size;
+  const int64_t block = slot / bs, off = slot % bs;
+  // Invariant: slot < num_blocks * block_size (check_attn_batch), so the row lies inside the layer's cache.
+  const size_t dst = static_cast<size_t>(((block * H + h) * bs + off) * D);
   if (kv_dtype == DType::F16) {
     const IsaKernels& isa_k = isa();
-    auto* kc = static_cast<uint16_t*>(k_cache);
-    auto* vc = static_cast<uint16_t*>(v_cache);
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t slot = slot_mapping[t];
-      if (slot < 0) continue;  // padding token: nothing to store
-      const int64_t block = slot / bs, off = slot % bs;
-      for (int64_t h = 0; h < H; ++h) {
-        const size_t dst = static_cast<size_t>(((block * H + h) * bs + off) * D);
-        isa_k.to_f16(k + (t * H + h) * D, kc + dst, D);
-        isa_k.to_f16(v + (t * H + h) * D, vc + dst, D);
-      }
-    }
+    isa_k.to_f16(k, static_cast<uint16_t*>(k_cache) + dst, D);
+    isa_k.to_f16(v, static_cast<uint16_t*>(v_cache) + dst, D);
     return;
   }
-  auto* k_cache_f = static_cast<float*>(k_cache);
-  auto* v_cache_f = static_cast<float*>(v_cache);
+  std::memcpy(static_cast<float*>(k_cache) + dst, k, static_cast<size_t>(D) * sizeof(float));
+  std::memcpy(static_cast<float*>(v_cache) + dst, v, static_cast<size_t>(D) * sizeof(float));
+}
+
+}  // namespace
+
+void kv_write(const float* k, const float* v, const int32_t* slot_mapping, int64_t T,
+              const AttnShape& s, DType kv_dtype, void* k_cache, void* v_cache) {
+  const int64_t D = s.head_dim, H = s.n_kv_heads;
   for (int64_t t = 0; t < T; ++t) {
     const int64_t slot = slot_mapping[t];
     if (slot < 0) continue;  // padding token: nothing to store
-    const int64_t block = slot / bs, off = slot % bs;
     for (int64_t h = 0; h < H; ++h) {
-      const size_t dst = static_cast<size_t>(((block * H + h) * bs + off) * D);
-      std::memcpy(k_cache_f + dst, k + (t * H + h) * D, D * sizeof(float));
-      std::memcpy(v_cache_f + dst, v + (t * H + h) * D, D * sizeof(float));
+      write_kv_row(k + (t * H + h) * D, v + (t * H + h) * D, slot, h, s, kv_dtype, k_cache, v_cache);
     }
   }
 }
@@ -230,6 +230,50 @@ void paged_attention(ThreadPool* pool, const float* q, DType kv_dtype, const voi
     const auto need = static_cast<size_t>(attn_tile_scratch(s.block_size, s.head_dim));
     if (scratch.size() < need) scratch.resize(need);
     for (int64_t i = i0; i < i1; ++i) attend_tile(c, tile[i], scratch.data(), fptrs, hptrs);
+  });
+}
+
+void decode_attention(ThreadPool* pool, float* q, float* k, const float* v, const int32_t* slot_mapping,
+                      const RopeStep& rope, DType kv_dtype, void* k_cache, void* v_cache, const AttnBatch& b,
+                      const AttnShape& s, float* out) {
+  // One tile per (token, kv head): its G query heads share the kv head's rows.
+  const int32_t G = s.n_heads / s.n_kv_heads;
+  AttnCtx c{q, kv_dtype, k_cache, v_cache, &b, &s, out};
+  struct Job {
+    const AttnCtx* c;
+    float* q;
+    float* k;
+    const float* v;
+    const int32_t* slot_mapping;
+    const RopeStep* rope;
+    void* k_cache;
+    void* v_cache;
+    int32_t G;
+  } job{&c, q, k, v, slot_mapping, &rope, k_cache, v_cache, G};
+  const int64_t n = static_cast<int64_t>(b.num_seqs) * s.n_kv_heads;
+  parallel_for(pool, n, [&job](int64_t i0, int64_t i1, int) {
+    static thread_local std::vector<float> scratch;
+    static thread_local std::vector<const float*> fptrs;
+    static thread_local std::vector<const uint16_t*> hptrs;
+    const AttnShape& sh = *job.c->s;
+    const auto need = static_cast<size_t>(attn_tile_scratch(sh.block_size, sh.head_dim));
+    if (scratch.size() < need) scratch.resize(need);
+    const int64_t D = sh.head_dim, Hq = sh.n_heads, Hk = sh.n_kv_heads;
+    for (int64_t i = i0; i < i1; ++i) {
+      // Invariant: sequence t has one query token, token t (num_tokens == num_seqs, the caller's check).
+      const int64_t t = i / Hk, g = i % Hk;
+      const float* row = job.rope->table + t * job.rope->row;
+      rope_token(job.q + (t * Hq + g * job.G) * D, job.G, D, *job.rope->params, row);
+      float* kr = job.k + (t * Hk + g) * D;
+      rope_token(kr, 1, D, *job.rope->params, row);
+      const int64_t slot = job.slot_mapping[t];
+      if (slot >= 0) write_kv_row(kr, job.v + (t * Hk + g) * D, slot, g, sh, job.c->kv_dtype, job.k_cache, job.v_cache);
+      // The tiles paged_attention makes of this (sequence, kv head): kTileQ queries at most.
+      for (int32_t f = 0; f < job.G; f += kTileQ) {
+        const Tile tl{static_cast<int32_t>(t), static_cast<int32_t>(g), f, std::min(kTileQ, job.G - f)};
+        attend_tile(*job.c, tl, scratch.data(), fptrs, hptrs);
+      }
+    }
   });
 }
 

@@ -93,29 +93,34 @@ void rope_table(const int32_t* positions, int64_t T, int64_t head_dim, const Rop
   }
 }
 
+void rope_token(float* x, int64_t n_heads, int64_t head_dim, const RopeParams& p, const float* row) {
+  const int64_t half = rotary_dim(p, head_dim) / 2;
+  const float* c = row;
+  const float* s = c + half;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    if (p.style == RopeStyle::Neox) {
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * c[i] - b * s[i];
+        v[i + half] = b * c[i] + a * s[i];
+      }
+    } else {
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[2 * i], b = v[2 * i + 1];
+        v[2 * i] = a * c[i] - b * s[i];
+        v[2 * i + 1] = b * c[i] + a * s[i];
+      }
+    }
+  }
+}
+
 void rope_apply(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const RopeParams& p,
                 const std::vector<float>& table) {
   const int64_t half = rotary_dim(p, head_dim) / 2;
   for (int64_t t = 0; t < T; ++t) {
     // Invariant: table holds T rows of 2 * half (rope_table with the same T, head_dim, p).
-    const float* c = table.data() + t * 2 * half;
-    const float* s = c + half;
-    for (int64_t h = 0; h < n_heads; ++h) {
-      float* v = x + (t * n_heads + h) * head_dim;
-      if (p.style == RopeStyle::Neox) {
-        for (int64_t i = 0; i < half; ++i) {
-          const float a = v[i], b = v[i + half];
-          v[i] = a * c[i] - b * s[i];
-          v[i + half] = b * c[i] + a * s[i];
-        }
-      } else {
-        for (int64_t i = 0; i < half; ++i) {
-          const float a = v[2 * i], b = v[2 * i + 1];
-          v[2 * i] = a * c[i] - b * s[i];
-          v[2 * i + 1] = b * c[i] + a * s[i];
-        }
-      }
-    }
+    rope_token(x + t * n_heads * head_dim, n_heads, head_dim, p, table.data() + t * 2 * half);
   }
 }
 

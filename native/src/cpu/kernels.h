@@ -200,6 +200,9 @@ void rope_table(const int32_t* positions, int64_t T, int64_t head_dim, const Rop
                 std::vector<float>* table);
 void rope_apply(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const RopeParams& p,
                 const std::vector<float>& table);
+// The same for n_heads consecutive heads of ONE token, given that token's
+// table row (2 * rotary_dim / 2 floats: cos then sin).
+void rope_token(float* x, int64_t n_heads, int64_t head_dim, const RopeParams& p, const float* row);
 
 // out[i] = silu(gate[i]) * up[i]; out may alias gate.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
@@ -247,6 +250,21 @@ const char* check_attn_batch(const AttnBatch& b, const AttnShape& s, int64_t num
 // exactly as they are read).
 void paged_attention(ThreadPool* pool, const float* q, DType kv_dtype, const void* k_cache,
                      const void* v_cache, const AttnBatch& b, const AttnShape& s, float* out);
+// A decode step's RoPE, KV write and attention in one pool task: every
+// sequence has exactly one query token (num_tokens == num_seqs). Per kv
+// head of each token, in that head's work item: RoPE of its query heads
+// and its key head (rope_token, the token's row of `rope`), its K and V
+// rows into the cache at slot_mapping[t], then its attention; the same
+// operations in the same order per head as rope_apply, kv_write and
+// paged_attention, so the same bits. q and k are rotated in place.
+struct RopeStep {
+  const RopeParams* params = nullptr;
+  const float* table = nullptr;  // rope_table rows, one per token
+  int64_t row = 0;               // floats per row
+};
+void decode_attention(ThreadPool* pool, float* q, float* k, const float* v, const int32_t* slot_mapping,
+                      const RopeStep& rope, DType kv_dtype, void* k_cache, void* v_cache, const AttnBatch& b,
+                      const AttnShape& s, float* out);
 
 // Sampling, one row of logits per sequence that samples (see native/README.md
 // for the pipeline order and parameter meanings).

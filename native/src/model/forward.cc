@@ -171,6 +171,13 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
 
   // One set of angles per token serves q and k of every layer.
   cpu::rope_table(s.positions.data(), Ti, hd, c.rope, &sc.rope);
+  cpu::RopeStep rope_step;
+  rope_step.params = &c.rope;
+  rope_step.table = sc.rope.data();
+  rope_step.row = static_cast<int64_t>(sc.rope.size()) / std::max<int64_t>(1, Ti);
+  // A decode step: every sequence brings exactly one token.
+  bool decode_only = static_cast<size_t>(Ti) == S;
+  for (size_t i = 0; decode_only && i < S; ++i) decode_only = s.query_start[i + 1] - s.query_start[i] == 1;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = m.layers[static_cast<size_t>(l)];
     cpu::rmsnorm(x, w.attn_norm, xn, Ti, H, eps);
@@ -186,11 +193,20 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
       cpu::rmsnorm(q, w.q_norm, q, Ti * nh, hd, eps);
       cpu::rmsnorm(k, w.k_norm, k, Ti * nkv, hd, eps);
     }
-    cpu::rope_apply(q, Ti, nh, hd, c.rope, sc.rope);
-    cpu::rope_apply(k, Ti, nkv, hd, c.rope, sc.rope);
     // Invariant: slots < num_blocks * block_size and block ids < num_blocks (validate_step).
-    cpu::kv_write(k, v, s.slot_mapping.data(), Ti, as, kv.dtype, kv.k_layer(l), kv.v_layer(l));
-    cpu::paged_attention(pool, q, kv.dtype, kv.k_layer(l), kv.v_layer(l), ab, as, attn);
+    if (decode_only) {
+      // RoPE, KV write and attention in one task (the same bits as the
+      // three calls below): no serial section between q|k|v and attention,
+      // and each kv head's new K/V rows are written by the thread that then
+      // attends with them (bench/README.md, 2026-12-07).
+      cpu::decode_attention(pool, q, k, v, s.slot_mapping.data(), rope_step, kv.dtype, kv.k_layer(l),
+                            kv.v_layer(l), ab, as, attn);
+    } else {
+      cpu::rope_apply(q, Ti, nh, hd, c.rope, sc.rope);
+      cpu::rope_apply(k, Ti, nkv, hd, c.rope, sc.rope);
+      cpu::kv_write(k, v, s.slot_mapping.data(), Ti, as, kv.dtype, kv.k_layer(l), kv.v_layer(l));
+      cpu::paged_attention(pool, q, kv.dtype, kv.k_layer(l), kv.v_layer(l), ab, as, attn);
+    }
     cpu::matmul(pool, attn, Ti, w.o, xn);
     cpu::add_inplace(x, xn, Ti * H);
     cpu::rmsnorm(x, w.ffn_norm, xn, Ti, H, eps);

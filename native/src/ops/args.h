@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -130,6 +131,17 @@ template <class T>
 Napi::TypedArrayOf<T> new_typed(Napi::Env env, size_t n) {
   return Napi::TypedArrayOf<T>::New(env, n);
 }
+
+// A new Float32Array holding x's values (ops that work in place return a copy).
+inline Napi::Float32Array copy_of(Napi::Env env, const Span<float>& x) {
+  auto out = new_typed<float>(env, x.size);
+  if (x.size > 0) std::memcpy(out.Data(), x.data, x.size * sizeof(float));
+  return out;
+}
+
+// RoPE parameters from a JS object { theta?, style?, rotaryDim?, llama3* }
+// (ops.rope's `params`), checked against head_dim (ops_elementwise.cc).
+cpu::RopeParams rope_params(Napi::Value v, int64_t head_dim);
 
 // A pool of `threads` threads (0: the default pool); pools are created once
 // per count and kept.

@@ -1,18 +1,11 @@
 // exports.ops: rmsnorm / rope / siluMul / add / addBias. Each returns a new
 // array and leaves its inputs as they were.
-#include <cstring>
 
 #include "ops/args.h"
 
 namespace hs {
 namespace ops {
 namespace {
-
-Napi::Float32Array copy_of(Napi::Env env, const Span<float>& x) {
-  auto out = new_typed<float>(env, x.size);
-  if (x.size > 0) std::memcpy(out.Data(), x.data, x.size * sizeof(float));
-  return out;
-}
 
 // rmsnorm(x, weight, rows, dim, eps)
 Napi::Value Rmsnorm(const Napi::CallbackInfo& info) {
@@ -39,29 +32,39 @@ double opt_number(Napi::Object o, const char* key, double dflt) {
 // rope(x [T][nHeads][headDim], positions [T], nHeads, headDim, params)
 // params: { theta, style: 'neox'|'interleaved', rotaryDim?, llama3Factor?,
 //           llama3LowFreqFactor?, llama3HighFreqFactor?, llama3OriginalMaxPos? }
+}  // namespace
+
+cpu::RopeParams rope_params(Napi::Value v, int64_t head_dim) {
+  Napi::Object p = object(v, "params");
+  cpu::RopeParams rp;
+  rp.theta = static_cast<float>(opt_number(p, "theta", 10000.0));
+  const std::string style = p.Get("style").IsUndefined() ? "neox" : str(p.Get("style"), "style");
+  need(style == "neox" || style == "interleaved", "style must be 'neox' or 'interleaved'");
+  rp.style = style == "neox" ? cpu::RopeStyle::Neox : cpu::RopeStyle::Interleaved;
+  rp.rotary_dim = static_cast<int32_t>(opt_number(p, "rotaryDim", 0));
+  rp.llama3_factor = static_cast<float>(opt_number(p, "llama3Factor", 0));
+  rp.llama3_low_freq_factor = static_cast<float>(opt_number(p, "llama3LowFreqFactor", 1));
+  rp.llama3_high_freq_factor = static_cast<float>(opt_number(p, "llama3HighFreqFactor", 4));
+  rp.llama3_original_max_pos = static_cast<int32_t>(opt_number(p, "llama3OriginalMaxPos", 8192));
+  need(head_dim >= 2 && head_dim % 2 == 0, "headDim must be even and >= 2");
+  need(rp.rotary_dim >= 0 && rp.rotary_dim <= head_dim && rp.rotary_dim % 2 == 0,
+       "rotaryDim must be even, within [0, headDim]");
+  need(rp.theta > 0, "theta must be > 0");
+  need(rp.llama3_factor == 0 || rp.llama3_high_freq_factor > rp.llama3_low_freq_factor,
+       "llama3HighFreqFactor must exceed llama3LowFreqFactor");
+  return rp;
+}
+
+namespace {
+
 Napi::Value Rope(const Napi::CallbackInfo& info) {
   return run(info, "ops.rope", [&](Napi::Env env) -> Napi::Value {
     auto x = typed<float>(info[0], "x");
     auto pos = typed<int32_t>(info[1], "positions");
     const int64_t heads = count(info[2], "nHeads");
     const int64_t hd = count(info[3], "headDim");
-    Napi::Object p = object(info[4], "params");
-    cpu::RopeParams rp;
-    rp.theta = static_cast<float>(opt_number(p, "theta", 10000.0));
-    const std::string style = p.Get("style").IsUndefined() ? "neox" : str(p.Get("style"), "style");
-    need(style == "neox" || style == "interleaved", "style must be 'neox' or 'interleaved'");
-    rp.style = style == "neox" ? cpu::RopeStyle::Neox : cpu::RopeStyle::Interleaved;
-    rp.rotary_dim = static_cast<int32_t>(opt_number(p, "rotaryDim", 0));
-    rp.llama3_factor = static_cast<float>(opt_number(p, "llama3Factor", 0));
-    rp.llama3_low_freq_factor = static_cast<float>(opt_number(p, "llama3LowFreqFactor", 1));
-    rp.llama3_high_freq_factor = static_cast<float>(opt_number(p, "llama3HighFreqFactor", 4));
-    rp.llama3_original_max_pos = static_cast<int32_t>(opt_number(p, "llama3OriginalMaxPos", 8192));
+    const cpu::RopeParams rp = rope_params(info[4], hd);
     const int64_t T = static_cast<int64_t>(pos.size);
-    need(hd >= 2 && hd % 2 == 0, "headDim must be even and >= 2");
-    need(rp.rotary_dim >= 0 && rp.rotary_dim <= hd && rp.rotary_dim % 2 == 0, "rotaryDim must be even, within [0, headDim]");
-    need(rp.theta > 0, "theta must be > 0");
-    need(rp.llama3_factor == 0 || rp.llama3_high_freq_factor > rp.llama3_low_freq_factor,
-         "llama3HighFreqFactor must exceed llama3LowFreqFactor");
     need(x.size == static_cast<size_t>(T * heads * hd), "x must hold T*nHeads*headDim values");
     auto y = copy_of(env, x);
     cpu::rope(y.Data(), pos.data, T, heads, hd, rp);
