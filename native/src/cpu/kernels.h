@@ -109,9 +109,9 @@ void set_decode_prefetch(bool on);
 // `chunks_per_thread` sets the split: several chunks per thread (the default,
 // kBalancedChunks) balance work items of uneven cost and a worker that wakes
 // late; kStreamChunks gives each thread one contiguous range, walked from the
-// front, which a thread that is done steals from the back: for streams of
-// equal cost where every jump restarts the memory stream (decode GEMVs,
-// bench/README.md).
+// front, whose back half a thread that is done takes as its own range: for
+// streams of equal cost where every jump restarts the memory stream (decode
+// GEMVs, bench/README.md).
 class ThreadPool;
 ThreadPool* default_pool();
 int pool_threads(ThreadPool* pool);

@@ -2,8 +2,8 @@
 // spin briefly on a generation counter after each task (decode issues dozens
 // of small tasks per token, a futex wake-up per task would cost more than the
 // task), then sleep on a condition variable. Items are handed out either from
-// one shared counter (balanced) or as one range per thread with stealing from
-// the back of other ranges (streams: decode GEMVs).
+// one shared counter (balanced) or as one range per thread, a thread out of
+// work taking the back half of another's (streams: decode GEMVs).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -68,8 +68,8 @@ class ThreadPool {
     // Several chunks per thread, taken from one counter, balance items of
     // uneven cost. One range per thread keeps each thread's memory stream
     // unbroken: the thread walks its range from the front in small chunks,
-    // and a thread that is done takes chunks from the BACK of another's
-    // range (a worker preempted, descheduled or asleep loses only its tail).
+    // and a thread that is done takes the BACK HALF of another's range as
+    // its own (a worker preempted, descheduled or asleep loses only its tail).
     stream_ = chunks_per_thread <= 1 && n < (int64_t{1} << 31);
     if (stream_) {
       for (int t = 0; t < n_; ++t) {
@@ -77,7 +77,7 @@ class ThreadPool {
       }
     }
     // A stream range is claimed a quarter of what is left at a time, down to
-    // chunk_ / 8 (take()): fixed chunks of 1-8 per range measured alike
+    // one item (take()): fixed chunks of 1-8 per range measured alike
     // (bench/README.md), shrinking ones shorten the wait at the end.
     const int64_t parts = static_cast<int64_t>(n_) * (stream_ ? kBalancedChunks : std::max(1, chunks_per_thread));
     chunk_ = std::max<int64_t>(1, (n + parts - 1) / parts);
@@ -117,35 +117,53 @@ class ThreadPool {
   static int64_t range_begin(uint64_t v) { return static_cast<int64_t>(v >> 32); }
   static int64_t range_end(uint64_t v) { return static_cast<int64_t>(v & 0xffffffffu); }
 
-  // Items claimed at once from a stream range holding `left`: a quarter of
-  // what is left, down to chunk_ / 8. Claims shrink toward the end of a
-  // range, so the thread that finishes first waits for at most a small last
-  // chunk of the other's (fixed chunks of chunk_ left the caller waiting
-  // 2.5-5 us per decode GEMV); decode measured +2-4% at batch 1 (paired,
-  // Zen 5 VM; a third: the same, a sixth: +2%).
-  int64_t take(int64_t left) const { return std::max<int64_t>(std::max<int64_t>(1, chunk_ / 8), left / 4); }
+  // Items claimed at once from the front of a stream range holding `left`:
+  // a quarter of what is left, down to one item. Claims shrink toward the
+  // end of a range, so the thread that finishes first waits for at most a
+  // small last claim of the other's (fixed chunks of chunk_ left the caller
+  // waiting 2.5-5 us per decode GEMV; shrinking to chunk_ / 8 measured +2-4%
+  // at batch 1, to one item with steal-half below +1-1.5% more).
+  static int64_t take(int64_t left) { return std::max<int64_t>(1, left / 4); }
 
+  // Walks this thread's range from the front; when it is empty, takes the
+  // back half of another thread's range as its own range (one new stream,
+  // which that thread may in turn halve) and walks that. Stealing shrinking
+  // claims from the back instead started a new stream at every claim, each
+  // further back: the halves measured +0.9-1.5% at batch 1 (f16 and Q8_0,
+  // one call each in turn in ABBA order, Zen 5 VM; bench/README.md).
   void work_stream(int thread) {
     std::atomic<uint64_t>& own = ranges_[static_cast<size_t>(thread)].r;
-    for (uint64_t v = own.load(std::memory_order_acquire);;) {
-      const int64_t b = range_begin(v), e = range_end(v);
-      if (b >= e) break;
-      const int64_t nb = std::min(e, b + take(e - b));
-      if (!own.compare_exchange_weak(v, pack(nb, e), std::memory_order_acq_rel)) continue;
-      fn_(ctx_, b, nb, thread);
-      v = own.load(std::memory_order_acquire);
+    for (;;) {
+      for (uint64_t v = own.load(std::memory_order_acquire);;) {
+        const int64_t b = range_begin(v), e = range_end(v);
+        if (b >= e) break;
+        const int64_t nb = std::min(e, b + take(e - b));
+        if (!own.compare_exchange_weak(v, pack(nb, e), std::memory_order_acq_rel)) continue;
+        fn_(ctx_, b, nb, thread);
+        v = own.load(std::memory_order_acquire);
+      }
+      if (!steal_half(thread, own)) return;
     }
+  }
+
+  // Moves the back half of the first non-empty other range into `own`
+  // (empty: its owner is this thread, and nobody CASes an empty slot).
+  // False when every other range is empty. Every item is still claimed by
+  // exactly one CAS: the thief's on the victim's slot, or later its own
+  // claims from `own`, or another thief's halving of `own`.
+  bool steal_half(int thread, std::atomic<uint64_t>& own) {
     for (int k = 1; k < n_; ++k) {
       std::atomic<uint64_t>& other = ranges_[static_cast<size_t>((thread + k) % n_)].r;
       for (uint64_t v = other.load(std::memory_order_acquire);;) {
         const int64_t b = range_begin(v), e = range_end(v);
         if (b >= e) break;
-        const int64_t ne = std::max(b, e - take(e - b));
-        if (!other.compare_exchange_weak(v, pack(b, ne), std::memory_order_acq_rel)) continue;
-        fn_(ctx_, ne, e, thread);
-        v = other.load(std::memory_order_acquire);
+        const int64_t mid = b + (e - b) / 2;  // [mid, e) holds at least one item
+        if (!other.compare_exchange_weak(v, pack(b, mid), std::memory_order_acq_rel)) continue;
+        own.store(pack(mid, e), std::memory_order_release);
+        return true;
       }
     }
+    return false;
   }
 
   void work(int thread) {
