@@ -233,45 +233,41 @@ void paged_attention(ThreadPool* pool, const float* q, DType kv_dtype, const voi
   });
 }
 
+bool one_token_per_sequence(const AttnBatch& b) {
+  if (b.num_tokens != b.num_seqs) return false;
+  for (int32_t i = 0; i < b.num_seqs; ++i) {
+    if (b.query_start[i + 1] - b.query_start[i] != 1) return false;
+  }
+  return true;
+}
+
 void decode_attention(ThreadPool* pool, float* q, float* k, const float* v, const int32_t* slot_mapping,
-                      const RopeStep& rope, DType kv_dtype, void* k_cache, void* v_cache, const AttnBatch& b,
-                      const AttnShape& s, float* out) {
-  // One tile per (token, kv head): its G query heads share the kv head's rows.
+                      const RopeParams& rope, const float* rope_rows, DType kv_dtype, void* k_cache, void* v_cache,
+                      const AttnBatch& b, const AttnShape& s, float* out) {
+  // One item per (token, kv head): its G query heads share the kv head's rows.
   const int32_t G = s.n_heads / s.n_kv_heads;
-  AttnCtx c{q, kv_dtype, k_cache, v_cache, &b, &s, out};
-  struct Job {
-    const AttnCtx* c;
-    float* q;
-    float* k;
-    const float* v;
-    const int32_t* slot_mapping;
-    const RopeStep* rope;
-    void* k_cache;
-    void* v_cache;
-    int32_t G;
-  } job{&c, q, k, v, slot_mapping, &rope, k_cache, v_cache, G};
-  const int64_t n = static_cast<int64_t>(b.num_seqs) * s.n_kv_heads;
-  parallel_for(pool, n, [&job](int64_t i0, int64_t i1, int) {
+  const int64_t D = s.head_dim, Hq = s.n_heads, Hk = s.n_kv_heads;
+  const int64_t row = rope_row_floats(rope, D);
+  const AttnCtx c{q, kv_dtype, k_cache, v_cache, &b, &s, out};
+  parallel_for(pool, static_cast<int64_t>(b.num_seqs) * Hk, [&](int64_t i0, int64_t i1, int) {
     static thread_local std::vector<float> scratch;
     static thread_local std::vector<const float*> fptrs;
     static thread_local std::vector<const uint16_t*> hptrs;
-    const AttnShape& sh = *job.c->s;
-    const auto need = static_cast<size_t>(attn_tile_scratch(sh.block_size, sh.head_dim));
+    const auto need = static_cast<size_t>(attn_tile_scratch(s.block_size, s.head_dim));
     if (scratch.size() < need) scratch.resize(need);
-    const int64_t D = sh.head_dim, Hq = sh.n_heads, Hk = sh.n_kv_heads;
     for (int64_t i = i0; i < i1; ++i) {
-      // Invariant: sequence t has one query token, token t (num_tokens == num_seqs, the caller's check).
+      // Invariant: sequence t has one query token, token t (one_token_per_sequence, the caller's check).
       const int64_t t = i / Hk, g = i % Hk;
-      const float* row = job.rope->table + t * job.rope->row;
-      rope_token(job.q + (t * Hq + g * job.G) * D, job.G, D, *job.rope->params, row);
-      float* kr = job.k + (t * Hk + g) * D;
-      rope_token(kr, 1, D, *job.rope->params, row);
-      const int64_t slot = job.slot_mapping[t];
-      if (slot >= 0) write_kv_row(kr, job.v + (t * Hk + g) * D, slot, g, sh, job.c->kv_dtype, job.k_cache, job.v_cache);
+      const float* cs = rope_rows + t * row;
+      rope_token(q + (t * Hq + g * G) * D, G, D, rope, cs);
+      float* kr = k + (t * Hk + g) * D;
+      rope_token(kr, 1, D, rope, cs);
+      const int64_t slot = slot_mapping[t];
+      if (slot >= 0) write_kv_row(kr, v + (t * Hk + g) * D, slot, g, s, kv_dtype, k_cache, v_cache);
       // The tiles paged_attention makes of this (sequence, kv head): kTileQ queries at most.
-      for (int32_t f = 0; f < job.G; f += kTileQ) {
-        const Tile tl{static_cast<int32_t>(t), static_cast<int32_t>(g), f, std::min(kTileQ, job.G - f)};
-        attend_tile(*job.c, tl, scratch.data(), fptrs, hptrs);
+      for (int32_t f = 0; f < G; f += kTileQ) {
+        const Tile tl{static_cast<int32_t>(t), static_cast<int32_t>(g), f, std::min(kTileQ, G - f)};
+        attend_tile(c, tl, scratch.data(), fptrs, hptrs);
       }
     }
   });

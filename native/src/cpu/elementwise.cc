@@ -93,6 +93,8 @@ void rope_table(const int32_t* positions, int64_t T, int64_t head_dim, const Rop
   }
 }
 
+int64_t rope_row_floats(const RopeParams& p, int64_t head_dim) { return 2 * (rotary_dim(p, head_dim) / 2); }
+
 void rope_token(float* x, int64_t n_heads, int64_t head_dim, const RopeParams& p, const float* row) {
   const int64_t half = rotary_dim(p, head_dim) / 2;
   const float* c = row;

@@ -201,8 +201,10 @@ void rope_table(const int32_t* positions, int64_t T, int64_t head_dim, const Rop
 void rope_apply(float* x, int64_t T, int64_t n_heads, int64_t head_dim, const RopeParams& p,
                 const std::vector<float>& table);
 // The same for n_heads consecutive heads of ONE token, given that token's
-// table row (2 * rotary_dim / 2 floats: cos then sin).
+// table row (rope_row_floats floats: cos then sin).
 void rope_token(float* x, int64_t n_heads, int64_t head_dim, const RopeParams& p, const float* row);
+// Floats in one token's row of rope_table: 2 * (rotary dim / 2).
+int64_t rope_row_floats(const RopeParams& p, int64_t head_dim);
 
 // out[i] = silu(gate[i]) * up[i]; out may alias gate.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
@@ -250,21 +252,19 @@ const char* check_attn_batch(const AttnBatch& b, const AttnShape& s, int64_t num
 // exactly as they are read).
 void paged_attention(ThreadPool* pool, const float* q, DType kv_dtype, const void* k_cache,
                      const void* v_cache, const AttnBatch& b, const AttnShape& s, float* out);
-// A decode step's RoPE, KV write and attention in one pool task: every
-// sequence has exactly one query token (num_tokens == num_seqs). Per kv
-// head of each token, in that head's work item: RoPE of its query heads
-// and its key head (rope_token, the token's row of `rope`), its K and V
-// rows into the cache at slot_mapping[t], then its attention; the same
-// operations in the same order per head as rope_apply, kv_write and
-// paged_attention, so the same bits. q and k are rotated in place.
-struct RopeStep {
-  const RopeParams* params = nullptr;
-  const float* table = nullptr;  // rope_table rows, one per token
-  int64_t row = 0;               // floats per row
-};
+// Whether every sequence of b brings exactly one query token (a decode
+// step: token t belongs to sequence t), decode_attention's precondition.
+bool one_token_per_sequence(const AttnBatch& b);
+// A decode step's RoPE, KV write and attention in one pool task (b must
+// pass one_token_per_sequence). Per kv head of each token, in that head's
+// work item: RoPE of its query heads and its key head (rope_token with the
+// token's row of rope_rows, rope_table's output for the step's positions),
+// its K and V rows into the cache at slot_mapping[t], then its attention;
+// the same operations in the same order per head as rope_apply, kv_write
+// and paged_attention, so the same bits. q and k are rotated in place.
 void decode_attention(ThreadPool* pool, float* q, float* k, const float* v, const int32_t* slot_mapping,
-                      const RopeStep& rope, DType kv_dtype, void* k_cache, void* v_cache, const AttnBatch& b,
-                      const AttnShape& s, float* out);
+                      const RopeParams& rope, const float* rope_rows, DType kv_dtype, void* k_cache, void* v_cache,
+                      const AttnBatch& b, const AttnShape& s, float* out);
 
 // Sampling, one row of logits per sequence that samples (see native/README.md
 // for the pipeline order and parameter meanings).

@@ -171,13 +171,7 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
 
   // One set of angles per token serves q and k of every layer.
   cpu::rope_table(s.positions.data(), Ti, hd, c.rope, &sc.rope);
-  cpu::RopeStep rope_step;
-  rope_step.params = &c.rope;
-  rope_step.table = sc.rope.data();
-  rope_step.row = static_cast<int64_t>(sc.rope.size()) / std::max<int64_t>(1, Ti);
-  // A decode step: every sequence brings exactly one token.
-  bool decode_only = static_cast<size_t>(Ti) == S;
-  for (size_t i = 0; decode_only && i < S; ++i) decode_only = s.query_start[i + 1] - s.query_start[i] == 1;
+  const bool decode_only = cpu::one_token_per_sequence(ab);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = m.layers[static_cast<size_t>(l)];
     cpu::rmsnorm(x, w.attn_norm, xn, Ti, H, eps);
@@ -199,8 +193,8 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
       // three calls below): no serial section between q|k|v and attention,
       // and each kv head's new K/V rows are written by the thread that then
       // attends with them (bench/README.md, 2026-12-07).
-      cpu::decode_attention(pool, q, k, v, s.slot_mapping.data(), rope_step, kv.dtype, kv.k_layer(l),
-                            kv.v_layer(l), ab, as, attn);
+      cpu::decode_attention(pool, q, k, v, s.slot_mapping.data(), c.rope, sc.rope.data(), kv.dtype,
+                            kv.k_layer(l), kv.v_layer(l), ab, as, attn);
     } else {
       cpu::rope_apply(q, Ti, nh, hd, c.rope, sc.rope);
       cpu::rope_apply(k, Ti, nkv, hd, c.rope, sc.rope);

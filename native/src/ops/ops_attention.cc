@@ -105,22 +105,15 @@ Napi::Value DecodeAttention(const Napi::CallbackInfo& info) {
     Napi::Object o = object(info[0], "args");
     const AttnArgs a = attn_args(o);
     const cpu::RopeParams rp = rope_params(o.Get("rope"), a.s.head_dim);
-    need(a.T == a.b.num_seqs, "every sequence must bring exactly one query token");
-    for (int32_t i = 0; i < a.b.num_seqs; ++i) {
-      need(a.b.query_start[i + 1] - a.b.query_start[i] == 1, "every sequence must bring exactly one query token");
-    }
+    need(cpu::one_token_per_sequence(a.b), "every sequence must bring exactly one query token");
     std::vector<float> table;
     cpu::rope_table(a.b.positions, a.T, a.s.head_dim, rp, &table);
-    cpu::RopeStep rs;
-    rs.params = &rp;
-    rs.table = table.data();
-    rs.row = a.T > 0 ? static_cast<int64_t>(table.size()) / a.T : 0;
     auto q = copy_of(env, a.q);
     auto k = copy_of(env, a.k);
     auto out = new_typed<float>(env, a.q.size);
     // Invariant: both caches hold whole blocks of kv_dtype and the batch fits them (attn_args).
-    cpu::decode_attention(cpu::default_pool(), q.Data(), k.Data(), a.v.data, a.slots.data, rs, a.kv_dtype, a.kc, a.vc,
-                          a.b, a.s, out.Data());
+    cpu::decode_attention(cpu::default_pool(), q.Data(), k.Data(), a.v.data, a.slots.data, rp, table.data(),
+                          a.kv_dtype, a.kc, a.vc, a.b, a.s, out.Data());
     Napi::Object r = Napi::Object::New(env);
     r.Set("out", out);
     r.Set("q", q);
