@@ -78,8 +78,9 @@ class ThreadPool {
     }
     // A stream range is claimed a quarter of what is left at a time, down to
     // one item (take()): fixed chunks of 1-8 per range measured alike
-    // (bench/README.md), shrinking ones shorten the wait at the end.
-    const int64_t parts = static_cast<int64_t>(n_) * (stream_ ? kBalancedChunks : std::max(1, chunks_per_thread));
+    // (bench/README.md), shrinking ones shorten the wait at the end. The
+    // shared counter hands out chunk_ items at a time.
+    const int64_t parts = static_cast<int64_t>(n_) * std::max(1, chunks_per_thread);
     chunk_ = std::max<int64_t>(1, (n + parts - 1) / parts);
     next_.store(0, std::memory_order_relaxed);
     finished_.store(0, std::memory_order_relaxed);

@@ -29,9 +29,6 @@ double opt_number(Napi::Object o, const char* key, double dflt) {
   return v.IsUndefined() ? dflt : number(v, key);
 }
 
-// rope(x [T][nHeads][headDim], positions [T], nHeads, headDim, params)
-// params: { theta, style: 'neox'|'interleaved', rotaryDim?, llama3Factor?,
-//           llama3LowFreqFactor?, llama3HighFreqFactor?, llama3OriginalMaxPos? }
 }  // namespace
 
 cpu::RopeParams rope_params(Napi::Value v, int64_t head_dim) {
@@ -57,6 +54,9 @@ cpu::RopeParams rope_params(Napi::Value v, int64_t head_dim) {
 
 namespace {
 
+// rope(x [T][nHeads][headDim], positions [T], nHeads, headDim, params)
+// params: { theta, style: 'neox'|'interleaved', rotaryDim?, llama3Factor?,
+//           llama3LowFreqFactor?, llama3HighFreqFactor?, llama3OriginalMaxPos? }
 Napi::Value Rope(const Napi::CallbackInfo& info) {
   return run(info, "ops.rope", [&](Napi::Env env) -> Napi::Value {
     auto x = typed<float>(info[0], "x");
