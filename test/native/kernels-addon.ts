@@ -83,6 +83,8 @@ export interface Ops {
   readBandwidth(bytes: number, threads: number, passes?: number): OpResult<{ gbPerSecond: number }>;
   /** Mean ns of `rounds` cache-line ping-pongs between two of the pool's threads; null with one thread. */
   poolRoundTrip(rounds: number, threads?: number): OpResult<{ nanoseconds: number | null; threads: number }>;
+  /** Items of `tasks` tiny back-to-back pool tasks that did not run exactly once within their task (0 unless the pool is broken). */
+  poolStress(tasks: number, seed: number, threads?: number): OpResult<{ bad: number; threads: number }>;
   quantize(values: Float32Array, dtype: DTypeName): OpResult<Uint8Array>;
   dequantize(bytes: Uint8Array, dtype: DTypeName, n: number): OpResult<Float32Array>;
   /** `packed`: packWeights of `w`; the product then reads only it (the level's packed kernel or the portable one), as a model's. */

@@ -87,6 +87,23 @@ t.test('ops.poolRoundTrip: a number of ns between two pool threads, null with on
   t.end();
 });
 
+// The pool's hand-off: a worker still on a finished task must claim nothing
+// of the next (a stale worker once ran the next task's items again, ~1 task
+// in 10^4-10^5 of a decode); more threads than cores make workers late.
+t.test('ops.poolStress: every item of 200k back-to-back tasks runs exactly once within its task', (t) => {
+  for (const threads of [2, 3, 7]) {
+    const r = unwrap(ops.poolStress(threads === 2 ? 100_000 : 50_000, 7 + threads, threads));
+    t.same(r, { bad: 0, threads }, `${String(threads)} threads: no item ran twice, late or never`);
+  }
+  const bad = (r: OpResult<unknown>, message: RegExp, what: string): void => {
+    t.match(r, { ok: false, error: { code: 'HIPSERVE_E_INVALID_ARGUMENT', where: 'ops.poolStress', message } }, what);
+  };
+  bad(ops.poolStress(0, 1), /tasks must be within \[1, 10000000\]/, 'tasks 0');
+  bad(ops.poolStress(10, 1, 257), /threads must be at most 256/, 'threads 257');
+  t.throws(() => ops.poolStress('10' as unknown as number, 1), TypeError, 'tasks a string: TypeError');
+  t.end();
+});
+
 // Linux's default (heuristic) overcommit refuses one allocation larger than
 // RAM + swap; under "always overcommit" (mode 1) the vector below would be
 // touched and the OOM killer would end the test run instead.

@@ -142,6 +142,11 @@ uint64_t stream_read(ThreadPool* pool, const ReadSpan* spans, int n_spans, int64
 // pays a few such trips; on the VMs measured here they tell where the host
 // placed the two vCPUs (bench/README.md).
 double pool_round_trip_ns(ThreadPool* pool, int64_t rounds);
+// Runs `tasks` tasks of 1-97 tiny items over the pool (stream or balanced
+// split, now and then a slow item, from `seed`) and returns how many items
+// ran other than exactly once before their task returned, or ran again
+// after it: 0 unless the pool's hand-off is broken.
+int64_t pool_stress(ThreadPool* pool, int64_t tasks, uint64_t seed);
 // Pools other than the default one (benches measure 1 vs 2 threads). The
 // default pool has HIPSERVE_THREADS threads, else the hardware's count.
 ThreadPool* create_pool(int threads);

@@ -3,8 +3,12 @@
 // worker joins, both close it) costs a few such trips; on the 2-vCPU VMs
 // measured here one trip is ~60-150 ns while the host keeps both vCPUs on
 // one CCD and ~450-900 ns while it puts them on two (bench/README.md).
+// pool_stress: many small tasks back to back, checking that every item ran
+// exactly once and before its task returned (the hand-off's contract).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 
 #include "cpu/kernels.h"
 
@@ -86,6 +90,54 @@ double pool_round_trip_ns(ThreadPool* pool, int64_t rounds) {
   // whenever the pool has two.
   parallel_for(pool, 2, ping_pong_items, &pp, kStreamChunks);
   return pp.ns;
+}
+
+namespace {
+
+// One task's items: how many times each ran.
+struct StressTask {
+  static constexpr int64_t kMaxItems = 97;
+  std::atomic<int32_t> hits[kMaxItems];
+  int64_t n = 0;
+  int32_t spin = 0;  // item 0 also spins this many loads: a slow item now and then
+};
+
+void stress_items(void* ctx, int64_t begin, int64_t end, int) {
+  // Invariant: ctx is one of pool_stress's two StressTasks, and [begin, end)
+  // lies within its n <= kMaxItems items.
+  auto* st = static_cast<StressTask*>(ctx);
+  for (int64_t i = begin; i < end; ++i) {
+    st->hits[i].fetch_add(1, std::memory_order_relaxed);
+    for (int32_t k = 0; i == 0 && k < st->spin; ++k) HS_PROBE_PAUSE();
+  }
+}
+
+int64_t not_once(const StressTask& st) {
+  int64_t bad = 0;
+  for (int64_t i = 0; i < st.n; ++i) bad += st.hits[i].load(std::memory_order_relaxed) != 1 ? 1 : 0;
+  return bad;
+}
+
+}  // namespace
+
+int64_t pool_stress(ThreadPool* pool, int64_t tasks, uint64_t seed) {
+  StressTask st[2];
+  uint64_t x = seed | 1;
+  int64_t bad = 0;
+  for (int64_t t = 0; t < tasks; ++t) {
+    StressTask& cur = st[t & 1];
+    // Two tasks on, an item that ran late (after its task returned) shows.
+    if (t >= 2) bad += not_once(cur);
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift64
+    cur.n = 1 + static_cast<int64_t>(x % StressTask::kMaxItems);
+    cur.spin = (x >> 20) % 8 == 0 ? static_cast<int32_t>((x >> 24) % 2000) : 0;
+    for (int64_t i = 0; i < cur.n; ++i) cur.hits[i].store(0, std::memory_order_relaxed);
+    const int split = (x >> 32) % 2 == 0 ? kStreamChunks : kBalancedChunks;
+    parallel_for(pool, cur.n, stress_items, &cur, split);
+    bad += not_once(cur);
+  }
+  for (int64_t t = std::max<int64_t>(0, tasks - 2); t < tasks; ++t) bad += not_once(st[t & 1]);
+  return bad;
 }
 
 }  // namespace cpu

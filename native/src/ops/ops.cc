@@ -159,6 +159,24 @@ Napi::Value PoolRoundTrip(const Napi::CallbackInfo& info) {
   });
 }
 
+// poolStress(tasks, seed, threads?) -> { bad: number, threads }: runs
+// `tasks` tiny tasks over the pool (cpu::pool_stress) and counts the items
+// that did not run exactly once within their task. For tests of the pool.
+Napi::Value PoolStress(const Napi::CallbackInfo& info) {
+  return run(info, "ops.poolStress", [&](Napi::Env env) -> Napi::Value {
+    const int64_t tasks = count(info[0], "tasks");
+    const int64_t seed = count(info[1], "seed");
+    const int64_t threads = info.Length() > 2 && !info[2].IsUndefined() ? count(info[2], "threads") : 0;
+    need(tasks >= 1 && tasks <= 10000000, "tasks must be within [1, 10000000]");
+    cpu::ThreadPool* pool = pool_for(threads);
+    const int64_t bad = cpu::pool_stress(pool, tasks, static_cast<uint64_t>(seed));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("bad", Napi::Number::New(env, static_cast<double>(bad)));
+    o.Set("threads", Napi::Number::New(env, cpu::pool_threads(pool)));
+    return o;
+  });
+}
+
 }  // namespace
 }  // namespace ops
 
@@ -172,6 +190,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   o.Set("philox", Napi::Function::New(env, ops::Philox, "philox"));
   o.Set("readBandwidth", Napi::Function::New(env, ops::ReadBandwidth, "readBandwidth"));
   o.Set("poolRoundTrip", Napi::Function::New(env, ops::PoolRoundTrip, "poolRoundTrip"));
+  o.Set("poolStress", Napi::Function::New(env, ops::PoolStress, "poolStress"));
   ops::RegisterTensorOps(env, o);
   ops::RegisterElementwiseOps(env, o);
   ops::RegisterAttentionOps(env, o);
