@@ -175,6 +175,7 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = m.layers[static_cast<size_t>(l)];
     cpu::rmsnorm(x, w.attn_norm, xn, Ti, H, eps);
+    // The layer's GEMV tasks (kLayerGemvTasks, model.h): q|k|v, o, gate|up, down.
     const WeightView* qkv_w[3] = {&w.q, &w.k, &w.v};
     float* qkv_y[3] = {q, k, v};
     cpu::matmul_multi(pool, xn, Ti, qkv_w, qkv_y, 3);

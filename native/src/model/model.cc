@@ -208,9 +208,9 @@ std::vector<WeightView*> step_matrices(Model& m) {
 
 std::vector<int32_t> step_gemv_tasks(const Model& m) {
   std::vector<int32_t> tasks;
-  tasks.reserve(m.layers.size() * 4 + 1);
+  tasks.reserve(m.layers.size() * std::size(kLayerGemvTasks) + 1);
   for (size_t l = 0; l < m.layers.size(); ++l) {
-    for (const int32_t n : {3, 1, 2, 1}) tasks.push_back(n);
+    for (const int32_t n : kLayerGemvTasks) tasks.push_back(n);
   }
   tasks.push_back(1);
   return tasks;

@@ -84,9 +84,12 @@ void set_model_threads(Model* m, int32_t threads);
 // layer's q, k, v, o, gate, up and down, then lm_head (what the CPU packs,
 // and what readWeights reads).
 std::vector<WeightView*> step_matrices(Model& m);
-// How step_matrices falls into the GEMV tasks of a batch-1 CPU decode step
-// (run_forward: q|k|v in one task, o, gate|up in one, down; then lm_head):
-// the number of consecutive matrices each task reads.
+// The GEMV tasks of one layer in a batch-1 CPU decode step, as run_forward
+// issues them: q|k|v in one task (matmul_multi), o, gate|up in one
+// (matmul_silu_mul), down; each entry the number of consecutive
+// step_matrices it reads. run_forward's calls and this list change together.
+inline constexpr int32_t kLayerGemvTasks[] = {3, 1, 2, 1};
+// How step_matrices falls into those tasks, every layer's, then lm_head's.
 std::vector<int32_t> step_gemv_tasks(const Model& m);
 
 }  // namespace hs
