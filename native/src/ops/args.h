@@ -81,6 +81,11 @@ inline int64_t count(Napi::Value v, const char* name) {
   return static_cast<int64_t>(d);
 }
 
+// Argument i as a count, or `absent` when it is missing or undefined.
+inline int64_t count_or(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t absent) {
+  return info.Length() > i && !info[i].IsUndefined() ? count(info[i], name) : absent;
+}
+
 inline std::string str(Napi::Value v, const char* name) {
   if (!v.IsString()) throw TypeErr{std::string(name) + " must be a string"};
   return v.As<Napi::String>().Utf8Value();

@@ -106,7 +106,7 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
   return run(info, "ops.readBandwidth", [&](Napi::Env env) -> Napi::Value {
     const int64_t bytes = count(info[0], "bytes");
     const int64_t threads = count(info[1], "threads");
-    const int64_t passes = info.Length() > 2 && !info[2].IsUndefined() ? count(info[2], "passes") : 0;
+    const int64_t passes = count_or(info, 2, "passes", 0);
     need(bytes >= (1 << 20) && bytes <= (int64_t{8} << 30), "bytes must be within [1 MiB, 8 GiB]");
     need(passes <= 100000, "passes must be at most 100000");
     cpu::ThreadPool* pool = pool_for(threads);
@@ -148,7 +148,7 @@ Napi::Value ReadBandwidth(const Napi::CallbackInfo& info) {
 Napi::Value PoolRoundTrip(const Napi::CallbackInfo& info) {
   return run(info, "ops.poolRoundTrip", [&](Napi::Env env) -> Napi::Value {
     const int64_t rounds = count(info[0], "rounds");
-    const int64_t threads = info.Length() > 1 && !info[1].IsUndefined() ? count(info[1], "threads") : 0;
+    const int64_t threads = count_or(info, 1, "threads", 0);
     need(rounds >= 1 && rounds <= 1000000, "rounds must be within [1, 1000000]");
     cpu::ThreadPool* pool = pool_for(threads);
     const double ns = cpu::pool_round_trip_ns(pool, rounds);
@@ -166,7 +166,7 @@ Napi::Value PoolStress(const Napi::CallbackInfo& info) {
   return run(info, "ops.poolStress", [&](Napi::Env env) -> Napi::Value {
     const int64_t tasks = count(info[0], "tasks");
     const int64_t seed = count(info[1], "seed");
-    const int64_t threads = info.Length() > 2 && !info[2].IsUndefined() ? count(info[2], "threads") : 0;
+    const int64_t threads = count_or(info, 2, "threads", 0);
     need(tasks >= 1 && tasks <= 10000000, "tasks must be within [1, 10000000]");
     cpu::ThreadPool* pool = pool_for(threads);
     const int64_t bad = cpu::pool_stress(pool, tasks, static_cast<uint64_t>(seed));

@@ -66,9 +66,7 @@ MatmulArgs matmul_args(const Napi::CallbackInfo& info, size_t threads_arg, size_
   need(weight_bytes == dtype_row_bytes(t, a.K) * static_cast<size_t>(a.N),
        "weights must hold N rows of K values in the dtype's layout");
   a.w = WeightView{wb.data, t, a.N, a.K};
-  a.pool = info.Length() > threads_arg && !info[threads_arg].IsUndefined()
-               ? pool_for(count(info[threads_arg], "threads"))
-               : cpu::default_pool();
+  a.pool = pool_for(count_or(info, threads_arg, "threads", 0));  // 0: the default pool
   return a;
 }
 
@@ -99,7 +97,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 // whole work with threads = 1; immune to preemption by other processes).
 Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
   return run(info, "ops.benchMatmul", [&](Napi::Env env) -> Napi::Value {
-    const int64_t copies = info.Length() > 8 && !info[8].IsUndefined() ? count(info[8], "copies") : 1;
+    const int64_t copies = count_or(info, 8, "copies", 1);
     need(copies >= 1 && copies <= 4096, "copies must be within [1, 4096]");
     // validate one copy's worth of bytes, then widen the view
     auto wb = typed<uint8_t>(info[3], "weights");
