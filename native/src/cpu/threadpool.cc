@@ -107,9 +107,10 @@ class ThreadPool {
     // went to sleep just now is caught after the first claim: the fence
     // pairs with its increment of sleepers_ before it waits (one of the two
     // sees the other).
-    const bool woke = wake_sleepers(sleepers_.load(std::memory_order_relaxed) > 0);
+    const bool asleep = sleepers_.load(std::memory_order_relaxed) > 0;
+    if (asleep) wake_sleepers();
     if (first > 0) run_items(0, 0, std::min(first, n), &done);
-    if (!woke) wake_sleepers(true);
+    if (!asleep) wake_sleepers();
     work(0, tag, &done);
     t_in_pool = false;
     // Every item is claimed by now (work() returns once no claim word of
@@ -163,16 +164,13 @@ class ThreadPool {
     std::atomic<int64_t> done{0};
   };
 
-  // With `check`, wakes the workers that sleep (after a full fence: see
-  // run()); returns `check`.
-  bool wake_sleepers(bool check) {
-    if (!check) return false;
+  // Wakes the workers that sleep (after a full fence: see run()).
+  void wake_sleepers() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lk(mu_);
       cv_.notify_all();
     }
-    return true;
   }
 
   // Items claimed at once from the front of a stream range holding `left`:
