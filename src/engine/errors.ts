@@ -9,7 +9,8 @@ export type EngineErrorCode =
   | 'HIPSERVE_ERR_SHUTTING_DOWN' // 503: drain() was called
   | 'HIPSERVE_ERR_QUEUE_FULL' // 429: the waiting queue would exceed --max-num-queued-requests
   | 'HIPSERVE_ERR_CANNOT_FIT' // 500: the request cannot fit in the KV cache even alone
-  | 'HIPSERVE_ERR_NATIVE'; // 500: the native forward failed
+  | 'HIPSERVE_ERR_NATIVE' // 500: the native forward failed
+  | 'HIPSERVE_ERR_ENGINE_LOOP'; // 500: the step loop kept crashing (LOOP_FAILURES_FAIL_PENDING)
 
 export class EngineError extends Error {
   constructor(

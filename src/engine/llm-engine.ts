@@ -82,7 +82,12 @@ export class LlmEngine implements Engine {
     this.baseSeed = opts.seed !== null ? BigInt(opts.seed) : randomBytes(8).readBigUInt64LE();
     this.eos = new Set(model.eosTokenIds);
     this.overlap = opts.overlapSteps ?? false;
-    this.supervisor = new LoopSupervisor(() => this.loop(), () => this.scheduler.hasPending(), log);
+    this.supervisor = new LoopSupervisor(
+      () => this.loop(),
+      () => this.scheduler.hasPending(),
+      log,
+      (reason) => { this.failPending(reason); },
+    );
   }
 
   setEvents(events: EngineEvents): void {
@@ -379,8 +384,11 @@ export class LlmEngine implements Engine {
 
   private failChoice(schedId: string, err: EngineError): void {
     const c = this.choicesBySchedId.get(schedId);
-    if (!c) return;
-    const st = c.parent;
+    if (c) this.failRequest(c.parent, err);
+  }
+
+  /** Ends every choice of the request (their blocks go back) and throws `err` from its outputs. */
+  private failRequest(st: RequestState, err: EngineError): void {
     this.log.warn({ requestId: st.requestId, reason: err.message }, 'request failed');
     for (const other of st.choices) {
       if (other.finishReason === null) this.finishChoice(other, 'abort', null);
@@ -388,6 +396,28 @@ export class LlmEngine implements Engine {
     }
     this.requests.delete(st.requestId);
     st.queue.fail(err);
+  }
+
+  /**
+   * The loop keeps crashing (LoopSupervisor): every request still here fails
+   * now rather than at --request-timeout. The scheduler may be what is
+   * broken, so a request whose choices it cannot finish still gets its error.
+   */
+  private failPending(reason: string): void {
+    const err = new EngineError('HIPSERVE_ERR_ENGINE_LOOP', reason);
+    for (const st of [...this.requests.values()]) {
+      try {
+        this.failRequest(st, err);
+      } catch (schedErr) {
+        this.log.error({ requestId: st.requestId, err: schedErr }, 'the scheduler could not finish a failed request');
+        for (const c of st.choices) {
+          c.reported = true;
+          this.choicesBySchedId.delete(c.schedId);
+        }
+        this.requests.delete(st.requestId);
+        st.queue.fail(err);
+      }
+    }
   }
 
   private failStep(out: SchedulerOutput, err: unknown): void {

@@ -6,6 +6,13 @@ import type { Heartbeat } from './types.js';
 /** First back-off before a crashed loop is restarted; doubles per consecutive crash up to LOOP_RESTART_MAX_MS. */
 export const LOOP_RESTART_MIN_MS = 10;
 export const LOOP_RESTART_MAX_MS = 1000;
+/**
+ * Consecutive failures (crashes and failed steps) after which a crash fails
+ * every pending request instead of leaving it to wait for --request-timeout
+ * (600 s by default): with the back-off above, ~1.3 s of a loop that keeps
+ * crashing. A failure or two in between is restarted and its requests go on.
+ */
+export const LOOP_FAILURES_FAIL_PENDING = 8;
 
 interface ErrorLog {
   error(obj: object, msg?: string): void;
@@ -22,10 +29,16 @@ export class LoopSupervisor {
   private lastFailure: string | null = null;
   private lastFailureAt = 0;
 
+  /**
+   * `failPending` ends every pending request with the given reason; called
+   * on a crash once the consecutive failures reach LOOP_FAILURES_FAIL_PENDING
+   * (and on every crash after that, until a step completes).
+   */
   constructor(
     private readonly loop: () => Promise<void>,
     private readonly hasPending: () => boolean,
     private readonly log: ErrorLog,
+    private readonly failPending: (reason: string) => void = () => undefined,
   ) {}
 
   heartbeat(): Heartbeat {
@@ -77,6 +90,9 @@ export class LoopSupervisor {
    * and restarted after a back-off (doubling per consecutive crash), never
    * at once: a loop that fails before its first await would otherwise
    * restart from the microtask queue forever and starve the event loop.
+   * Once the crashes and failed steps in a row reach
+   * LOOP_FAILURES_FAIL_PENDING, a crash fails the pending requests (a
+   * restart then finds nothing to do unless new ones came).
    */
   private start(): void {
     this.running = true;
@@ -91,6 +107,14 @@ export class LoopSupervisor {
         this.noteFailure(err);
         this.log.error({ err, consecutiveFailures: this.failures }, 'engine loop failed; restarting it after a back-off');
         if (this.stopped) return;
+        if (this.failures >= LOOP_FAILURES_FAIL_PENDING && this.hasPending()) {
+          const reason = `the engine loop failed ${String(this.failures)} times in a row: ${this.lastFailure ?? 'unknown error'}`;
+          try {
+            this.failPending(reason);
+          } catch (failErr) {
+            this.log.error({ err: failErr }, 'failing the pending requests failed');
+          }
+        }
         const delay = Math.min(LOOP_RESTART_MAX_MS, LOOP_RESTART_MIN_MS * 2 ** Math.min(this.failures - 1, 16));
         this.restartTimer = setTimeout(() => {
           this.restartTimer = null;

@@ -9,6 +9,7 @@ import t from 'tap';
 import { defaultConfig } from '../../src/config/options.js';
 import { EngineError } from '../../src/engine/errors.js';
 import { LlmEngine } from '../../src/engine/llm-engine.js';
+import { LOOP_FAILURES_FAIL_PENDING } from '../../src/engine/loop-supervisor.js';
 import type { RequestOutput } from '../../src/engine/types.js';
 import { ModelRunner, type ForwardFn, type RunnableSeq, type SeqSampling, type StepResult } from '../../src/runner/runner.js';
 import { createScheduler } from '../../src/scheduler/scheduler.js';
@@ -46,6 +47,8 @@ interface Broken {
   pack: boolean;
   /** The scheduler throws from schedule(): the loop itself crashes, before any await. */
   loop: boolean;
+  /** The scheduler also throws from finish() (what failing a request calls). */
+  finish?: boolean;
 }
 
 function makeEngine(broken: Broken) {
@@ -54,6 +57,11 @@ function makeEngine(broken: Broken) {
   scheduler.schedule = (opts) => {
     if (broken.loop) throw new Error('scheduler bug');
     return schedule(opts);
+  };
+  const finish = scheduler.finish.bind(scheduler);
+  scheduler.finish = (id, reason) => {
+    if (broken.finish === true) throw new Error('finish bug');
+    return finish(id, reason);
   };
   const errors: string[] = [];
   const log = { info: () => undefined, warn: () => undefined, error: (_o: object, m?: string) => errors.push(m ?? '') };
@@ -158,4 +166,57 @@ t.test('close() while a crashed loop waits for its restart', async (t) => {
   await engine.close();
   t.equal(await out, null, 'the request ends (aborted) and close() returns');
   t.equal(engine.heartbeat().pending, false);
+});
+
+t.test(`a loop that keeps crashing fails the pending requests after ${String(LOOP_FAILURES_FAIL_PENDING)} failures in a row, not at the request timeout`, async (t) => {
+  const broken: Broken = { forward: false, pack: false, loop: false };
+  const { engine, errors } = makeEngine(broken);
+  t.teardown(() => engine.close());
+  // One request runs a step first (blocks held), then the loop starts crashing.
+  const running = engine.generate({ prompt: 'abc', params: { maxTokens: 40 } })[Symbol.asyncIterator]();
+  t.equal((await running.next()).done, false, 'the first request got a token');
+  broken.loop = true;
+  const waiting = drainOutputs(engine.generate({ prompt: 'xyz', params: { maxTokens: 3 } }));
+  const rest = (async () => {
+    try {
+      while (!(await running.next()).done);
+      return null;
+    } catch (err) {
+      return err;
+    }
+  })();
+  const started = performance.now();
+  for (const [what, p] of [['running', rest], ['waiting', waiting]] as const) {
+    const err = await p;
+    t.ok(err instanceof EngineError && err.code === 'HIPSERVE_ERR_ENGINE_LOOP', `the ${what} request fails with HIPSERVE_ERR_ENGINE_LOOP`);
+    t.match((err as Error).message, new RegExp(`engine loop failed ${String(LOOP_FAILURES_FAIL_PENDING)} times in a row: scheduler bug`));
+  }
+  t.ok(performance.now() - started < 30_000, 'well before any request timeout');
+  t.equal(engine.heartbeat().consecutiveFailures, LOOP_FAILURES_FAIL_PENDING, 'failed at the threshold');
+  t.equal(engine.heartbeat().pending, false, 'nothing pending');
+  t.equal(engine.stats().kvBlocksUsed, 0, 'the running request\'s blocks are back');
+  t.equal(errors.length, LOOP_FAILURES_FAIL_PENDING, 'each crash logged once');
+  t.equal((await health(engine)).status, 503, '/health is 503');
+  // Still broken: a new request fails at the next crash, without another
+  // LOOP_FAILURES_FAIL_PENDING back-offs.
+  const again = await drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 3 } }));
+  t.ok(again instanceof EngineError && again.code === 'HIPSERVE_ERR_ENGINE_LOOP', 'a request while still broken fails at the next crash');
+  t.equal(engine.heartbeat().consecutiveFailures, LOOP_FAILURES_FAIL_PENDING + 1);
+  // Mended: the server serves again.
+  broken.loop = false;
+  t.equal(await drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 3 } })), null, 'a request completes once the loop works');
+  t.equal(engine.heartbeat().consecutiveFailures, 0);
+  t.equal((await health(engine)).status, 200, 'ready again');
+});
+
+t.test('failing the pending requests when the scheduler cannot finish them either', async (t) => {
+  const broken: Broken = { forward: false, pack: false, loop: true, finish: true };
+  const { engine, errors } = makeEngine(broken);
+  t.teardown(async () => {
+    broken.finish = false;
+    await engine.close();
+  });
+  const err = await drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 3 } }));
+  t.ok(err instanceof EngineError && err.code === 'HIPSERVE_ERR_ENGINE_LOOP', 'the request still gets its error');
+  t.ok(errors.includes('the scheduler could not finish a failed request'), 'the second failure is logged');
 });
