@@ -83,6 +83,7 @@ export interface RawAddon {
   forward(model: ModelHandle, kv: KvCacheHandle, step: Step): Promise<RawResult<StepOutput>>;
   forwardSync(model: ModelHandle, kv: KvCacheHandle, step: Step): RawResult<StepOutput>;
   readWeights(model: ModelHandle, opts: ReadWeightsOptions): RawResult<WeightsRead>;
+  forwardProgress(model: ModelHandle): RawResult<number>;
   hipKernelTimes(args: HipKernelTimesArgs): Promise<RawResult<HipKernelTimes>>;
 }
 
@@ -241,6 +242,17 @@ export interface WeightsRead {
  */
 export function readWeights(model: ModelHandle, opts: ReadWeightsOptions): Result<WeightsRead, NativeError> {
   return wrap(() => loadAddon().readWeights(model, opts));
+}
+
+/**
+ * A number that moves while a forward of the model runs (once per layer on
+ * the CPU, once per step on a device) and stays put otherwise; only its
+ * changes mean anything. Safe to call while a forward runs on the worker
+ * thread: the engine's heartbeat reads it so that /health can tell a long
+ * step from a wedged one.
+ */
+export function forwardProgress(model: ModelHandle): Result<number, NativeError> {
+  return wrap(() => loadAddon().forwardProgress(model));
 }
 
 /**

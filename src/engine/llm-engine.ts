@@ -58,6 +58,9 @@ interface Log {
   error(obj: object, msg?: string): void;
 }
 
+/** How often the forward's progress counter is sampled while work is pending (see heartbeat()). */
+export const PROGRESS_SAMPLE_MS = 1000;
+
 export class LlmEngine implements Engine {
   private readonly requests = new Map<string, RequestState>();
   private readonly choicesBySchedId = new Map<string, ChoiceState>();
@@ -67,6 +70,10 @@ export class LlmEngine implements Engine {
   /** Starts, restarts and watches the step loop (its heartbeat). */
   private readonly supervisor: LoopSupervisor;
   private seedCounter = 0n;
+  /** The runner's progress counter at the last heartbeat read, and when it was last seen to move. */
+  private lastProgress: number | null = null;
+  private lastProgressAt = 0;
+  private readonly progressTimer: NodeJS.Timeout;
   private readonly baseSeed: bigint;
   private readonly eos: ReadonlySet<number>;
   private readonly overlap: boolean;
@@ -82,6 +89,13 @@ export class LlmEngine implements Engine {
     this.baseSeed = opts.seed !== null ? BigInt(opts.seed) : randomBytes(8).readBigUInt64LE();
     this.eos = new Set(model.eosTokenIds);
     this.overlap = opts.overlapSteps ?? false;
+    // The counter is sampled on a timer as well as at each heartbeat read,
+    // so that the first read in a long step already knows it moves. It runs
+    // on the JS thread, which is free while a long step runs on the worker.
+    this.progressTimer = setInterval(() => {
+      if (this.scheduler.hasPending()) this.sampleProgress();
+    }, PROGRESS_SAMPLE_MS);
+    this.progressTimer.unref();
     this.supervisor = new LoopSupervisor(
       () => this.loop(),
       () => this.scheduler.hasPending(),
@@ -98,8 +112,23 @@ export class LlmEngine implements Engine {
     return !this.draining && this.scheduler.numWaiting() + numSeqs <= this.opts.maxNumQueuedRequests;
   }
 
+  /**
+   * The loop's heartbeat, plus when the forward in flight last moved (the
+   * runner's progress counter: a layer done), so that a step longer than
+   * the stall threshold (a big prefill on a slow CPU) is not taken for a
+   * wedged one.
+   */
   heartbeat(): Heartbeat {
-    return this.supervisor.heartbeat();
+    this.sampleProgress();
+    return { ...this.supervisor.heartbeat(), lastProgressAt: this.lastProgressAt };
+  }
+
+  /** Notes when the runner's progress counter moved (every PROGRESS_SAMPLE_MS while work is pending, and at each heartbeat read). */
+  private sampleProgress(): void {
+    const p = this.runner.progress();
+    if (p === null) return;
+    if (this.lastProgress !== null && p !== this.lastProgress) this.lastProgressAt = performance.now();
+    this.lastProgress = p;
   }
 
   stats(): EngineStats {
@@ -213,6 +242,7 @@ export class LlmEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.progressTimer);
     await this.drain(0);
     await this.supervisor.stop();
     if (!this.closed) {

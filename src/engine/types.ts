@@ -115,6 +115,13 @@ export interface Heartbeat {
   lastFailure?: string | null;
   /** performance.now() of that failure. */
   lastFailureAt?: number;
+  /**
+   * performance.now() of the heartbeat read that first saw the running
+   * forward's progress counter move (a layer done inside a long step); 0 or
+   * absent when it never moved. Seen only when the heartbeat is read, so a
+   * stall shows at most one read interval late.
+   */
+  lastProgressAt?: number;
 }
 
 export interface EngineStats {

@@ -73,6 +73,8 @@ export interface StepRunner {
   readonly counts: { sync: number; async: number };
   /** Decode steps of `tokens` tokens one call should run: as many as the sync budget holds, at most `max`. */
   stepsFor(tokens: number, max: number): number;
+  /** The model's forward progress counter (native.forwardProgress); null once the model is released. */
+  progress(): number | null;
 }
 
 /**
@@ -100,5 +102,9 @@ export function makeStepRunner(model: ModelHandle, kv: KvCacheHandle, opts: { ba
     policy.record(tokens, r.value.timings.forwardMs + r.value.timings.sampleMs, r.value.steps);
     return r.value;
   };
-  return Object.assign(run, { counts, stepsFor: (tokens: number, max: number) => policy.steps(tokens, max) });
+  const progress = (): number | null => {
+    const r = native.forwardProgress(model);
+    return r.ok ? r.value : null;
+  };
+  return Object.assign(run, { counts, stepsFor: (tokens: number, max: number) => policy.steps(tokens, max), progress });
 }

@@ -95,6 +95,8 @@ export type ForwardOutput = Pick<StepOutput, 'sampled' | 'logprob' | 'topN' | 't
  */
 export type ForwardFn = ((step: StepArrays) => Promise<ForwardOutput>) & {
   stepsFor?: (tokens: number, max: number) => number;
+  /** A counter that moves while a forward runs (native.forwardProgress); null when there is none. */
+  progress?: () => number | null;
 };
 
 export class ModelRunner {
@@ -108,6 +110,11 @@ export class ModelRunner {
   /** Decode steps of `tokens` tokens that one call should run (1..max). */
   stepsFor(tokens: number, max = MAX_AUTO_STEPS): number {
     return this.forwardFn.stepsFor?.(tokens, max) ?? 1;
+  }
+
+  /** The forward's progress counter (ForwardFn.progress); null when the forward has none. */
+  progress(): number | null {
+    return this.forwardFn.progress?.() ?? null;
   }
 
   /** Packs the step (numSteps > 1: a multi-step call). Exposed for tests of the layout. */

@@ -51,7 +51,7 @@ interface Broken {
   finish?: boolean;
 }
 
-function makeEngine(broken: Broken) {
+function makeEngine(broken: Broken, fwd: ForwardFn = forward(broken)) {
   const scheduler = createScheduler({ numBlocks: 64, blockSize: 4, maxNumBatchedTokens: 64, maxNumSeqs: 8, hashSeed: 'test' });
   const schedule = scheduler.schedule.bind(scheduler);
   scheduler.schedule = (opts) => {
@@ -69,7 +69,7 @@ function makeEngine(broken: Broken) {
     { name: 'letters', maxModelLen: 64, vocabSize: V, architecture: 'test', eosTokenIds: [25], isDemo: false },
     letters,
     scheduler,
-    new ThrowingRunner(forward(broken), broken),
+    new ThrowingRunner(fwd, broken),
     { maxNumQueuedRequests: 100, seed: 0, numSchedulerSteps: 1 },
     log,
   );
@@ -219,4 +219,49 @@ t.test('failing the pending requests when the scheduler cannot finish them eithe
   const err = await drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 3 } }));
   t.ok(err instanceof EngineError && err.code === 'HIPSERVE_ERR_ENGINE_LOOP', 'the request still gets its error');
   t.ok(errors.includes('the scheduler could not finish a failed request'), 'the second failure is logged');
+});
+
+t.test('a step longer than the stall threshold is not a stall while its forward moves; one that stops moving is', async (t) => {
+  // The first step's forward runs until released, its progress counter
+  // moving every 10 ms while `moving`; later steps return at once.
+  let counter = 0;
+  let moving = true;
+  let release: (() => void) | null = null;
+  const ticker = setInterval(() => {
+    if (moving) counter++;
+  }, 10);
+  t.teardown(() => { clearInterval(ticker); });
+  const quick = forward({ forward: false });
+  let first = true;
+  const slow: ForwardFn = Object.assign(
+    (a: Parameters<ForwardFn>[0]) => {
+      if (!first) return quick(a);
+      first = false;
+      return new Promise<Awaited<ReturnType<ForwardFn>>>((resolve) => {
+        release = () => { resolve(quick(a)); };
+      });
+    },
+    { progress: () => counter },
+  );
+  const { engine } = makeEngine({ forward: false, pack: false, loop: false }, slow);
+  t.teardown(() => engine.close());
+  const STALL_MS = 100;
+  const out = drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 2 } }));
+  await waitFor(() => release !== null, 'the long step to start');
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    await new Promise((r) => setTimeout(r, 40));
+    statuses.push((await health(engine, STALL_MS)).status);
+  }
+  t.ok(performance.now() - engine.heartbeat().lastStepAt > 2 * STALL_MS, 'the step has run past the stall threshold');
+  t.same(statuses, statuses.map(() => 200), 'ready at every read while the forward moves');
+  moving = false;
+  await new Promise((r) => setTimeout(r, 3 * STALL_MS));
+  const h = await health(engine, STALL_MS);
+  t.equal(h.status, 503, 'a forward that stopped moving is a stall');
+  t.match(h.body.error?.message ?? '', /has not completed a step for \d+ s while requests are pending \(its forward last moved \d+ s ago\)/);
+  moving = true;
+  (release as (() => void) | null)?.();
+  t.equal(await out, null, 'the request completes once the step returns');
+  t.equal((await health(engine, STALL_MS)).status, 200, 'ready again');
 });

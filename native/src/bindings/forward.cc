@@ -281,12 +281,22 @@ Napi::Value ReadWeights(const Napi::CallbackInfo& info) {
   return make_ok(env, v);
 }
 
+// forwardProgress(model) -> a number that moves while a forward of the model
+// runs (model.h, Model::progress); the same number until one runs again.
+Napi::Value ForwardProgress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ModelHolder* mh = unwrap_model(env, info.Length() > 0 ? info[0] : env.Undefined());
+  if (!mh->model) return make_error(env, make_err(Code::INVALID_ARGUMENT, "the model handle was released", "forwardProgress"));
+  return make_ok(env, Napi::Number::New(env, static_cast<double>(mh->model->progress.load(std::memory_order_relaxed))));
+}
+
 }  // namespace
 
 void RegisterForwardExports(Napi::Env env, Napi::Object exports) {
   exports.Set("forward", HS_GUARDED(env, Forward, "forward", Returns::Promise));
   exports.Set("forwardSync", HS_GUARDED(env, ForwardSync, "forwardSync", Returns::Result));
   exports.Set("readWeights", HS_GUARDED(env, ReadWeights, "readWeights", Returns::Result));
+  exports.Set("forwardProgress", HS_GUARDED(env, ForwardProgress, "forwardProgress", Returns::Result));
 }
 
 }  // namespace hs

@@ -60,6 +60,11 @@ struct Model {
 
   // One forward at a time: a second concurrent call gets HIPSERVE_E_BUSY.
   std::atomic<bool> busy{false};
+  // Moves while a forward runs: once per layer on the CPU (and per chunk of
+  // prompt-logprob rows), once per device step. forwardProgress() reads it
+  // from the JS thread, so that /health can tell a long step (a big prefill
+  // on a slow CPU) from a wedged one. Its value means nothing; only a change.
+  std::atomic<uint64_t> progress{0};
   std::unique_ptr<ForwardScratch> scratch;
   // Set for the device backends (hip, hip-emu): the weights on the device and
   // the device forward; the host views above stay the source of truth.

@@ -1,6 +1,7 @@
 // /health/live proves the process answers HTTP. /health (ready) also proves
 // the model is loaded and the engine loop is alive: if requests are pending
-// and no step finished within the stall threshold, or the loop has failed
+// and no step finished and the forward in flight did not move (a layer
+// done) within the stall threshold, or the loop has failed
 // (crashed and been restarted, or had its forward fail) several times in a
 // row without completing a step, it answers 503 (while work is pending, or
 // for a stall threshold after the last failure), so a load balancer stops
@@ -28,9 +29,16 @@ export const healthRoutes: FastifyPluginCallback<{ ctx: ServerContext }> = (app,
     if (failures >= LOOP_FAILURES_NOT_READY && recent) {
       throw new HttpError('not_ready', [`the engine loop failed ${failures} times in a row without completing a step (last: ${hb.lastFailure ?? 'unknown'})`]);
     }
-    const sinceStepMs = performance.now() - hb.lastStepAt;
-    if (hb.pending && sinceStepMs > ctx.stallThresholdMs) {
-      throw new HttpError('not_ready', [`the engine has not completed a step for ${Math.round(sinceStepMs / 1000)} s while requests are pending`]);
+    // A step that takes longer than the threshold but whose forward still
+    // moves (a layer done since an earlier read) is slow, not stalled.
+    const now = performance.now();
+    const sinceStepMs = now - hb.lastStepAt;
+    const sinceMoveMs = now - Math.max(hb.lastStepAt, hb.lastProgressAt ?? 0);
+    if (hb.pending && sinceMoveMs > ctx.stallThresholdMs) {
+      throw new HttpError('not_ready', [
+        `the engine has not completed a step for ${Math.round(sinceStepMs / 1000)} s while requests are pending` +
+          (sinceMoveMs < sinceStepMs ? ` (its forward last moved ${Math.round(sinceMoveMs / 1000)} s ago)` : ''),
+      ]);
     }
     return reply.send({ status: 'ready', model: ctx.engine.model.name });
   });
