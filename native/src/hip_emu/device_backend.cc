@@ -103,7 +103,7 @@ Status run_device_forward(Model& m, const KvCache& kv, const StepInput& s, StepO
   Status st = validate_step(m, kv, s);
   if (!st.ok()) return st;
   if (!kv.device || !m.device) return make_err(Code::INVALID_ARGUMENT, "kvCache: not a device pool of this model", "forward");
-  m.progress.fetch_add(1, std::memory_order_relaxed);  // per step: the device runs the layers (model.h)
+  m.note_progress();  // per step: the device runs the layers (model.h)
   const auto t0 = std::chrono::steady_clock::now();
   const size_t S = s.query_start.size() - 1;
   out->top_n = 0;

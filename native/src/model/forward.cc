@@ -208,7 +208,7 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
     cpu::matmul_silu_mul(pool, xn, Ti, w.gate, w.up, gate, up);
     cpu::matmul(pool, gate, Ti, w.down, xn);
     cpu::add_inplace(x, xn, Ti * H);
-    m.progress.fetch_add(1, std::memory_order_relaxed);
+    m.note_progress();
   }
 
   // Prompt logprobs (echo): every token with a target, a few rows at a time
@@ -228,7 +228,7 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
     cpu::matmul(pool, rows, static_cast<int64_t>(R), m.lm_head, plogits);
     PromptJob job{plogits, prompt.rows.data() + r0, prompt.top_n.data() + r0, &s, V, out};
     cpu::parallel_for(pool, static_cast<int64_t>(R), prompt_rows, &job);
-    m.progress.fetch_add(1, std::memory_order_relaxed);
+    m.note_progress();
   }
 
   // The last token of each sampling sequence, in sequence order.

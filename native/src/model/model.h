@@ -65,6 +65,9 @@ struct Model {
   // from the JS thread, so that /health can tell a long step (a big prefill
   // on a slow CPU) from a wedged one. Its value means nothing; only a change.
   std::atomic<uint64_t> progress{0};
+  // ...moved by the one forward that holds `busy`: a plain store, no locked
+  // add between the layers of a decode step.
+  void note_progress() { progress.store(progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
   std::unique_ptr<ForwardScratch> scratch;
   // Set for the device backends (hip, hip-emu): the weights on the device and
   // the device forward; the host views above stay the source of truth.
