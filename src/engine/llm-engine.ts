@@ -262,48 +262,79 @@ export class LlmEngine implements Engine {
    */
   private async loop(): Promise<void> {
     let next: Launched | null = null;
-    while (next !== null || this.scheduler.hasPending()) {
-      const cur = next ?? this.launch();
-      next = null;
-      if (cur === null) {
-        await yieldToIo();
-        continue;
+    // The launched step whose update() has not returned: if the loop
+    // crashes (a bug in text work, a metrics callback), it is waited for and
+    // cancelled, or the scheduler would refuse every later schedule() while
+    // it stays in flight, and the restarted loop could never step again.
+    let flying: Launched | null = null;
+    try {
+      while (next !== null || this.scheduler.hasPending()) {
+        const cur: Launched | null = next ?? this.launch();
+        next = null;
+        flying = cur;
+        if (cur === null) {
+          await yieldToIo();
+          continue;
+        }
+        let res: StepResult;
+        try {
+          res = await cur.promise;
+        } catch (err) {
+          flying = null; // failStep cancels it
+          this.failStep(cur.out, err);
+          continue;
+        }
+        const tResolved = performance.now();
+        this.scheduler.update(cur.out, res.sampled);
+        flying = null;
+        if (res.prompt !== undefined) this.applyPromptRows(cur.out, res.prompt);
+        let numGenerated = 0;
+        let numPrompt = 0;
+        // A step at a time (a multi-step call has several): a stop string met
+        // in step k finishes the choice before step k + 1's tokens are looked
+        // at. An overlapped launch goes after the last step's token stops.
+        for (let k = 0; k < res.steps; k++) {
+          const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, k, tResolved);
+          if (k === res.steps - 1 && this.overlap && this.scheduler.hasPending()) {
+            next = this.launch();
+            flying = next;
+          }
+          this.applyText(fresh);
+          numGenerated += fresh.length;
+          numPrompt += newPromptTokens;
+        }
+        const now = performance.now();
+        this.supervisor.stepCompleted(now);
+        this.events.onStep?.({
+          // A burst computes one token per sampled token (all are decodes).
+          numTokens: cur.out.numSteps === 1 ? cur.out.numBatchedTokens : numGenerated,
+          numPromptTokens: numPrompt,
+          numGenerationTokens: numGenerated,
+          jsMs: res.packMs + (now - tResolved),
+          nativeMs: res.nativeMs,
+        });
+        // Let I/O (new requests, aborts, socket writes) run between steps; an
+        // overlapped step already yields while its forward runs.
+        if (next === null) await yieldToIo();
       }
-      let res: StepResult;
-      try {
-        res = await cur.promise;
-      } catch (err) {
-        this.failStep(cur.out, err);
-        continue;
-      }
-      const tResolved = performance.now();
-      this.scheduler.update(cur.out, res.sampled);
-      if (res.prompt !== undefined) this.applyPromptRows(cur.out, res.prompt);
-      let numGenerated = 0;
-      let numPrompt = 0;
-      // A step at a time (a multi-step call has several): a stop string met
-      // in step k finishes the choice before step k + 1's tokens are looked
-      // at. An overlapped launch goes after the last step's token stops.
-      for (let k = 0; k < res.steps; k++) {
-        const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, k, tResolved);
-        if (k === res.steps - 1 && this.overlap && this.scheduler.hasPending()) next = this.launch();
-        this.applyText(fresh);
-        numGenerated += fresh.length;
-        numPrompt += newPromptTokens;
-      }
-      const now = performance.now();
-      this.supervisor.stepCompleted(now);
-      this.events.onStep?.({
-        // A burst computes one token per sampled token (all are decodes).
-        numTokens: cur.out.numSteps === 1 ? cur.out.numBatchedTokens : numGenerated,
-        numPromptTokens: numPrompt,
-        numGenerationTokens: numGenerated,
-        jsMs: res.packMs + (now - tResolved),
-        nativeMs: res.nativeMs,
-      });
-      // Let I/O (new requests, aborts, socket writes) run between steps; an
-      // overlapped step already yields while its forward runs.
-      if (next === null) await yieldToIo();
+    } catch (err) {
+      if (flying !== null) await this.abandonStep(flying);
+      throw err;
+    }
+  }
+
+  /** Waits for a step the crashed loop launched and takes it out of the scheduler as if it never ran. */
+  private async abandonStep(l: Launched): Promise<void> {
+    try {
+      await l.promise;
+    } catch {
+      // Its failure is moot: the step is cancelled below either way.
+    }
+    try {
+      this.scheduler.cancelStep(l.out);
+    } catch (err) {
+      // update() may have taken it before the crash: nothing is left in flight then.
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'cancelling the crashed loop\'s step');
     }
   }
 

@@ -51,7 +51,7 @@ interface Broken {
   finish?: boolean;
 }
 
-function makeEngine(broken: Broken, fwd: ForwardFn = forward(broken)) {
+function makeEngine(broken: Broken, fwd: ForwardFn = forward(broken), overlapSteps = false) {
   const scheduler = createScheduler({ numBlocks: 64, blockSize: 4, maxNumBatchedTokens: 64, maxNumSeqs: 8, hashSeed: 'test' });
   const schedule = scheduler.schedule.bind(scheduler);
   scheduler.schedule = (opts) => {
@@ -70,7 +70,7 @@ function makeEngine(broken: Broken, fwd: ForwardFn = forward(broken)) {
     letters,
     scheduler,
     new ThrowingRunner(fwd, broken),
-    { maxNumQueuedRequests: 100, seed: 0, numSchedulerSteps: 1 },
+    { maxNumQueuedRequests: 100, seed: 0, numSchedulerSteps: 1, overlapSteps },
     log,
   );
   return { engine, errors };
@@ -265,3 +265,28 @@ t.test('a step longer than the stall threshold is not a stall while its forward 
   t.equal(await out, null, 'the request completes once the step returns');
   t.equal((await health(engine, STALL_MS)).status, 200, 'ready again');
 });
+
+for (const overlap of [false, true]) {
+  t.test(`a loop that crashes after its step${overlap ? ', with the next step already launched,' : ''} restarts and goes on`, async (t) => {
+    const broken: Broken = { forward: false, pack: false, loop: false };
+    const { engine, errors } = makeEngine(broken, forward(broken), overlap);
+    t.teardown(() => engine.close());
+    let crashes = 0;
+    engine.setEvents({
+      onStep: () => {
+        // A metrics callback that throws once, after the second step: with
+        // overlapped steps the third is in flight by then.
+        if (++crashes === 2) throw new Error('metrics bug');
+      },
+    });
+    const outs: RequestOutput[] = [];
+    for await (const o of engine.generate({ prompt: 'abc', params: { maxTokens: 6 } })) outs.push(o);
+    const deltas = outs.flatMap((o) => o.deltas);
+    t.equal(outs.at(-1)?.finished, true, 'the request finished');
+    t.same(deltas.flatMap((d) => d.tokenIds), [3, 4, 5, 6, 7, 8], 'with all its tokens, each once');
+    t.equal(deltas.at(-1)?.finishReason, 'length');
+    t.ok(errors.some((m) => m.includes('engine loop failed')), 'the crash was logged');
+    t.equal(engine.heartbeat().consecutiveFailures, 0, 'later steps completed');
+    t.equal(engine.stats().kvBlocksUsed, 0, 'no block held');
+  });
+}
