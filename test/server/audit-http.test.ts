@@ -113,7 +113,9 @@ t.test('a client gone while its long prompt is tokenized: nothing reaches the en
       t.equal(seen, before + 1, 'the disconnect is counted once, during tokenizing');
       t.equal(gate.exited(), 0, 'tokenizing had not finished then');
       gate.release();
-      await waitFor(() => gate.exited() === 1, 'tokenizing to finish');
+      // The first encode also starts the worker (tsx compiles its modules,
+      // the tokenizer loads): seconds on a loaded machine, so a generous bound.
+      await waitFor(() => gate.exited() === 1, 'tokenizing to finish', 120_000);
       await turn();
       await turn();
       t.equal(h.ctx.encoder.offloaded(), offloaded + 1, 'it was encoded in the worker');
