@@ -5,6 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Scheduler, SchedulerOutput } from '../scheduler/interface.js';
 import { MAX_AUTO_STEPS, type ModelRunner, type PromptRows, type SeqSampling, type StepResult } from '../runner/runner.js';
+import { GuideError, GuideFactory } from '../guided/xgrammar.js';
 import { EngineError } from './errors.js';
 import { LoopSupervisor } from './loop-supervisor.js';
 import { resolveSamplingParams } from './params.js';
@@ -16,9 +17,11 @@ import type {
   EngineStats,
   FinishReason,
   GenerateInput,
+  GuideSpec,
   Heartbeat,
   ModelInfo,
   RequestOutput,
+  TokenGuide,
   TokenizerApi,
 } from './types.js';
 
@@ -77,6 +80,10 @@ export class LlmEngine implements Engine {
   private readonly baseSeed: bigint;
   private readonly eos: ReadonlySet<number>;
   private readonly overlap: boolean;
+  /** Built on the first response_format request (the tokenizer's vocabulary through xgrammar). */
+  private guideFactory: Promise<GuideFactory> | null = null;
+  /** Live choices with a guide: while any, every call runs one step (its bans hold for one token). */
+  private guidedChoices = 0;
 
   constructor(
     readonly model: ModelInfo,
@@ -152,6 +159,25 @@ export class LlmEngine implements Engine {
    * aborts the request.
    */
   generate(input: GenerateInput): AsyncIterable<RequestOutput> {
+    try {
+      return this.submit(input);
+    } catch (err) {
+      for (const g of input.guides ?? []) g.dispose();
+      throw err;
+    }
+  }
+
+  async guided(spec: GuideSpec, n: number): Promise<TokenGuide[]> {
+    if (this.guideFactory === null) {
+      const tok = this.tokenizer;
+      if (tok.guidedVocab === undefined) throw new GuideError('this model\'s tokenizer cannot be used for guided decoding');
+      this.guideFactory = GuideFactory.create({ ...tok.guidedVocab(), vocabSize: this.model.vocabSize, stopTokenIds: [...this.model.eosTokenIds] });
+      this.guideFactory.catch(() => { this.guideFactory = null; });
+    }
+    return (await this.guideFactory).guides(spec, n);
+  }
+
+  private submit(input: GenerateInput): AsyncIterable<RequestOutput> {
     if (this.draining) throw new EngineError('HIPSERVE_ERR_SHUTTING_DOWN', 'the server is shutting down');
     const promptIds = typeof input.prompt === 'string' ? this.tokenizer.encode(input.prompt, true) : [...input.prompt];
     if (promptIds.length === 0) throw new EngineError('HIPSERVE_ERR_EMPTY_PROMPT', 'the prompt is empty', 'prompt');
@@ -169,6 +195,13 @@ export class LlmEngine implements Engine {
       }
     }
     const params = resolveSamplingParams(input.params, this.model.vocabSize, maxLen - promptIds.length);
+    const guides = input.guides ?? null;
+    if (guides !== null) {
+      if (guides.length !== params.n) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `${guides.length} guides for ${params.n} choices`, 'n');
+      // The grammar may allow only EOS (its text complete): a ban on EOS would leave nothing to sample.
+      if (params.minTokens > 0) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'min_tokens cannot be combined with response_format', 'min_tokens');
+      if (params.ignoreEos) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'ignore_eos cannot be combined with response_format', 'ignore_eos');
+    }
     const requestId = input.requestId ?? randomUUID();
     if (this.requests.has(requestId)) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `request id ${requestId} is already in use`, 'request_id');
     // The queue bound, in sequences (each choice waits as one), checked here
@@ -186,7 +219,8 @@ export class LlmEngine implements Engine {
     for (let i = 0; i < params.n; i++) {
       const schedId = params.n === 1 ? requestId : `${requestId}#${i}`;
       const seed = params.n === 1 ? base : mixSeed(base, i);
-      const c = new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds);
+      const c = new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null);
+      if (c.guide !== null) this.guidedChoices++;
       state.choices.push(c);
       this.choicesBySchedId.set(schedId, c);
     }
@@ -295,6 +329,7 @@ export class LlmEngine implements Engine {
         // at. An overlapped launch goes after the last step's token stops.
         for (let k = 0; k < res.steps; k++) {
           const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, k, tResolved);
+          if (this.guidedChoices > 0) await this.refreshGuides(fresh);
           if (k === res.steps - 1 && this.overlap && this.scheduler.hasPending()) {
             next = this.launch();
             flying = next;
@@ -343,7 +378,7 @@ export class LlmEngine implements Engine {
     const tStart = performance.now();
     const want = this.opts.numSchedulerSteps ?? 'auto';
     // Running requests are the step's tokens when it can be a burst (all decodes).
-    const numSteps = want === 'auto' ? this.runner.stepsFor(Math.max(1, this.scheduler.numRunning()), MAX_AUTO_STEPS) : want;
+    const numSteps = this.guidedChoices > 0 ? 1 : want === 'auto' ? this.runner.stepsFor(Math.max(1, this.scheduler.numRunning()), MAX_AUTO_STEPS) : want;
     const out = this.scheduler.schedule({ numSteps });
     for (const f of out.failed) this.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
     if (out.seqs.length === 0) {
@@ -389,7 +424,11 @@ export class LlmEngine implements Engine {
       const p = c.parent.params;
       newPromptTokens += c.append(tok, now, p.logprobs === null ? null : tokenLogprob(this.tokenizer, res, row, tok, p.logprobs));
       fresh.push([c, tok]);
-      if (p.stopTokenIds.includes(tok)) this.finishChoice(c, 'stop', tok);
+      if (c.guide !== null && !c.guide.accept(tok)) {
+        // The step banned every token the grammar rejects: this is a bug, not the model's choice.
+        this.log.error({ requestId: c.parent.requestId, token: tok }, 'the grammar rejected a sampled token; ending the choice');
+        this.finishChoice(c, 'stop', null);
+      } else if (p.stopTokenIds.includes(tok)) this.finishChoice(c, 'stop', tok);
       else if (!p.ignoreEos && this.eos.has(tok)) this.finishChoice(c, 'stop', null);
       else if (c.outputTokenIds.length >= p.maxTokens) this.finishChoice(c, 'length', null);
       else c.updateBanned();
@@ -430,8 +469,25 @@ export class LlmEngine implements Engine {
   private finishChoice(c: ChoiceState, reason: FinishReason, stopReason: string | number | null): void {
     c.finishReason = reason;
     c.stopReason = stopReason;
+    this.releaseGuide(c);
     this.scheduler.finish(c.schedId, reason);
     this.choicesBySchedId.delete(c.schedId);
+  }
+
+  private releaseGuide(c: ChoiceState): void {
+    if (c.guide === null || c.guideReleased) return;
+    c.guideReleased = true;
+    this.guidedChoices--;
+    c.guide.dispose();
+  }
+
+  /** What the guided choices among `fresh` may sample next, once their new tokens are in the grammar. */
+  private async refreshGuides(fresh: readonly [ChoiceState, number][]): Promise<void> {
+    for (const [c] of fresh) {
+      if (c.guide === null || c.guideReleased || c.finishReason !== null) continue;
+      await c.guide.refresh();
+      c.updateBanned();
+    }
   }
 
   /** Emits what the request has and, once every choice is done, retires it. */
@@ -473,6 +529,7 @@ export class LlmEngine implements Engine {
         this.log.error({ requestId: st.requestId, err: schedErr }, 'the scheduler could not finish a failed request');
         for (const c of st.choices) {
           c.reported = true;
+          this.releaseGuide(c);
           this.choicesBySchedId.delete(c.schedId);
         }
         this.requests.delete(st.requestId);

@@ -13,6 +13,7 @@ import type {
   RequestTimings,
   SamplingParams,
   TokenLogprob,
+  TokenGuide,
   TokenizerApi,
 } from './types.js';
 
@@ -28,6 +29,8 @@ export class ChoiceState {
   /** Set once the final delta (with finishReason) was queued. */
   reported = false;
   lastTokenAt: number | null = null;
+  /** The guide was disposed (the choice ended). */
+  guideReleased = false;
   readonly interTokenS: number[] = [];
 
   constructor(
@@ -37,6 +40,8 @@ export class ChoiceState {
     seed: bigint,
     tok: TokenizerApi,
     private readonly eosTokenIds: readonly number[],
+    /** response_format: what the grammar rejects is banned, one step at a time. */
+    readonly guide: TokenGuide | null = null,
   ) {
     const p = parent.params;
     this.detok = new IncrementalDetokenizer(tok, parent.promptTokenIds, p.skipSpecialTokens, p.stop, p.includeStopStrInOutput);
@@ -90,7 +95,13 @@ export class ChoiceState {
    */
   updateBanned(): void {
     const p = this.parent.params;
-    if (this.outputTokenIds.length < p.minTokens) {
+    if (this.guide !== null) {
+      // Valid for the next token only: guided requests run single steps
+      // (min_tokens and ignore_eos are refused with a guide: they could ban
+      // the only tokens the grammar allows).
+      this.sampling.banned = this.guide.rejected();
+      this.sampling.banSteps = 1;
+    } else if (this.outputTokenIds.length < p.minTokens) {
       this.sampling.banned = [...(p.ignoreEos ? [] : this.eosTokenIds), ...p.stopTokenIds];
       this.sampling.banSteps = p.minTokens - this.outputTokenIds.length;
     } else if (this.sampling.banned.length > 0) {

@@ -1,6 +1,10 @@
 // The engine's public contract: what src/server/ may use. The server never
 // reaches below this file (scheduler, runner, native).
 
+import type { GuidedVocab, GuideSpec, TokenGuide } from '../guided/xgrammar.js';
+
+export type { GuideSpec, TokenGuide } from '../guided/xgrammar.js';
+
 export type FinishReason = 'stop' | 'length' | 'abort';
 
 /** The most choices (n) one request may ask for: each is a sequence in the batch. */
@@ -98,6 +102,12 @@ export interface GenerateInput {
   prompt: string | number[];
   params?: Partial<SamplingParams>;
   signal?: AbortSignal;
+  /**
+   * Grammar-guided decoding: one guide per choice (params.n), from
+   * Engine.guided(). The engine owns them from here (disposes them when
+   * the choice ends, or at once if generate() throws).
+   */
+  guides?: TokenGuide[];
 }
 
 export interface Heartbeat {
@@ -186,12 +196,20 @@ export interface TokenizerApi {
   /** Renders the model's chat template; throws a typed error if it has none. */
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt: boolean; extra?: Record<string, unknown> }): string;
   tokenToString(id: number): string;
+  /** The vocabulary for grammar-guided decoding (src/guided/); absent: the engine cannot guide. */
+  guidedVocab?(): Omit<GuidedVocab, 'stopTokenIds' | 'vocabSize'>;
 }
 
 export interface Engine {
   readonly model: ModelInfo;
   readonly tokenizer: TokenizerApi;
   generate(input: GenerateInput): AsyncIterable<RequestOutput>;
+  /**
+   * Guides that hold a request's output to a format (response_format), `n`
+   * of them, for GenerateInput.guides. Absent where the engine cannot guide;
+   * a schema that cannot be compiled rejects with a GuideError.
+   */
+  guided?(spec: GuideSpec, n: number): Promise<TokenGuide[]>;
   abort(requestId: string): void;
   /** Waiting requests could take `numSeqs` more sequences (default 1) without exceeding the queue bound. */
   canAdmit(numSeqs?: number): boolean;

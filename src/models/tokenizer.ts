@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import type { ChatMessage, TokenizerApi } from '../engine/types.js';
+import type { GuidedVocab, VocabType } from '../guided/xgrammar.js';
 import { GgufError, GgufMetadata, readGguf } from './gguf-reader.js';
 import { tokenizerJsonFromGguf } from './gguf-tokenizer-json.js';
 
@@ -46,6 +47,8 @@ export interface LoadedTokenizer extends TokenizerApi {
   bosToken: string | null;
   eosToken: string | null;
   hasChatTemplate: boolean;
+  /** The vocabulary as grammar-guided decoding needs it (src/guided/); its stop tokens are left to the caller. */
+  guidedVocab(): Omit<GuidedVocab, 'stopTokenIds' | 'vocabSize'>;
 }
 
 // tokenizer_config.json writes special tokens as a string or as an AddedToken object.
@@ -92,7 +95,7 @@ class HfTokenizer implements LoadedTokenizer {
 
   /** `sources` name where the vocabulary and the chat template came from, for errors. */
   constructor(
-    tokenizerJson: object,
+    private readonly tokenizerJson: object,
     private readonly config: Record<string, unknown>,
     readonly eosTokenIds: number[],
     readonly vocabSize: number,
@@ -129,6 +132,10 @@ class HfTokenizer implements LoadedTokenizer {
 
   tokenToString(id: number): string {
     return this.decode([id], false);
+  }
+
+  guidedVocab(): Omit<GuidedVocab, 'stopTokenIds' | 'vocabSize'> {
+    return guidedVocabOf(this.tokenizerJson as Record<string, unknown>);
   }
 
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt: boolean; extra?: Record<string, unknown> }): string {
@@ -178,6 +185,50 @@ function maxId(json: Record<string, unknown>): number {
     for (const t of json.added_tokens as unknown[]) if (isRecord(t) && typeof t.id === 'number' && t.id > max) max = t.id;
   }
   return max;
+}
+
+/** Whether a tokenizer.json component, or one of a Sequence of them, has this type. */
+function hasPart(v: unknown, type: string): boolean {
+  if (!isRecord(v)) return false;
+  if (v.type === type) return true;
+  for (const key of ['decoders', 'normalizers', 'pretokenizers']) {
+    const list = v[key];
+    if (Array.isArray(list) && list.some((x) => hasPart(x, type))) return true;
+  }
+  return false;
+}
+
+/**
+ * The token strings by id (BPE's vocab map or Unigram's [piece, score]
+ * list, then the added tokens) and how they map to bytes: GPT-2 byte-level
+ * (a ByteLevel decoder), SentencePiece with <0xNN> byte tokens
+ * (byte_fallback), or as they are. A leading "▁" is prepended to the text
+ * when the normalizer prepends one or a Metaspace pre-tokenizer adds it.
+ */
+function guidedVocabOf(json: Record<string, unknown>): Omit<GuidedVocab, 'stopTokenIds' | 'vocabSize'> {
+  const tokens: string[] = new Array<string>(maxId(json) + 1).fill('');
+  const model = isRecord(json.model) ? json.model : {};
+  const vocab = model.vocab;
+  if (Array.isArray(vocab)) {
+    vocab.forEach((entry: unknown, id) => {
+      if (Array.isArray(entry) && typeof entry[0] === 'string') tokens[id] = entry[0];
+    });
+  } else if (isRecord(vocab)) {
+    for (const [piece, id] of Object.entries(vocab)) if (typeof id === 'number' && id >= 0 && id < tokens.length) tokens[id] = piece;
+  }
+  if (Array.isArray(json.added_tokens)) {
+    for (const t of json.added_tokens as unknown[]) {
+      if (isRecord(t) && typeof t.id === 'number' && typeof t.content === 'string' && t.id >= 0 && t.id < tokens.length) tokens[t.id] = t.content;
+    }
+  }
+  let type: VocabType = 'raw';
+  if (hasPart(json.decoder, 'ByteLevel') || hasPart(json.pre_tokenizer, 'ByteLevel')) type = 'byte_level';
+  else if (model.byte_fallback === true || hasPart(json.decoder, 'ByteFallback')) type = 'byte_fallback';
+  const meta = isRecord(json.pre_tokenizer) && json.pre_tokenizer.type === 'Metaspace' ? json.pre_tokenizer : null;
+  const prependSpace =
+    hasPart(json.normalizer, 'Prepend') ||
+    (meta !== null && (meta.add_prefix_space === true || meta.prepend_scheme === 'always' || meta.prepend_scheme === 'first'));
+  return { tokens, type, prependSpace };
 }
 
 function tokenizerJsonPath(dir: string): string {

@@ -2,7 +2,7 @@
 // order. If the consumer stops early (error, disconnect), every engine
 // request still running is aborted.
 
-import type { Engine, RequestOutput, SamplingParams } from '../engine/types.js';
+import type { Engine, RequestOutput, SamplingParams, TokenGuide } from '../engine/types.js';
 
 export interface TaggedOutput {
   promptIndex: number;
@@ -20,15 +20,25 @@ export function runPrompts(
   params: Partial<SamplingParams>,
   signal: AbortSignal,
   idBase: string,
+  /** Per prompt, its choices' guides (response_format); each set belongs to the engine once handed to generate(). */
+  guides: TokenGuide[][] | null = null,
 ): AsyncGenerator<TaggedOutput> {
   const local = new AbortController();
   const both = AbortSignal.any([signal, local.signal]);
   const iters: AsyncIterator<RequestOutput>[] = [];
+  let handed = 0;
   try {
     prompts.forEach((ids, i) => {
-      iters.push(engine.generate({ requestId: prompts.length === 1 ? idBase : `${idBase}-${i}`, prompt: ids, params, signal: both })[Symbol.asyncIterator]());
+      handed = i + 1;
+      const g = guides?.[i];
+      iters.push(
+        engine.generate({ requestId: prompts.length === 1 ? idBase : `${idBase}-${i}`, prompt: ids, params, signal: both, ...(g ? { guides: g } : {}) })[
+          Symbol.asyncIterator
+        ](),
+      );
     });
   } catch (err) {
+    for (const set of guides?.slice(handed) ?? []) for (const g of set) g.dispose();
     local.abort(new Error('a sibling prompt was rejected'));
     throw err;
   }

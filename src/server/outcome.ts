@@ -4,11 +4,12 @@
 // error event, or nothing once the client is gone), or a dropped reply.
 
 import type { FastifyReply } from 'fastify';
-import type { SamplingParams } from '../engine/types.js';
+import type { GuideSpec, SamplingParams, TokenGuide } from '../engine/types.js';
+import { GuideError } from '../guided/xgrammar.js';
 import { requestAbort, type RequestAbort } from './abort.js';
 import { Choices } from './choices.js';
 import type { ServerContext } from './context.js';
-import { HttpError, queueFull, type OpenAIErrorBody } from './errors.js';
+import { badRequest, HttpError, queueFull, type OpenAIErrorBody } from './errors.js';
 import { toHttpError } from './error-map.js';
 import { runPrompts, type TaggedOutput } from './generation.js';
 import { sendSse } from './sse.js';
@@ -76,11 +77,20 @@ export class RouteRun {
     prepare: () => Promise<{ prompts: number[][]; maxTokens: number }>,
     params: Omit<SamplingParams, 'maxTokens'>,
     id: string,
+    /** response_format: the grammar each prompt's choices are held to. */
+    format: GuideSpec | null = null,
   ): Promise<boolean> {
     const { ctx, abort } = this;
+    let guides: TokenGuide[][] | null = null;
+    const dropGuides = (): void => {
+      for (const set of guides ?? []) for (const g of set) g.dispose();
+      guides = null;
+    };
     try {
       const { prompts, maxTokens } = await prepare();
+      if (format !== null && !abort.signal.aborted) guides = await this.guides(format, prompts.length, params.n);
       if (abort.signal.aborted) {
+        dropGuides();
         abort.dispose();
         afterRun(abort, this.timeoutS); // a timeout: its 408
         this.drop();
@@ -91,9 +101,12 @@ export class RouteRun {
       // submitted; the engine enforces the bound again in generate().
       if (!ctx.engine.canAdmit(prompts.length * params.n)) throw Object.assign(new Error('queue full'), { code: 'HIPSERVE_ERR_QUEUE_FULL' });
       this.choices.promptTokens = prompts.reduce((a, p) => a + p.length, 0);
-      this.outputs = runPrompts(ctx.engine, prompts, { ...params, maxTokens }, abort.signal, id);
+      const handed = guides;
+      guides = null; // runPrompts owns them now
+      this.outputs = runPrompts(ctx.engine, prompts, { ...params, maxTokens }, abort.signal, id, handed);
       return true;
     } catch (err) {
+      dropGuides();
       abort.dispose();
       // Nobody is left to read an error: drop the reply quietly.
       if (abort.reason() === 'client_disconnect') {
@@ -106,6 +119,21 @@ export class RouteRun {
       }
       throw err;
     }
+  }
+
+  /** A set of guides per prompt; a format the engine cannot guide, or a schema that does not compile, is a 400. */
+  private async guides(format: GuideSpec, numPrompts: number, n: number): Promise<TokenGuide[][]> {
+    const engine = this.ctx.engine;
+    if (engine.guided === undefined) throw badRequest('response_format is not supported by this engine.', 'response_format');
+    const sets: TokenGuide[][] = [];
+    try {
+      for (let i = 0; i < numPrompts; i++) sets.push(await engine.guided(format, n));
+    } catch (err) {
+      for (const set of sets) for (const g of set) g.dispose();
+      if (err instanceof GuideError) throw badRequest(err.message.endsWith('.') ? err.message : `${err.message}.`, 'response_format');
+      throw err;
+    }
+    return sets;
   }
 
   private get started(): AsyncGenerator<TaggedOutput> {

@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino';
 import { defaultConfig, type ServeConfig } from '../../src/config/options.js';
 import { assembleEngine, type EngineParts } from '../../src/engine/index.js';
 import type { LlmEngine } from '../../src/engine/llm-engine.js';
+import type { TokenizerName } from '../../src/models/npm-tokenizers.js';
 import { loadTokenizer } from '../../src/models/tokenizer.js';
 import * as native from '../../src/native.js';
 import { buildServer, type App } from '../../src/server/app.js';
@@ -19,6 +20,8 @@ export const quiet = { info: () => undefined, warn: () => undefined, error: () =
 export interface LiveOptions {
   arch?: Arch;
   format?: FixtureFormat;
+  /** Another of the npm tokenizers than the arch's own. */
+  tokenizer?: TokenizerName;
   /** Exact engine sizes (defaults: 64 blocks of 16, max-model-len 256, 4 seqs). */
   engine?: Partial<Omit<EngineParts, 'loaded' | 'tokenizer' | 'logger'>>;
   config?: Partial<ServeConfig>;
@@ -38,7 +41,7 @@ export interface Live {
 }
 
 export async function startLive(o: LiveOptions = {}): Promise<Live> {
-  const path = await fixtureModel(o.arch ?? 'qwen3', o.format ?? 'safetensors');
+  const path = await fixtureModel(o.arch ?? 'qwen3', o.format ?? 'safetensors', o.tokenizer === undefined ? {} : { tokenizer: o.tokenizer });
   const loaded = await native.loadModel(path, { device: 'cpu' });
   if (!loaded.ok) throw loaded.error;
   const tokenizer = await loadTokenizer(path);

@@ -6,7 +6,7 @@ import { LlmEngine } from '../../src/engine/llm-engine.js';
 import { EngineError } from '../../src/engine/errors.js';
 import { ModelRunner, type ForwardFn, type StepArrays } from '../../src/runner/runner.js';
 import { createScheduler } from '../../src/scheduler/scheduler.js';
-import type { GenerateInput, RequestOutput, TokenizerApi } from '../../src/engine/types.js';
+import type { GenerateInput, RequestOutput, TokenGuide, TokenizerApi } from '../../src/engine/types.js';
 import { waitFor } from '../helpers/wait.js';
 
 const V = 26;
@@ -252,5 +252,93 @@ t.test('queue bound, heartbeat and drain', async (t) => {
   t.equal(engine.heartbeat().pending, false);
   await engine.drain(100);
   t.throws(() => engine.generate({ prompt: 'a' }), { code: 'HIPSERVE_ERR_SHUTTING_DOWN' });
+  await engine.close();
+});
+
+/** A grammar of one sentence: `seq`, then EOS; everything else is rejected. Counts its calls. */
+class SentenceGuide implements TokenGuide {
+  private pos = 0;
+  private ids: number[] = [];
+  accepted: number[] = [];
+  disposed = 0;
+  constructor(private readonly seq: number[]) {
+    this.ids = this.compute();
+  }
+  private compute(): number[] {
+    const want = this.pos < this.seq.length ? this.seq[this.pos] : EOS;
+    return Array.from({ length: V }, (_, i) => i).filter((i) => i !== want);
+  }
+  rejected(): readonly number[] {
+    return this.ids;
+  }
+  accept(tok: number): boolean {
+    this.accepted.push(tok);
+    const want = this.pos < this.seq.length ? this.seq[this.pos] : EOS;
+    if (tok !== want) return false;
+    this.pos++;
+    return true;
+  }
+  refresh(): Promise<void> {
+    this.ids = this.compute();
+    return Promise.resolve();
+  }
+  dispose(): void {
+    this.disposed++;
+  }
+}
+
+for (const [overlap, steps] of [[false, 1], [true, 1], [false, 4], [true, 4]] as const) t.test(`a guided choice samples only what its grammar allows, one step a call (overlapped steps: ${overlap}, steps per call: ${steps})`, async (t) => {
+  const script: Script = { banned: [] };
+  const { engine } = makeEngine(script, { overlap, steps });
+  const g = new SentenceGuide([7, 3, 9]);
+  const plainWhile = gen(engine, { prompt: 'k', params: { maxTokens: 8, ignoreEos: true } });
+  const r = await gen(engine, { prompt: 'a', params: { maxTokens: 20 }, guides: [g] });
+  t.same([r.choices.get(0)?.tokens, r.choices.get(0)?.finish], [[7, 3, 9, EOS], 'stop'], 'the sentence, then EOS');
+  t.same(g.accepted, [7, 3, 9, EOS], 'every sampled token went through the grammar');
+  t.equal(g.disposed, 1, 'the guide is disposed once the choice ends');
+  t.same((await plainWhile).choices.get(0)?.tokens, [11, 12, 13, 14, 15, 16, 17, 18], 'an unguided neighbour is unaffected');
+  const burstsBefore = script.bursts ?? 0;
+  const after = await gen(engine, { prompt: 'a', params: { maxTokens: 6 } });
+  t.same(after.choices.get(0)?.tokens, [1, 2, 3, 4, 5, 6]);
+  t.equal((script.bursts ?? 0) - burstsBefore, steps > 1 ? 1 : 0, 'with no guide left, decodes run as multi-step calls again');
+  t.equal(engine.stats().kvBlocksUsed, 0);
+  await engine.close();
+});
+
+t.test('guides: n of them, disposed on abort, on a refused request and when the grammar rejects a token', async (t) => {
+  const { engine, logs } = makeEngine({ banned: [] }, { steps: 4 });
+  const two = [new SentenceGuide([2, 2]), new SentenceGuide([4])];
+  const r = await gen(engine, { prompt: 'a', params: { maxTokens: 9, n: 2 }, guides: two });
+  t.same([r.choices.get(0)?.tokens, r.choices.get(1)?.tokens], [[2, 2, EOS], [4, EOS]], 'each choice its own grammar');
+  t.same(two.map((g) => g.disposed), [1, 1]);
+
+  const ctl = new AbortController();
+  const long = new SentenceGuide(Array.from({ length: 40 }, () => 5));
+  const it = engine.generate({ prompt: 'a', params: { maxTokens: 30 }, guides: [long], signal: ctl.signal });
+  const first = await it[Symbol.asyncIterator]().next();
+  t.notOk(first.done);
+  ctl.abort();
+  await waitFor(() => long.disposed === 1, 'the aborted choice\'s guide to be disposed');
+
+  for (const [params, field] of [[{ minTokens: 2 }, 'min_tokens'], [{ ignoreEos: true }, 'ignore_eos'], [{ n: 2 }, 'n']] as const) {
+    const g = new SentenceGuide([1]);
+    let err: unknown = null;
+    try {
+      engine.generate({ prompt: 'a', params: { maxTokens: 5, ...params }, guides: [g] });
+    } catch (e) {
+      err = e;
+    }
+    t.match(err, { code: 'HIPSERVE_ERR_INVALID_PARAM', param: field }, `${field}: refused`);
+    t.equal(g.disposed, 1, `${field}: the guide is disposed`);
+  }
+
+  // A grammar that rejects what the step was told it allows (a bug): the choice ends, logged.
+  const liar = new SentenceGuide([3]);
+  liar.accept = () => false;
+  const bad = await gen(engine, { prompt: 'a', params: { maxTokens: 5 }, guides: [liar] });
+  t.same([bad.choices.get(0)?.tokens, bad.choices.get(0)?.finish], [[3], 'stop']);
+  t.ok(logs.some((l) => /grammar rejected a sampled token/.test(l)), 'logged');
+  t.equal(liar.disposed, 1);
+  t.equal(engine.stats().kvBlocksUsed, 0);
   await engine.close();
 });

@@ -118,3 +118,26 @@ t.test('chat templates render the families prompt formats', async (t) => {
     );
   }
 });
+
+// What grammar-guided decoding is given (src/guided/): the same vocabulary
+// from either file, every id's string, and the byte mapping of its kind.
+for (const { name, arch, opts } of cases) {
+  t.test(`${name}: guidedVocab is the same from tokenizer.json and GGUF`, async (t) => {
+    const hf = await loadTokenizer(await fixtureModel(arch, 'safetensors', opts));
+    const gg = await loadTokenizer(await fixtureModel(arch, 'gguf', opts));
+    const a = hf.guidedVocab();
+    const b = gg.guidedVocab();
+    const sp = 'tokenizer' in opts;
+    t.equal(a.type, sp ? 'byte_fallback' : 'byte_level', 'kind');
+    t.equal(a.prependSpace, sp, 'SentencePiece prepends "▁"');
+    t.same([b.type, b.prependSpace], [a.type, a.prependSpace], 'GGUF: the same kind');
+    t.equal(a.tokens.length, hf.vocabSize, 'one string per id');
+    t.equal(b.tokens.length, a.tokens.length, 'GGUF: as many');
+    let differ = 0;
+    for (let i = 0; i < a.tokens.length; i++) if (a.tokens[i] !== b.tokens[i]) differ++;
+    t.equal(differ, 0, 'GGUF: the same string for every id');
+    const eos = hf.eosTokenIds[0];
+    t.equal(a.tokens[eos], hf.tokenToString(eos), 'special tokens as their text');
+    t.ok(a.tokens.every((s) => typeof s === 'string'));
+  });
+}

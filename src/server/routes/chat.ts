@@ -9,7 +9,7 @@ import { RouteRun } from '../outcome.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
-import { rejectUnsupported } from '../unsupported.js';
+import { rejectUnsupported, responseFormat } from '../unsupported.js';
 import { badRequest } from '../errors.js';
 
 export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
@@ -18,6 +18,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const body = request.body;
     checkModel(ctx, body.model);
     rejectUnsupported(body);
+    const format = responseFormat(body);
     const wantLogprobs = body.logprobs === true;
     const topN = body.top_logprobs ?? 0;
     if (body.top_logprobs != null && !wantLogprobs) throw badRequest('top_logprobs requires logprobs to be true.', 'top_logprobs');
@@ -38,7 +39,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       ids = await renderChat(engine, ctx.encoder, messages, body.add_generation_prompt ?? true, body.chat_template_kwargs ?? undefined);
       checkTokenIds(ids, engine.model.vocabSize, 'messages');
       return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen) };
-    }, params, id);
+    }, params, id, format);
     // The client left before anything was submitted: the reply is dropped.
     if (!started) return reply;
     const created = unixNow();

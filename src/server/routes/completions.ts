@@ -11,7 +11,7 @@ import { RouteRun } from '../outcome.js';
 import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { CompletionBody } from '../schemas.js';
-import { rejectUnsupported } from '../unsupported.js';
+import { rejectUnsupported, responseFormat } from '../unsupported.js';
 
 function promptList(prompt: CompletionBody['prompt']): (string | number[])[] {
   if (typeof prompt === 'string') return [prompt];
@@ -26,6 +26,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     const body = request.body;
     checkModel(ctx, body.model);
     rejectUnsupported(body);
+    const format = responseFormat(body);
     const topN = body.logprobs ?? null;
     const echo = body.echo ?? false;
     // Echo with max_tokens 0 (scoring a text, as vLLM allows): one token is
@@ -55,7 +56,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
         runMax = Math.min(runMax, resolveMaxTokens(p.length, maxTokens, engine.model.maxModelLen, COMPLETIONS_DEFAULT_MAX_TOKENS));
       }
       return { prompts: ids, maxTokens: runMax };
-    }, params, id);
+    }, params, id, format);
     // The client left before anything was submitted: the reply is dropped.
     if (!started) return reply;
     const promptTexts = echo ? prompts.map((p) => (typeof p === 'string' ? p : engine.tokenizer.decode(p, false))) : [];

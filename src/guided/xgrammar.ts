@@ -1,0 +1,244 @@
+// Grammar-guided decoding (vLLM's guided decoding, OpenAI's response_format)
+// through xgrammar's WebAssembly build, the npm package
+// @mlc-ai/web-xgrammar. Its grammar matcher says which tokens may come next;
+// the engine bans the others for the next step through the sampler's banned
+// list (-inf before sampling, on the CPU and on the device alike), so the
+// native side needs nothing of its own.
+//
+// Loading: the package's lib/index.js is a UMD bundle, but its package.json
+// says "type": "module", so Node imports it as an ES module in which the
+// bundle finds neither `require` nor `exports` and exports nothing. It is
+// compiled here as the CommonJS module it is (Module#_compile, the same
+// call require() makes), which also gives it the dynamic import() its
+// emscripten loader uses.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import type * as Xg from '@mlc-ai/web-xgrammar';
+
+type XgModule = typeof Xg;
+
+interface CjsModule {
+  filename: string;
+  paths: string[];
+  exports: unknown;
+  _compile(code: string, filename: string): void;
+}
+interface CjsModuleCtor {
+  new (id: string, parent: null): CjsModule;
+  _nodeModulePaths(dir: string): string[];
+}
+
+const require = createRequire(import.meta.url);
+let loaded: XgModule | null = null;
+let started: Promise<void> | null = null;
+/** While a grammar compiles: what the library prints (its errors come only that way). */
+let captured: string[] | null = null;
+
+/** The xgrammar bindings (loaded once; the WebAssembly itself starts on first use). */
+export function xgrammar(): XgModule {
+  if (loaded !== null) return loaded;
+  const file = require.resolve('@mlc-ai/web-xgrammar');
+  const Module = require('node:module') as CjsModuleCtor;
+  const mod = new Module(file, null);
+  mod.filename = file;
+  mod.paths = Module._nodeModulePaths(dirname(file));
+  mod._compile(readFileSync(file, 'utf8'), file);
+  loaded = mod.exports as XgModule;
+  return loaded;
+}
+
+/**
+ * Starts the WebAssembly module once. Its stderr is console.error as it
+ * stands when the module starts (emscripten binds it then), so a
+ * dispatcher is in place for that moment: it hands what the library prints
+ * while a grammar compiles to compile() (a schema it cannot use prints
+ * "[FATAL] file:line: reason" and throws only "Aborted()"), and everything
+ * else to the real console.error.
+ */
+function start(): Promise<void> {
+  if (started !== null) return started;
+  const xg = xgrammar();
+  const original = console.error;
+  const dispatch = (...args: unknown[]): void => {
+    if (captured !== null) captured.push(args.map(String).join(' '));
+    else original.apply(console, args);
+  };
+  console.error = dispatch;
+  started = xg.Grammar.builtinJSONGrammar().then(
+    (g) => {
+      console.error = original;
+      g.dispose();
+    },
+    (err: unknown) => {
+      console.error = original;
+      started = null;
+      throw err;
+    },
+  );
+  return started;
+}
+
+/** The reason in the library's last "[FATAL] file:line: reason" line, else the thrown error's message. */
+function libraryReason(lines: readonly string[], err: unknown): string {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /\[FATAL\][^:]*:\d+:\s*(.*)$/s.exec(lines[i]);
+    if (m !== null) return m[1].trim();
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** How the tokenizer's vocabulary strings map to bytes (xgrammar's VocabType). */
+export type VocabType = 'raw' | 'byte_fallback' | 'byte_level';
+
+/** What xgrammar needs of a tokenizer. */
+export interface GuidedVocab {
+  /** Every token's string as the tokenizer stores it, by id ('' for ids without one). */
+  tokens: string[];
+  type: VocabType;
+  /** SentencePiece's leading "▁" on the first word. */
+  prependSpace: boolean;
+  /** Rows of the logits (at least tokens.length). */
+  vocabSize: number;
+  /** The tokens that end a sequence (the grammar allows them once its text is complete). */
+  stopTokenIds: number[];
+}
+
+/** What a request asks its output to be. */
+export type GuideSpec = { kind: 'json_object' } | { kind: 'json_schema'; schema: string };
+
+/** A request's grammar state, one per choice; the engine drives it a token at a time. */
+export interface TokenGuide {
+  /** The tokens the grammar rejects next, ascending; the step bans them. */
+  rejected(): readonly number[];
+  /** Books a sampled token; false if the grammar rejects it. */
+  accept(token: number): boolean;
+  /** Recomputes rejected() after accept() (the library's call is async). */
+  refresh(): Promise<void>;
+  dispose(): void;
+}
+
+export class GuideError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GuideError';
+  }
+}
+
+/** The ids whose bit is 0 in xgrammar's bitmask (bit i of word i >> 5 set = token i allowed). */
+function rejectedIds(mask: Int32Array, vocabSize: number, out: number[]): void {
+  out.length = 0;
+  for (let w = 0; w < mask.length; w++) {
+    const word = mask[w];
+    if (word === -1) continue;
+    const base = w * 32;
+    for (let b = 0; b < 32 && base + b < vocabSize; b++) {
+      if ((word & (1 << b)) === 0) out.push(base + b);
+    }
+  }
+}
+
+class XgGuide implements TokenGuide {
+  private ids: number[] = [];
+  private disposed = false;
+
+  constructor(
+    private readonly matcher: Xg.GrammarMatcher,
+    private readonly vocabSize: number,
+  ) {}
+
+  rejected(): readonly number[] {
+    return this.ids;
+  }
+
+  accept(token: number): boolean {
+    return this.matcher.acceptToken(token);
+  }
+
+  async refresh(): Promise<void> {
+    if (this.disposed || this.matcher.isTerminated()) {
+      this.ids = [];
+      return;
+    }
+    rejectedIds(await this.matcher.getNextTokenBitmask(), this.vocabSize, this.ids);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.matcher.dispose();
+  }
+}
+
+/** The most compiled grammars kept (a schema compiles in ~10-200 ms). */
+const MAX_CACHED = 32;
+
+/** One tokenizer's grammar compiler: compiles request formats (cached) and makes their guides. */
+export class GuideFactory {
+  private readonly cache = new Map<string, Promise<Xg.CompiledGrammar>>();
+
+  private constructor(
+    private readonly compiler: Xg.GrammarCompiler,
+    private readonly vocabSize: number,
+  ) {}
+
+  static async create(vocab: GuidedVocab): Promise<GuideFactory> {
+    await start();
+    const xg = xgrammar();
+    const info = await xg.TokenizerInfo.createTokenizerInfo(vocab.tokens, vocab.type, vocab.prependSpace, vocab.vocabSize, vocab.stopTokenIds);
+    // No cache of its own (the factory keeps the compiled grammars): after a
+    // schema that fails to compile, its cache entry stays in progress and
+    // the same schema again would wait for it forever (measured: the request
+    // hung).
+    const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, false);
+    return new GuideFactory(compiler, vocab.vocabSize);
+  }
+
+  private compile(spec: GuideSpec): Promise<Xg.CompiledGrammar> {
+    // OpenAI's json_object is "a JSON object", not any JSON value.
+    const schema = spec.kind === 'json_object' ? '{"type": "object"}' : spec.schema;
+    const hit = this.cache.get(schema);
+    if (hit !== undefined) {
+      this.cache.delete(schema);
+      this.cache.set(schema, hit);
+      return hit;
+    }
+    // Any whitespace between elements, at most 16 in a row: a model left to
+    // itself (or a random one) may otherwise pad with whitespace until
+    // max_tokens. strictMode: no properties the schema does not name.
+    const lines: string[] = [];
+    captured = lines;
+    const p = this.compiler.compileJSONSchema(schema, true, undefined, undefined, true, 16).then(
+      (g) => {
+        if (captured === lines) captured = null;
+        return g;
+      },
+      (err: unknown) => {
+        if (captured === lines) captured = null;
+        this.cache.delete(schema);
+        throw new GuideError(`the JSON schema cannot be used: ${libraryReason(lines, err)}`);
+      },
+    );
+    this.cache.set(schema, p);
+    if (this.cache.size > MAX_CACHED) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) {
+        void this.cache.get(oldest)?.then((g) => { g.dispose(); }, () => undefined);
+        this.cache.delete(oldest);
+      }
+    }
+    return p;
+  }
+
+  /** `n` guides for a request's choices, each at the grammar's start; a schema that does not compile is a GuideError. */
+  async guides(spec: GuideSpec, n: number): Promise<TokenGuide[]> {
+    const grammar = await this.compile(spec);
+    const out: XgGuide[] = [];
+    for (let i = 0; i < n; i++) {
+      const g = new XgGuide(await xgrammar().GrammarMatcher.createGrammarMatcher(grammar), this.vocabSize);
+      await g.refresh();
+      out.push(g);
+    }
+    return out;
+  }
+}
