@@ -118,6 +118,27 @@ if (emu === undefined) {
       t.end();
     });
 
+    t.test(`a grammar's mask (response_format): most of the vocabulary banned, wave${lanes}`, (t) => {
+      atWave(emu, lanes, () => {
+        const V = 5000;
+        const allowedOf = (i: number): number[] => [7 * i + 1, 2500 + i, V - 1 - i];
+        const rows: Row[] = [];
+        for (let i = 0; i < 6; i++) {
+          const allowed = new Set(allowedOf(i));
+          const banned = Array.from({ length: V }, (_, k) => k).filter((k) => !allowed.has(k));
+          rows.push(i < 2 ? { banned, logprobs: 2 } : { banned, temperature: 0.8 + 0.1 * i, topK: i === 3 ? 2 : 0, topP: i === 4 ? 0.5 : 1, minP: i === 5 ? 0.2 : 0, seed: BigInt(i), index: i });
+        }
+        const a = args(131 + lanes, V, rows);
+        const want = unwrap(ops.sample(a));
+        const got = unwrap(emu.sample(a));
+        t.same(Array.from(got.sampled), Array.from(want.sampled), 'the same tokens as the CPU');
+        got.sampled.forEach((tok, i) => { t.ok(allowedOf(i).includes(tok), `row ${i}: ${tok} is one the grammar allows`); });
+        t.ok(closeness(got.logprob.subarray(0, 2), want.logprob.subarray(0, 2), 1e-5, 1e-5) <= 1, 'same chosen logprobs');
+        t.ok(Array.from(got.logprob.subarray(0, 2)).every(Number.isFinite), 'finite logprobs');
+      });
+      t.end();
+    });
+
     t.test(`seeded draws with temperature, top-k, top-p, min-p, wave${lanes}`, (t) => {
       atWave(emu, lanes, () => {
         const rows: Row[] = [];
