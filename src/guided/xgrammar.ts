@@ -104,8 +104,25 @@ export interface GuidedVocab {
   stopTokenIds: number[];
 }
 
-/** What a request asks its output to be. */
-export type GuideSpec = { kind: 'json_object' } | { kind: 'json_schema'; schema: string };
+/**
+ * What a request asks its output to be: a JSON object, JSON of a schema
+ * (the schema as JSON text), one of a list of strings, or the language of
+ * an EBNF grammar (xgrammar's dialect, rule "root").
+ */
+export type GuideSpec =
+  | { kind: 'json_object' }
+  | { kind: 'json_schema'; schema: string }
+  | { kind: 'choice'; choices: string[] }
+  | { kind: 'grammar'; ebnf: string };
+
+/**
+ * A list of strings as an EBNF rule. JSON's string syntax is a subset of
+ * xgrammar's string literals (\" \\ \n \t \uXXXX ...), so each choice
+ * is written as its JSON string.
+ */
+export function choiceGrammar(choices: readonly string[]): string {
+  return `root ::= ${choices.map((c) => JSON.stringify(c)).join(' | ')}`;
+}
 
 /** A request's grammar state, one per choice; the engine drives it a token at a time. */
 export interface TokenGuide {
@@ -196,30 +213,38 @@ export class GuideFactory {
 
   private compile(spec: GuideSpec): Promise<Xg.CompiledGrammar> {
     // OpenAI's json_object is "a JSON object", not any JSON value.
-    const schema = spec.kind === 'json_object' ? '{"type": "object"}' : spec.schema;
-    const hit = this.cache.get(schema);
+    const key =
+      spec.kind === 'json_object' ? 'schema:{"type": "object"}'
+      : spec.kind === 'json_schema' ? `schema:${spec.schema}`
+      : spec.kind === 'choice' ? `ebnf:${choiceGrammar(spec.choices)}`
+      : `ebnf:${spec.ebnf}`;
+    const hit = this.cache.get(key);
     if (hit !== undefined) {
-      this.cache.delete(schema);
-      this.cache.set(schema, hit);
+      this.cache.delete(key);
+      this.cache.set(key, hit);
       return hit;
     }
-    // Any whitespace between elements, at most 16 in a row: a model left to
-    // itself (or a random one) may otherwise pad with whitespace until
-    // max_tokens. strictMode: no properties the schema does not name.
+    const what = key.startsWith('schema:') ? 'JSON schema' : spec.kind === 'choice' ? 'choice list' : 'grammar';
     const lines: string[] = [];
     captured = lines;
-    const p = this.compiler.compileJSONSchema(schema, true, undefined, undefined, true, 16).then(
+    // Any whitespace between JSON elements, at most 16 in a row: a model left
+    // to itself (or a random one) may otherwise pad with whitespace until
+    // max_tokens. strictMode: no properties the schema does not name.
+    const compiling = key.startsWith('schema:')
+      ? this.compiler.compileJSONSchema(key.slice('schema:'.length), true, undefined, undefined, true, 16)
+      : this.compiler.compileGrammar(key.slice('ebnf:'.length), 'root');
+    const p = compiling.then(
       (g) => {
         if (captured === lines) captured = null;
         return g;
       },
       (err: unknown) => {
         if (captured === lines) captured = null;
-        this.cache.delete(schema);
-        throw new GuideError(`the JSON schema cannot be used: ${libraryReason(lines, err)}`);
+        this.cache.delete(key);
+        throw new GuideError(`the ${what} cannot be used: ${libraryReason(lines, err)}`);
       },
     );
-    this.cache.set(schema, p);
+    this.cache.set(key, p);
     if (this.cache.size > MAX_CACHED) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) {

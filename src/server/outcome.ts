@@ -4,7 +4,7 @@
 // error event, or nothing once the client is gone), or a dropped reply.
 
 import type { FastifyReply } from 'fastify';
-import type { GuideSpec, SamplingParams, TokenGuide } from '../engine/types.js';
+import type { SamplingParams, TokenGuide } from '../engine/types.js';
 import { GuideError } from '../guided/xgrammar.js';
 import { requestAbort, type RequestAbort } from './abort.js';
 import { Choices } from './choices.js';
@@ -12,6 +12,7 @@ import type { ServerContext } from './context.js';
 import { badRequest, HttpError, queueFull, type OpenAIErrorBody } from './errors.js';
 import { toHttpError } from './error-map.js';
 import { runPrompts, type TaggedOutput } from './generation.js';
+import type { OutputFormat } from './output-format.js';
 import { sendSse } from './sse.js';
 
 function isQueueFull(err: unknown): boolean {
@@ -77,8 +78,8 @@ export class RouteRun {
     prepare: () => Promise<{ prompts: number[][]; maxTokens: number }>,
     params: Omit<SamplingParams, 'maxTokens'>,
     id: string,
-    /** response_format: the grammar each prompt's choices are held to. */
-    format: GuideSpec | null = null,
+    /** response_format (or vLLM's guided fields): the grammar each prompt's choices are held to. */
+    format: OutputFormat | null = null,
   ): Promise<boolean> {
     const { ctx, abort } = this;
     let guides: TokenGuide[][] | null = null;
@@ -122,15 +123,15 @@ export class RouteRun {
   }
 
   /** A set of guides per prompt; a format the engine cannot guide, or a schema that does not compile, is a 400. */
-  private async guides(format: GuideSpec, numPrompts: number, n: number): Promise<TokenGuide[][]> {
+  private async guides(format: OutputFormat, numPrompts: number, n: number): Promise<TokenGuide[][]> {
     const engine = this.ctx.engine;
-    if (engine.guided === undefined) throw badRequest('response_format is not supported by this engine.', 'response_format');
+    if (engine.guided === undefined) throw badRequest(`${format.field} is not supported by this engine.`, format.field);
     const sets: TokenGuide[][] = [];
     try {
-      for (let i = 0; i < numPrompts; i++) sets.push(await engine.guided(format, n));
+      for (let i = 0; i < numPrompts; i++) sets.push(await engine.guided(format.spec, n));
     } catch (err) {
       for (const set of sets) for (const g of set) g.dispose();
-      if (err instanceof GuideError) throw badRequest(err.message.endsWith('.') ? err.message : `${err.message}.`, 'response_format');
+      if (err instanceof GuideError) throw badRequest(err.message.endsWith('.') ? err.message : `${err.message}.`, format.field);
       throw err;
     }
     return sets;

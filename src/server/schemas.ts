@@ -35,8 +35,13 @@ const sampling = {
   prompt_logprobs: Nullable(Type.Integer()),
   // Keys are token ids as strings (JSON objects have no other); checked in sampling.ts.
   logit_bias: Nullable(Type.Record(Type.String(), Type.Number())),
-  // Not supported: typed loosely here, refused unless neutral (unsupported.ts).
+  // Typed loosely here, checked in output-format.ts (whose messages say what is valid).
   response_format: Type.Optional(Type.Unknown()),
+  guided_json: Type.Optional(Type.Unknown()),
+  guided_choice: Type.Optional(Type.Unknown()),
+  guided_grammar: Type.Optional(Type.Unknown()),
+  guided_regex: Type.Optional(Type.Unknown()),
+  structured_outputs: Type.Optional(Type.Unknown()),
 };
 
 export const CompletionBody = Type.Object({

@@ -70,6 +70,20 @@ for (const [name, opts] of kinds) {
     }
     const free = await live.client.completions.create({ ...base, max_tokens: 40, temperature: 1, seed: 2, n: 4 } as never);
     t.notOk(free.choices.every((c) => /^\s*\{/.test(c.text)), 'without response_format the same request is not held to JSON');
+
+    // vLLM's fields: a choice, and a grammar (EBNF).
+    const choices = ['yes', 'no', 'not sure', 'Ünïcödé 🙂'];
+    const picked = await live.client.completions.create({ ...base, temperature: 1.5, seed: 9, n: 8, guided_choice: choices } as never);
+    for (const c of picked.choices) {
+      t.ok(choices.includes(c.text), `guided_choice ${c.index}: ${JSON.stringify(c.text)} is one of the choices`);
+      t.equal(c.finish_reason, 'stop');
+    }
+    // Bounded: a random model left inside a "+" repeats until max_tokens.
+    const g = await live.client.completions.create({ ...base, temperature: 1, seed: 3, n: 4, guided_grammar: 'root ::= "A" ab ab? "D"\nab ::= "B" | "CC"' } as never);
+    for (const c of g.choices) {
+      t.match(c.text, /^A(B|CC){1,2}D$/, `guided_grammar ${c.index}: ${JSON.stringify(c.text)}`);
+      t.equal(c.finish_reason, 'stop');
+    }
   });
 }
 
@@ -122,6 +136,27 @@ t.test('chat, unguided neighbours, errors', async (t) => {
   // After a schema that failed to compile, the grammar library still serves.
   const ok = await live.client.completions.create({ model: live.model, prompt: 'z', max_tokens: 200, temperature: 0, response_format: jsonSchema } as never);
   checkAnswer(t, ok.choices[0].text, 'after the failed schema');
+  // vLLM's fields, old and new.
+  const asJson = await post('/v1/completions', { model: live.model, prompt: 'q', max_tokens: 200, temperature: 0, guided_json: JSON.stringify(SCHEMA) });
+  checkAnswer(t, (asJson.body as { choices: { text: string }[] }).choices[0].text, 'guided_json as a string');
+  const so = await post('/v1/completions', { model: live.model, prompt: 'q', max_tokens: 200, temperature: 0, structured_outputs: { json: SCHEMA } });
+  checkAnswer(t, (so.body as { choices: { text: string }[] }).choices[0].text, 'structured_outputs.json');
+  const soChoice = await post('/v1/chat/completions', { model: live.model, messages: [{ role: 'user', content: 'ok?' }], max_tokens: 20, structured_outputs: { choice: ['up', 'down'] } });
+  t.ok(['up', 'down'].includes((soChoice.body as { choices: { message: { content: string } }[] }).choices[0].message.content), 'structured_outputs.choice (chat)');
+  const vllmBad: [string, object, string, RegExp][] = [
+    ['guided_regex', { guided_regex: '[a-z]+' }, 'guided_regex', /regular expression\) is not supported/],
+    ['structured_outputs.regex', { structured_outputs: { regex: 'a+' } }, 'structured_outputs.regex', /not supported/],
+    ['two ways at once', { guided_choice: ['a'], response_format: { type: 'json_object' } }, 'guided_choice', /Only one of .*got response_format, guided_choice/],
+    ['an empty choice list', { guided_choice: [] }, 'guided_choice', /non-empty list/],
+    ['guided_json not JSON', { guided_json: '{nope' }, 'guided_json', /not JSON/],
+    ['a grammar that does not parse', { guided_grammar: 'root ::= (' }, 'guided_grammar', /the grammar cannot be used: .+/],
+  ];
+  for (const [what, extra, param, message] of vllmBad) {
+    const r = await post('/v1/completions', { model: live.model, prompt: 'hi', max_tokens: 4, ...extra });
+    t.equal(r.status, 400, `${what}: 400`);
+    t.equal(r.body.error?.param, param, `${what}: names ${param}`);
+    t.match(r.body.error?.message ?? '', message, `${what}: ${r.body.error?.message ?? ''}`);
+  }
   const text = await post('/v1/completions', { model: live.model, prompt: 'hi', max_tokens: 2, response_format: { type: 'text' } });
   t.equal(text.status, 200, 'response_format text is served as before');
 });

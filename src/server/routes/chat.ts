@@ -9,7 +9,8 @@ import { RouteRun } from '../outcome.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
-import { rejectUnsupported, responseFormat } from '../unsupported.js';
+import { outputFormat } from '../output-format.js';
+import { rejectUnsupported } from '../unsupported.js';
 import { badRequest } from '../errors.js';
 
 export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
@@ -18,7 +19,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const body = request.body;
     checkModel(ctx, body.model);
     rejectUnsupported(body);
-    const format = responseFormat(body);
+    const format = outputFormat(body);
     const wantLogprobs = body.logprobs === true;
     const topN = body.top_logprobs ?? 0;
     if (body.top_logprobs != null && !wantLogprobs) throw badRequest('top_logprobs requires logprobs to be true.', 'top_logprobs');

@@ -11,7 +11,8 @@ import { RouteRun } from '../outcome.js';
 import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { CompletionBody } from '../schemas.js';
-import { rejectUnsupported, responseFormat } from '../unsupported.js';
+import { outputFormat } from '../output-format.js';
+import { rejectUnsupported } from '../unsupported.js';
 
 function promptList(prompt: CompletionBody['prompt']): (string | number[])[] {
   if (typeof prompt === 'string') return [prompt];
@@ -26,7 +27,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     const body = request.body;
     checkModel(ctx, body.model);
     rejectUnsupported(body);
-    const format = responseFormat(body);
+    const format = outputFormat(body);
     const topN = body.logprobs ?? null;
     const echo = body.echo ?? false;
     // Echo with max_tokens 0 (scoring a text, as vLLM allows): one token is
