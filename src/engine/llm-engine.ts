@@ -168,6 +168,7 @@ export class LlmEngine implements Engine {
   }
 
   async guided(spec: GuideSpec, n: number): Promise<TokenGuide[]> {
+    if (this.draining) throw new EngineError('HIPSERVE_ERR_SHUTTING_DOWN', 'the server is shutting down');
     if (this.guideFactory === null) {
       const tok = this.tokenizer;
       if (tok.guidedVocab === undefined) throw new GuideError('this model\'s tokenizer cannot be used for guided decoding');
@@ -281,6 +282,9 @@ export class LlmEngine implements Engine {
     await this.supervisor.stop();
     if (!this.closed) {
       this.closed = true;
+      const factory = this.guideFactory;
+      this.guideFactory = null;
+      if (factory !== null) await factory.then((f) => { f.dispose(); }, () => undefined);
       this.opts.release?.();
     }
   }

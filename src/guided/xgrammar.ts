@@ -255,6 +255,13 @@ export class GuideFactory {
     return p;
   }
 
+  /** Frees the compiler and the cached grammars (guides made from them keep what they need). */
+  dispose(): void {
+    for (const p of this.cache.values()) void p.then((g) => { g.dispose(); }, () => undefined);
+    this.cache.clear();
+    this.compiler.dispose();
+  }
+
   /** `n` guides for a request's choices, each at the grammar's start; a schema that does not compile is a GuideError. */
   async guides(spec: GuideSpec, n: number): Promise<TokenGuide[]> {
     const grammar = await this.compile(spec);
