@@ -12,7 +12,7 @@ export interface IncomingMessage {
   tool_call_id?: unknown;
 }
 
-/** The roles OpenAI's chat API knows ('tool' is known but not supported here). */
+/** The roles OpenAI's chat API knows. */
 export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 
 /**
@@ -21,8 +21,11 @@ export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] a
  * role must be one OpenAI knows (an unknown one would be dropped or
  * mangled by the template); system, developer and user messages need
  * content; an assistant message without content counts as empty text;
- * developer messages reach the template as system messages.
- * Tool messages and tool calls are refused (no tool calling here).
+ * developer messages reach the template as system messages. Tool messages
+ * (with their tool_call_id) and an assistant's tool_calls reach the template
+ * as the model's own format needs them: each call's arguments, JSON text in
+ * OpenAI's API, as an object where it parses (vLLM does the same; templates
+ * write them with tojson).
  */
 export function toChatMessages(messages: readonly IncomingMessage[]): ChatMessage[] {
   if (messages.length === 0) throw badRequest('messages must contain at least one message.', 'messages');
@@ -31,11 +34,9 @@ export function toChatMessages(messages: readonly IncomingMessage[]): ChatMessag
     if (!(CHAT_ROLES as readonly string[]).includes(m.role)) {
       throw badRequest(`${at}.role must be one of ${CHAT_ROLES.join(', ')}; got ${JSON.stringify(m.role)}.`, `${at}.role`);
     }
-    if (m.role === 'tool') throw badRequest(`Tool messages (${at}.role "tool") are not supported by this server.`, `${at}.role`);
     const calls = m.tool_calls;
-    if (calls !== undefined && calls !== null && !(Array.isArray(calls) && calls.length === 0)) {
-      throw badRequest(`Tool calls in messages (${at}.tool_calls) are not supported by this server.`, `${at}.tool_calls`);
-    }
+    const hasCalls = calls !== undefined && calls !== null && !(Array.isArray(calls) && calls.length === 0);
+    if (hasCalls && m.role !== 'assistant') throw badRequest(`${at}.tool_calls: only assistant messages carry tool calls.`, `${at}.tool_calls`);
     let content: string;
     if (Array.isArray(m.content)) {
       const parts = m.content.map((p, j) => {
@@ -54,7 +55,34 @@ export function toChatMessages(messages: readonly IncomingMessage[]): ChatMessag
     // OpenAI's new name for the system message (llama.cpp and vLLM's
     // Responses API map it the same way).
     const role = m.role === 'developer' ? 'system' : m.role;
-    return { role, content, ...(m.name !== undefined ? { name: m.name } : {}) };
+    const extra: Record<string, unknown> = {};
+    if (m.name !== undefined) extra.name = m.name;
+    if (m.role === 'tool') {
+      if (typeof m.tool_call_id !== 'string') throw badRequest(`${at}.tool_call_id is required for a tool message.`, `${at}.tool_call_id`);
+      extra.tool_call_id = m.tool_call_id;
+    }
+    if (hasCalls) extra.tool_calls = templateCalls(calls, `${at}.tool_calls`);
+    return { role, content, ...extra };
+  });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** An assistant message's tool_calls as templates read them (arguments parsed where they are JSON). */
+function templateCalls(calls: unknown, at: string): object[] {
+  if (!Array.isArray(calls)) throw badRequest(`${at} must be a list of tool calls.`, at);
+  return calls.map((c: unknown, i) => {
+    const f = isObject(c) ? c.function : undefined;
+    if (!isObject(c) || !isObject(f) || typeof f.name !== 'string' || typeof f.arguments !== 'string') {
+      throw badRequest(`${at}.${i} must be {"id": ..., "type": "function", "function": {"name": ..., "arguments": "<JSON text>"}}.`, `${at}.${i}`);
+    }
+    let args: unknown = f.arguments;
+    try {
+      args = JSON.parse(f.arguments);
+    } catch {
+      // Kept as the text the client sent.
+    }
+    return { id: c.id, type: 'function', function: { name: f.name, arguments: args } };
   });
 }
 

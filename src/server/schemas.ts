@@ -73,6 +73,7 @@ export const ChatBody = Type.Object({
   chat_template_kwargs: Nullable(Type.Record(Type.String(), Type.Unknown())),
   tools: Type.Optional(Type.Unknown()),
   tool_choice: Type.Optional(Type.Unknown()),
+  parallel_tool_calls: Nullable(Type.Boolean()),
   functions: Type.Optional(Type.Unknown()),
   function_call: Type.Optional(Type.Unknown()),
 });

@@ -1,8 +1,8 @@
 // OpenAI fields this server cannot honour. Accepting them silently would
-// hand back something other than what was asked for (text instead of a tool
-// call), so each is a 400 naming the field. Their neutral values (null, [],
-// "none") are accepted, as clients often send them by default.
-// (response_format is honoured: output-format.ts.)
+// hand back something other than what was asked for (text instead of a
+// function call), so each is a 400 naming the field. Their neutral values
+// (null, [], "none") are accepted, as clients often send them by default.
+// (response_format is honoured: output-format.ts; tools on chat: tools.ts.)
 
 import { badRequest } from './errors.js';
 
@@ -27,12 +27,17 @@ function isEmpty(v: unknown): boolean {
 /** A JSON value as the client sent it. */
 const shown = (v: unknown): string => JSON.stringify(v);
 
-/** `body` is any request body: unknown fields pass the schemas, so a completions body can carry these too. */
-export function rejectUnsupported(request: object): void {
+/**
+ * `body` is any request body: unknown fields pass the schemas, so a
+ * completions body can carry these too; tools are served on chat only.
+ */
+export function rejectUnsupported(request: object, opts: { chat: boolean }): void {
   const body = request as MaybeUnsupported;
-  if (!isEmpty(body.tools)) unsupported('tools', 'Tool calling (tools)');
-  const tc = body.tool_choice;
-  if (tc !== undefined && tc !== null && tc !== 'none') unsupported('tool_choice', `tool_choice ${shown(tc)}`, '"none"');
+  if (!opts.chat) {
+    if (!isEmpty(body.tools)) unsupported('tools', 'Tool calling (tools) on /v1/completions', '/v1/chat/completions');
+    const tc = body.tool_choice;
+    if (tc !== undefined && tc !== null && tc !== 'none') unsupported('tool_choice', `tool_choice ${shown(tc)} on /v1/completions`, '"none"');
+  }
   if (!isEmpty(body.functions)) unsupported('functions', 'Function calling (functions)');
   const fc = body.function_call;
   if (fc !== undefined && fc !== null && fc !== 'none') unsupported('function_call', `function_call ${shown(fc)}`, '"none"');

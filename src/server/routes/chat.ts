@@ -2,6 +2,7 @@
 // same generation path as completions, in chat's response shapes.
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import type { TokenLogprob } from '../../engine/types.js';
 import { renderChat, toChatMessages } from '../chat-template.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
 import { chatLogprobs, vllmPromptLogprobs } from '../logprobs.js';
@@ -10,6 +11,7 @@ import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
+import { toolCalls, toolFinish, toolPlan } from '../tools.js';
 import { rejectUnsupported } from '../unsupported.js';
 import { badRequest } from '../errors.js';
 
@@ -18,8 +20,11 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
   app.post('/v1/chat/completions', { schema: { body: ChatBody } }, async (request, reply) => {
     const body = request.body;
     checkModel(ctx, body.model);
-    rejectUnsupported(body);
-    const format = outputFormat(body);
+    rejectUnsupported(body, { chat: true });
+    const plan = toolPlan(body);
+    const asked = outputFormat(body);
+    if (plan !== null && asked !== null) throw badRequest(`tool_choice ${JSON.stringify(body.tool_choice ?? 'auto')} cannot be combined with ${asked.field}.`, asked.field);
+    const format = plan !== null ? { spec: plan.spec, field: 'tool_choice' } : asked;
     const wantLogprobs = body.logprobs === true;
     const topN = body.top_logprobs ?? 0;
     if (body.top_logprobs != null && !wantLogprobs) throw badRequest('top_logprobs requires logprobs to be true.', 'top_logprobs');
@@ -37,7 +42,9 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const run = new RouteRun(ctx, reply, params.n);
     let ids: number[] = [];
     const started = await run.start(async () => {
-      ids = await renderChat(engine, ctx.encoder, messages, body.add_generation_prompt ?? true, body.chat_template_kwargs ?? undefined);
+      // The tools reach the template (vLLM's default) when one is to be called.
+      const extra = plan !== null ? { ...(body.chat_template_kwargs ?? {}), tools: plan.tools } : (body.chat_template_kwargs ?? undefined);
+      ids = await renderChat(engine, ctx.encoder, messages, body.add_generation_prompt ?? true, extra);
       checkTokenIds(ids, engine.model.vocabSize, 'messages');
       return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen) };
     }, params, id, format);
@@ -52,10 +59,26 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       const chunk = (choice: object): object => ({ id, object: 'chat.completion.chunk', created, model, choices: [choice], ...(includeUsage ? { usage: null } : {}) });
       // OpenAI opens every choice with the role and empty content.
       const head = Array.from({ length: params.n }, (_, i) => chunk({ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }));
+      // Tool calls are sent whole, in the choice's last chunk: its text is
+      // held until then (a client accumulates tool_call deltas by index, so
+      // one delta with all of the arguments is a valid stream).
+      const held = new Map<number, { text: string; logprobs: TokenLogprob[] }>();
       return run.stream(request.id, {
         head,
         *chunks({ output }) {
           for (const d of output.deltas) {
+            if (plan !== null) {
+              const h = held.get(d.index) ?? { text: '', logprobs: [] };
+              held.set(d.index, h);
+              h.text += d.text;
+              h.logprobs.push(...(d.logprobs ?? []));
+              if (d.finishReason === null) continue;
+              const calls = toolCalls(plan, h.text);
+              const delta = calls !== null ? { tool_calls: calls.map((c, k) => ({ index: k, ...c })) } : { content: h.text };
+              const logprobs = wantLogprobs ? { content: chatLogprobs(h.logprobs, topN) } : null;
+              yield chunk({ index: d.index, delta, logprobs, finish_reason: toolFinish(plan, calls, d.finishReason), stop_reason: d.stopReason });
+              continue;
+            }
             if (d.text === '' && d.finishReason === null && (d.logprobs ?? []).length === 0) continue;
             const delta = d.text === '' ? {} : { content: d.text };
             const logprobs = wantLogprobs ? { content: chatLogprobs(d.logprobs ?? [], topN) } : null;
@@ -73,13 +96,16 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       object: 'chat.completion',
       created,
       model,
-      choices: run.choices.all().map((c) => ({
-        index: c.index,
-        message: { role: 'assistant', content: c.text },
-        logprobs: wantLogprobs ? { content: chatLogprobs(c.logprobs, topN) } : null,
-        finish_reason: c.finishReason,
-        stop_reason: c.stopReason,
-      })),
+      choices: run.choices.all().map((c) => {
+        const calls = plan !== null ? toolCalls(plan, c.text) : null;
+        return {
+          index: c.index,
+          message: plan !== null && calls !== null ? { role: 'assistant', content: null, tool_calls: calls } : { role: 'assistant', content: c.text },
+          logprobs: wantLogprobs ? { content: chatLogprobs(c.logprobs, topN) } : null,
+          finish_reason: plan !== null ? toolFinish(plan, calls, c.finishReason) : c.finishReason,
+          stop_reason: c.stopReason,
+        };
+      }),
       usage: run.choices.usage(),
       // vLLM's extension: the rendered prompt's tokens scored.
       ...(body.prompt_logprobs != null ? { prompt_logprobs: vllmPromptLogprobs(run.choices.prompts.get(0)?.logprobs ?? [], body.prompt_logprobs) } : {}),

@@ -26,7 +26,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
   app.post('/v1/completions', { schema: { body: CompletionBody } }, async (request, reply) => {
     const body = request.body;
     checkModel(ctx, body.model);
-    rejectUnsupported(body);
+    rejectUnsupported(body, { chat: false });
     const format = outputFormat(body);
     const topN = body.logprobs ?? null;
     const echo = body.echo ?? false;

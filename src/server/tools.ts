@@ -1,0 +1,124 @@
+// Tool calling on /v1/chat/completions as vLLM serves it without a
+// model-specific tool-call parser: tool_choice naming a function (the
+// output is held to that function's parameters schema) or "required" (to
+// a list of calls, each one of the tools with its parameters), both by
+// grammar-guided decoding (src/guided/); "none" leaves the tools out. "auto"
+// needs a parser that reads a model's own tool-call syntax, which this
+// server does not have: a 400, as vLLM without --enable-auto-tool-choice.
+
+import { randomBytes } from 'node:crypto';
+import type { GuideSpec } from '../engine/types.js';
+import { badRequest } from './errors.js';
+
+export interface ToolFunction {
+  name: string;
+  description?: string;
+  parameters: Record<string, unknown>;
+}
+
+/** What the request's tools and tool_choice ask for. */
+export interface ToolPlan {
+  /** The tools as the chat template gets them (OpenAI's shape). */
+  tools: { type: 'function'; function: ToolFunction }[];
+  /** A named function, or any number (at least one) of calls to any of them. */
+  mode: { kind: 'named'; name: string } | { kind: 'required' };
+  spec: GuideSpec;
+}
+
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+function parseTools(v: unknown): ToolFunction[] {
+  if (!Array.isArray(v)) throw badRequest('tools must be a list of {"type": "function", "function": {...}}.', 'tools');
+  const seen = new Set<string>();
+  return v.map((t: unknown, i) => {
+    const at = `tools.${i}`;
+    if (!isObject(t) || t.type !== 'function' || !isObject(t.function)) throw badRequest(`${at} must be {"type": "function", "function": {"name": ..., "parameters": ...}}.`, at);
+    const f = t.function;
+    if (typeof f.name !== 'string' || !NAME.test(f.name)) throw badRequest(`${at}.function.name must be 1-64 letters, digits, '_' or '-'.`, `${at}.function.name`);
+    if (seen.has(f.name)) throw badRequest(`${at}.function.name "${f.name}" is given twice.`, `${at}.function.name`);
+    seen.add(f.name);
+    if (f.parameters !== undefined && f.parameters !== null && !isObject(f.parameters)) throw badRequest(`${at}.function.parameters must be a JSON Schema object.`, `${at}.function.parameters`);
+    const parameters = isObject(f.parameters) ? f.parameters : { type: 'object', properties: {} };
+    return { name: f.name, ...(typeof f.description === 'string' ? { description: f.description } : {}), parameters };
+  });
+}
+
+/** The request's tool plan, null when no tool is to be called (no tools, or tool_choice "none"). */
+export function toolPlan(body: { tools?: unknown; tool_choice?: unknown; parallel_tool_calls?: boolean | null }): ToolPlan | null {
+  const hasTools = body.tools !== undefined && body.tools !== null && !(Array.isArray(body.tools) && body.tools.length === 0);
+  const choice = body.tool_choice ?? (hasTools ? 'auto' : 'none');
+  if (choice === 'none') return null;
+  if (!hasTools) throw badRequest('tool_choice needs tools.', 'tool_choice');
+  const fns = parseTools(body.tools);
+  const tools = fns.map((f) => ({ type: 'function' as const, function: f }));
+  if (choice === 'auto') {
+    throw badRequest(
+      'tool_choice "auto" (the default with tools) needs a parser for the model\'s own tool-call syntax, which this server does not have; use "required", a named function, or "none".',
+      'tool_choice',
+    );
+  }
+  if (choice === 'required') {
+    const items = fns.map((f) => ({
+      type: 'object',
+      properties: { name: { type: 'string', enum: [f.name] }, parameters: f.parameters },
+      required: ['name', 'parameters'],
+    }));
+    // parallel_tool_calls false (OpenAI's field): exactly one call.
+    const schema = { type: 'array', minItems: 1, ...(body.parallel_tool_calls === false ? { maxItems: 1 } : {}), items: { anyOf: items } };
+    return { tools, mode: { kind: 'required' }, spec: { kind: 'json_schema', schema: JSON.stringify(schema) } };
+  }
+  if (isObject(choice) && choice.type === 'function' && isObject(choice.function) && typeof choice.function.name === 'string') {
+    const name = choice.function.name;
+    const f = fns.find((x) => x.name === name);
+    if (f === undefined) throw badRequest(`tool_choice names "${name}", which is not one of the tools.`, 'tool_choice');
+    return { tools, mode: { kind: 'named', name }, spec: { kind: 'json_schema', schema: JSON.stringify(f.parameters) } };
+  }
+  throw badRequest(`tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}; got ${JSON.stringify(choice)}.`, 'tool_choice');
+}
+
+const callId = (): string => `call_${randomBytes(12).toString('hex')}`;
+
+/**
+ * A choice's generated text as tool calls: for a named function the text is
+ * its arguments; for "required", a JSON list of {name, parameters}. Text
+ * that a length limit cut short is returned as the named call's (partial)
+ * arguments, or for "required" as no calls at all (null).
+ */
+export function toolCalls(plan: ToolPlan, text: string): ToolCall[] | null {
+  if (plan.mode.kind === 'named') {
+    // Compact where it parses (the grammar allows whitespace between elements).
+    let args = text;
+    try {
+      args = JSON.stringify(JSON.parse(text));
+    } catch {
+      // Cut short by max_tokens: the text as generated.
+    }
+    return [{ id: callId(), type: 'function', function: { name: plan.mode.name, arguments: args } }];
+  }
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(list)) return null;
+  const calls: ToolCall[] = [];
+  for (const c of list) {
+    if (!isObject(c) || typeof c.name !== 'string') return null;
+    calls.push({ id: callId(), type: 'function', function: { name: c.name, arguments: JSON.stringify(c.parameters ?? {}) } });
+  }
+  return calls;
+}
+
+/** OpenAI's finish_reason for a choice that called tools: "tool_calls" for "required", the engine's for a named function (as OpenAI and vLLM). */
+export function toolFinish(plan: ToolPlan, calls: ToolCall[] | null, finish: string | null): string | null {
+  if (plan.mode.kind === 'required' && calls !== null && finish === 'stop') return 'tool_calls';
+  return finish;
+}

@@ -1,0 +1,126 @@
+// Tool calling on /v1/chat/completions as vLLM serves it without a
+// tool-call parser (src/server/tools.ts): a named function and "required"
+// by grammar-guided decoding, through the official openai client; streamed
+// calls arrive whole in the choice's last chunk; tool messages and an
+// assistant's tool_calls reach the chat template; "auto" and bad tools are
+// 400s naming the field.
+import t, { type Test } from 'tap';
+import type OpenAI from 'openai';
+import { startLive } from './helpers.js';
+
+const WEATHER = { type: 'object', properties: { city: { enum: ['Paris', 'Oslo'] }, unit: { enum: ['C', 'F'] } }, required: ['city', 'unit'], additionalProperties: false };
+const TIME = { type: 'object', properties: { tz: { enum: ['UTC', 'CET'] } }, required: ['tz'], additionalProperties: false };
+const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
+  { type: 'function', function: { name: 'get_weather', description: 'The weather of a city', parameters: WEATHER } },
+  { type: 'function', function: { name: 'get_time', parameters: TIME } },
+];
+const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+
+/** The call's arguments parse and hold to its tool's schema. */
+function checkCall(t: Test, call: { function: { name: string; arguments: string } }, what: string): void {
+  const args = JSON.parse(call.function.arguments) as Record<string, unknown>;
+  if (call.function.name === 'get_weather') {
+    t.same(Object.keys(args).sort(), ['city', 'unit'], `${what}: get_weather's arguments`);
+    t.ok(['Paris', 'Oslo'].includes(args.city as string) && ['C', 'F'].includes(args.unit as string), `${what}: values from the enums`);
+  } else {
+    t.equal(call.function.name, 'get_time', `${what}: one of the tools`);
+    t.ok(['UTC', 'CET'].includes(args.tz as string), `${what}: tz from the enum`);
+  }
+}
+
+t.test('named function, required, streamed, history; auto and bad tools refused', async (t) => {
+  const live = await startLive({ arch: 'qwen3', engine: { maxModelLen: 1024 } });
+  t.teardown(() => live.close());
+  const client = live.client;
+  const base = { model: live.model, messages, tools, max_completion_tokens: 200 };
+
+  const named = await client.chat.completions.create({ ...base, tool_choice: { type: 'function', function: { name: 'get_weather' } } });
+  const n0 = named.choices[0];
+  t.equal(n0.message.content, null, 'named: no content');
+  t.equal(n0.message.tool_calls?.length, 1, 'named: one call');
+  t.equal(n0.finish_reason, 'stop', 'named: finish_reason stop (as OpenAI for a forced function)');
+  const call = n0.message.tool_calls?.[0];
+  if (call?.type !== 'function') throw new Error('no function call');
+  t.equal(call.function.name, 'get_weather');
+  t.match(call.id, /^call_[0-9a-f]{24}$/);
+  t.equal(call.function.arguments, JSON.stringify(JSON.parse(call.function.arguments)), 'arguments compact JSON');
+  checkCall(t, call, 'named');
+
+  const one = { ...base, tool_choice: 'required' as const, parallel_tool_calls: false, temperature: 0.9, seed: 5, n: 3 };
+  const req = await client.chat.completions.create(one);
+  for (const c of req.choices) {
+    t.equal(c.finish_reason, 'tool_calls', `required ${c.index}: finish_reason tool_calls`);
+    t.equal(c.message.tool_calls?.length, 1, `required ${c.index}: parallel_tool_calls false: one call`);
+    const tc = c.message.tool_calls?.[0];
+    if (tc?.type === 'function') checkCall(t, tc, `required ${c.index}`);
+  }
+
+  // The same request streamed: each choice's calls come whole in its last chunk, the same calls.
+  const stream = await client.chat.completions.create({ ...one, stream: true });
+  const got = new Map<number, { name: string; args: string; finish: string | null }>();
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) {
+      const g = got.get(c.index) ?? { name: '', args: '', finish: null };
+      got.set(c.index, g);
+      for (const d of c.delta.tool_calls ?? []) {
+        g.name += d.function?.name ?? '';
+        g.args += d.function?.arguments ?? '';
+      }
+      g.finish = c.finish_reason ?? g.finish;
+    }
+  }
+  t.same(
+    [...got.entries()].sort(([a], [b]) => a - b).map(([, g]) => [g.name, g.args, g.finish]),
+    req.choices.map((c) => {
+      const tc = c.message.tool_calls?.[0];
+      return tc?.type === 'function' ? [tc.function.name, tc.function.arguments, 'tool_calls'] : null;
+    }),
+    'streamed: the same calls as the seeded request unstreamed',
+  );
+
+  // The call and its result go back into the conversation through the template.
+  const history: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+    ...messages,
+    { role: 'assistant', content: null, tool_calls: [call] },
+    { role: 'tool', tool_call_id: call.id, content: '{"temperature": 21}' },
+  ];
+  const after = await client.chat.completions.create({ model: live.model, messages: history, max_completion_tokens: 4 });
+  t.equal(after.choices[0].finish_reason, 'length', 'a conversation with a tool result is served');
+  const tok = await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: live.model, messages: history }) });
+  const ids = ((await tok.json()) as { tokens: number[] }).tokens;
+  const prompt = live.engine.tokenizer.decode(ids, false);
+  t.match(prompt, '"name": "get_weather"', 'the template wrote the call');
+  t.match(prompt, '{"temperature": 21}', 'and the tool result');
+  t.match(prompt, (JSON.parse(call.function.arguments) as { city: string }).city, 'with its arguments');
+
+  const post = async (body: object): Promise<{ status: number; param: string | null; message: string }> => {
+    const res = await fetch(`${live.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: live.model, messages, max_tokens: 4, ...body }) });
+    const b = (await res.json()) as { error?: { param: string | null; message: string } };
+    return { status: res.status, param: b.error?.param ?? null, message: b.error?.message ?? '' };
+  };
+  const bad: [string, object, string, RegExp][] = [
+    ['tools without tool_choice (auto)', { tools }, 'tool_choice', /"auto" .* needs a parser/],
+    ['tool_choice auto', { tools, tool_choice: 'auto' }, 'tool_choice', /needs a parser/],
+    ['an unknown function', { tools, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice', /not one of the tools/],
+    ['tool_choice without tools', { tool_choice: 'required' }, 'tool_choice', /needs tools/],
+    ['a tool without a name', { tools: [{ type: 'function', function: {} }], tool_choice: 'required' }, 'tools.0.function.name', /letters, digits/],
+    ['a tool twice', { tools: [tools[1], tools[1]], tool_choice: 'required' }, 'tools.1.function.name', /twice/],
+    ['tools with response_format', { tools, tool_choice: 'required', response_format: { type: 'json_object' } }, 'response_format', /cannot be combined/],
+    ['a tool message without tool_call_id', { messages: [...messages, { role: 'tool', content: 'x' }] }, 'messages.1.tool_call_id', /required/],
+    ['tools on completions', {}, 'tools', /on \/v1\/completions is not supported/],
+  ];
+  for (const [what, body, param, message] of bad) {
+    const r = what === 'tools on completions'
+      ? await fetch(`${live.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: live.model, prompt: 'x', tools, tool_choice: 'required' }) }).then(async (res) => {
+          const b = (await res.json()) as { error?: { param: string | null; message: string } };
+          return { status: res.status, param: b.error?.param ?? null, message: b.error?.message ?? '' };
+        })
+      : await post(body);
+    t.equal(r.status, 400, `${what}: 400`);
+    t.equal(r.param, param, `${what}: names ${param}`);
+    t.match(r.message, message, `${what}: ${r.message}`);
+  }
+  const none = await post({ tools, tool_choice: 'none' });
+  t.equal(none.status, 200, 'tool_choice none: served as plain chat');
+  t.equal(live.engine.stats().numRunning + live.engine.stats().numWaiting, 0);
+});
