@@ -8,6 +8,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import type { ChatMessage, TokenizerApi } from '../engine/types.js';
 import type { GuidedVocab, VocabType } from '../guided/xgrammar.js';
+import { isRecord } from '../is-record.js';
 import { GgufError, GgufMetadata, readGguf } from './gguf-reader.js';
 import { tokenizerJsonFromGguf } from './gguf-tokenizer-json.js';
 
@@ -33,10 +34,6 @@ export class TokenizerError extends Error {
 function badFile(file: string, what: string, err: unknown): TokenizerError {
   const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   return new TokenizerError('HIPSERVE_ERR_BAD_TOKENIZER', `${file}: ${what}: ${reason}`, { file, cause: err });
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 export interface LoadedTokenizer extends TokenizerApi {

@@ -3,6 +3,7 @@
 import type { ChatMessage, Engine } from '../engine/types.js';
 import type { Encoder } from './encoder.js';
 import { badRequest } from './errors.js';
+import { isRecord } from '../is-record.js';
 
 export interface IncomingMessage {
   role: string;
@@ -66,14 +67,12 @@ export function toChatMessages(messages: readonly IncomingMessage[]): ChatMessag
   });
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** An assistant message's tool_calls as templates read them (arguments parsed where they are JSON). */
 function templateCalls(calls: unknown, at: string): object[] {
   if (!Array.isArray(calls)) throw badRequest(`${at} must be a list of tool calls.`, at);
   return calls.map((c: unknown, i) => {
-    const f = isObject(c) ? c.function : undefined;
-    if (!isObject(c) || !isObject(f) || typeof f.name !== 'string' || typeof f.arguments !== 'string') {
+    const f = isRecord(c) ? c.function : undefined;
+    if (!isRecord(c) || !isRecord(f) || typeof f.name !== 'string' || typeof f.arguments !== 'string') {
       throw badRequest(`${at}.${i} must be {"id": ..., "type": "function", "function": {"name": ..., "arguments": "<JSON text>"}}.`, `${at}.${i}`);
     }
     let args: unknown = f.arguments;

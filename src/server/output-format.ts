@@ -6,6 +6,7 @@
 
 import type { GuideSpec } from '../engine/types.js';
 import { badRequest } from './errors.js';
+import { isRecord } from '../is-record.js';
 
 export interface MaybeFormatted {
   response_format?: unknown;
@@ -16,7 +17,6 @@ export interface MaybeFormatted {
   structured_outputs?: unknown;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const given = (v: unknown): boolean => v !== undefined && v !== null;
 
 /**
@@ -27,12 +27,12 @@ const given = (v: unknown): boolean => v !== undefined && v !== null;
  */
 function responseFormat(rf: unknown): GuideSpec | null {
   if (!given(rf)) return null;
-  const type = isObject(rf) ? rf.type : rf;
+  const type = isRecord(rf) ? rf.type : rf;
   if (type === 'text') return null;
   if (type === 'json_object') return { kind: 'json_object' };
   if (type === 'json_schema') {
-    const js = isObject(rf) ? rf.json_schema : undefined;
-    if (!isObject(js)) throw badRequest('response_format json_schema needs a json_schema object with the schema in its "schema" field.', 'response_format');
+    const js = isRecord(rf) ? rf.json_schema : undefined;
+    if (!isRecord(js)) throw badRequest('response_format json_schema needs a json_schema object with the schema in its "schema" field.', 'response_format');
     return { kind: 'json_schema', schema: schemaText(js.schema, 'response_format', 'response_format json_schema.schema') };
   }
   throw badRequest(`response_format ${JSON.stringify(type ?? null)} is not supported by this server; only "text", "json_object" or "json_schema" is.`, 'response_format');
@@ -49,7 +49,7 @@ function schemaText(v: unknown, field: string, what: string, textOk = false): st
     }
     return schemaText(parsed, field, what);
   }
-  if (!isObject(v) && typeof v !== 'boolean') throw badRequest(`${what} must be a JSON Schema (an object).`, field);
+  if (!isRecord(v) && typeof v !== 'boolean') throw badRequest(`${what} must be a JSON Schema (an object).`, field);
   return JSON.stringify(v);
 }
 
@@ -73,7 +73,7 @@ function regexRefused(field: string): never {
 function structuredOutputs(so: unknown): GuideSpec | null {
   if (!given(so)) return null;
   const field = 'structured_outputs';
-  if (!isObject(so)) throw badRequest(`${field} must be an object with one of json, json_object, choice, grammar.`, field);
+  if (!isRecord(so)) throw badRequest(`${field} must be an object with one of json, json_object, choice, grammar.`, field);
   const specs: GuideSpec[] = [];
   if (given(so.json)) specs.push({ kind: 'json_schema', schema: schemaText(so.json, field, `${field}.json`, true) });
   if (so.json_object === true) specs.push({ kind: 'json_object' });

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GuideSpec } from '../engine/types.js';
 import { badRequest } from './errors.js';
+import { isRecord } from '../is-record.js';
 
 export interface ToolFunction {
   name: string;
@@ -31,7 +32,6 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 function parseTools(v: unknown): ToolFunction[] {
@@ -39,13 +39,13 @@ function parseTools(v: unknown): ToolFunction[] {
   const seen = new Set<string>();
   return v.map((t: unknown, i) => {
     const at = `tools.${i}`;
-    if (!isObject(t) || t.type !== 'function' || !isObject(t.function)) throw badRequest(`${at} must be {"type": "function", "function": {"name": ..., "parameters": ...}}.`, at);
+    if (!isRecord(t) || t.type !== 'function' || !isRecord(t.function)) throw badRequest(`${at} must be {"type": "function", "function": {"name": ..., "parameters": ...}}.`, at);
     const f = t.function;
     if (typeof f.name !== 'string' || !NAME.test(f.name)) throw badRequest(`${at}.function.name must be 1-64 letters, digits, '_' or '-'.`, `${at}.function.name`);
     if (seen.has(f.name)) throw badRequest(`${at}.function.name "${f.name}" is given twice.`, `${at}.function.name`);
     seen.add(f.name);
-    if (f.parameters !== undefined && f.parameters !== null && !isObject(f.parameters)) throw badRequest(`${at}.function.parameters must be a JSON Schema object.`, `${at}.function.parameters`);
-    const parameters = isObject(f.parameters) ? f.parameters : { type: 'object', properties: {} };
+    if (f.parameters !== undefined && f.parameters !== null && !isRecord(f.parameters)) throw badRequest(`${at}.function.parameters must be a JSON Schema object.`, `${at}.function.parameters`);
+    const parameters = isRecord(f.parameters) ? f.parameters : { type: 'object', properties: {} };
     return { name: f.name, ...(typeof f.description === 'string' ? { description: f.description } : {}), parameters };
   });
 }
@@ -74,7 +74,7 @@ export function toolPlan(body: { tools?: unknown; tool_choice?: unknown; paralle
     const schema = { type: 'array', minItems: 1, ...(body.parallel_tool_calls === false ? { maxItems: 1 } : {}), items: { anyOf: items } };
     return { tools, mode: { kind: 'required' }, spec: { kind: 'json_schema', schema: JSON.stringify(schema) } };
   }
-  if (isObject(choice) && choice.type === 'function' && isObject(choice.function) && typeof choice.function.name === 'string') {
+  if (isRecord(choice) && choice.type === 'function' && isRecord(choice.function) && typeof choice.function.name === 'string') {
     const name = choice.function.name;
     const f = fns.find((x) => x.name === name);
     if (f === undefined) throw badRequest(`tool_choice names "${name}", which is not one of the tools.`, 'tool_choice');
@@ -111,7 +111,7 @@ export function toolCalls(plan: ToolPlan, text: string): ToolCall[] | null {
   if (!Array.isArray(list)) return null;
   const calls: ToolCall[] = [];
   for (const c of list) {
-    if (!isObject(c) || typeof c.name !== 'string') return null;
+    if (!isRecord(c) || typeof c.name !== 'string') return null;
     calls.push({ id: callId(), type: 'function', function: { name: c.name, arguments: JSON.stringify(c.parameters ?? {}) } });
   }
   return calls;
