@@ -1,7 +1,7 @@
 // The engine's public contract: what src/server/ may use. The server never
 // reaches below this file (scheduler, runner, native).
 
-import type { GuidedVocab, GuideSpec, TokenGuide } from '../guided/xgrammar.js';
+import type { GuideSpec, TokenGuide, TokenizerVocab } from '../guided/xgrammar.js';
 
 export type { GuideSpec, TokenGuide } from '../guided/xgrammar.js';
 
@@ -197,7 +197,7 @@ export interface TokenizerApi {
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt: boolean; extra?: Record<string, unknown> }): string;
   tokenToString(id: number): string;
   /** The vocabulary for grammar-guided decoding (src/guided/); absent: the engine cannot guide. */
-  guidedVocab?(): Omit<GuidedVocab, 'stopTokenIds' | 'vocabSize'>;
+  guidedVocab?(): TokenizerVocab;
 }
 
 export interface Engine {

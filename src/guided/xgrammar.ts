@@ -104,6 +104,9 @@ export interface GuidedVocab {
   stopTokenIds: number[];
 }
 
+/** What a tokenizer itself knows of that (the model adds vocabSize and stopTokenIds). */
+export type TokenizerVocab = Pick<GuidedVocab, 'tokens' | 'type' | 'prependSpace'>;
+
 /**
  * What a request asks its output to be: a JSON object, JSON of a schema
  * (the schema as JSON text), one of a list of strings, or the language of

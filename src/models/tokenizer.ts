@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import type { ChatMessage, TokenizerApi } from '../engine/types.js';
-import type { GuidedVocab, VocabType } from '../guided/xgrammar.js';
+import type { TokenizerVocab, VocabType } from '../guided/xgrammar.js';
 import { isRecord } from '../is-record.js';
 import { GgufError, GgufMetadata, readGguf } from './gguf-reader.js';
 import { tokenizerJsonFromGguf } from './gguf-tokenizer-json.js';
@@ -45,7 +45,7 @@ export interface LoadedTokenizer extends TokenizerApi {
   eosToken: string | null;
   hasChatTemplate: boolean;
   /** The vocabulary as grammar-guided decoding needs it (src/guided/); its stop tokens are left to the caller. */
-  guidedVocab(): Omit<GuidedVocab, 'stopTokenIds' | 'vocabSize'>;
+  guidedVocab(): TokenizerVocab;
 }
 
 // tokenizer_config.json writes special tokens as a string or as an AddedToken object.
@@ -131,7 +131,7 @@ class HfTokenizer implements LoadedTokenizer {
     return this.decode([id], false);
   }
 
-  guidedVocab(): Omit<GuidedVocab, 'stopTokenIds' | 'vocabSize'> {
+  guidedVocab(): TokenizerVocab {
     return guidedVocabOf(this.tokenizerJson as Record<string, unknown>);
   }
 
@@ -202,7 +202,7 @@ function hasPart(v: unknown, type: string): boolean {
  * (byte_fallback), or as they are. A leading "▁" is prepended to the text
  * when the normalizer prepends one or a Metaspace pre-tokenizer adds it.
  */
-function guidedVocabOf(json: Record<string, unknown>): Omit<GuidedVocab, 'stopTokenIds' | 'vocabSize'> {
+function guidedVocabOf(json: Record<string, unknown>): TokenizerVocab {
   const tokens: string[] = new Array<string>(maxId(json) + 1).fill('');
   const model = isRecord(json.model) ? json.model : {};
   const vocab = model.vocab;
