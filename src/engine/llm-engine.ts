@@ -5,8 +5,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Scheduler, SchedulerOutput } from '../scheduler/interface.js';
 import { MAX_AUTO_STEPS, type ModelRunner, type PromptRows, type SeqSampling, type StepResult } from '../runner/runner.js';
-import { GuideError, GuideFactory } from '../guided/xgrammar.js';
 import { EngineError } from './errors.js';
+import { GuideBook } from './guides.js';
 import { LoopSupervisor } from './loop-supervisor.js';
 import { resolveSamplingParams } from './params.js';
 import { mixSeed } from './seeds.js';
@@ -80,10 +80,8 @@ export class LlmEngine implements Engine {
   private readonly baseSeed: bigint;
   private readonly eos: ReadonlySet<number>;
   private readonly overlap: boolean;
-  /** Built on the first response_format request (the tokenizer's vocabulary through xgrammar). */
-  private guideFactory: Promise<GuideFactory> | null = null;
-  /** Live choices with a guide: while any, every call runs one step (its bans hold for one token). */
-  private guidedChoices = 0;
+  /** Grammar guides (response_format): while any is live, every call runs one step. */
+  private readonly guides: GuideBook;
 
   constructor(
     readonly model: ModelInfo,
@@ -96,6 +94,7 @@ export class LlmEngine implements Engine {
     this.baseSeed = opts.seed !== null ? BigInt(opts.seed) : randomBytes(8).readBigUInt64LE();
     this.eos = new Set(model.eosTokenIds);
     this.overlap = opts.overlapSteps ?? false;
+    this.guides = new GuideBook(tokenizer, model);
     // The counter is sampled on a timer as well as at each heartbeat read,
     // so that the first read in a long step already knows it moves. It runs
     // on the JS thread, which is free while a long step runs on the worker.
@@ -169,13 +168,7 @@ export class LlmEngine implements Engine {
 
   async guided(spec: GuideSpec, n: number): Promise<TokenGuide[]> {
     if (this.draining) throw new EngineError('HIPSERVE_ERR_SHUTTING_DOWN', 'the server is shutting down');
-    if (this.guideFactory === null) {
-      const tok = this.tokenizer;
-      if (tok.guidedVocab === undefined) throw new GuideError('this model\'s tokenizer cannot be used for guided decoding');
-      this.guideFactory = GuideFactory.create({ ...tok.guidedVocab(), vocabSize: this.model.vocabSize, stopTokenIds: [...this.model.eosTokenIds] });
-      this.guideFactory.catch(() => { this.guideFactory = null; });
-    }
-    return (await this.guideFactory).guides(spec, n);
+    return this.guides.make(spec, n);
   }
 
   private submit(input: GenerateInput): AsyncIterable<RequestOutput> {
@@ -197,12 +190,7 @@ export class LlmEngine implements Engine {
     }
     const params = resolveSamplingParams(input.params, this.model.vocabSize, maxLen - promptIds.length);
     const guides = input.guides ?? null;
-    if (guides !== null) {
-      if (guides.length !== params.n) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `${guides.length} guides for ${params.n} choices`, 'n');
-      // The grammar may allow only EOS (its text complete): a ban on EOS would leave nothing to sample.
-      if (params.minTokens > 0) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'min_tokens cannot be combined with response_format', 'min_tokens');
-      if (params.ignoreEos) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'ignore_eos cannot be combined with response_format', 'ignore_eos');
-    }
+    if (guides !== null) this.guides.check(guides, params);
     const requestId = input.requestId ?? randomUUID();
     if (this.requests.has(requestId)) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `request id ${requestId} is already in use`, 'request_id');
     // The queue bound, in sequences (each choice waits as one), checked here
@@ -221,7 +209,7 @@ export class LlmEngine implements Engine {
       const schedId = params.n === 1 ? requestId : `${requestId}#${i}`;
       const seed = params.n === 1 ? base : mixSeed(base, i);
       const c = new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null);
-      if (c.guide !== null) this.guidedChoices++;
+      this.guides.adopt(c.guide);
       state.choices.push(c);
       this.choicesBySchedId.set(schedId, c);
     }
@@ -282,9 +270,7 @@ export class LlmEngine implements Engine {
     await this.supervisor.stop();
     if (!this.closed) {
       this.closed = true;
-      const factory = this.guideFactory;
-      this.guideFactory = null;
-      if (factory !== null) await factory.then((f) => { f.dispose(); }, () => undefined);
+      await this.guides.close();
       this.opts.release?.();
     }
   }
@@ -333,7 +319,7 @@ export class LlmEngine implements Engine {
         // at. An overlapped launch goes after the last step's token stops.
         for (let k = 0; k < res.steps; k++) {
           const { fresh, newPromptTokens } = this.applyTokens(cur.out, res, k, tResolved);
-          if (this.guidedChoices > 0) await this.refreshGuides(fresh);
+          if (this.guides.active) await this.guides.refresh(fresh);
           if (k === res.steps - 1 && this.overlap && this.scheduler.hasPending()) {
             next = this.launch();
             flying = next;
@@ -382,7 +368,7 @@ export class LlmEngine implements Engine {
     const tStart = performance.now();
     const want = this.opts.numSchedulerSteps ?? 'auto';
     // Running requests are the step's tokens when it can be a burst (all decodes).
-    const numSteps = this.guidedChoices > 0 ? 1 : want === 'auto' ? this.runner.stepsFor(Math.max(1, this.scheduler.numRunning()), MAX_AUTO_STEPS) : want;
+    const numSteps = this.guides.active ? 1 : want === 'auto' ? this.runner.stepsFor(Math.max(1, this.scheduler.numRunning()), MAX_AUTO_STEPS) : want;
     const out = this.scheduler.schedule({ numSteps });
     for (const f of out.failed) this.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
     if (out.seqs.length === 0) {
@@ -473,25 +459,9 @@ export class LlmEngine implements Engine {
   private finishChoice(c: ChoiceState, reason: FinishReason, stopReason: string | number | null): void {
     c.finishReason = reason;
     c.stopReason = stopReason;
-    this.releaseGuide(c);
+    this.guides.release(c.guide);
     this.scheduler.finish(c.schedId, reason);
     this.choicesBySchedId.delete(c.schedId);
-  }
-
-  private releaseGuide(c: ChoiceState): void {
-    if (c.guide === null || c.guideReleased) return;
-    c.guideReleased = true;
-    this.guidedChoices--;
-    c.guide.dispose();
-  }
-
-  /** What the guided choices among `fresh` may sample next, once their new tokens are in the grammar. */
-  private async refreshGuides(fresh: readonly [ChoiceState, number][]): Promise<void> {
-    for (const [c] of fresh) {
-      if (c.guide === null || c.guideReleased || c.finishReason !== null) continue;
-      await c.guide.refresh();
-      c.updateBanned();
-    }
   }
 
   /** Emits what the request has and, once every choice is done, retires it. */
@@ -533,7 +503,7 @@ export class LlmEngine implements Engine {
         this.log.error({ requestId: st.requestId, err: schedErr }, 'the scheduler could not finish a failed request');
         for (const c of st.choices) {
           c.reported = true;
-          this.releaseGuide(c);
+          this.guides.release(c.guide);
           this.choicesBySchedId.delete(c.schedId);
         }
         this.requests.delete(st.requestId);

@@ -29,8 +29,6 @@ export class ChoiceState {
   /** Set once the final delta (with finishReason) was queued. */
   reported = false;
   lastTokenAt: number | null = null;
-  /** The guide was disposed (the choice ended). */
-  guideReleased = false;
   readonly interTokenS: number[] = [];
 
   constructor(
