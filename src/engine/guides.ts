@@ -37,8 +37,8 @@ export class GuideBook {
   check(guides: readonly TokenGuide[], params: SamplingParams): void {
     if (guides.length !== params.n) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `${guides.length} guides for ${params.n} choices`, 'n');
     // The grammar may allow only EOS (its text complete): a ban on EOS would leave nothing to sample.
-    if (params.minTokens > 0) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'min_tokens cannot be combined with response_format', 'min_tokens');
-    if (params.ignoreEos) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'ignore_eos cannot be combined with response_format', 'ignore_eos');
+    if (params.minTokens > 0) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'min_tokens cannot be combined with a guided output (response_format, guided_*, structured_outputs or tool_choice)', 'min_tokens');
+    if (params.ignoreEos) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'ignore_eos cannot be combined with a guided output (response_format, guided_*, structured_outputs or tool_choice)', 'ignore_eos');
   }
 
   /** A choice's guide is live from here until release(). */
