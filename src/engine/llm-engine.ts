@@ -8,17 +8,19 @@ import { MAX_AUTO_STEPS, type ModelRunner, type PromptRows, type SeqSampling, ty
 import { EngineError } from './errors.js';
 import { GuideBook } from './guides.js';
 import { LoopSupervisor } from './loop-supervisor.js';
-import { resolveSamplingParams } from './params.js';
+import { checkPromptIds, resolveSamplingParams } from './params.js';
+import { ProgressWatch } from './progress.js';
+import { RequestTable } from './request-table.js';
 import { mixSeed } from './seeds.js';
 import { ChoiceState, RequestState, tokenLogprob } from './request-state.js';
 import type {
   Engine,
   EngineEvents,
   EngineStats,
-  FinishReason,
   GenerateInput,
   GuideSpec,
   Heartbeat,
+  LlmEngineOptions,
   ModelInfo,
   RequestOutput,
   TokenGuide,
@@ -30,53 +32,21 @@ interface Launched {
   promise: Promise<StepResult>;
 }
 
-export interface LlmEngineOptions {
-  /**
-   * Launch step N+1 before step N's text work. Off by default: on a 2-core
-   * CPU the text work then competes with the forward's threads and the
-   * engine bench measured it slower (JS is under 1% of a step there); meant
-   * for devices whose forward leaves the host cores free.
-   */
-  overlapSteps?: boolean;
-  /**
-   * Decode steps per native call when every running request is decoding and
-   * nothing waits (vLLM's --num-scheduler-steps): a number asks for exactly
-   * that many (1: one step per call); 'auto' (default) for as many as the
-   * runner predicts to fit its synchronous-step budget, at most
-   * MAX_AUTO_STEPS (1 where it has no budget: device models, or the
-   * budget set to 0).
-   */
-  numSchedulerSteps?: number | 'auto';
-  maxNumQueuedRequests: number;
-  /** Seeds requests that bring no seed; random per process when null. */
-  seed: number | null;
-  /** Frees native resources once the loop has stopped (close()). */
-  release?: () => void;
-}
-
-
 interface Log {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }
 
-/** How often the forward's progress counter is sampled while work is pending (see heartbeat()). */
-export const PROGRESS_SAMPLE_MS = 1000;
-
 export class LlmEngine implements Engine {
-  private readonly requests = new Map<string, RequestState>();
-  private readonly choicesBySchedId = new Map<string, ChoiceState>();
+  private readonly table: RequestTable;
   private events: EngineEvents = {};
   private draining = false;
   private closed = false;
   /** Starts, restarts and watches the step loop (its heartbeat). */
   private readonly supervisor: LoopSupervisor;
   private seedCounter = 0n;
-  /** The runner's progress counter at the last heartbeat read, and when it was last seen to move. */
-  private lastProgress: number | null = null;
-  private lastProgressAt = 0;
-  private readonly progressTimer: NodeJS.Timeout;
+  private readonly progress: ProgressWatch;
   private readonly baseSeed: bigint;
   private readonly eos: ReadonlySet<number>;
   private readonly overlap: boolean;
@@ -95,18 +65,13 @@ export class LlmEngine implements Engine {
     this.eos = new Set(model.eosTokenIds);
     this.overlap = opts.overlapSteps ?? false;
     this.guides = new GuideBook(tokenizer, model);
-    // The counter is sampled on a timer as well as at each heartbeat read,
-    // so that the first read in a long step already knows it moves. It runs
-    // on the JS thread, which is free while a long step runs on the worker.
-    this.progressTimer = setInterval(() => {
-      if (this.scheduler.hasPending()) this.sampleProgress();
-    }, PROGRESS_SAMPLE_MS);
-    this.progressTimer.unref();
+    this.table = new RequestTable(scheduler, this.guides, log, (info) => this.events.onRequestFinished?.(info));
+    this.progress = new ProgressWatch(() => this.runner.progress(), () => this.scheduler.hasPending());
     this.supervisor = new LoopSupervisor(
       () => this.loop(),
       () => this.scheduler.hasPending(),
       log,
-      (reason) => { this.failPending(reason); },
+      (reason) => { this.table.failPending(reason); },
     );
   }
 
@@ -125,16 +90,7 @@ export class LlmEngine implements Engine {
    * wedged one.
    */
   heartbeat(): Heartbeat {
-    this.sampleProgress();
-    return { ...this.supervisor.heartbeat(), lastProgressAt: this.lastProgressAt };
-  }
-
-  /** Notes when the runner's progress counter moved (every PROGRESS_SAMPLE_MS while work is pending, and at each heartbeat read). */
-  private sampleProgress(): void {
-    const p = this.runner.progress();
-    if (p === null) return;
-    if (this.lastProgress !== null && p !== this.lastProgress) this.lastProgressAt = performance.now();
-    this.lastProgress = p;
+    return { ...this.supervisor.heartbeat(), lastProgressAt: this.progress.sample() };
   }
 
   stats(): EngineStats {
@@ -174,25 +130,12 @@ export class LlmEngine implements Engine {
   private submit(input: GenerateInput): AsyncIterable<RequestOutput> {
     if (this.draining) throw new EngineError('HIPSERVE_ERR_SHUTTING_DOWN', 'the server is shutting down');
     const promptIds = typeof input.prompt === 'string' ? this.tokenizer.encode(input.prompt, true) : [...input.prompt];
-    if (promptIds.length === 0) throw new EngineError('HIPSERVE_ERR_EMPTY_PROMPT', 'the prompt is empty', 'prompt');
-    const maxLen = this.model.maxModelLen;
-    if (promptIds.length >= maxLen) {
-      throw new EngineError(
-        'HIPSERVE_ERR_PROMPT_TOO_LONG',
-        `This model's maximum context length is ${maxLen} tokens. However, your prompt has ${promptIds.length} tokens, which leaves no room for output.`,
-        'prompt',
-      );
-    }
-    for (const id of promptIds) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.model.vocabSize) {
-        throw new EngineError('HIPSERVE_ERR_INVALID_TOKEN', `token id ${id} is outside the vocabulary [0, ${this.model.vocabSize})`, 'prompt');
-      }
-    }
-    const params = resolveSamplingParams(input.params, this.model.vocabSize, maxLen - promptIds.length);
+    checkPromptIds(promptIds, this.model.vocabSize, this.model.maxModelLen);
+    const params = resolveSamplingParams(input.params, this.model.vocabSize, this.model.maxModelLen - promptIds.length);
     const guides = input.guides ?? null;
     if (guides !== null) this.guides.check(guides, params);
     const requestId = input.requestId ?? randomUUID();
-    if (this.requests.has(requestId)) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `request id ${requestId} is already in use`, 'request_id');
+    if (this.table.has(requestId)) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `request id ${requestId} is already in use`, 'request_id');
     // The queue bound, in sequences (each choice waits as one), checked here
     // at submission: the server's early check runs before tokenizing, and
     // other requests may have been queued since.
@@ -208,12 +151,9 @@ export class LlmEngine implements Engine {
     for (let i = 0; i < params.n; i++) {
       const schedId = params.n === 1 ? requestId : `${requestId}#${i}`;
       const seed = params.n === 1 ? base : mixSeed(base, i);
-      const c = new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null);
-      this.guides.adopt(c.guide);
-      state.choices.push(c);
-      this.choicesBySchedId.set(schedId, c);
+      state.choices.push(new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null));
     }
-    this.requests.set(requestId, state);
+    this.table.add(state);
     for (const c of state.choices) {
       this.scheduler.addRequest({
         id: c.schedId,
@@ -247,12 +187,7 @@ export class LlmEngine implements Engine {
   }
 
   abort(requestId: string): void {
-    const state = this.requests.get(requestId);
-    if (!state) return;
-    for (const c of state.choices) {
-      if (c.finishReason === null) this.finishChoice(c, 'abort', null);
-    }
-    this.settle(state);
+    this.table.abort(requestId);
   }
 
   async drain(timeoutMs: number): Promise<void> {
@@ -261,11 +196,11 @@ export class LlmEngine implements Engine {
     while (this.scheduler.hasPending() && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    for (const id of [...this.requests.keys()]) this.abort(id);
+    for (const id of this.table.requestIds()) this.abort(id);
   }
 
   async close(): Promise<void> {
-    clearInterval(this.progressTimer);
+    this.progress.stop();
     await this.drain(0);
     await this.supervisor.stop();
     if (!this.closed) {
@@ -370,13 +305,13 @@ export class LlmEngine implements Engine {
     // Running requests are the step's tokens when it can be a burst (all decodes).
     const numSteps = this.guides.active ? 1 : want === 'auto' ? this.runner.stepsFor(Math.max(1, this.scheduler.numRunning()), MAX_AUTO_STEPS) : want;
     const out = this.scheduler.schedule({ numSteps });
-    for (const f of out.failed) this.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
+    for (const f of out.failed) this.table.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
     if (out.seqs.length === 0) {
       this.scheduler.update(out, []);
       return null;
     }
     for (const s of out.seqs) {
-      const st = this.choicesBySchedId.get(s.requestId)?.parent;
+      const st = this.table.choice(s.requestId)?.parent;
       if (st && st.timings.firstScheduled === null) st.timings.firstScheduled = tStart;
     }
     let promise: Promise<StepResult>;
@@ -392,7 +327,7 @@ export class LlmEngine implements Engine {
   }
 
   private readonly samplingOf = (schedId: string): SeqSampling => {
-    const c = this.choicesBySchedId.get(schedId);
+    const c = this.table.choice(schedId);
     if (!c) throw new Error(`engine: no choice for scheduled request ${schedId}`);
     return c.sampling;
   };
@@ -409,7 +344,7 @@ export class LlmEngine implements Engine {
       const row = step * S + i;
       const tok = res.sampled[row];
       if (tok < 0) continue;
-      const c = this.choicesBySchedId.get(out.seqs[i].requestId);
+      const c = this.table.choice(out.seqs[i].requestId);
       if (!c || c.finishReason !== null) continue;
       const p = c.parent.params;
       newPromptTokens += c.append(tok, now, p.logprobs === null ? null : tokenLogprob(this.tokenizer, res, row, tok, p.logprobs));
@@ -417,10 +352,10 @@ export class LlmEngine implements Engine {
       if (c.guide !== null && !c.guide.accept(tok)) {
         // The step banned every token the grammar rejects: this is a bug, not the model's choice.
         this.log.error({ requestId: c.parent.requestId, token: tok }, 'the grammar rejected a sampled token; ending the choice');
-        this.finishChoice(c, 'stop', null);
-      } else if (p.stopTokenIds.includes(tok)) this.finishChoice(c, 'stop', tok);
-      else if (!p.ignoreEos && this.eos.has(tok)) this.finishChoice(c, 'stop', null);
-      else if (c.outputTokenIds.length >= p.maxTokens) this.finishChoice(c, 'length', null);
+        this.table.finishChoice(c, 'stop', null);
+      } else if (p.stopTokenIds.includes(tok)) this.table.finishChoice(c, 'stop', tok);
+      else if (!p.ignoreEos && this.eos.has(tok)) this.table.finishChoice(c, 'stop', null);
+      else if (c.outputTokenIds.length >= p.maxTokens) this.table.finishChoice(c, 'length', null);
       else c.updateBanned();
     }
     return { fresh, newPromptTokens };
@@ -429,7 +364,7 @@ export class LlmEngine implements Engine {
   /** Books prompt logprobs (echo) into their requests; a choice that has all of them stops asking. */
   private applyPromptRows(out: SchedulerOutput, rows: PromptRows): void {
     out.seqs.forEach((s, i) => {
-      const c = this.choicesBySchedId.get(s.requestId);
+      const c = this.table.choice(s.requestId);
       if (c?.sampling.promptTopN === undefined) return;
       const from = rows.queryStart[i];
       if (c.parent.bookPromptRows(this.tokenizer, rows, from, rows.queryStart[i + 1] - from, s.startPos)) {
@@ -446,70 +381,14 @@ export class LlmEngine implements Engine {
       touched.add(c.parent);
       const hit = c.detok.push(tok);
       if (hit === null) continue;
-      if (c.finishReason === null) this.finishChoice(c, 'stop', hit.stop);
+      if (c.finishReason === null) this.table.finishChoice(c, 'stop', hit.stop);
       else {
         // The same token also hit max_tokens: the stop string is the reason.
         c.finishReason = 'stop';
         c.stopReason = hit.stop;
       }
     }
-    for (const st of touched) this.settle(st);
-  }
-
-  private finishChoice(c: ChoiceState, reason: FinishReason, stopReason: string | number | null): void {
-    c.finishReason = reason;
-    c.stopReason = stopReason;
-    this.guides.release(c.guide);
-    this.scheduler.finish(c.schedId, reason);
-    this.choicesBySchedId.delete(c.schedId);
-  }
-
-  /** Emits what the request has and, once every choice is done, retires it. */
-  private settle(st: RequestState): void {
-    st.emit();
-    if (!st.finished || !this.requests.has(st.requestId)) return;
-    this.requests.delete(st.requestId);
-    const info = st.finish(performance.now());
-    this.events.onRequestFinished?.(info);
-  }
-
-  private failChoice(schedId: string, err: EngineError): void {
-    const c = this.choicesBySchedId.get(schedId);
-    if (c) this.failRequest(c.parent, err);
-  }
-
-  /** Ends every choice of the request (their blocks go back) and throws `err` from its outputs. */
-  private failRequest(st: RequestState, err: EngineError): void {
-    this.log.warn({ requestId: st.requestId, reason: err.message }, 'request failed');
-    for (const other of st.choices) {
-      if (other.finishReason === null) this.finishChoice(other, 'abort', null);
-      other.reported = true;
-    }
-    this.requests.delete(st.requestId);
-    st.queue.fail(err);
-  }
-
-  /**
-   * The loop keeps crashing (LoopSupervisor): every request still here fails
-   * now rather than at --request-timeout. The scheduler may be what is
-   * broken, so a request whose choices it cannot finish still gets its error.
-   */
-  private failPending(reason: string): void {
-    const err = new EngineError('HIPSERVE_ERR_ENGINE_LOOP', reason);
-    for (const st of [...this.requests.values()]) {
-      try {
-        this.failRequest(st, err);
-      } catch (schedErr) {
-        this.log.error({ requestId: st.requestId, err: schedErr }, 'the scheduler could not finish a failed request');
-        for (const c of st.choices) {
-          c.reported = true;
-          this.guides.release(c.guide);
-          this.choicesBySchedId.delete(c.schedId);
-        }
-        this.requests.delete(st.requestId);
-        st.queue.fail(err);
-      }
-    }
+    for (const st of touched) this.table.settle(st);
   }
 
   private failStep(out: SchedulerOutput, err: unknown): void {
@@ -517,6 +396,6 @@ export class LlmEngine implements Engine {
     this.supervisor.noteFailure(err);
     this.log.error({ err: msg, seqs: out.seqs.length }, 'native forward failed; failing the requests of this step');
     this.scheduler.cancelStep(out);
-    for (const s of out.seqs) this.failChoice(s.requestId, new EngineError('HIPSERVE_ERR_NATIVE', `the model forward failed: ${msg}`));
+    for (const s of out.seqs) this.table.failChoice(s.requestId, new EngineError('HIPSERVE_ERR_NATIVE', `the model forward failed: ${msg}`));
   }
 }

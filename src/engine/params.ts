@@ -131,3 +131,20 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   }
   return out;
 }
+
+/** A prompt's token ids against the model: not empty, room left for output, every id in the vocabulary. */
+export function checkPromptIds(ids: readonly number[], vocabSize: number, maxModelLen: number): void {
+  if (ids.length === 0) throw new EngineError('HIPSERVE_ERR_EMPTY_PROMPT', 'the prompt is empty', 'prompt');
+  if (ids.length >= maxModelLen) {
+    throw new EngineError(
+      'HIPSERVE_ERR_PROMPT_TOO_LONG',
+      `This model's maximum context length is ${maxModelLen} tokens. However, your prompt has ${ids.length} tokens, which leaves no room for output.`,
+      'prompt',
+    );
+  }
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new EngineError('HIPSERVE_ERR_INVALID_TOKEN', `token id ${id} is outside the vocabulary [0, ${vocabSize})`, 'prompt');
+    }
+  }
+}

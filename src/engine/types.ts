@@ -220,3 +220,28 @@ export interface Engine {
   drain(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/** LlmEngine's settings (assembleEngine builds them from the CLI's). */
+export interface LlmEngineOptions {
+  /**
+   * Launch step N+1 before step N's text work. Off by default: on a 2-core
+   * CPU the text work then competes with the forward's threads and the
+   * engine bench measured it slower (JS is under 1% of a step there); meant
+   * for devices whose forward leaves the host cores free.
+   */
+  overlapSteps?: boolean;
+  /**
+   * Decode steps per native call when every running request is decoding and
+   * nothing waits (vLLM's --num-scheduler-steps): a number asks for exactly
+   * that many (1: one step per call); 'auto' (default) for as many as the
+   * runner predicts to fit its synchronous-step budget, at most
+   * MAX_AUTO_STEPS (1 where it has no budget: device models, or the
+   * budget set to 0).
+   */
+  numSchedulerSteps?: number | 'auto';
+  maxNumQueuedRequests: number;
+  /** Seeds requests that bring no seed; random per process when null. */
+  seed: number | null;
+  /** Frees native resources once the loop has stopped (close()). */
+  release?: () => void;
+}
