@@ -59,8 +59,14 @@ export interface ServeConfig {
   allowedOrigins: string[];
   metricsRequireAuth: boolean;
   offline: boolean;
+  /** Reads tool calls for tool_choice "auto"; auto = picked from the chat template, none = "auto" is a 400. */
+  toolCallParser: ToolCallParserOption;
+  /** vLLM's switch for tool_choice "auto"; on by default here (off: "auto" is a 400). */
+  enableAutoToolChoice: boolean;
 }
 
+export const TOOL_CALL_PARSER_OPTIONS = ['auto', 'hermes', 'llama3_json', 'none'] as const;
+export type ToolCallParserOption = (typeof TOOL_CALL_PARSER_OPTIONS)[number];
 export const DTYPES = ['auto', 'float32', 'float', 'float16', 'half', 'bfloat16'] as const;
 export const KV_CACHE_DTYPES = ['auto', 'float16', 'half', 'float32', 'float'] as const;
 export const DEVICES: readonly Device[] = ['auto', 'cpu', 'hip', 'hip-emu'];
@@ -93,6 +99,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'allowedOrigins', name: 'allowed-origins', kind: 'list', default: [], help: 'CORS origins allowed (comma-separated, "*" for any); CORS is off when empty' },
   { key: 'metricsRequireAuth', name: 'metrics-require-auth', kind: 'bool', default: false, help: 'Require the API key on /metrics too' },
   { key: 'offline', name: 'offline', kind: 'bool', default: false, help: 'Never download: --model must be local or already cached' },
+  { key: 'toolCallParser', name: 'tool-call-parser', kind: 'enum', values: TOOL_CALL_PARSER_OPTIONS, default: 'auto', help: 'How tool calls are read from the output for tool_choice "auto": hermes (<tool_call> blocks: Qwen, Hermes), llama3_json (Llama 3.1/3.2 JSON), auto (picked from the chat template), none' },
+  { key: 'enableAutoToolChoice', name: 'enable-auto-tool-choice', kind: 'bool', default: true, help: 'Serve tool_choice "auto" where a tool-call parser is known (vLLM\'s flag; on by default here, --no-enable-auto-tool-choice to refuse it)' },
 ];
 
 export const OPTION_BY_NAME: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map((o) => [o.name, o]));

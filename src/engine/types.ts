@@ -196,6 +196,8 @@ export interface TokenizerApi {
   /** Renders the model's chat template; throws a typed error if it has none. */
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt: boolean; extra?: Record<string, unknown> }): string;
   tokenToString(id: number): string;
+  /** The chat template's source text (null: none); read for its tool-call syntax. */
+  readonly chatTemplateText?: string | null;
   /** The vocabulary for grammar-guided decoding (src/guided/); absent: the engine cannot guide. */
   guidedVocab?(): TokenizerVocab;
 }

@@ -86,6 +86,7 @@ class HfTokenizer implements LoadedTokenizer {
   private readonly tok: HfTokenizerLib;
   private readonly template: Template | null;
   readonly hasChatTemplate: boolean;
+  readonly chatTemplateText: string | null;
   readonly bosToken: string | null;
   readonly eosToken: string | null;
   readonly bosTokenId: number | null;
@@ -112,6 +113,7 @@ class HfTokenizer implements LoadedTokenizer {
       throw badFile(sources.template, "the chat template ('chat_template') does not parse", err);
     }
     this.hasChatTemplate = this.template !== null;
+    this.chatTemplateText = typeof template === 'string' ? template : null;
     this.bosToken = tokenText(config.bos_token);
     this.eosToken = tokenText(config.eos_token);
     this.bosTokenId = this.bosToken !== null ? (this.tok.token_to_id(this.bosToken) ?? null) : null;

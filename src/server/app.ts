@@ -20,6 +20,7 @@ import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
+import { detectToolParser, type ToolParserName } from './tool-parsers.js';
 
 export interface BuildServerOptions {
   engine: Engine;
@@ -52,6 +53,12 @@ function genReqId(req: IncomingMessage): string {
   return v !== undefined && REQUEST_ID.test(v) ? v : randomUUID();
 }
 
+/** The tool-call parser the config names, or the chat template's when it says auto; null when "auto" is off or none fits. */
+export function pickToolParser(config: Pick<ServeConfig, 'toolCallParser' | 'enableAutoToolChoice'>, template: string | null): ToolParserName | null {
+  if (!config.enableAutoToolChoice || config.toolCallParser === 'none') return null;
+  return config.toolCallParser === 'auto' ? detectToolParser(template) : config.toolCallParser;
+}
+
 export async function buildServer(opts: BuildServerOptions): Promise<HipserveServer> {
   const { engine, config } = opts;
   const loggerInstance: FastifyBaseLogger = opts.logger;
@@ -70,7 +77,9 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
     app.log.error({ err }, 'tokenize worker failed; encoding prompts on the main thread from now on');
   });
   app.addHook('onClose', () => encoder.close());
-  const ctx: ServerContext = { engine, config, metrics, encoder, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000 };
+  const toolParser = pickToolParser(config, engine.tokenizer.chatTemplateText ?? null);
+  app.log.info({ toolCallParser: toolParser }, toolParser === null ? 'tool_choice "auto" is not served (no tool-call parser)' : `tool_choice "auto" reads calls with the ${toolParser} parser`);
+  const ctx: ServerContext = { engine, config, metrics, encoder, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000, toolParser };
 
   // JSON must be UTF-8; Fastify's parser would quietly turn bad bytes into U+FFFD.
   const jsonParser = app.getDefaultJsonParser('error', 'ignore');

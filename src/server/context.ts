@@ -7,6 +7,7 @@ import type { Engine } from '../engine/types.js';
 import type { ServeConfig } from '../config/options.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Encoder } from './encoder.js';
+import type { ToolParserName } from './tool-parsers.js';
 import { badRequest, HttpError, queueFull } from './errors.js';
 
 export interface ServerState {
@@ -22,6 +23,8 @@ export interface ServerContext {
   state: ServerState;
   /** ms after which a busy engine without a step counts as stalled (/health). */
   stallThresholdMs: number;
+  /** Reads tool calls for tool_choice "auto"; null: "auto" is refused. */
+  toolParser: ToolParserName | null;
 }
 
 export function checkModel(ctx: ServerContext, model: string | null | undefined): void {

@@ -1,15 +1,17 @@
-// Tool calling on /v1/chat/completions as vLLM serves it without a
-// model-specific tool-call parser: tool_choice naming a function (the
-// output is held to that function's parameters schema) or "required" (to
-// a list of calls, each one of the tools with its parameters), both by
-// grammar-guided decoding (src/guided/); "none" leaves the tools out. "auto"
-// needs a parser that reads a model's own tool-call syntax, which this
-// server does not have: a 400, as vLLM without --enable-auto-tool-choice.
+// Tool calling on /v1/chat/completions, as vLLM serves it: tool_choice
+// naming a function (the output is held to that function's parameters
+// schema) or "required" (to a list of calls, each one of the tools with its
+// parameters), both by grammar-guided decoding (src/guided/); "auto" (the
+// default with tools): the model writes freely and a tool-call parser for
+// its own syntax (tool-parsers.ts) reads the calls out of its text; "none"
+// leaves the tools out.
 
-import { randomBytes } from 'node:crypto';
 import type { GuideSpec } from '../engine/types.js';
 import { badRequest } from './errors.js';
 import { isRecord } from '../is-record.js';
+import { newCallId, type ToolCall, type ToolParserName } from './tool-parsers.js';
+
+export type { ToolCall } from './tool-parsers.js';
 
 export interface ToolFunction {
   name: string;
@@ -21,15 +23,11 @@ export interface ToolFunction {
 export interface ToolPlan {
   /** The tools as the chat template gets them (OpenAI's shape). */
   tools: { type: 'function'; function: ToolFunction }[];
-  /** A named function, or any number (at least one) of calls to any of them. */
-  mode: { kind: 'named'; name: string } | { kind: 'required' };
-  spec: GuideSpec;
-}
-
-export interface ToolCall {
-  id: string;
-  type: 'function';
-  function: { name: string; arguments: string };
+  /**
+   * A named function, or any number (at least one) of calls to any of them,
+   * both held to a grammar (spec); or the model's choice, read by a parser.
+   */
+  mode: { kind: 'named'; name: string; spec: GuideSpec } | { kind: 'required'; spec: GuideSpec } | { kind: 'auto'; parser: ToolParserName };
 }
 
 const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -50,8 +48,12 @@ function parseTools(v: unknown): ToolFunction[] {
   });
 }
 
-/** The request's tool plan, null when no tool is to be called (no tools, or tool_choice "none"). */
-export function toolPlan(body: { tools?: unknown; tool_choice?: unknown; parallel_tool_calls?: boolean | null }): ToolPlan | null {
+/**
+ * The request's tool plan, null when no tool is to be called (no tools, or
+ * tool_choice "none"). `parser` reads calls for "auto" (null: this model
+ * has none, and "auto" is a 400).
+ */
+export function toolPlan(body: { tools?: unknown; tool_choice?: unknown; parallel_tool_calls?: boolean | null }, parser: ToolParserName | null): ToolPlan | null {
   const hasTools = body.tools !== undefined && body.tools !== null && !(Array.isArray(body.tools) && body.tools.length === 0);
   const choice = body.tool_choice ?? (hasTools ? 'auto' : 'none');
   if (choice === 'none') return null;
@@ -59,10 +61,13 @@ export function toolPlan(body: { tools?: unknown; tool_choice?: unknown; paralle
   const fns = parseTools(body.tools);
   const tools = fns.map((f) => ({ type: 'function' as const, function: f }));
   if (choice === 'auto') {
-    throw badRequest(
-      'tool_choice "auto" (the default with tools) needs a parser for the model\'s own tool-call syntax, which this server does not have; use "required", a named function, or "none".',
-      'tool_choice',
-    );
+    if (parser === null) {
+      throw badRequest(
+        'tool_choice "auto" (the default with tools) needs a parser for the model\'s tool-call syntax, and this model\'s chat template shows none; start the server with --tool-call-parser (hermes or llama3_json), or use "required", a named function, or "none".',
+        'tool_choice',
+      );
+    }
+    return { tools, mode: { kind: 'auto', parser } };
   }
   if (choice === 'required') {
     const items = fns.map((f) => ({
@@ -72,27 +77,28 @@ export function toolPlan(body: { tools?: unknown; tool_choice?: unknown; paralle
     }));
     // parallel_tool_calls false (OpenAI's field): exactly one call.
     const schema = { type: 'array', minItems: 1, ...(body.parallel_tool_calls === false ? { maxItems: 1 } : {}), items: { anyOf: items } };
-    return { tools, mode: { kind: 'required' }, spec: { kind: 'json_schema', schema: JSON.stringify(schema) } };
+    return { tools, mode: { kind: 'required', spec: { kind: 'json_schema', schema: JSON.stringify(schema) } } };
   }
   if (isRecord(choice) && choice.type === 'function' && isRecord(choice.function) && typeof choice.function.name === 'string') {
     const name = choice.function.name;
     const f = fns.find((x) => x.name === name);
     if (f === undefined) throw badRequest(`tool_choice names "${name}", which is not one of the tools.`, 'tool_choice');
-    return { tools, mode: { kind: 'named', name }, spec: { kind: 'json_schema', schema: JSON.stringify(f.parameters) } };
+    return { tools, mode: { kind: 'named', name, spec: { kind: 'json_schema', schema: JSON.stringify(f.parameters) } } };
   }
   throw badRequest(`tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}; got ${JSON.stringify(choice)}.`, 'tool_choice');
 }
 
-const callId = (): string => `call_${randomBytes(12).toString('hex')}`;
+/** tool_choice named or "required": the output is held to a grammar. */
+export type GuidedToolMode = Exclude<ToolPlan['mode'], { kind: 'auto' }>;
 
 /**
- * A choice's generated text as tool calls: for a named function the text is
+ * A guided choice's text as tool calls: for a named function the text is
  * its arguments; for "required", a JSON list of {name, parameters}. Text
  * that a length limit cut short is returned as the named call's (partial)
  * arguments, or for "required" as no calls at all (null).
  */
-export function toolCalls(plan: ToolPlan, text: string): ToolCall[] | null {
-  if (plan.mode.kind === 'named') {
+export function guidedToolCalls(mode: GuidedToolMode, text: string): ToolCall[] | null {
+  if (mode.kind === 'named') {
     // Compact where it parses (the grammar allows whitespace between elements).
     let args = text;
     try {
@@ -100,7 +106,7 @@ export function toolCalls(plan: ToolPlan, text: string): ToolCall[] | null {
     } catch {
       // Cut short by max_tokens: the text as generated.
     }
-    return [{ id: callId(), type: 'function', function: { name: plan.mode.name, arguments: args } }];
+    return [{ id: newCallId(), type: 'function', function: { name: mode.name, arguments: args } }];
   }
   let list: unknown;
   try {
@@ -112,13 +118,17 @@ export function toolCalls(plan: ToolPlan, text: string): ToolCall[] | null {
   const calls: ToolCall[] = [];
   for (const c of list) {
     if (!isRecord(c) || typeof c.name !== 'string') return null;
-    calls.push({ id: callId(), type: 'function', function: { name: c.name, arguments: JSON.stringify(c.parameters ?? {}) } });
+    calls.push({ id: newCallId(), type: 'function', function: { name: c.name, arguments: JSON.stringify(c.parameters ?? {}) } });
   }
   return calls;
 }
 
-/** OpenAI's finish_reason for a choice that called tools: "tool_calls" for "required", the engine's for a named function (as OpenAI and vLLM). */
-export function toolFinish(plan: ToolPlan, calls: ToolCall[] | null, finish: string | null): string | null {
-  if (plan.mode.kind === 'required' && calls !== null && finish === 'stop') return 'tool_calls';
+/**
+ * OpenAI's finish_reason for a choice that called tools: "tool_calls" for
+ * "required" and for "auto" when the model called one, the engine's for a
+ * named function (as OpenAI and vLLM).
+ */
+export function toolFinish(mode: ToolPlan['mode'], called: boolean, finish: string | null): string | null {
+  if (mode.kind !== 'named' && called && finish === 'stop') return 'tool_calls';
   return finish;
 }

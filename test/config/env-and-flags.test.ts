@@ -73,3 +73,16 @@ t.test('every HIPSERVE_ variable the sources read is an option or a known knob',
   t.same([...seen].filter((n) => !known.has(n)).sort(), [], 'none unknown');
   t.end();
 });
+
+t.test("vLLM's tool-calling flags parse as vLLM users write them", (t) => {
+  const c = loadConfig({ argv: ['Qwen/Qwen3-0.6B', '--enable-auto-tool-choice', '--tool-call-parser', 'hermes'], env: {} }).config;
+  t.equal(c.enableAutoToolChoice, true);
+  t.equal(c.toolCallParser, 'hermes');
+  const d = loadConfig({ argv: [], env: {} }).config;
+  t.equal(d.toolCallParser, 'auto', 'default: picked from the chat template');
+  t.equal(d.enableAutoToolChoice, true, 'on by default');
+  t.equal(loadConfig({ argv: ['--no-enable-auto-tool-choice'], env: {} }).config.enableAutoToolChoice, false);
+  t.equal(loadConfig({ argv: [], env: { HIPSERVE_TOOL_CALL_PARSER: 'llama3_json' } }).config.toolCallParser, 'llama3_json', 'from the environment');
+  t.throws(() => loadConfig({ argv: ['--tool-call-parser', 'mistral'], env: {} }), /hermes, llama3_json/, 'an unknown parser names the known ones');
+  t.end();
+});

@@ -1,9 +1,9 @@
-// Tool calling on /v1/chat/completions as vLLM serves it without a
-// tool-call parser (src/server/tools.ts): a named function and "required"
-// by grammar-guided decoding, through the official openai client; streamed
-// calls arrive whole in the choice's last chunk; tool messages and an
-// assistant's tool_calls reach the chat template; "auto" and bad tools are
-// 400s naming the field.
+// Tool calling on /v1/chat/completions (src/server/tools.ts): a named
+// function and "required" by grammar-guided decoding, through the official
+// openai client; streamed calls arrive whole in the choice's last chunk;
+// tool messages and an assistant's tool_calls reach the chat template; bad
+// tools are 400s naming the field. "auto" on the real model here (its
+// random text holds no call); the calls it reads are in tool-auto.test.ts.
 import t, { type Test } from 'tap';
 import type OpenAI from 'openai';
 import { startLive } from './helpers.js';
@@ -28,7 +28,7 @@ function checkCall(t: Test, call: { function: { name: string; arguments: string 
   }
 }
 
-t.test('named function, required, streamed, history; auto and bad tools refused', async (t) => {
+t.test('named function, required, streamed, history, auto; bad tools refused', async (t) => {
   const live = await startLive({ arch: 'qwen3', engine: { maxModelLen: 1024 } });
   t.teardown(() => live.close());
   const client = live.client;
@@ -99,8 +99,6 @@ t.test('named function, required, streamed, history; auto and bad tools refused'
     return { status: res.status, param: b.error?.param ?? null, message: b.error?.message ?? '' };
   };
   const bad: [string, object, string, RegExp][] = [
-    ['tools without tool_choice (auto)', { tools }, 'tool_choice', /"auto" .* needs a parser/],
-    ['tool_choice auto', { tools, tool_choice: 'auto' }, 'tool_choice', /needs a parser/],
     ['an unknown function', { tools, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice', /not one of the tools/],
     ['tool_choice without tools', { tool_choice: 'required' }, 'tool_choice', /needs tools/],
     ['a tool without a name', { tools: [{ type: 'function', function: {} }], tool_choice: 'required' }, 'tools.0.function.name', /letters, digits/],
@@ -122,5 +120,35 @@ t.test('named function, required, streamed, history; auto and bad tools refused'
   }
   const none = await post({ tools, tool_choice: 'none' });
   t.equal(none.status, 200, 'tool_choice none: served as plain chat');
+
+  // "auto" (the default with tools): Qwen3's template asks for <tool_call>
+  // blocks, so the hermes parser reads the output; the fixture's random
+  // text holds none, so all of it is the answer.
+  for (const choice of [undefined, 'auto'] as const) {
+    const auto = await client.chat.completions.create({ ...base, max_completion_tokens: 12, ...(choice === undefined ? {} : { tool_choice: choice }) });
+    const a0 = auto.choices[0];
+    t.equal(typeof a0.message.content, 'string', `auto (${choice ?? 'default'}): the text is content`);
+    t.notOk(a0.message.tool_calls?.length, 'no call read from random text');
+    t.ok(a0.finish_reason === 'length' || a0.finish_reason === 'stop', `finish ${a0.finish_reason}`);
+  }
   t.equal(live.engine.stats().numRunning + live.engine.stats().numWaiting, 0);
+});
+
+t.test('tool_choice "auto" is a 400 where no parser serves it', async (t) => {
+  const cases: [string, Parameters<typeof startLive>[0]][] = [
+    ['--no-enable-auto-tool-choice', { arch: 'qwen3', config: { enableAutoToolChoice: false } }],
+    ['--tool-call-parser none', { arch: 'qwen3', config: { toolCallParser: 'none' } }],
+    ["a template that shows no tool syntax (Llama 3.0's)", { arch: 'llama' }],
+  ];
+  for (const [what, opts] of cases) {
+    const live = await startLive({ ...opts, engine: { maxModelLen: 1024 } });
+    t.teardown(() => live.close());
+    const res = await fetch(`${live.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: live.model, messages, tools, max_tokens: 4 }) });
+    const b = (await res.json()) as { error?: { param: string | null; message: string } };
+    t.equal(res.status, 400, `${what}: 400`);
+    t.equal(b.error?.param, 'tool_choice', `${what}: names tool_choice`);
+    t.match(b.error?.message, /--tool-call-parser/, `${what}: says how to serve it`);
+    const required = await live.client.chat.completions.create({ model: live.model, messages, tools, tool_choice: 'required', max_completion_tokens: 60 });
+    t.ok((required.choices[0].message.tool_calls?.length ?? 0) >= 1 || required.choices[0].finish_reason === 'length', `${what}: "required" is still served`);
+  }
 });

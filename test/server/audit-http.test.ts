@@ -193,8 +193,7 @@ const rejected: { name: string; path?: string; body: object; param: string; mess
   { name: 'response_format json_schema without a schema (completions)', body: { prompt: 'x', response_format: { type: 'json_schema', json_schema: { name: 'x' } } }, param: 'response_format', message: /json_schema.schema must be a JSON Schema/ },
   // The fake engine here has no guided(): real guided decoding is test/e2e/guided.test.ts.
   { name: 'response_format json_object, an engine that cannot guide', path: '/v1/chat/completions', body: { messages: user, response_format: { type: 'json_object' } }, param: 'response_format', message: /response_format is not supported by this engine/ },
-  // Tool calling itself runs in test/e2e/tools.test.ts; what the fake engine here shows is the 400s before it.
-  { name: 'tools without tool_choice (auto)', path: '/v1/chat/completions', body: { messages: user, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }, param: 'tool_choice', message: /"auto" \(the default with tools\) needs a parser/ },
+  // Tool calling itself ("auto" included) runs in test/e2e/tools.test.ts and tool-auto.test.ts; what the fake engine here shows is the 400s before it.
   { name: 'tool_choice auto without tools', path: '/v1/chat/completions', body: { messages: user, tool_choice: 'auto' }, param: 'tool_choice', message: /tool_choice needs tools/ },
   { name: 'tool_choice object naming no tool', path: '/v1/chat/completions', body: { messages: user, tools: [{ type: 'function', function: { name: 'g' } }], tool_choice: { type: 'function', function: { name: 'f' } } }, param: 'tool_choice', message: /not one of the tools/ },
   {

@@ -11,7 +11,8 @@ import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
-import { toolCalls, toolFinish, toolPlan } from '../tools.js';
+import { extractToolCalls, toolReader, type ToolReader } from '../tool-parsers.js';
+import { guidedToolCalls, toolFinish, toolPlan } from '../tools.js';
 import { rejectUnsupported } from '../unsupported.js';
 import { badRequest } from '../errors.js';
 
@@ -21,10 +22,14 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const body = request.body;
     checkModel(ctx, body.model);
     rejectUnsupported(body, { chat: true });
-    const plan = toolPlan(body);
+    const plan = toolPlan(body, ctx.toolParser);
     const asked = outputFormat(body);
     if (plan !== null && asked !== null) throw badRequest(`tool_choice ${JSON.stringify(body.tool_choice ?? 'auto')} cannot be combined with ${asked.field}.`, asked.field);
-    const format = plan !== null ? { spec: plan.spec, field: 'tool_choice' } : asked;
+    // Named and "required" are held to a grammar; with "auto" the model
+    // writes freely and its calls are read out of its text by a parser.
+    const guided = plan !== null && plan.mode.kind !== 'auto' ? plan.mode : null;
+    const parser = plan !== null && plan.mode.kind === 'auto' ? plan.mode.parser : null;
+    const format = guided !== null ? { spec: guided.spec, field: 'tool_choice' } : asked;
     const wantLogprobs = body.logprobs === true;
     const topN = body.top_logprobs ?? 0;
     if (body.top_logprobs != null && !wantLogprobs) throw badRequest('top_logprobs requires logprobs to be true.', 'top_logprobs');
@@ -63,20 +68,43 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       // held until then (a client accumulates tool_call deltas by index, so
       // one delta with all of the arguments is a valid stream).
       const held = new Map<number, { text: string; logprobs: TokenLogprob[] }>();
+      // "auto": content goes out as it comes, each call once its block closes.
+      const readers = new Map<number, { reader: ToolReader; calls: number }>();
       return run.stream(request.id, {
         head,
         *chunks({ output }) {
           for (const d of output.deltas) {
-            if (plan !== null) {
+            if (parser !== null) {
+              const r = readers.get(d.index) ?? { reader: toolReader(parser), calls: 0 };
+              readers.set(d.index, r);
+              const read = r.reader.push(d.text);
+              if (d.finishReason !== null) {
+                const last = r.reader.end();
+                read.content += last.content;
+                read.calls.push(...last.calls);
+              }
+              const first = r.calls;
+              r.calls += read.calls.length;
+              const lp = d.logprobs ?? [];
+              if (read.content === '' && read.calls.length === 0 && d.finishReason === null && lp.length === 0) continue;
+              const delta = {
+                ...(read.content !== '' ? { content: read.content } : {}),
+                ...(read.calls.length > 0 ? { tool_calls: read.calls.map((c, k) => ({ index: first + k, ...c })) } : {}),
+              };
+              const finish = d.finishReason === null ? null : toolFinish({ kind: 'auto', parser }, r.calls > 0, d.finishReason);
+              yield chunk({ index: d.index, delta, logprobs: wantLogprobs ? { content: chatLogprobs(lp, topN) } : null, finish_reason: finish, stop_reason: d.stopReason });
+              continue;
+            }
+            if (guided !== null) {
               const h = held.get(d.index) ?? { text: '', logprobs: [] };
               held.set(d.index, h);
               h.text += d.text;
               h.logprobs.push(...(d.logprobs ?? []));
               if (d.finishReason === null) continue;
-              const calls = toolCalls(plan, h.text);
+              const calls = guidedToolCalls(guided, h.text);
               const delta = calls !== null ? { tool_calls: calls.map((c, k) => ({ index: k, ...c })) } : { content: h.text };
               const logprobs = wantLogprobs ? { content: chatLogprobs(h.logprobs, topN) } : null;
-              yield chunk({ index: d.index, delta, logprobs, finish_reason: toolFinish(plan, calls, d.finishReason), stop_reason: d.stopReason });
+              yield chunk({ index: d.index, delta, logprobs, finish_reason: toolFinish(guided, calls !== null && calls.length > 0, d.finishReason), stop_reason: d.stopReason });
               continue;
             }
             if (d.text === '' && d.finishReason === null && (d.logprobs ?? []).length === 0) continue;
@@ -97,12 +125,21 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       created,
       model,
       choices: run.choices.all().map((c) => {
-        const calls = plan !== null ? toolCalls(plan, c.text) : null;
+        let message: object = { role: 'assistant', content: c.text };
+        let calls = null;
+        if (parser !== null) {
+          const read = extractToolCalls(parser, c.text);
+          calls = read.calls;
+          message = { role: 'assistant', content: read.content, ...(calls.length > 0 ? { tool_calls: calls } : {}) };
+        } else if (guided !== null) {
+          calls = guidedToolCalls(guided, c.text);
+          if (calls !== null) message = { role: 'assistant', content: null, tool_calls: calls };
+        }
         return {
           index: c.index,
-          message: plan !== null && calls !== null ? { role: 'assistant', content: null, tool_calls: calls } : { role: 'assistant', content: c.text },
+          message,
           logprobs: wantLogprobs ? { content: chatLogprobs(c.logprobs, topN) } : null,
-          finish_reason: plan !== null ? toolFinish(plan, calls, c.finishReason) : c.finishReason,
+          finish_reason: plan !== null ? toolFinish(plan.mode, calls !== null && calls.length > 0, c.finishReason) : c.finishReason,
           stop_reason: c.stopReason,
         };
       }),

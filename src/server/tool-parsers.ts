@@ -1,0 +1,243 @@
+// Tool-call parsers for tool_choice "auto": the model writes its calls in
+// its own syntax, free text around them, and the parser reads them out of
+// the generated text (vLLM's --tool-call-parser). Two syntaxes:
+//   hermes       <tool_call>{"name": ..., "arguments": {...}}</tool_call>,
+//                one block per call (Qwen2.5, Qwen3, Hermes, and every
+//                template that asks for <tool_call> blocks);
+//   llama3_json  the whole output is {"name": ..., "parameters": {...}}, or
+//                several joined by ";", after an optional <|python_tag|>
+//                (Llama 3.1 / 3.2 templates).
+// The parser is picked from the chat template's text, or named with
+// --tool-call-parser. One reader serves both responses: a stream feeds it
+// the deltas; a whole response feeds it the text at once, so a streamed
+// choice and a whole one read the same calls out of the same text.
+
+import { randomBytes } from 'node:crypto';
+import { isRecord } from '../is-record.js';
+
+export const TOOL_CALL_PARSERS = ['hermes', 'llama3_json'] as const;
+export type ToolParserName = (typeof TOOL_CALL_PARSERS)[number];
+
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** What a piece of output gave: text to send as content, and calls completed by it. */
+export interface ToolRead {
+  content: string;
+  calls: ToolCall[];
+}
+
+/** One choice's reader: push() each new piece of text, end() once the choice is done. */
+export interface ToolReader {
+  push(text: string): ToolRead;
+  end(): ToolRead;
+}
+
+export const newCallId = (): string => `call_${randomBytes(12).toString('hex')}`;
+
+/** A call from the model's JSON object: a name and its arguments ("arguments" or "parameters", an object or JSON text); null if it is not one. */
+function callFrom(v: unknown): ToolCall | null {
+  if (!isRecord(v) || typeof v.name !== 'string' || v.name === '') return null;
+  let args: unknown = v.arguments ?? v.parameters ?? {};
+  if (typeof args === 'string') {
+    try {
+      args = JSON.parse(args) as unknown;
+    } catch {
+      return null;
+    }
+  }
+  if (!isRecord(args)) return null;
+  return { id: newCallId(), type: 'function', function: { name: v.name, arguments: JSON.stringify(args) } };
+}
+
+function parseCall(text: string): ToolCall | null {
+  try {
+    return callFrom(JSON.parse(text));
+  } catch {
+    return null;
+  }
+}
+
+/** Length of the longest suffix of `text` that begins `tag` (text that may yet become the tag). */
+function partialTagAt(text: string, tag: string): number {
+  for (let n = Math.min(tag.length - 1, text.length); n > 0; n--) {
+    if (text.endsWith(tag.slice(0, n))) return n;
+  }
+  return 0;
+}
+
+const CALL_OPEN = '<tool_call>';
+const CALL_CLOSE = '</tool_call>';
+
+/**
+ * hermes: text before the first block is content, sent as it comes (a tail
+ * that may be the start of <tool_call> is held back until it is not); each
+ * block becomes a call when it closes. Whitespace between and after blocks
+ * is dropped; other text after them is content. A block whose JSON is not a
+ * call stays text (content), tags and all, so nothing the model wrote is
+ * lost. A block left open at the end is a call if its JSON is complete.
+ */
+class HermesReader implements ToolReader {
+  private buf = '';
+  private inCall = false;
+  private called = false;
+  /** Whitespace after a call, held until text shows it is not only a separator. */
+  private gap = '';
+
+  push(text: string): ToolRead {
+    this.buf += text;
+    const out: ToolRead = { content: '', calls: [] };
+    for (;;) {
+      if (this.inCall) {
+        const close = this.buf.indexOf(CALL_CLOSE);
+        if (close < 0) return out;
+        this.block(this.buf.slice(0, close), out, CALL_CLOSE);
+        this.buf = this.buf.slice(close + CALL_CLOSE.length);
+        this.inCall = false;
+        continue;
+      }
+      const open = this.buf.indexOf(CALL_OPEN);
+      if (open >= 0) {
+        this.text(this.buf.slice(0, open), out);
+        this.gap = '';
+        this.buf = this.buf.slice(open + CALL_OPEN.length);
+        this.inCall = true;
+        continue;
+      }
+      const keep = partialTagAt(this.buf, CALL_OPEN);
+      this.text(this.buf.slice(0, this.buf.length - keep), out);
+      this.buf = this.buf.slice(this.buf.length - keep);
+      return out;
+    }
+  }
+
+  end(): ToolRead {
+    const out: ToolRead = { content: '', calls: [] };
+    if (this.inCall) this.block(this.buf, out, '');
+    else this.text(this.buf, out);
+    this.buf = '';
+    this.gap = '';
+    this.inCall = false;
+    return out;
+  }
+
+  private text(t: string, out: ToolRead): void {
+    if (!this.called) {
+      out.content += t;
+      return;
+    }
+    // After a call, whitespace is the blocks' separator, not an answer:
+    // it is held, and dropped unless other text follows it.
+    const all = this.gap + t;
+    if (all.trim() === '') {
+      this.gap = all;
+      return;
+    }
+    out.content += all;
+    this.gap = '';
+  }
+
+  private block(body: string, out: ToolRead, close: string): void {
+    const call = parseCall(body.trim());
+    if (call === null) {
+      out.content += CALL_OPEN + body + close;
+      return;
+    }
+    out.calls.push(call);
+    this.called = true;
+  }
+}
+
+const PYTHON_TAG = '<|python_tag|>';
+
+/**
+ * llama3_json: an output that opens with "{" (after whitespace or
+ * <|python_tag|>) is held to its end and read as calls joined by ";"; if
+ * any part is not a call, all of it is content. Any other output is
+ * content, sent as it comes.
+ */
+class Llama3JsonReader implements ToolReader {
+  private head = '';
+  private mode: 'undecided' | 'json' | 'text' = 'undecided';
+
+  push(text: string): ToolRead {
+    if (this.mode === 'text') return { content: text, calls: [] };
+    this.head += text;
+    if (this.mode === 'json') return { content: '', calls: [] };
+    const t = this.head.trimStart();
+    const rest = t.startsWith(PYTHON_TAG) ? t.slice(PYTHON_TAG.length).trimStart() : t;
+    if (rest === '' || (rest.length < PYTHON_TAG.length && PYTHON_TAG.startsWith(t))) return { content: '', calls: [] };
+    this.mode = rest.startsWith('{') ? 'json' : 'text';
+    if (this.mode === 'json') return { content: '', calls: [] };
+    const content = this.head;
+    this.head = '';
+    return { content, calls: [] };
+  }
+
+  end(): ToolRead {
+    const held = this.head;
+    this.head = '';
+    if (this.mode !== 'json') return { content: held, calls: [] };
+    let body = held.trim();
+    if (body.startsWith(PYTHON_TAG)) body = body.slice(PYTHON_TAG.length);
+    const calls: ToolCall[] = [];
+    for (const part of splitTopLevel(body)) {
+      const call = parseCall(part);
+      if (call === null) return { content: held, calls: [] };
+      calls.push(call);
+    }
+    return calls.length > 0 ? { content: '', calls } : { content: held, calls: [] };
+  }
+}
+
+/** `text` split at the ";" that lie outside JSON strings, objects and arrays; empty parts dropped. */
+function splitTopLevel(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let inString = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (ch === '\\') i++;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+    else if (ch === ';' && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts.map((p) => p.trim()).filter((p) => p !== '');
+}
+
+export function toolReader(parser: ToolParserName): ToolReader {
+  return parser === 'hermes' ? new HermesReader() : new Llama3JsonReader();
+}
+
+/** A whole output read at once: its content (null when the model only called) and calls. */
+export function extractToolCalls(parser: ToolParserName, text: string): { content: string | null; calls: ToolCall[] } {
+  const r = toolReader(parser);
+  const a = r.push(text);
+  const b = r.end();
+  const content = a.content + b.content;
+  const calls = [...a.calls, ...b.calls];
+  return { content: calls.length > 0 && content === '' ? null : content, calls };
+}
+
+/**
+ * The parser a chat template asks for: hermes when it writes <tool_call>
+ * blocks, llama3_json when it speaks of <|python_tag|> or of
+ * {"name": ..., "parameters": ...} objects; null when it shows no tool syntax.
+ */
+export function detectToolParser(template: string | null): ToolParserName | null {
+  if (template === null) return null;
+  if (template.includes(CALL_OPEN)) return 'hermes';
+  if (template.includes(PYTHON_TAG) || /"parameters": dictionary of argument name/.test(template)) return 'llama3_json';
+  return null;
+}

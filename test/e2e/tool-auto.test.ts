@@ -1,0 +1,148 @@
+// tool_choice "auto" end to end: the real server, engine and Qwen3
+// tokenizer (its template asks for <tool_call> blocks, so the hermes parser
+// is picked), over a scripted forward that writes exactly the text a test
+// gives it, since a random-weight model never writes a tool call. Through
+// the official openai client, whole and streamed.
+import t, { type Test } from 'tap';
+import OpenAI from 'openai';
+import { pino } from 'pino';
+import { defaultConfig } from '../../src/config/options.js';
+import { LlmEngine } from '../../src/engine/llm-engine.js';
+import { loadTokenizer } from '../../src/models/tokenizer.js';
+import { ModelRunner, type ForwardFn, type StepArrays } from '../../src/runner/runner.js';
+import { createScheduler } from '../../src/scheduler/scheduler.js';
+import { buildServer } from '../../src/server/app.js';
+import { fixtureModel } from '../fixtures/models.js';
+import { quiet } from './helpers.js';
+
+type ToolCall = OpenAI.Chat.Completions.ChatCompletionMessageToolCall;
+/** [name, arguments] of each function call (a custom tool call would be a bug here). */
+const named = (calls: ToolCall[] | undefined): [string, string][] | undefined =>
+  calls?.map((x) => (x.type === 'function' ? [x.function.name, x.function.arguments] : ['<custom>', '']));
+
+const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
+  { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+  { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } } },
+];
+const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Weather in Oslo, and the time?' }];
+
+const CALL_WEATHER = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>';
+const CALL_TIME = '<tool_call>\n{"name": "get_time", "arguments": {"tz": "CET"}}\n</tool_call>';
+
+async function start(t: Test) {
+  const tokenizer = await loadTokenizer(await fixtureModel('qwen3', 'safetensors'));
+  const eos = tokenizer.encode('<|im_end|>', false);
+  t.equal(eos.length, 1, '<|im_end|> is one token');
+  const vocabSize = tokenizer.vocabSize;
+  // What the model writes next: the tokens of `script`, then EOS. Each
+  // sequence keeps the script it first sampled with (by its seed: constant
+  // per sequence, drawn per request by the engine when none is given) and
+  // counts its tokens from its prompt's length.
+  let script: number[] = [];
+  const bySeed = new Map<string, { promptLen: number; tokens: number[] }>();
+  const forward: ForwardFn = (a: StepArrays) => {
+    const S = a.queryStart.length - 1;
+    const sampled = new Int32Array(S).fill(-1);
+    for (let i = 0; i < S; i++) {
+      if (a.doSample[i] === 0) continue;
+      const key = String(a.seeds[i]);
+      let seq = bySeed.get(key);
+      if (seq === undefined) {
+        seq = { promptLen: a.seqLens[i], tokens: script };
+        bySeed.set(key, seq);
+      }
+      sampled[i] = seq.tokens[a.seqLens[i] - seq.promptLen] ?? eos[0];
+    }
+    return Promise.resolve({ sampled, logprob: new Float32Array(S).fill(-0.25), topN: 0, topIds: new Int32Array(0), topLogprobs: new Float32Array(0) });
+  };
+  const engine = new LlmEngine(
+    { name: 'scripted', maxModelLen: 2048, vocabSize, architecture: 'qwen3', eosTokenIds: eos, isDemo: false },
+    tokenizer,
+    createScheduler({ numBlocks: 512, blockSize: 16, maxNumBatchedTokens: 2048, maxNumSeqs: 4, hashSeed: 'test' }),
+    new ModelRunner(forward, 16),
+    { maxNumQueuedRequests: 16, seed: 0, numSchedulerSteps: 1 },
+    quiet,
+  );
+  const { app } = await buildServer({ engine, config: { ...defaultConfig(), servedModelName: 'scripted' }, logger: pino({ level: 'silent' }) });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(async () => {
+    await app.close();
+    await engine.close();
+  });
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  /** The next request's model writes `text` (then EOS). */
+  const writes = (text: string): void => {
+    script = tokenizer.encode(text, false);
+  };
+  return { client, writes, engine };
+}
+
+t.test('tool_choice auto reads the calls the model writes', async (t) => {
+  const { client, writes, engine } = await start(t);
+  const base = { model: 'scripted', messages, tools, max_completion_tokens: 100 };
+  const summary = (c: OpenAI.Chat.Completions.ChatCompletion.Choice) => ({
+    content: c.message.content,
+    calls: named(c.message.tool_calls) ?? [],
+    finish: c.finish_reason,
+  });
+
+  writes(`Let me check.\n${CALL_WEATHER}`);
+  const one = await client.chat.completions.create({ ...base });
+  t.same(summary(one.choices[0]), { content: 'Let me check.\n', calls: [['get_weather', '{"city":"Oslo"}']], finish: 'tool_calls' }, 'text before the call is content; the call is read');
+  t.match(one.choices[0].message.tool_calls?.[0], { id: /^call_/, type: 'function' });
+
+  writes(`${CALL_WEATHER}\n${CALL_TIME}`);
+  const two = await client.chat.completions.create({ ...base, tool_choice: 'auto' });
+  t.same(summary(two.choices[0]), { content: null, calls: [['get_weather', '{"city":"Oslo"}'], ['get_time', '{"tz":"CET"}']], finish: 'tool_calls' }, 'two calls, no content');
+
+  writes('It is 21 degrees in Oslo.');
+  const plain = await client.chat.completions.create({ ...base });
+  t.same(summary(plain.choices[0]), { content: 'It is 21 degrees in Oslo.', calls: [], finish: 'stop' }, 'no call: an answer');
+  t.equal(plain.choices[0].message.tool_calls, undefined, 'and no tool_calls field');
+
+  writes('<tool_call>\n{"name": get_weather}\n</tool_call>');
+  const broken = await client.chat.completions.create({ ...base });
+  t.same(summary(broken.choices[0]), { content: '<tool_call>\n{"name": get_weather}\n</tool_call>', calls: [], finish: 'stop' }, 'a block that is not a call stays text');
+
+  writes(`Checking.\n${CALL_WEATHER}`);
+  const cut = await client.chat.completions.create({ ...base, max_completion_tokens: 8 });
+  t.equal(cut.choices[0].finish_reason, 'length', 'cut short by max_tokens');
+  t.same(cut.choices[0].message.tool_calls, undefined, 'no call from half a block');
+  t.match(cut.choices[0].message.content, /^Checking\.\n<tool_call>/, 'the half block is text');
+
+  t.equal(engine.stats().numRunning + engine.stats().numWaiting, 0, 'nothing left running');
+});
+
+t.test('streamed: content as it comes, each call when its block closes', async (t) => {
+  const { client, writes } = await start(t);
+  writes(`Let me check.\n${CALL_WEATHER}\n${CALL_TIME}`);
+  const stream = await client.chat.completions.create({ model: 'scripted', messages, tools, max_completion_tokens: 100, stream: true });
+  let content = '';
+  const calls: { id?: string; name?: string; args: string }[] = [];
+  let finish: string | null = null;
+  let contentChunksBeforeCall = 0;
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    if (c.delta.content) {
+      content += c.delta.content;
+      if (calls.length === 0) contentChunksBeforeCall++;
+    }
+    for (const tc of c.delta.tool_calls ?? []) {
+      const slot = (calls[tc.index] ??= { args: '' });
+      if (tc.id !== undefined) slot.id = tc.id;
+      if (tc.function?.name !== undefined) slot.name = tc.function.name;
+      slot.args += tc.function?.arguments ?? '';
+    }
+    if (c.finish_reason !== null) finish = c.finish_reason;
+  }
+  t.equal(content, 'Let me check.\n', 'the content, and nothing of the blocks');
+  t.ok(contentChunksBeforeCall > 1, 'content streamed token by token before the calls');
+  t.same(calls.map((c) => [c.name, c.args]), [['get_weather', '{"city":"Oslo"}'], ['get_time', '{"tz":"CET"}']], 'both calls, by index');
+  t.ok(calls.every((c) => c.id?.startsWith('call_') === true), 'each with an id');
+  t.equal(finish, 'tool_calls');
+
+  // The same text whole gives the same reading.
+  const whole = await client.chat.completions.create({ model: 'scripted', messages, tools, max_completion_tokens: 100 });
+  t.equal(whole.choices[0].message.content, content);
+  t.same(named(whole.choices[0].message.tool_calls), calls.map((c) => [c.name, c.args]));
+});
