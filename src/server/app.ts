@@ -20,6 +20,7 @@ import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
+import { detectReasoningParser, type ReasoningParserName } from './reasoning.js';
 import { detectToolParser, type ToolParserName } from './tool-parsers.js';
 
 export interface BuildServerOptions {
@@ -59,6 +60,12 @@ export function pickToolParser(config: Pick<ServeConfig, 'toolCallParser' | 'ena
   return config.toolCallParser === 'auto' ? detectToolParser(template) : config.toolCallParser;
 }
 
+/** The reasoning parser the config names, or the chat template's when it says auto; null when off or none fits. */
+export function pickReasoningParser(config: Pick<ServeConfig, 'reasoningParser'>, template: string | null): ReasoningParserName | null {
+  if (config.reasoningParser === 'none') return null;
+  return config.reasoningParser === 'auto' ? detectReasoningParser(template) : config.reasoningParser;
+}
+
 export async function buildServer(opts: BuildServerOptions): Promise<HipserveServer> {
   const { engine, config } = opts;
   const loggerInstance: FastifyBaseLogger = opts.logger;
@@ -79,7 +86,9 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
   app.addHook('onClose', () => encoder.close());
   const toolParser = pickToolParser(config, engine.tokenizer.chatTemplateText ?? null);
   app.log.info({ toolCallParser: toolParser }, toolParser === null ? 'tool_choice "auto" is not served (no tool-call parser)' : `tool_choice "auto" reads calls with the ${toolParser} parser`);
-  const ctx: ServerContext = { engine, config, metrics, encoder, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000, toolParser };
+  const reasoningParser = pickReasoningParser(config, engine.tokenizer.chatTemplateText ?? null);
+  if (reasoningParser !== null) app.log.info({ reasoningParser }, 'chat thoughts (<think>) are returned as reasoning_content');
+  const ctx: ServerContext = { engine, config, metrics, encoder, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000, toolParser, reasoningParser };
 
   // JSON must be UTF-8; Fastify's parser would quietly turn bad bytes into U+FFFD.
   const jsonParser = app.getDefaultJsonParser('error', 'ignore');

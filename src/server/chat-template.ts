@@ -85,8 +85,8 @@ function templateCalls(calls: unknown, at: string): object[] {
   });
 }
 
-/** The rendered prompt's token ids; the template already wrote BOS and friends, so no special tokens are added. */
-export async function renderChat(engine: Engine, encoder: Encoder, messages: ChatMessage[], addGenerationPrompt: boolean, extra?: Record<string, unknown>): Promise<number[]> {
+/** The rendered prompt's text and token ids; the template already wrote BOS and friends, so no special tokens are added. */
+export async function renderChat(engine: Engine, encoder: Encoder, messages: ChatMessage[], addGenerationPrompt: boolean, extra?: Record<string, unknown>): Promise<{ text: string; ids: number[] }> {
   let text: string;
   try {
     text = engine.tokenizer.applyChatTemplate(messages, { addGenerationPrompt, ...(extra ? { extra } : {}) });
@@ -94,5 +94,5 @@ export async function renderChat(engine: Engine, encoder: Encoder, messages: Cha
     // Template errors (no template, a role it rejects) are the client's to fix.
     throw badRequest(`Cannot apply the chat template: ${err instanceof Error ? err.message : String(err)}`, 'messages');
   }
-  return encoder.encode(text, false);
+  return { text, ids: await encoder.encode(text, false) };
 }

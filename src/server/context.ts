@@ -7,6 +7,7 @@ import type { Engine } from '../engine/types.js';
 import type { ServeConfig } from '../config/options.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Encoder } from './encoder.js';
+import type { ReasoningParserName } from './reasoning.js';
 import type { ToolParserName } from './tool-parsers.js';
 import { badRequest, HttpError, queueFull } from './errors.js';
 
@@ -25,6 +26,8 @@ export interface ServerContext {
   stallThresholdMs: number;
   /** Reads tool calls for tool_choice "auto"; null: "auto" is refused. */
   toolParser: ToolParserName | null;
+  /** Splits chat outputs' <think> thoughts into reasoning_content; null: off. */
+  reasoningParser: ReasoningParserName | null;
 }
 
 export function checkModel(ctx: ServerContext, model: string | null | undefined): void {

@@ -8,9 +8,9 @@
 //                several joined by ";", after an optional <|python_tag|>
 //                (Llama 3.1 / 3.2 templates).
 // The parser is picked from the chat template's text, or named with
-// --tool-call-parser. One reader serves both responses: a stream feeds it
-// the deltas; a whole response feeds it the text at once, so a streamed
-// choice and a whole one read the same calls out of the same text.
+// --tool-call-parser. One reader serves both responses (chat-output.ts): a
+// stream feeds it the deltas; a whole response feeds it the text at once,
+// so a streamed choice and a whole one read the same calls out of the same text.
 
 import { randomBytes } from 'node:crypto';
 import { isRecord } from '../is-record.js';
@@ -218,16 +218,6 @@ function splitTopLevel(text: string): string[] {
 
 export function toolReader(parser: ToolParserName): ToolReader {
   return parser === 'hermes' ? new HermesReader() : new Llama3JsonReader();
-}
-
-/** A whole output read at once: its content (null when the model only called) and calls. */
-export function extractToolCalls(parser: ToolParserName, text: string): { content: string | null; calls: ToolCall[] } {
-  const r = toolReader(parser);
-  const a = r.push(text);
-  const b = r.end();
-  const content = a.content + b.content;
-  const calls = [...a.calls, ...b.calls];
-  return { content: calls.length > 0 && content === '' ? null : content, calls };
 }
 
 /**

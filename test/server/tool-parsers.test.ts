@@ -4,10 +4,11 @@
 import t from 'tap';
 import { npmTokenizer, type TokenizerName } from '../../src/models/npm-tokenizers.js';
 import { pickToolParser } from '../../src/server/app.js';
-import { detectToolParser, extractToolCalls, toolReader, type ToolParserName } from '../../src/server/tool-parsers.js';
+import { readChatText } from '../../src/server/chat-output.js';
+import { detectToolParser, toolReader, type ToolParserName } from '../../src/server/tool-parsers.js';
 
 const calls = (parser: ToolParserName, text: string) => {
-  const r = extractToolCalls(parser, text);
+  const r = readChatText({ reasoning: null, tools: parser }, text);
   return { content: r.content, calls: r.calls.map((c) => [c.function.name, c.function.arguments]) };
 };
 
@@ -86,7 +87,7 @@ t.test('hermes sends content as it comes, holding back only what may open a bloc
 });
 
 t.test('every call has its own id', (t) => {
-  const r = extractToolCalls('hermes', '<tool_call>{"name": "a"}</tool_call><tool_call>{"name": "a"}</tool_call>');
+  const r = readChatText({ reasoning: null, tools: 'hermes' }, '<tool_call>{"name": "a"}</tool_call><tool_call>{"name": "a"}</tool_call>');
   t.equal(r.calls.length, 2);
   t.not(r.calls[0].id, r.calls[1].id);
   t.end();

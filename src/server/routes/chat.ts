@@ -11,7 +11,8 @@ import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
-import { extractToolCalls, toolReader, type ToolReader } from '../tool-parsers.js';
+import { ChatChoiceReader, readChatText, type ChatReadOptions } from '../chat-output.js';
+import { promptOpensThinking } from '../reasoning.js';
 import { guidedToolCalls, toolFinish, toolPlan } from '../tools.js';
 import { rejectUnsupported } from '../unsupported.js';
 import { badRequest } from '../errors.js';
@@ -46,11 +47,18 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     // Armed before the template and tokenizing (an await): a client gone meanwhile is seen.
     const run = new RouteRun(ctx, reply, params.n);
     let ids: number[] = [];
+    // How each choice's text is read: thoughts apart (a reasoning parser;
+    // not for an output held to a grammar, which writes none), calls read
+    // out ("auto"); null: the text is the content as it comes.
+    const reading: { how: ChatReadOptions | null } = { how: null };
     const started = await run.start(async () => {
       // The tools reach the template (vLLM's default) when one is to be called.
       const extra = plan !== null ? { ...(body.chat_template_kwargs ?? {}), tools: plan.tools } : (body.chat_template_kwargs ?? undefined);
-      ids = await renderChat(engine, ctx.encoder, messages, body.add_generation_prompt ?? true, extra);
+      const rendered = await renderChat(engine, ctx.encoder, messages, body.add_generation_prompt ?? true, extra);
+      ids = rendered.ids;
       checkTokenIds(ids, engine.model.vocabSize, 'messages');
+      const thinks = ctx.reasoningParser !== null && format === null;
+      if (thinks || parser !== null) reading.how = { reasoning: thinks ? { openedByPrompt: promptOpensThinking(rendered.text) } : null, tools: parser };
       return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen) };
     }, params, id, format);
     // The client left before anything was submitted: the reply is dropped.
@@ -68,30 +76,36 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       // held until then (a client accumulates tool_call deltas by index, so
       // one delta with all of the arguments is a valid stream).
       const held = new Map<number, { text: string; logprobs: TokenLogprob[] }>();
-      // "auto": content goes out as it comes, each call once its block closes.
-      const readers = new Map<number, { reader: ToolReader; calls: number }>();
+      // Read text: thoughts as reasoning_content and content as they come,
+      // each call ("auto") once its block closes.
+      const readers = new Map<number, ChatChoiceReader>();
+      const how = reading.how;
       return run.stream(request.id, {
         head,
         *chunks({ output }) {
           for (const d of output.deltas) {
-            if (parser !== null) {
-              const r = readers.get(d.index) ?? { reader: toolReader(parser), calls: 0 };
-              readers.set(d.index, r);
-              const read = r.reader.push(d.text);
+            if (how !== null) {
+              let r = readers.get(d.index);
+              if (r === undefined) {
+                r = new ChatChoiceReader(how);
+                readers.set(d.index, r);
+              }
+              const first = r.numCalls;
+              const read = r.push(d.text);
               if (d.finishReason !== null) {
-                const last = r.reader.end();
+                const last = r.end();
+                read.reasoning += last.reasoning;
                 read.content += last.content;
                 read.calls.push(...last.calls);
               }
-              const first = r.calls;
-              r.calls += read.calls.length;
               const lp = d.logprobs ?? [];
-              if (read.content === '' && read.calls.length === 0 && d.finishReason === null && lp.length === 0) continue;
+              if (read.reasoning === '' && read.content === '' && read.calls.length === 0 && d.finishReason === null && lp.length === 0) continue;
               const delta = {
+                ...(read.reasoning !== '' ? { reasoning_content: read.reasoning } : {}),
                 ...(read.content !== '' ? { content: read.content } : {}),
                 ...(read.calls.length > 0 ? { tool_calls: read.calls.map((c, k) => ({ index: first + k, ...c })) } : {}),
               };
-              const finish = d.finishReason === null ? null : toolFinish({ kind: 'auto', parser }, r.calls > 0, d.finishReason);
+              const finish = plan === null || d.finishReason === null ? d.finishReason : toolFinish(plan.mode, r.numCalls > 0, d.finishReason);
               yield chunk({ index: d.index, delta, logprobs: wantLogprobs ? { content: chatLogprobs(lp, topN) } : null, finish_reason: finish, stop_reason: d.stopReason });
               continue;
             }
@@ -127,10 +141,16 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       choices: run.choices.all().map((c) => {
         let message: object = { role: 'assistant', content: c.text };
         let calls = null;
-        if (parser !== null) {
-          const read = extractToolCalls(parser, c.text);
+        const how = reading.how;
+        if (how !== null) {
+          const read = readChatText(how, c.text);
           calls = read.calls;
-          message = { role: 'assistant', content: read.content, ...(calls.length > 0 ? { tool_calls: calls } : {}) };
+          message = {
+            role: 'assistant',
+            ...(how.reasoning !== null ? { reasoning_content: read.reasoning } : {}),
+            content: read.content,
+            ...(calls.length > 0 ? { tool_calls: calls } : {}),
+          };
         } else if (guided !== null) {
           calls = guidedToolCalls(guided, c.text);
           if (calls !== null) message = { role: 'assistant', content: null, tool_calls: calls };

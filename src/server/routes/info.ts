@@ -33,7 +33,7 @@ export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = 
     checkModel(ctx, body.model);
     let tokens: number[];
     if (body.messages !== undefined) {
-      tokens = await renderChat(engine, ctx.encoder, toChatMessages(body.messages), body.add_generation_prompt ?? true);
+      tokens = (await renderChat(engine, ctx.encoder, toChatMessages(body.messages), body.add_generation_prompt ?? true)).ids;
     } else if (body.prompt !== undefined) {
       tokens = await ctx.encoder.encode(body.prompt, body.add_special_tokens ?? true);
     } else {

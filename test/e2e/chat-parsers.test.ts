@@ -1,12 +1,14 @@
-// tool_choice "auto" end to end: the real server, engine and Qwen3
-// tokenizer (its template asks for <tool_call> blocks, so the hermes parser
-// is picked), over a scripted forward that writes exactly the text a test
-// gives it, since a random-weight model never writes a tool call. Through
-// the official openai client, whole and streamed.
+// The chat output's parsers end to end: tool_choice "auto" and thoughts as
+// reasoning_content, on the real server, engine and Qwen3 tokenizer (its
+// template asks for <tool_call> blocks and writes <think> ones, so the
+// hermes and <think> readers are picked), over a scripted forward that
+// writes exactly the text a test gives it, since a random-weight model
+// never writes a call or a thought. Through the official openai client,
+// whole and streamed.
 import t, { type Test } from 'tap';
 import OpenAI from 'openai';
 import { pino } from 'pino';
-import { defaultConfig } from '../../src/config/options.js';
+import { defaultConfig, type ServeConfig } from '../../src/config/options.js';
 import { LlmEngine } from '../../src/engine/llm-engine.js';
 import { loadTokenizer } from '../../src/models/tokenizer.js';
 import { ModelRunner, type ForwardFn, type StepArrays } from '../../src/runner/runner.js';
@@ -29,7 +31,7 @@ const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: 
 const CALL_WEATHER = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>';
 const CALL_TIME = '<tool_call>\n{"name": "get_time", "arguments": {"tz": "CET"}}\n</tool_call>';
 
-async function start(t: Test) {
+async function start(t: Test, config: Partial<ServeConfig> = {}) {
   const tokenizer = await loadTokenizer(await fixtureModel('qwen3', 'safetensors'));
   const eos = tokenizer.encode('<|im_end|>', false);
   t.equal(eos.length, 1, '<|im_end|> is one token');
@@ -63,7 +65,7 @@ async function start(t: Test) {
     { maxNumQueuedRequests: 16, seed: 0, numSchedulerSteps: 1 },
     quiet,
   );
-  const { app } = await buildServer({ engine, config: { ...defaultConfig(), servedModelName: 'scripted' }, logger: pino({ level: 'silent' }) });
+  const { app } = await buildServer({ engine, config: { ...defaultConfig(), servedModelName: 'scripted', ...config }, logger: pino({ level: 'silent' }) });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(async () => {
     await app.close();
@@ -145,4 +147,58 @@ t.test('streamed: content as it comes, each call when its block closes', async (
   const whole = await client.chat.completions.create({ model: 'scripted', messages, tools, max_completion_tokens: 100 });
   t.equal(whole.choices[0].message.content, content);
   t.same(named(whole.choices[0].message.tool_calls), calls.map((c) => [c.name, c.args]));
+});
+
+/** The message's reasoning_content (vLLM's and llama.cpp's field; not in the openai typings). */
+const thoughtsOf = (m: object): unknown => (m as { reasoning_content?: unknown }).reasoning_content;
+
+t.test('thoughts come apart as reasoning_content', async (t) => {
+  const { client, writes } = await start(t);
+  const base = { model: 'scripted', messages, max_completion_tokens: 100 };
+
+  writes('<think>\nEasy: it is blue.\n</think>\n\nThe sky is blue.');
+  const one = await client.chat.completions.create(base);
+  t.equal(thoughtsOf(one.choices[0].message), '\nEasy: it is blue.\n', 'the thoughts');
+  t.equal(one.choices[0].message.content, 'The sky is blue.', 'the answer, without the block');
+  t.equal(one.choices[0].finish_reason, 'stop');
+
+  writes('No thoughts here.');
+  const plain = await client.chat.completions.create(base);
+  t.equal(thoughtsOf(plain.choices[0].message), null, 'no block: reasoning_content null');
+  t.equal(plain.choices[0].message.content, 'No thoughts here.');
+
+  writes(`<think>\nThe user wants the weather.\n</think>\n\n${CALL_WEATHER}`);
+  const call = await client.chat.completions.create({ ...base, tools });
+  t.equal(thoughtsOf(call.choices[0].message), '\nThe user wants the weather.\n', 'thoughts before a call');
+  t.equal(call.choices[0].message.content, null, 'then only the call');
+  t.same(named(call.choices[0].message.tool_calls), [['get_weather', '{"city":"Oslo"}']]);
+  t.equal(call.choices[0].finish_reason, 'tool_calls');
+
+  writes('<think>\nEasy: it is blue.\n</think>\n\nThe sky is blue.');
+  const stream = await client.chat.completions.create({ ...base, stream: true });
+  let reasoning = '';
+  let content = '';
+  let order = '';
+  for await (const chunk of stream) {
+    const d = chunk.choices[0].delta as { content?: string | null; reasoning_content?: string };
+    if (d.reasoning_content !== undefined) {
+      reasoning += d.reasoning_content;
+      if (!order.endsWith('r')) order += 'r';
+    }
+    if (d.content) {
+      content += d.content;
+      if (!order.endsWith('c')) order += 'c';
+    }
+  }
+  t.equal(reasoning, '\nEasy: it is blue.\n', 'streamed thoughts');
+  t.equal(content, 'The sky is blue.', 'streamed answer');
+  t.equal(order, 'rc', 'thoughts first, then the answer');
+});
+
+t.test('--reasoning-parser none leaves the thoughts in content', async (t) => {
+  const { client, writes } = await start(t, { reasoningParser: 'none' });
+  writes('<think>\nHm.\n</think>\n\nBlue.');
+  const r = await client.chat.completions.create({ model: 'scripted', messages, max_completion_tokens: 100 });
+  t.equal(r.choices[0].message.content, '<think>\nHm.\n</think>\n\nBlue.');
+  t.notOk('reasoning_content' in r.choices[0].message, 'and no reasoning_content field');
 });

@@ -1,0 +1,66 @@
+// A chat choice's text as the chat API returns it: the thoughts apart
+// (reasoning.ts, when a reasoning parser is on), then the answer's tool
+// calls read out (tool-parsers.ts, for tool_choice "auto"), the rest
+// content. A stream pushes each delta's text; a whole response pushes all
+// of it once; both end(), so they read the same text the same way.
+
+import { ReasoningReader } from './reasoning.js';
+import { toolReader, type ToolCall, type ToolParserName, type ToolReader } from './tool-parsers.js';
+
+export interface ChatRead {
+  reasoning: string;
+  content: string;
+  calls: ToolCall[];
+}
+
+export interface ChatReadOptions {
+  /** Split off <think> thoughts; `openedByPrompt`: the rendered prompt left a block open. */
+  reasoning: { openedByPrompt: boolean } | null;
+  /** Read tool calls from the answer (tool_choice "auto"). */
+  tools: ToolParserName | null;
+}
+
+export class ChatChoiceReader {
+  private readonly thoughts: ReasoningReader | null;
+  private readonly tools: ToolReader | null;
+  /** Calls read so far: the next one's index in the stream. */
+  numCalls = 0;
+
+  constructor(o: ChatReadOptions) {
+    this.thoughts = o.reasoning === null ? null : new ReasoningReader(o.reasoning.openedByPrompt);
+    this.tools = o.tools === null ? null : toolReader(o.tools);
+  }
+
+  push(text: string): ChatRead {
+    const split = this.thoughts === null ? { reasoning: '', content: text } : this.thoughts.push(text);
+    return this.answer(split.reasoning, split.content, false);
+  }
+
+  end(): ChatRead {
+    const split = this.thoughts === null ? { reasoning: '', content: '' } : this.thoughts.end();
+    return this.answer(split.reasoning, split.content, true);
+  }
+
+  private answer(reasoning: string, content: string, end: boolean): ChatRead {
+    if (this.tools === null) return { reasoning, content, calls: [] };
+    const read = content === '' ? { content: '', calls: [] } : this.tools.push(content);
+    if (end) {
+      const last = this.tools.end();
+      read.content += last.content;
+      read.calls.push(...last.calls);
+    }
+    this.numCalls += read.calls.length;
+    return { reasoning, content: read.content, calls: read.calls };
+  }
+}
+
+/** A whole choice's text read at once; content null when the model only called tools (as OpenAI), reasoning null when it did not think. */
+export function readChatText(o: ChatReadOptions, text: string): { reasoning: string | null; content: string | null; calls: ToolCall[] } {
+  const r = new ChatChoiceReader(o);
+  const a = r.push(text);
+  const b = r.end();
+  const content = a.content + b.content;
+  const calls = [...a.calls, ...b.calls];
+  const reasoning = a.reasoning + b.reasoning;
+  return { reasoning: o.reasoning !== null && reasoning !== '' ? reasoning : null, content: calls.length > 0 && content === '' ? null : content, calls };
+}
