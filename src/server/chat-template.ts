@@ -85,14 +85,50 @@ function templateCalls(calls: unknown, at: string): object[] {
   });
 }
 
-/** The rendered prompt's text and token ids; the template already wrote BOS and friends, so no special tokens are added. */
-export async function renderChat(engine: Engine, encoder: Encoder, messages: ChatMessage[], addGenerationPrompt: boolean, extra?: Record<string, unknown>): Promise<{ text: string; ids: number[] }> {
+/** How the chat ends: a new assistant turn opened (add_generation_prompt), the last message left open to be continued, or neither. */
+export interface ChatEnding {
+  addGenerationPrompt: boolean;
+  continueFinalMessage: boolean;
+}
+
+/**
+ * vLLM's add_generation_prompt (default true) and continue_final_message
+ * (default false; the last message is left open, no end-of-turn, and the
+ * output continues it). Both true is a 400 as in vLLM; unlike vLLM,
+ * continue_final_message alone turns the generation prompt off.
+ */
+export function chatEnding(body: { add_generation_prompt?: boolean | null; continue_final_message?: boolean | null }): ChatEnding {
+  const continueFinalMessage = body.continue_final_message === true;
+  if (continueFinalMessage && body.add_generation_prompt === true) {
+    throw badRequest('continue_final_message and add_generation_prompt cannot both be true: the output either continues the last message or opens a new one.', 'continue_final_message');
+  }
+  return { addGenerationPrompt: body.add_generation_prompt ?? !continueFinalMessage, continueFinalMessage };
+}
+
+/**
+ * The rendered prompt's text and token ids; the template already wrote BOS
+ * and friends, so no special tokens are added. To continue the final
+ * message, the chat is rendered without a generation prompt and cut right
+ * after that message's text (what Hugging Face's apply_chat_template does:
+ * whatever the template writes after it, an end-of-turn token, goes).
+ */
+export async function renderChat(engine: Engine, encoder: Encoder, messages: ChatMessage[], ending: ChatEnding, extra?: Record<string, unknown>): Promise<{ text: string; ids: number[] }> {
   let text: string;
   try {
-    text = engine.tokenizer.applyChatTemplate(messages, { addGenerationPrompt, ...(extra ? { extra } : {}) });
+    text = engine.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: ending.addGenerationPrompt, ...(extra ? { extra } : {}) });
   } catch (err) {
     // Template errors (no template, a role it rejects) are the client's to fix.
     throw badRequest(`Cannot apply the chat template: ${err instanceof Error ? err.message : String(err)}`, 'messages');
   }
+  if (ending.continueFinalMessage) text = cutAfterFinal(text, messages[messages.length - 1].content ?? '');
   return { text, ids: await encoder.encode(text, false) };
+}
+
+/** The rendered chat up to the end of the final message's text (or of that text without its trailing whitespace, which templates often trim). */
+function cutAfterFinal(text: string, final: string): string {
+  for (const want of [final, final.trimEnd()]) {
+    const at = want === '' ? -1 : text.lastIndexOf(want);
+    if (at >= 0) return text.slice(0, at + want.length);
+  }
+  throw badRequest('continue_final_message: the final message\'s text does not appear in the rendered chat (it is empty, or the chat template rewrites it), so there is nothing to continue.', 'continue_final_message');
 }

@@ -58,7 +58,7 @@ export const ChatMessageSchema = Type.Object({
   role: Type.String(),
   content: Type.Optional(Type.Union([Type.String(), Type.Null(), Type.Array(ContentPart)])),
   name: Type.Optional(Type.String()),
-  // Refused unless empty (chat-template.ts): no tool calling here.
+  // An assistant's calls and a tool's result (chat-template.ts checks them).
   tool_calls: Type.Optional(Type.Unknown()),
   tool_call_id: Type.Optional(Type.Unknown()),
 });
@@ -70,6 +70,7 @@ export const ChatBody = Type.Object({
   logprobs: Nullable(Type.Boolean()),
   top_logprobs: Nullable(Type.Integer()),
   add_generation_prompt: Nullable(Type.Boolean()),
+  continue_final_message: Nullable(Type.Boolean()),
   chat_template_kwargs: Nullable(Type.Record(Type.String(), Type.Unknown())),
   tools: Type.Optional(Type.Unknown()),
   tool_choice: Type.Optional(Type.Unknown()),
@@ -85,6 +86,7 @@ export const TokenizeBody = Type.Object({
   messages: Type.Optional(Type.Array(ChatMessageSchema)),
   add_special_tokens: Nullable(Type.Boolean()),
   add_generation_prompt: Nullable(Type.Boolean()),
+  continue_final_message: Nullable(Type.Boolean()),
 });
 export type TokenizeBody = Static<typeof TokenizeBody>;
 

@@ -4,7 +4,8 @@
 // hermes and <think> readers are picked), over a scripted forward that
 // writes exactly the text a test gives it, since a random-weight model
 // never writes a call or a thought. Through the official openai client,
-// whole and streamed.
+// whole and streamed. Also continue_final_message, whose prompt is the
+// other half of the same story (a continued <think> block).
 import t, { type Test } from 'tap';
 import OpenAI from 'openai';
 import { pino } from 'pino';
@@ -76,7 +77,7 @@ async function start(t: Test, config: Partial<ServeConfig> = {}) {
   const writes = (text: string): void => {
     script = tokenizer.encode(text, false);
   };
-  return { client, writes, engine };
+  return { client, writes, engine, url };
 }
 
 t.test('tool_choice auto reads the calls the model writes', async (t) => {
@@ -201,4 +202,42 @@ t.test('--reasoning-parser none leaves the thoughts in content', async (t) => {
   const r = await client.chat.completions.create({ model: 'scripted', messages, max_completion_tokens: 100 });
   t.equal(r.choices[0].message.content, '<think>\nHm.\n</think>\n\nBlue.');
   t.notOk('reasoning_content' in r.choices[0].message, 'and no reasoning_content field');
+});
+
+t.test('continue_final_message leaves the last message open and the output continues it', async (t) => {
+  const { client, writes, url } = await start(t);
+  const post = async (path: string, body: object) => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'scripted', ...body }) });
+    return { status: res.status, body: (await res.json()) as { tokens?: number[]; error?: { param: string | null; message: string } } };
+  };
+  const open: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [...messages, { role: 'assistant', content: 'The weather in Oslo is' }];
+  const tok = await post('/tokenize', { messages: open, continue_final_message: true });
+  t.equal(tok.status, 200);
+  const detok = await post('/detokenize', { tokens: tok.body.tokens });
+  const prompt = (detok.body as { prompt?: string }).prompt ?? '';
+  // (Qwen3's template writes an empty <think> block before the last assistant message.)
+  t.match(prompt, /<\|im_start\|>assistant\n(<think>\n\n<\/think>\n\n)?The weather in Oslo is$/, `the prompt ends inside the message: ${JSON.stringify(prompt.slice(-60))}`);
+  const closed = await post('/tokenize', { messages: open, add_generation_prompt: false });
+  t.ok((closed.body.tokens?.length ?? 0) > (tok.body.tokens?.length ?? 0), 'without it the message is closed (end-of-turn after it)');
+
+  /** vLLM's field, not in the openai typings. */
+  const continuing = (msgs: OpenAI.Chat.Completions.ChatCompletionMessageParam[], max: number): OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming =>
+    ({ model: 'scripted', messages: msgs, max_completion_tokens: max, continue_final_message: true }) as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming;
+  writes(' sunny.');
+  const r = await client.chat.completions.create(continuing(open, 20));
+  t.equal(r.choices[0].message.content, ' sunny.', 'the continuation');
+  t.equal(r.usage?.prompt_tokens, tok.body.tokens?.length, 'over the prompt /tokenize shows');
+
+  // A continued <think> block: the output's thoughts are reasoning_content.
+  writes(' it is 21 C.\n</think>\n\nMild.');
+  const thinking = await client.chat.completions.create(continuing([...messages, { role: 'assistant', content: '<think>\nOslo:' }], 40));
+  t.equal(thoughtsOf(thinking.choices[0].message), ' it is 21 C.\n', 'the rest of the thoughts');
+  t.equal(thinking.choices[0].message.content, 'Mild.');
+
+  const both = await post('/v1/chat/completions', { messages: open, continue_final_message: true, add_generation_prompt: true });
+  t.equal(both.status, 400, 'with add_generation_prompt true: 400');
+  t.equal(both.body.error?.param, 'continue_final_message');
+  const empty = await post('/v1/chat/completions', { messages: [...messages, { role: 'assistant', content: '' }], continue_final_message: true });
+  t.equal(empty.status, 400, 'an empty final message: nothing to continue');
+  t.match(empty.body.error?.message, /nothing to continue/);
 });

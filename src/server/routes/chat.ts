@@ -3,7 +3,7 @@
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { TokenLogprob } from '../../engine/types.js';
-import { renderChat, toChatMessages } from '../chat-template.js';
+import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
 import { chatLogprobs, vllmPromptLogprobs } from '../logprobs.js';
 import { RouteRun } from '../outcome.js';
@@ -41,6 +41,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       maxTokensField: body.max_completion_tokens ?? body.max_tokens ?? null,
     });
     const messages = toChatMessages(body.messages);
+    const ending = chatEnding(body);
     admit(ctx, params.n, 'n');
 
     const id = newId('chatcmpl');
@@ -54,7 +55,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const started = await run.start(async () => {
       // The tools reach the template (vLLM's default) when one is to be called.
       const extra = plan !== null ? { ...(body.chat_template_kwargs ?? {}), tools: plan.tools } : (body.chat_template_kwargs ?? undefined);
-      const rendered = await renderChat(engine, ctx.encoder, messages, body.add_generation_prompt ?? true, extra);
+      const rendered = await renderChat(engine, ctx.encoder, messages, ending, extra);
       ids = rendered.ids;
       checkTokenIds(ids, engine.model.vocabSize, 'messages');
       const thinks = ctx.reasoningParser !== null && format === null;

@@ -1,7 +1,7 @@
 // Small read-only routes: /v1/models, /version, /tokenize, /detokenize.
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
-import { renderChat, toChatMessages } from '../chat-template.js';
+import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
 import { checkModel, unixNow, type ServerContext } from '../context.js';
 import { badRequest } from '../errors.js';
 import { DetokenizeBody, TokenizeBody } from '../schemas.js';
@@ -33,7 +33,7 @@ export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = 
     checkModel(ctx, body.model);
     let tokens: number[];
     if (body.messages !== undefined) {
-      tokens = (await renderChat(engine, ctx.encoder, toChatMessages(body.messages), body.add_generation_prompt ?? true)).ids;
+      tokens = (await renderChat(engine, ctx.encoder, toChatMessages(body.messages), chatEnding(body))).ids;
     } else if (body.prompt !== undefined) {
       tokens = await ctx.encoder.encode(body.prompt, body.add_special_tokens ?? true);
     } else {
