@@ -63,6 +63,8 @@ export interface ServeConfig {
   toolCallParser: ToolCallParserOption;
   /** vLLM's switch for tool_choice "auto"; on by default here (off: "auto" is a 400). */
   enableAutoToolChoice: boolean;
+  /** A Jinja file or the template text, replacing the model's chat template; null = the model's. */
+  chatTemplate: string | null;
   /** Splits <think> thoughts into reasoning_content; auto = when the chat template writes <think> blocks. */
   reasoningParser: ReasoningParserOption;
 }
@@ -104,6 +106,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'metricsRequireAuth', name: 'metrics-require-auth', kind: 'bool', default: false, help: 'Require the API key on /metrics too' },
   { key: 'offline', name: 'offline', kind: 'bool', default: false, help: 'Never download: --model must be local or already cached' },
   { key: 'toolCallParser', name: 'tool-call-parser', kind: 'enum', values: TOOL_CALL_PARSER_OPTIONS, default: 'auto', help: 'How tool calls are read from the output for tool_choice "auto": hermes (<tool_call> blocks: Qwen, Hermes), llama3_json (Llama 3.1/3.2 JSON), auto (picked from the chat template), none' },
+  { key: 'chatTemplate', name: 'chat-template', kind: 'string', nullable: true, default: null, help: 'Chat template for /v1/chat/completions instead of the model\'s: a Jinja file (or a .json holding "chat_template"), or the template text itself' },
   { key: 'reasoningParser', name: 'reasoning-parser', kind: 'enum', values: REASONING_PARSER_OPTIONS, default: 'auto', help: 'Return a chat model\'s <think> thoughts apart, as reasoning_content: qwen3 and deepseek_r1 (vLLM\'s names; one <think> reader here), auto (when the chat template writes <think> blocks, as llama.cpp does by default), none (thoughts stay in content, vLLM\'s default)' },
   { key: 'enableAutoToolChoice', name: 'enable-auto-tool-choice', kind: 'bool', default: true, help: 'Serve tool_choice "auto" where a tool-call parser is known (vLLM\'s flag; on by default here, --no-enable-auto-tool-choice to refuse it)' },
 ];

@@ -7,7 +7,7 @@ import { markInUse } from '../catalog/in-use.js';
 import { resolveModel } from '../catalog/resolve.js';
 import { sizeKvCache } from '../kvcache/sizing.js';
 import { ensureDemoModel } from '../models/demo.js';
-import { loadTokenizer, type LoadedTokenizer } from '../models/tokenizer.js';
+import { loadTokenizer, readChatTemplateOption, type LoadedTokenizer } from '../models/tokenizer.js';
 import * as native from '../native.js';
 import { makeStepRunner, syncStepBudgetFromEnv } from '../runner/forward-policy.js';
 import { ModelRunner, type ForwardFn } from '../runner/runner.js';
@@ -107,7 +107,7 @@ async function finishStartup(
   unmark: () => void,
 ): Promise<Engine> {
   const info = loaded.info;
-  const tokenizer = await loadTokenizer(path);
+  const tokenizer = await loadTokenizer(path, config.chatTemplate === null ? null : readChatTemplateOption(config.chatTemplate));
   const blockSize = config.blockSize;
   const bytesPerBlock = unwrap(native.kvBytesPerBlock(loaded.handle, blockSize), 'cannot size the KV cache');
   const device = info.deviceMemory;

@@ -236,7 +236,35 @@ function tokenizerJsonPath(dir: string): string {
   return path;
 }
 
-async function loadFromDir(dir: string): Promise<LoadedTokenizer> {
+/** A chat template given instead of the model's (--chat-template): its text, and where it came from for error messages. */
+export interface ChatTemplateOverride {
+  text: string;
+  source: string;
+}
+
+/**
+ * --chat-template's value: a file (a Jinja template, or JSON with a
+ * "chat_template" key as chat_template.json holds it), else the template
+ * text itself when it looks like Jinja; anything else is an error naming it.
+ */
+export function readChatTemplateOption(value: string): ChatTemplateOverride {
+  if (existsSync(value) && statSync(value).isFile()) {
+    if (value.endsWith('.json')) {
+      const t = readJson(value).chat_template;
+      if (typeof t !== 'string') throw new TokenizerError('HIPSERVE_ERR_BAD_TOKENIZER', `${value}: no "chat_template" string in it`, { file: value });
+      return { text: t, source: value };
+    }
+    try {
+      return { text: readFileSync(value, 'utf8'), source: value };
+    } catch (err) {
+      throw badFile(value, 'cannot be read', err);
+    }
+  }
+  if (/\{[{%]/.test(value)) return { text: value, source: '--chat-template (the text given)' };
+  throw new TokenizerError('HIPSERVE_ERR_BAD_TOKENIZER', `--chat-template ${JSON.stringify(value.slice(0, 80))}: no such file, and not a Jinja template (no {{ or {%)`);
+}
+
+async function loadFromDir(dir: string, override: ChatTemplateOverride | null): Promise<LoadedTokenizer> {
   const path = tokenizerJsonPath(dir);
   let text: string;
   try {
@@ -244,7 +272,7 @@ async function loadFromDir(dir: string): Promise<LoadedTokenizer> {
   } catch (err) {
     throw badFile(path, 'cannot be read', err);
   }
-  return fromDir(dir, parseJsonObject(path, text));
+  return fromDir(dir, parseJsonObject(path, text), override);
 }
 
 /**
@@ -254,10 +282,10 @@ async function loadFromDir(dir: string): Promise<LoadedTokenizer> {
  * where no await fits. The server loads through loadTokenizer.
  */
 export function loadTokenizerDirSync(dir: string): LoadedTokenizer {
-  return fromDir(dir, readJson(tokenizerJsonPath(dir)));
+  return fromDir(dir, readJson(tokenizerJsonPath(dir)), null);
 }
 
-function fromDir(dir: string, tokenizerJson: Record<string, unknown>): LoadedTokenizer {
+function fromDir(dir: string, tokenizerJson: Record<string, unknown>, override: ChatTemplateOverride | null): LoadedTokenizer {
   const cfgPath = join(dir, 'tokenizer_config.json');
   const config: Record<string, unknown> = existsSync(cfgPath) ? readJson(cfgPath) : {};
   let templateFile = cfgPath;
@@ -276,6 +304,10 @@ function fromDir(dir: string, tokenizerJson: Record<string, unknown>): LoadedTok
       templateFile = json;
       config.chat_template = readJson(json).chat_template;
     }
+  }
+  if (override !== null) {
+    config.chat_template = override.text;
+    templateFile = override.source;
   }
   const genPath = join(dir, 'generation_config.json');
   const modelPath = join(dir, 'config.json');
@@ -296,7 +328,7 @@ function encodeSingle(tok: LoadedTokenizer, text: string): number | null {
   return ids.length === 1 ? (ids[0] ?? null) : null;
 }
 
-function loadFromGguf(path: string): LoadedTokenizer {
+function loadFromGguf(path: string, override: ChatTemplateOverride | null): LoadedTokenizer {
   const md = new GgufMetadata(readGguf(path));
   let parts: ReturnType<typeof tokenizerJsonFromGguf>;
   try {
@@ -325,15 +357,16 @@ function loadFromGguf(path: string): LoadedTokenizer {
     const id = tokens.indexOf(name);
     if (id >= 0 && types[id] === 3) add(id);
   }
+  if (override !== null) tokenizerConfig.chat_template = override.text;
   return new HfTokenizer(tokenizerJson, tokenizerConfig, eos, tokens.length, {
     tokenizer: `${path} (tokenizer.ggml.* metadata)`,
-    template: `${path} (metadata key tokenizer.chat_template)`,
+    template: override?.source ?? `${path} (metadata key tokenizer.chat_template)`,
   });
 }
 
-/** Loads the tokenizer of a model directory or a .gguf file. */
-export async function loadTokenizer(modelPath: string): Promise<LoadedTokenizer> {
+/** Loads the tokenizer of a model directory or a .gguf file; `chatTemplate` replaces the model's template. */
+export async function loadTokenizer(modelPath: string, chatTemplate: ChatTemplateOverride | null = null): Promise<LoadedTokenizer> {
   if (!existsSync(modelPath)) throw new TokenizerError('HIPSERVE_ERR_NO_TOKENIZER', `${modelPath} does not exist`);
-  if (statSync(modelPath).isDirectory()) return loadFromDir(modelPath);
-  return loadFromGguf(modelPath);
+  if (statSync(modelPath).isDirectory()) return loadFromDir(modelPath, chatTemplate);
+  return loadFromGguf(modelPath, chatTemplate);
 }

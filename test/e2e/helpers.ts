@@ -10,7 +10,7 @@ import { defaultConfig, type ServeConfig } from '../../src/config/options.js';
 import { assembleEngine, type EngineParts } from '../../src/engine/index.js';
 import type { LlmEngine } from '../../src/engine/llm-engine.js';
 import type { TokenizerName } from '../../src/models/npm-tokenizers.js';
-import { loadTokenizer } from '../../src/models/tokenizer.js';
+import { loadTokenizer, readChatTemplateOption } from '../../src/models/tokenizer.js';
 import * as native from '../../src/native.js';
 import { buildServer, type App } from '../../src/server/app.js';
 import { fixtureModel, type Arch, type FixtureFormat } from '../fixtures/models.js';
@@ -44,7 +44,9 @@ export async function startLive(o: LiveOptions = {}): Promise<Live> {
   const path = await fixtureModel(o.arch ?? 'qwen3', o.format ?? 'safetensors', o.tokenizer === undefined ? {} : { tokenizer: o.tokenizer });
   const loaded = await native.loadModel(path, { device: 'cpu' });
   if (!loaded.ok) throw loaded.error;
-  const tokenizer = await loadTokenizer(path);
+  // --chat-template, as createEngine reads it.
+  const template = o.config?.chatTemplate ?? null;
+  const tokenizer = await loadTokenizer(path, template === null ? null : readChatTemplateOption(template));
   const name = o.engine?.name ?? 'fixture';
   const maxModelLen = o.engine?.maxModelLen ?? 256;
   const engine = assembleEngine({

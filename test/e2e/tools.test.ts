@@ -152,3 +152,18 @@ t.test('tool_choice "auto" is a 400 where no parser serves it', async (t) => {
     t.ok((required.choices[0].message.tool_calls?.length ?? 0) >= 1 || required.choices[0].finish_reason === 'length', `${what}: "required" is still served`);
   }
 });
+
+t.test('--chat-template with <tool_call> blocks serves "auto" on a model whose own template has no tools', async (t) => {
+  const template = [
+    '{%- if tools %}<tools>{% for t in tools %}{{ t.function.name }};{% endfor %}</tools>\nCall as <tool_call>{"name": ..., "arguments": ...}</tool_call>\n{% endif %}',
+    '{%- for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content }}<|eot_id|>{% endfor %}',
+    '{%- if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}',
+  ].join('');
+  const live = await startLive({ arch: 'llama', engine: { maxModelLen: 1024 }, config: { chatTemplate: template } });
+  t.teardown(() => live.close());
+  const r = await live.client.chat.completions.create({ model: live.model, messages, tools, max_completion_tokens: 8 });
+  t.equal(typeof r.choices[0].message.content, 'string', '"auto" is served (hermes, from the template given)');
+  const tok = await fetch(`${live.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages }) });
+  const ids = ((await tok.json()) as { tokens: number[] }).tokens;
+  t.match(live.engine.tokenizer.decode(ids, false), /<\|start_header_id\|>user<\|end_header_id\|>\n\nWhat is the weather in Paris\?<\|eot_id\|>/, 'the prompt is the given template\'s');
+});

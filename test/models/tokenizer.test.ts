@@ -2,11 +2,13 @@
 // the same ids as the model directory's tokenizer.json, decode must
 // round-trip, and chat templates must render each family's prompt format.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GgufMetadata, readGguf } from '../../src/models/gguf-reader.js';
 import { tokenizerJsonFromGguf } from '../../src/models/gguf-tokenizer-json.js';
 import { npmTokenizer } from '../../src/models/npm-tokenizers.js';
-import { loadTokenizer as load, type LoadedTokenizer } from '../../src/models/tokenizer.js';
+import { loadTokenizer as load, readChatTemplateOption, type LoadedTokenizer } from '../../src/models/tokenizer.js';
 import { fixtureModel } from '../fixtures/models.js';
 
 // Loading a 150k-token vocabulary takes a moment: load each file once.
@@ -141,3 +143,30 @@ for (const { name, arch, opts } of cases) {
     t.ok(a.tokens.every((s) => typeof s === 'string'));
   });
 }
+
+t.test('--chat-template replaces the model\'s template: a file, a .json, or the text itself', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hipserve-template-'));
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const TEMPLATE = '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}';
+  writeFileSync(join(dir, 'chat.jinja'), TEMPLATE);
+  writeFileSync(join(dir, 'chat.json'), JSON.stringify({ chat_template: TEMPLATE }));
+  writeFileSync(join(dir, 'none.json'), JSON.stringify({ other: 1 }));
+  const messages = [{ role: 'user', content: 'Hi' }];
+  const want = '[user] Hi\n[assistant] ';
+  for (const arch of ['llama', 'qwen3'] as const) {
+    for (const format of ['safetensors', 'gguf'] as const) {
+      const path = await fixtureModel(arch, format);
+      for (const option of [join(dir, 'chat.jinja'), join(dir, 'chat.json'), TEMPLATE]) {
+        const tok = await load(path, readChatTemplateOption(option));
+        t.equal(tok.applyChatTemplate(messages, { addGenerationPrompt: true }), want, `${arch} ${format}: ${option.startsWith(dir) ? option.slice(dir.length + 1) : 'inline'}`);
+        t.equal(tok.chatTemplateText, TEMPLATE, 'and its text is what the parsers read');
+      }
+    }
+  }
+  t.throws(() => readChatTemplateOption(join(dir, 'missing.jinja')), /no such file, and not a Jinja template/, 'a path that does not exist');
+  t.throws(() => readChatTemplateOption(join(dir, 'none.json')), /no "chat_template" string/, 'a .json without the key');
+  const path = await fixtureModel('llama', 'safetensors');
+  await t.rejects(load(path, readChatTemplateOption('{% for %}')), /--chat-template \(the text given\).*does not parse/, 'a template that does not parse names where it came from');
+});
