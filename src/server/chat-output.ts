@@ -18,15 +18,19 @@ export interface ChatReadOptions {
   reasoning: { openedByPrompt: boolean } | null;
   /** Read tool calls from the answer (tool_choice "auto"). */
   tools: ToolParserName | null;
+  /** parallel_tool_calls false: calls after the first are dropped (as vLLM; the model is not stopped). */
+  oneCall?: boolean;
 }
 
 export class ChatChoiceReader {
   private readonly thoughts: ReasoningReader | null;
   private readonly tools: ToolReader | null;
+  private readonly maxCalls: number;
   /** Calls read so far: the next one's index in the stream. */
   numCalls = 0;
 
   constructor(o: ChatReadOptions) {
+    this.maxCalls = o.oneCall === true ? 1 : Infinity;
     this.thoughts = o.reasoning === null ? null : new ReasoningReader(o.reasoning.openedByPrompt);
     this.tools = o.tools === null ? null : toolReader(o.tools);
   }
@@ -49,8 +53,9 @@ export class ChatChoiceReader {
       read.content += last.content;
       read.calls.push(...last.calls);
     }
-    this.numCalls += read.calls.length;
-    return { reasoning, content: read.content, calls: read.calls };
+    const calls = read.calls.slice(0, Math.max(0, this.maxCalls - this.numCalls));
+    this.numCalls += calls.length;
+    return { reasoning, content: read.content, calls };
   }
 }
 

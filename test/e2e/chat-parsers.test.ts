@@ -98,6 +98,9 @@ t.test('tool_choice auto reads the calls the model writes', async (t) => {
   const two = await client.chat.completions.create({ ...base, tool_choice: 'auto' });
   t.same(summary(two.choices[0]), { content: null, calls: [['get_weather', '{"city":"Oslo"}'], ['get_time', '{"tz":"CET"}']], finish: 'tool_calls' }, 'two calls, no content');
 
+  const single = await client.chat.completions.create({ ...base, parallel_tool_calls: false });
+  t.same(summary(single.choices[0]), { content: null, calls: [['get_weather', '{"city":"Oslo"}']], finish: 'tool_calls' }, 'parallel_tool_calls false: the first call only (as vLLM)');
+
   writes('It is 21 degrees in Oslo.');
   const plain = await client.chat.completions.create({ ...base });
   t.same(summary(plain.choices[0]), { content: 'It is 21 degrees in Oslo.', calls: [], finish: 'stop' }, 'no call: an answer');

@@ -49,6 +49,12 @@ const CASES: [string, ChatReadOptions, string, Want][] = [
     '<think>\nCall it.\n</think>\n\n<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>',
     { reasoning: '\nCall it.\n', content: null, calls: [['f', '{"a":1}']] },
   ],
+  [
+    'parallel_tool_calls false: the first call only',
+    { reasoning: null, tools: 'hermes', oneCall: true },
+    '<tool_call>{"name": "a"}</tool_call>\n<tool_call>{"name": "b"}</tool_call>',
+    { reasoning: null, content: null, calls: [['a', '{}']] },
+  ],
   ['a <tool_call> inside thoughts is thought', { reasoning: { openedByPrompt: false }, tools: 'hermes' }, '<think><tool_call>{"name": "f"}</tool_call></think>ok', { reasoning: '<tool_call>{"name": "f"}</tool_call>', content: 'ok', calls: [] }],
 ];
 

@@ -59,7 +59,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       ids = rendered.ids;
       checkTokenIds(ids, engine.model.vocabSize, 'messages');
       const thinks = ctx.reasoningParser !== null && format === null;
-      if (thinks || parser !== null) reading.how = { reasoning: thinks ? { openedByPrompt: promptOpensThinking(rendered.text) } : null, tools: parser };
+      if (thinks || parser !== null) reading.how = { reasoning: thinks ? { openedByPrompt: promptOpensThinking(rendered.text) } : null, tools: parser, oneCall: body.parallel_tool_calls === false };
       return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen) };
     }, params, id, format);
     // The client left before anything was submitted: the reply is dropped.
