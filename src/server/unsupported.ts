@@ -11,6 +11,9 @@ export interface MaybeUnsupported {
   tool_choice?: unknown;
   functions?: unknown;
   function_call?: unknown;
+  suffix?: unknown;
+  best_of?: unknown;
+  use_beam_search?: unknown;
 }
 
 function unsupported(field: string, what: string, only?: string): never {
@@ -38,6 +41,11 @@ export function rejectUnsupported(request: object, opts: { chat: boolean }): voi
     const tc = body.tool_choice;
     if (tc !== undefined && tc !== null && tc !== 'none') unsupported('tool_choice', `tool_choice ${shown(tc)} on /v1/completions`, '"none"');
   }
+  // Fill-in-the-middle: vLLM refuses it too; the text after the insertion would be dropped.
+  if (typeof body.suffix === 'string' && body.suffix !== '') unsupported('suffix', 'suffix (fill-in-the-middle)');
+  // best_of > n picks the n likeliest of best_of samples (vLLM's V1 engine dropped it too); n samples are served.
+  if (body.best_of !== undefined && body.best_of !== null && body.best_of !== 1) unsupported('best_of', `best_of ${shown(body.best_of)}`, 'best_of 1 (use n for several samples)');
+  if (body.use_beam_search === true) unsupported('use_beam_search', 'Beam search (use_beam_search)');
   if (!isEmpty(body.functions)) unsupported('functions', 'Function calling (functions)');
   const fc = body.function_call;
   if (fc !== undefined && fc !== null && fc !== 'none') unsupported('function_call', `function_call ${shown(fc)}`, '"none"');

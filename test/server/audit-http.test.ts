@@ -205,6 +205,9 @@ const rejected: { name: string; path?: string; body: object; param: string; mess
   },
   { name: 'tool message without tool_call_id', path: '/v1/chat/completions', body: { messages: [...user, { role: 'tool', content: '42' }] }, param: 'messages.1.tool_call_id', message: /required for a tool message/ },
   { name: 'tools on completions', body: { prompt: 'x', tools: [{ type: 'function', function: { name: 'f' } }] }, param: 'tools', message: /on \/v1\/completions is not supported by this server/ },
+  { name: 'suffix (fill-in-the-middle)', body: { prompt: 'def f(', suffix: '\n  return x' }, param: 'suffix', message: /suffix \(fill-in-the-middle\) is not supported/ },
+  { name: 'best_of above 1', body: { prompt: 'x', best_of: 3, n: 1 }, param: 'best_of', message: /best_of 3 is not supported by this server; only best_of 1/ },
+  { name: 'beam search on chat', path: '/v1/chat/completions', body: { messages: user, use_beam_search: true }, param: 'use_beam_search', message: /Beam search/ },
   { name: 'functions (the old API)', path: '/v1/chat/completions', body: { messages: user, functions: [{ name: 'f' }] }, param: 'functions', message: /Function calling \(functions\) is not supported/ },
   { name: 'echo with logprobs 21', body: { prompt: 'x', echo: true, logprobs: 21 }, param: 'logprobs', message: /logprobs of 21, which is not in \[0, 20\]/ },
   { name: 'max_tokens 0 without echo', body: { prompt: 'x', max_tokens: 0 }, param: 'max_tokens', message: /at least 1/ },
@@ -232,6 +235,8 @@ t.test('unsupported fields and malformed messages are 400s naming the field; the
   // Neutral values of the same fields are accepted.
   const neutral = [
     { path: '/v1/completions', body: { prompt: 'x', max_tokens: 2, logit_bias: {}, response_format: { type: 'text' } } },
+    { path: '/v1/completions', body: { prompt: 'x', max_tokens: 2, suffix: '', best_of: 1, use_beam_search: false } },
+    { path: '/v1/completions', body: { prompt: 'x', max_tokens: 2, suffix: null, best_of: null } },
     { path: '/v1/chat/completions', body: { messages: user, max_tokens: 2, logit_bias: null, tools: [], tool_choice: 'none', response_format: { type: 'text' } } },
     { path: '/v1/chat/completions', body: { messages: [{ role: 'developer', content: 'be brief' }, ...user, { role: 'assistant', content: null, tool_calls: [] }, ...user], max_tokens: 2 } },
     { path: '/v1/chat/completions', body: { messages: user, max_tokens: 2, logprobs: true, top_logprobs: 20, n: 16 } },
