@@ -157,8 +157,9 @@ export class RouteRun {
       try {
         if (shape.head) yield* shape.head;
         for await (const o of outputs) {
-          yield* shape.chunks(o);
+          // Booked first: a chunk with continuous usage counts its own tokens.
           book(o);
+          yield* shape.chunks(o);
         }
         afterRun(abort, timeoutS);
         if (shape.usage) yield shape.usage(choices);

@@ -18,7 +18,8 @@ const sampling = {
   min_p: Nullable(Type.Number()),
   n: Nullable(Type.Integer()),
   stream: Nullable(Type.Boolean()),
-  stream_options: Nullable(Type.Object({ include_usage: Nullable(Type.Boolean()) })),
+  // continuous_usage_stats (vLLM's): every chunk carries the usage so far.
+  stream_options: Nullable(Type.Object({ include_usage: Nullable(Type.Boolean()), continuous_usage_stats: Nullable(Type.Boolean()) })),
   stop: Nullable(Stop),
   stop_token_ids: Nullable(Type.Array(Type.Integer())),
   seed: Nullable(Type.Integer()),

@@ -120,6 +120,38 @@ t.test('chat: non-streaming and streaming, usage of the rendered template', asyn
   t.equal(chunks.filter((c) => c.choices.length === 0).length, 1, 'one usage chunk');
 });
 
+t.test("stream_options.continuous_usage_stats (vLLM's): every chunk carries the usage so far", async (t) => {
+  // Not in the openai typings: the options object goes through as sent.
+  const streamOptions = { include_usage: true, continuous_usage_stats: true } as { include_usage: boolean };
+  const full = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 6, ...greedy, ...noEos });
+  const stream = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 6, ...greedy, ...noEos, stream: true, stream_options: streamOptions });
+  const seen: number[] = [];
+  let tokens = 0;
+  for await (const c of stream) {
+    // null is what the server sends when the usage is not there.
+    const u = c.usage as typeof c.usage | null;
+    if (u === undefined || u === null) {
+      t.fail('a chunk without usage');
+      continue;
+    }
+    t.equal(u.prompt_tokens, full.usage?.prompt_tokens, 'prompt_tokens in every chunk');
+    t.equal(u.total_tokens, u.prompt_tokens + u.completion_tokens);
+    if (c.choices.length > 0) tokens += 1;
+    seen.push(u.completion_tokens);
+  }
+  t.ok(tokens > 1, `${tokens} text chunks`);
+  t.same([...seen].sort((a, b) => a - b), seen, 'completion_tokens never goes down');
+  t.equal(seen.at(-1), 6, 'and ends at the total');
+  t.ok((seen[0] ?? 0) >= 1, 'the first text chunk counts its own token');
+
+  const chat = await client.chat.completions.create({ model: live.model, messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 4, ...greedy, ...noEos, stream: true, stream_options: streamOptions });
+  const chatSeen: (number | null)[] = [];
+  for await (const c of chat) chatSeen.push(c.usage?.completion_tokens ?? null);
+  t.equal(chatSeen[0], 0, 'chat: the role chunk, before any token');
+  t.equal(chatSeen.at(-1), 4);
+  t.notOk(chatSeen.includes(null), 'chat: every chunk');
+});
+
 t.test('n > 1: n choices, indexed 0..n-1, usage sums them', async (t) => {
   const r = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 6, n: 3, temperature: 1, seed: 7, ...noEos });
   t.same(r.choices.map((c) => c.index), [0, 1, 2]);

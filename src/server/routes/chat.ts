@@ -70,7 +70,8 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
 
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
-      const chunk = (choice: object): object => ({ id, object: 'chat.completion.chunk', created, model, choices: [choice], ...(includeUsage ? { usage: null } : {}) });
+      const running = includeUsage && body.stream_options?.continuous_usage_stats === true;
+      const chunk = (choice: object): object => ({ id, object: 'chat.completion.chunk', created, model, choices: [choice], ...(includeUsage ? { usage: running ? run.choices.usage() : null } : {}) });
       // OpenAI opens every choice with the role and empty content.
       const head = Array.from({ length: params.n }, (_, i) => chunk({ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }));
       // Tool calls are sent whole, in the choice's last chunk: its text is

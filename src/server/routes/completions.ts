@@ -75,6 +75,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
 
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
+      const running = includeUsage && body.stream_options?.continuous_usage_stats === true;
       const offsets = new Map<number, number>();
       return run.stream(request.id, {
         *chunks({ promptIndex, output }) {
@@ -95,7 +96,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
             if (text === '' && d.finishReason === null && state.started && (lp === null || lp.tokens.length === 0)) continue;
             state.started = true;
             const choice = { index, text, logprobs: lp, finish_reason: d.finishReason, stop_reason: d.stopReason };
-            yield { id, object: 'text_completion', created, model, choices: [choice], ...(includeUsage ? { usage: null } : {}) };
+            yield { id, object: 'text_completion', created, model, choices: [choice], ...(includeUsage ? { usage: running ? run.choices.usage() : null } : {}) };
           }
         },
         usage: includeUsage ? (c) => ({ id, object: 'text_completion', created, model, choices: [], usage: c.usage() }) : null,
