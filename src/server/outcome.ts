@@ -66,7 +66,8 @@ export class RouteRun {
   }
 
   /**
-   * Runs `prepare` (tokenizing, prompt checks), then submits its prompts
+   * Runs `prepare` (tokenizing, prompt checks; it may say how each guide
+   * is wrapped, once the prompt is known), then submits its prompts
    * (each with `params`, at most `maxTokens` new tokens). The errors of
    * `prepare` and the engine's synchronous validation errors are thrown
    * from here, before anything is sent, and leave nothing running; a full
@@ -75,7 +76,7 @@ export class RouteRun {
    * route returns `reply`). A timeout before submission throws its 408.
    */
   async start(
-    prepare: () => Promise<{ prompts: number[][]; maxTokens: number }>,
+    prepare: () => Promise<{ prompts: number[][]; maxTokens: number; wrapGuide?: (g: TokenGuide) => TokenGuide }>,
     params: Omit<SamplingParams, 'maxTokens'>,
     id: string,
     /** response_format (or vLLM's guided fields): the grammar each prompt's choices are held to. */
@@ -88,8 +89,11 @@ export class RouteRun {
       guides = null;
     };
     try {
-      const { prompts, maxTokens } = await prepare();
-      if (format !== null && !abort.signal.aborted) guides = await this.guides(format, prompts.length, params.n);
+      const { prompts, maxTokens, wrapGuide } = await prepare();
+      if (format !== null && !abort.signal.aborted) {
+        guides = await this.guides(format, prompts.length, params.n);
+        if (wrapGuide !== undefined) guides = guides.map((set) => set.map(wrapGuide));
+      }
       if (abort.signal.aborted) {
         dropGuides();
         abort.dispose();

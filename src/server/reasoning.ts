@@ -97,6 +97,20 @@ export class ReasoningReader {
   }
 }
 
+const thinkIds = new WeakMap<object, { start: number; end: number } | null>();
+
+/** The ids of <think> and </think> when each is one token of `tokenizer` (what a guide waits for); null otherwise. */
+export function thinkingTokenIds(tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): { start: number; end: number } | null {
+  let ids = thinkIds.get(tokenizer);
+  if (ids === undefined) {
+    const start = tokenizer.encode(OPEN, false);
+    const end = tokenizer.encode(CLOSE, false);
+    ids = start.length === 1 && end.length === 1 ? { start: start[0], end: end[0] } : null;
+    thinkIds.set(tokenizer, ids);
+  }
+  return ids;
+}
+
 /**
  * The parser a chat template asks for: one that writes <think> blocks
  * (Qwen3, QwQ, DeepSeek-R1) gets the <think> reader; null otherwise.

@@ -43,6 +43,8 @@ async function start(t: Test, config: Partial<ServeConfig> = {}) {
   // counts its tokens from its prompt's length.
   let script: number[] = [];
   const bySeed = new Map<string, { promptLen: number; tokens: number[] }>();
+  /** Script tokens the step had banned (a grammar said no): the script writes them anyway. */
+  const violations: number[] = [];
   const forward: ForwardFn = (a: StepArrays) => {
     const S = a.queryStart.length - 1;
     const sampled = new Int32Array(S).fill(-1);
@@ -55,6 +57,7 @@ async function start(t: Test, config: Partial<ServeConfig> = {}) {
         bySeed.set(key, seq);
       }
       sampled[i] = seq.tokens[a.seqLens[i] - seq.promptLen] ?? eos[0];
+      if (a.bannedTokens.subarray(a.bannedStart[i], a.bannedStart[i + 1]).includes(sampled[i])) violations.push(sampled[i]);
     }
     return Promise.resolve({ sampled, logprob: new Float32Array(S).fill(-0.25), topN: 0, topIds: new Int32Array(0), topLogprobs: new Float32Array(0) });
   };
@@ -77,7 +80,7 @@ async function start(t: Test, config: Partial<ServeConfig> = {}) {
   const writes = (text: string): void => {
     script = tokenizer.encode(text, false);
   };
-  return { client, writes, engine, url };
+  return { client, writes, engine, url, violations };
 }
 
 t.test('tool_choice auto reads the calls the model writes', async (t) => {
@@ -243,4 +246,32 @@ t.test('continue_final_message leaves the last message open and the output conti
   const empty = await post('/v1/chat/completions', { messages: [...messages, { role: 'assistant', content: '' }], continue_final_message: true });
   t.equal(empty.status, 400, 'an empty final message: nothing to continue');
   t.match(empty.body.error?.message, /nothing to continue/);
+});
+
+t.test('response_format with thoughts: the grammar holds the answer after </think>', async (t) => {
+  const { client, writes, violations } = await start(t);
+  const base = { model: 'scripted', messages, max_completion_tokens: 60, response_format: { type: 'json_object' as const } };
+
+  writes('<think>\nJSON it is.\n</think>{"a": 1}');
+  const thought = await client.chat.completions.create(base);
+  t.same(violations, [], 'nothing the script wrote was banned: thoughts free, the answer the grammar\'s');
+  t.equal(thoughtsOf(thought.choices[0].message), '\nJSON it is.\n');
+  t.same(JSON.parse(thought.choices[0].message.content ?? ''), { a: 1 }, 'the answer is the JSON');
+
+  writes('{"b": 2}');
+  const direct = await client.chat.completions.create(base);
+  t.same(violations, [], 'no thoughts: held from the first token, and the JSON passes');
+  t.equal(thoughtsOf(direct.choices[0].message), null);
+  t.same(JSON.parse(direct.choices[0].message.content ?? ''), { b: 2 });
+
+  writes('Sure: {"b": 2}');
+  await client.chat.completions.create(base);
+  t.ok(violations.length > 0, 'text that is neither <think> nor JSON is banned at the first token');
+});
+
+t.test('--reasoning-parser none: the grammar holds from the first token, <think> too', async (t) => {
+  const { client, writes, violations } = await start(t, { reasoningParser: 'none' });
+  writes('<think>x</think>{"a": 1}');
+  await client.chat.completions.create({ model: 'scripted', messages, max_completion_tokens: 30, response_format: { type: 'json_object' } });
+  t.ok(violations.length > 0, '<think> was banned');
 });

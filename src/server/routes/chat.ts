@@ -2,7 +2,7 @@
 // same generation path as completions, in chat's response shapes.
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
-import type { TokenLogprob } from '../../engine/types.js';
+import type { TokenGuide, TokenLogprob } from '../../engine/types.js';
 import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
 import { chatLogprobs, vllmPromptLogprobs } from '../logprobs.js';
@@ -12,7 +12,8 @@ import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
 import { ChatChoiceReader, readChatText, type ChatReadOptions } from '../chat-output.js';
-import { promptOpensThinking } from '../reasoning.js';
+import { afterThinking } from '../../guided/after-thinking.js';
+import { promptOpensThinking, thinkingTokenIds } from '../reasoning.js';
 import { guidedToolCalls, toolFinish, toolPlan } from '../tools.js';
 import { rejectUnsupported } from '../unsupported.js';
 import { badRequest } from '../errors.js';
@@ -49,8 +50,10 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const run = new RouteRun(ctx, reply, params.n);
     let ids: number[] = [];
     // How each choice's text is read: thoughts apart (a reasoning parser;
-    // not for an output held to a grammar, which writes none), calls read
-    // out ("auto"); null: the text is the content as it comes.
+    // not with a named or "required" tool call), calls read out ("auto");
+    // null: the text is the content as it comes. Under response_format the
+    // grammar then holds the answer after the thoughts (afterThinking).
+    const thinkIds = ctx.reasoningParser !== null && guided === null ? thinkingTokenIds(engine.tokenizer) : null;
     const reading: { how: ChatReadOptions | null } = { how: null };
     const started = await run.start(async () => {
       // The tools reach the template (vLLM's default) when one is to be called.
@@ -58,9 +61,11 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       const rendered = await renderChat(engine, ctx.encoder, messages, ending, extra);
       ids = rendered.ids;
       checkTokenIds(ids, engine.model.vocabSize, 'messages');
-      const thinks = ctx.reasoningParser !== null && format === null;
-      if (thinks || parser !== null) reading.how = { reasoning: thinks ? { openedByPrompt: promptOpensThinking(rendered.text) } : null, tools: parser, oneCall: body.parallel_tool_calls === false };
-      return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen) };
+      const opened = promptOpensThinking(rendered.text);
+      const thinks = ctx.reasoningParser !== null && guided === null && (format === null || thinkIds !== null);
+      if (thinks || parser !== null) reading.how = { reasoning: thinks ? { openedByPrompt: opened } : null, tools: parser, oneCall: body.parallel_tool_calls === false };
+      const wrapGuide = format !== null && thinks && thinkIds !== null ? (g: TokenGuide) => afterThinking(g, { ...thinkIds, opened }) : undefined;
+      return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen), ...(wrapGuide !== undefined ? { wrapGuide } : {}) };
     }, params, id, format);
     // The client left before anything was submitted: the reply is dropped.
     if (!started) return reply;
