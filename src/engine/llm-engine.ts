@@ -353,8 +353,13 @@ export class LlmEngine implements Engine {
         // The step banned every token the grammar rejects: this is a bug, not the model's choice.
         this.log.error({ requestId: c.parent.requestId, token: tok }, 'the grammar rejected a sampled token; ending the choice');
         this.table.finishChoice(c, 'stop', null);
-      } else if (p.stopTokenIds.includes(tok)) this.table.finishChoice(c, 'stop', tok);
-      else if (!p.ignoreEos && this.eos.has(tok)) this.table.finishChoice(c, 'stop', null);
+      } else if (p.stopTokenIds.includes(tok)) {
+        c.endedOnStopToken = !p.includeStopStrInOutput;
+        this.table.finishChoice(c, 'stop', tok);
+      } else if (!p.ignoreEos && this.eos.has(tok)) {
+        c.endedOnStopToken = !p.includeStopStrInOutput;
+        this.table.finishChoice(c, 'stop', null);
+      }
       else if (c.outputTokenIds.length >= p.maxTokens) this.table.finishChoice(c, 'length', null);
       else c.updateBanned();
     }
@@ -379,7 +384,8 @@ export class LlmEngine implements Engine {
     for (const [c, tok] of fresh) {
       if (c.reported) continue; // aborted in between
       touched.add(c.parent);
-      const hit = c.detok.push(tok);
+      // The EOS or stop id that ended the choice has no text (see endedOnStopToken).
+      const hit = c.endedOnStopToken ? null : c.detok.push(tok);
       if (hit === null) continue;
       if (c.finishReason === null) this.table.finishChoice(c, 'stop', hit.stop);
       else {

@@ -28,6 +28,12 @@ export class ChoiceState {
   pendingLogprobs: TokenLogprob[] = [];
   /** Set once the final delta (with finishReason) was queued. */
   reported = false;
+  /**
+   * The last token is the EOS or stop token id that ended the choice: its
+   * text is left out (vLLM: unless include_stop_str_in_output); its id and
+   * logprob stay in the output.
+   */
+  endedOnStopToken = false;
   lastTokenAt: number | null = null;
   readonly interTokenS: number[] = [];
 

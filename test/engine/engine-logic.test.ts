@@ -139,10 +139,17 @@ for (const [overlap, steps] of [[false, 1], [true, 1], [false, 4], [true, 4]] as
 for (const steps of STEPS) t.test(`stop_token_ids and EOS stop; ignore_eos runs on (steps per call: ${steps})`, async (t) => {
   const { engine } = makeEngine({ banned: [] }, { steps });
   const a = await gen(engine, { prompt: 'a', params: { maxTokens: 20, stopTokenIds: [4] } });
-  t.same([a.choices.get(0)?.text, a.choices.get(0)?.finish, a.choices.get(0)?.stop], ['bcde', 'stop', 4]);
+  t.same([a.choices.get(0)?.text, a.choices.get(0)?.finish, a.choices.get(0)?.stop], ['bcd', 'stop', 4], "the stop id's text is left out (vLLM)");
+  t.same(a.choices.get(0)?.tokens, [1, 2, 3, 4], 'its id is in the output');
+  const kept = await gen(engine, { prompt: 'a', params: { maxTokens: 20, stopTokenIds: [4], includeStopStrInOutput: true } });
+  t.equal(kept.choices.get(0)?.text, 'bcde', 'include_stop_str_in_output keeps it');
   const b = await gen(engine, { prompt: 'w', params: { maxTokens: 20 } });
   t.same([b.choices.get(0)?.tokens, b.choices.get(0)?.finish], [[23, 24, 25], 'stop'], 'EOS ends the choice');
   t.equal(b.choices.get(0)?.text, 'xy', 'EOS is a special token, skipped in text');
+  const shown = await gen(engine, { prompt: 'w', params: { maxTokens: 20, skipSpecialTokens: false } });
+  t.equal(shown.choices.get(0)?.text, 'xy', 'and left out with skip_special_tokens false too: it ended the choice');
+  const shownKept = await gen(engine, { prompt: 'w', params: { maxTokens: 20, skipSpecialTokens: false, includeStopStrInOutput: true } });
+  t.equal(shownKept.choices.get(0)?.text, 'xyz', 'unless include_stop_str_in_output');
   const c = await gen(engine, { prompt: 'w', params: { maxTokens: 5, ignoreEos: true } });
   t.same([c.choices.get(0)?.tokens, c.choices.get(0)?.finish], [[23, 24, 25, 0, 1], 'length']);
   await engine.close();
