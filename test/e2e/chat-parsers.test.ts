@@ -6,6 +6,9 @@
 // never writes a call or a thought. Through the official openai client,
 // whole and streamed. Also continue_final_message, whose prompt is the
 // other half of the same story (a continued <think> block).
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import OpenAI from 'openai';
 import { pino } from 'pino';
@@ -32,8 +35,26 @@ const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: 
 const CALL_WEATHER = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>';
 const CALL_TIME = '<tool_call>\n{"name": "get_time", "arguments": {"tz": "CET"}}\n</tool_call>';
 
-async function start(t: Test, config: Partial<ServeConfig> = {}) {
-  const tokenizer = await loadTokenizer(await fixtureModel('qwen3', 'safetensors'));
+/**
+ * A copy of the Qwen3 fixture's tokenizer files where <tool_call> and
+ * </tool_call> are special tokens, as in some vocabularies (Hermes 2 Pro's):
+ * default decoding (skip_special_tokens) would drop them.
+ */
+async function specialToolTags(t: Test): Promise<string> {
+  const src = await fixtureModel('qwen3', 'safetensors');
+  const dir = mkdtempSync(join(tmpdir(), 'hipserve-special-tags-'));
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  for (const f of readdirSync(src)) if (f.endsWith('.json') && f !== 'tokenizer.json') copyFileSync(join(src, f), join(dir, f));
+  const json = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8')) as { added_tokens: { content: string; special: boolean }[] };
+  for (const a of json.added_tokens) if (a.content === '<tool_call>' || a.content === '</tool_call>') a.special = true;
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+  return dir;
+}
+
+async function start(t: Test, config: Partial<ServeConfig> = {}, tokenizerDir?: string) {
+  const tokenizer = await loadTokenizer(tokenizerDir ?? (await fixtureModel('qwen3', 'safetensors')));
   const eos = tokenizer.encode('<|im_end|>', false);
   t.equal(eos.length, 1, '<|im_end|> is one token');
   const vocabSize = tokenizer.vocabSize;
@@ -274,4 +295,15 @@ t.test('--reasoning-parser none: the grammar holds from the first token, <think>
   writes('<think>x</think>{"a": 1}');
   await client.chat.completions.create({ model: 'scripted', messages, max_completion_tokens: 30, response_format: { type: 'json_object' } });
   t.ok(violations.length > 0, '<think> was banned');
+});
+
+t.test('hermes decodes special tokens (as vLLM), so <tool_call> as a special token is still read', async (t) => {
+  const { client, writes } = await start(t, {}, await specialToolTags(t));
+  writes(`Checking.\n${CALL_WEATHER}`);
+  const r = await client.chat.completions.create({ model: 'scripted', messages, tools, max_completion_tokens: 60 });
+  t.equal(r.choices[0].message.content, 'Checking.\n');
+  t.same(named(r.choices[0].message.tool_calls), [['get_weather', '{"city":"Oslo"}']], 'the call is read');
+  const skipped = await client.chat.completions.create({ model: 'scripted', messages, tools, max_completion_tokens: 60, ...{ skip_special_tokens: true } });
+  t.same(skipped.choices[0].message.tool_calls, undefined, 'skip_special_tokens: true, asked for: the tags are dropped, no call is read');
+  t.match(skipped.choices[0].message.content, /^Checking\.\n\n\{"name": "get_weather"/);
 });
