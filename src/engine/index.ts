@@ -7,7 +7,7 @@ import { markInUse } from '../catalog/in-use.js';
 import { resolveModel } from '../catalog/resolve.js';
 import { sizeKvCache } from '../kvcache/sizing.js';
 import { ensureDemoModel } from '../models/demo.js';
-import { loadTokenizer, readChatTemplateOption, type LoadedTokenizer } from '../models/tokenizer.js';
+import { loadTokenizer, readChatTemplateOption, type ChatTemplateOverride, type LoadedTokenizer } from '../models/tokenizer.js';
 import * as native from '../native.js';
 import { makeStepRunner, syncStepBudgetFromEnv } from '../runner/forward-policy.js';
 import { ModelRunner, type ForwardFn } from '../runner/runner.js';
@@ -68,6 +68,8 @@ function nativeKvDtype(name: string): 'auto' | 'f16' | 'f32' {
 }
 
 export async function createEngine(config: ServeConfig, logger: EngineLogger): Promise<Engine> {
+  // Read before the model loads: a wrong --chat-template fails at once.
+  const chatTemplate = config.chatTemplate === null ? null : readChatTemplateOption(config.chatTemplate);
   const { path, isDemo } = await resolveModelPath(config);
   // While it is served, `hipserve gc` must not evict the model (a no-op for
   // paths outside the hub cache).
@@ -90,7 +92,7 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
     logger.info({ device: 'auto', backend: 'cpu', skipped }, `device auto: serving on the CPU${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}`);
   }
   try {
-    return await finishStartup(config, logger, loaded, path, isDemo, unmark);
+    return await finishStartup(config, logger, loaded, path, isDemo, unmark, chatTemplate);
   } catch (err) {
     native.releaseModel(loaded.handle);
     unmark();
@@ -105,9 +107,10 @@ async function finishStartup(
   path: string,
   isDemo: boolean,
   unmark: () => void,
+  chatTemplate: ChatTemplateOverride | null,
 ): Promise<Engine> {
   const info = loaded.info;
-  const tokenizer = await loadTokenizer(path, config.chatTemplate === null ? null : readChatTemplateOption(config.chatTemplate));
+  const tokenizer = await loadTokenizer(path, chatTemplate);
   const blockSize = config.blockSize;
   const bytesPerBlock = unwrap(native.kvBytesPerBlock(loaded.handle, blockSize), 'cannot size the KV cache');
   const device = info.deviceMemory;

@@ -119,6 +119,17 @@ t.test('an unknown config subcommand: one line on stderr, exit 2', async (t) => 
   t.same(child.lines, [], 'nothing on stdout');
 });
 
+t.test('a --chat-template that is neither a file nor a template: one line, before the model loads', async (t) => {
+  const child = startCli(['serve', '--port', '0', '--log-level', 'info', '--chat-template', 'no-such-template.jinja'], env);
+  t.teardown(() => { child.kill(); });
+  const closed = once(child.proc, 'close');
+  const exit = await child.exited;
+  await closed;
+  t.not(exit.code, 0, `a failed start (exit ${String(exit.code)})`);
+  t.equal(child.stderr(), 'hipserve: --chat-template "no-such-template.jinja": no such file, and not a Jinja template (no {{ or {%)\n', 'one line naming the option and the value');
+  t.notOk(child.lines.some((l) => l.includes('model loaded')), 'no model was loaded');
+});
+
 t.test('no --model: the demo model is served, and the log says its text is noise', async (t) => {
   const child = startCli(['serve', '--port', '0', '--log-level', 'info', '--kv-cache-memory', '32MiB', '--max-model-len', '512'], env);
   t.teardown(() => { child.kill(); });
