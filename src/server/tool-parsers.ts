@@ -6,7 +6,10 @@
 //                template that asks for <tool_call> blocks);
 //   llama3_json  the whole output is {"name": ..., "parameters": {...}}, or
 //                several joined by ";", after an optional <|python_tag|>
-//                (Llama 3.1 / 3.2 templates).
+//                (Llama 3.1 / 3.2 templates);
+//   mistral      [TOOL_CALLS] then a JSON list of {"name", "arguments"}, or
+//                (newer tokenizers) name[ARGS]{...} per call (Mistral 7B
+//                v0.3, Nemo, Small).
 // The parser is picked from the chat template's text, or named with
 // --tool-call-parser. One reader serves both responses (chat-output.ts): a
 // stream feeds it the deltas; a whole response feeds it the text at once,
@@ -15,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { isRecord } from '../is-record.js';
 
-export const TOOL_CALL_PARSERS = ['hermes', 'llama3_json'] as const;
+export const TOOL_CALL_PARSERS = ['hermes', 'llama3_json', 'mistral'] as const;
 export type ToolParserName = (typeof TOOL_CALL_PARSERS)[number];
 
 export interface ToolCall {
@@ -53,12 +56,17 @@ function callFrom(v: unknown): ToolCall | null {
   return { id: newCallId(), type: 'function', function: { name: v.name, arguments: JSON.stringify(args) } };
 }
 
-function parseCall(text: string): ToolCall | null {
+/** JSON text's value; undefined where it does not parse. */
+function parseJson(text: string): unknown {
   try {
-    return callFrom(JSON.parse(text));
+    return JSON.parse(text) as unknown;
   } catch {
-    return null;
+    return undefined;
   }
+}
+
+function parseCall(text: string): ToolCall | null {
+  return callFrom(parseJson(text));
 }
 
 /** Length of the longest suffix of `text` that begins `tag` (text that may yet become the tag). */
@@ -216,18 +224,83 @@ function splitTopLevel(text: string): string[] {
   return parts.map((p) => p.trim()).filter((p) => p !== '');
 }
 
+const MISTRAL_CALLS = '[TOOL_CALLS]';
+const MISTRAL_ARGS = /^([A-Za-z0-9_.-]+)\[ARGS\]([\s\S]*)$/;
+
+/**
+ * mistral: text before [TOOL_CALLS] is content, sent as it comes (a tail
+ * that may begin the marker is held); everything after it is held to the
+ * end and read as calls: a JSON list (or one object) of {name, arguments},
+ * or name[ARGS]{...}, one per [TOOL_CALLS]. If any part is not a call, the
+ * marker and all after it are content.
+ */
+class MistralReader implements ToolReader {
+  private buf = '';
+  private inCalls = false;
+
+  push(text: string): ToolRead {
+    this.buf += text;
+    if (this.inCalls) return { content: '', calls: [] };
+    const at = this.buf.indexOf(MISTRAL_CALLS);
+    if (at >= 0) {
+      const content = this.buf.slice(0, at);
+      this.buf = this.buf.slice(at);
+      this.inCalls = true;
+      return { content, calls: [] };
+    }
+    const keep = partialTagAt(this.buf, MISTRAL_CALLS);
+    const content = this.buf.slice(0, this.buf.length - keep);
+    this.buf = this.buf.slice(this.buf.length - keep);
+    return { content, calls: [] };
+  }
+
+  end(): ToolRead {
+    const held = this.buf;
+    this.buf = '';
+    if (!this.inCalls) return { content: held, calls: [] };
+    const calls: ToolCall[] = [];
+    for (const raw of held.split(MISTRAL_CALLS)) {
+      const part = raw.trim();
+      if (part === '') continue;
+      const named = MISTRAL_ARGS.exec(part);
+      let got: ToolCall[] | null = null;
+      if (named !== null) {
+        const args = parseJson(named[2].trim());
+        const call = args === undefined ? null : callFrom({ name: named[1], arguments: args });
+        got = call === null ? null : [call];
+      } else {
+        const v = parseJson(part);
+        const list = Array.isArray(v) ? v : [v];
+        const read = list.map(callFrom);
+        got = read.length > 0 && read.every((c) => c !== null) ? read : null;
+      }
+      if (got === null) return { content: held, calls: [] };
+      calls.push(...got);
+    }
+    return calls.length > 0 ? { content: '', calls } : { content: held, calls: [] };
+  }
+}
+
 export function toolReader(parser: ToolParserName): ToolReader {
-  return parser === 'hermes' ? new HermesReader() : new Llama3JsonReader();
+  switch (parser) {
+    case 'hermes':
+      return new HermesReader();
+    case 'llama3_json':
+      return new Llama3JsonReader();
+    case 'mistral':
+      return new MistralReader();
+  }
 }
 
 /**
  * The parser a chat template asks for: hermes when it writes <tool_call>
- * blocks, llama3_json when it speaks of <|python_tag|> or of
+ * blocks, mistral when it writes [TOOL_CALLS], llama3_json when it speaks of <|python_tag|> or of
  * {"name": ..., "parameters": ...} objects; null when it shows no tool syntax.
  */
 export function detectToolParser(template: string | null): ToolParserName | null {
   if (template === null) return null;
   if (template.includes(CALL_OPEN)) return 'hermes';
+  if (template.includes(MISTRAL_CALLS)) return 'mistral';
   if (template.includes(PYTHON_TAG) || /"parameters": dictionary of argument name/.test(template)) return 'llama3_json';
   return null;
 }

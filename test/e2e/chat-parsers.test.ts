@@ -307,3 +307,22 @@ t.test('hermes decodes special tokens (as vLLM), so <tool_call> as a special tok
   t.same(skipped.choices[0].message.tool_calls, undefined, 'skip_special_tokens: true, asked for: the tags are dropped, no call is read');
   t.match(skipped.choices[0].message.content, /^Checking\.\n\n\{"name": "get_weather"/);
 });
+
+t.test('--tool-call-parser mistral: [TOOL_CALLS] calls, whole and streamed', async (t) => {
+  const { client, writes } = await start(t, { toolCallParser: 'mistral' });
+  writes('One moment. [TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Oslo"}}, {"name": "get_time", "arguments": {"tz": "CET"}}]');
+  const base = { model: 'scripted', messages, tools, max_completion_tokens: 80 };
+  const whole = await client.chat.completions.create(base);
+  t.equal(whole.choices[0].message.content, 'One moment. ');
+  t.same(named(whole.choices[0].message.tool_calls), [['get_weather', '{"city":"Oslo"}'], ['get_time', '{"tz":"CET"}']]);
+  t.equal(whole.choices[0].finish_reason, 'tool_calls');
+  const stream = await client.chat.completions.create({ ...base, stream: true });
+  let content = '';
+  const got: [string, string][] = [];
+  for await (const chunk of stream) {
+    content += chunk.choices[0]?.delta.content ?? '';
+    for (const tc of chunk.choices[0]?.delta.tool_calls ?? []) got[tc.index] = [tc.function?.name ?? '', tc.function?.arguments ?? ''];
+  }
+  t.equal(content, 'One moment. ');
+  t.same(got, named(whole.choices[0].message.tool_calls), 'the same calls streamed');
+});

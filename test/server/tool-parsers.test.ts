@@ -57,6 +57,16 @@ const LLAMA3: [string, string, { content: string | null; calls: [string, string]
   ['JSON cut short is content', '{"name": "a", "parameters": {"x"', { content: '{"name": "a", "parameters": {"x"', calls: [] }],
 ];
 
+const MISTRAL: [string, string, { content: string | null; calls: [string, string][] }][] = [
+  ['plain text', 'Use [TOOL] or [TOOL_CALL later', { content: 'Use [TOOL] or [TOOL_CALL later', calls: [] }],
+  ['a JSON list', '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Oslo"}}, {"name": "now", "arguments": {}}]', { content: null, calls: [['get_weather', '{"city":"Oslo"}'], ['now', '{}']] }],
+  ['text before, one object', 'Checking. [TOOL_CALLS] {"name": "a", "arguments": {"x": 1}}', { content: 'Checking. ', calls: [['a', '{"x":1}']] }],
+  ['name[ARGS] per call (newer tokenizers)', '[TOOL_CALLS]get_weather[ARGS]{"city": "Oslo"}[TOOL_CALLS]now[ARGS]{}', { content: null, calls: [['get_weather', '{"city":"Oslo"}'], ['now', '{}']] }],
+  ['not calls: all of it is content', '[TOOL_CALLS] sorry, no', { content: '[TOOL_CALLS] sorry, no', calls: [] }],
+  ['a list cut short is content', '[TOOL_CALLS][{"name": "a", "argu', { content: '[TOOL_CALLS][{"name": "a", "argu', calls: [] }],
+  ['one bad part spoils the lot', '[TOOL_CALLS]a[ARGS]{}[TOOL_CALLS]b[ARGS]{nope', { content: '[TOOL_CALLS]a[ARGS]{}[TOOL_CALLS]b[ARGS]{nope', calls: [] }],
+];
+
 t.test('hermes', (t) => {
   for (const [name, text, want] of HERMES) {
     t.same(calls('hermes', text), want, name);
@@ -69,6 +79,14 @@ t.test('llama3_json', (t) => {
   for (const [name, text, want] of LLAMA3) {
     t.same(calls('llama3_json', text), want, name);
     for (const size of [1, 4]) t.same(streamed('llama3_json', text, size), want, `${name}, streamed ${size} chars at a time`);
+  }
+  t.end();
+});
+
+t.test('mistral', (t) => {
+  for (const [name, text, want] of MISTRAL) {
+    t.same(calls('mistral', text), want, name);
+    for (const size of [1, 3, 8]) t.same(streamed('mistral', text, size), want, `${name}, streamed ${size} chars at a time`);
   }
   t.end();
 });
@@ -101,6 +119,7 @@ t.test('the parser is picked from the chat template', (t) => {
   t.equal(detectToolParser(templateOf('qwen3')), 'hermes', "Qwen3's template writes <tool_call> blocks");
   t.equal(detectToolParser(templateOf('llama3')), null, "Llama 3.0's template has no tool syntax");
   t.equal(detectToolParser(null), null, 'no template');
+  t.equal(detectToolParser('{%- if message.tool_calls %}{{- "[TOOL_CALLS][" }}'), 'mistral');
   t.equal(detectToolParser('{{- "<|python_tag|>" + tool_call.name }}'), 'llama3_json');
   t.equal(detectToolParser('Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.'), 'llama3_json');
 

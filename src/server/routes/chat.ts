@@ -41,9 +41,10 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       logprobsParam: 'top_logprobs',
       maxTokensField: body.max_completion_tokens ?? body.max_tokens ?? null,
     });
-    // As vLLM's hermes parser: in some vocabularies (Hermes 2 Pro's)
-    // <tool_call> is a special token, which decoding would otherwise drop.
-    if (parser === 'hermes' && body.skip_special_tokens == null) params.skipSpecialTokens = false;
+    // As vLLM's parsers: the markers are special tokens in some
+    // vocabularies ([TOOL_CALLS], <|python_tag|>, Hermes 2 Pro's
+    // <tool_call>), which decoding would otherwise drop.
+    if (parser !== null && body.skip_special_tokens == null) params.skipSpecialTokens = false;
     const messages = toChatMessages(body.messages);
     const ending = chatEnding(body);
     admit(ctx, params.n, 'n');
