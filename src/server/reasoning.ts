@@ -8,6 +8,8 @@
 // One reader serves a stream (deltas pushed as they come) and a whole
 // response (the text pushed at once), so both split the same text the same way.
 
+import { partialTagAt } from './partial-tag.js';
+
 export const REASONING_PARSERS = ['qwen3', 'deepseek_r1'] as const;
 export type ReasoningParserName = (typeof REASONING_PARSERS)[number];
 
@@ -23,14 +25,6 @@ export interface ReasoningRead {
 export function promptOpensThinking(prompt: string): boolean {
   const open = prompt.lastIndexOf(OPEN);
   return open >= 0 && prompt.indexOf(CLOSE, open) < 0;
-}
-
-/** Length of the longest suffix of `text` that begins `tag`. */
-function partialTagAt(text: string, tag: string): number {
-  for (let n = Math.min(tag.length - 1, text.length); n > 0; n--) {
-    if (text.endsWith(tag.slice(0, n))) return n;
-  }
-  return 0;
 }
 
 /**

@@ -17,6 +17,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { isRecord } from '../is-record.js';
+import { partialTagAt } from './partial-tag.js';
 
 export const TOOL_CALL_PARSERS = ['hermes', 'llama3_json', 'mistral'] as const;
 export type ToolParserName = (typeof TOOL_CALL_PARSERS)[number];
@@ -67,14 +68,6 @@ function parseJson(text: string): unknown {
 
 function parseCall(text: string): ToolCall | null {
   return callFrom(parseJson(text));
-}
-
-/** Length of the longest suffix of `text` that begins `tag` (text that may yet become the tag). */
-function partialTagAt(text: string, tag: string): number {
-  for (let n = Math.min(tag.length - 1, text.length); n > 0; n--) {
-    if (text.endsWith(tag.slice(0, n))) return n;
-  }
-  return 0;
 }
 
 const CALL_OPEN = '<tool_call>';
