@@ -11,6 +11,7 @@ export interface IncomingMessage {
   name?: string;
   tool_calls?: unknown;
   tool_call_id?: unknown;
+  reasoning_content?: unknown;
 }
 
 /** The roles OpenAI's chat API knows. */
@@ -63,6 +64,12 @@ export function toChatMessages(messages: readonly IncomingMessage[]): ChatMessag
       extra.tool_call_id = m.tool_call_id;
     }
     if (hasCalls) extra.tool_calls = templateCalls(calls, `${at}.tool_calls`);
+    // An assistant's thoughts as this server returned them: templates that
+    // think (Qwen3's) keep them between the tool calls of the current turn.
+    if (m.role === 'assistant' && m.reasoning_content !== undefined && m.reasoning_content !== null) {
+      if (typeof m.reasoning_content !== 'string') throw badRequest(`${at}.reasoning_content must be a string.`, `${at}.reasoning_content`);
+      extra.reasoning_content = m.reasoning_content;
+    }
     return { role, content, ...extra };
   });
 }

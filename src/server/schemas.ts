@@ -62,6 +62,7 @@ export const ChatMessageSchema = Type.Object({
   // An assistant's calls and a tool's result (chat-template.ts checks them).
   tool_calls: Type.Optional(Type.Unknown()),
   tool_call_id: Type.Optional(Type.Unknown()),
+  reasoning_content: Type.Optional(Type.Unknown()),
 });
 
 export const ChatBody = Type.Object({

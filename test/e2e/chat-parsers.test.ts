@@ -326,3 +326,23 @@ t.test('--tool-call-parser mistral: [TOOL_CALLS] calls, whole and streamed', asy
   t.equal(content, 'One moment. ');
   t.same(got, named(whole.choices[0].message.tool_calls), 'the same calls streamed');
 });
+
+t.test("an assistant's reasoning_content in the history reaches the template (Qwen3 keeps it within the turn)", async (t) => {
+  const { url, engine } = await start(t);
+  const history = [
+    ...messages,
+    { role: 'assistant', content: '', reasoning_content: 'I need the weather tool.', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Oslo"}' } }] },
+    { role: 'tool', tool_call_id: 'call_1', content: '{"temperature": 21}' },
+  ];
+  const tokenize = async (msgs: object[]) => {
+    const res = await fetch(`${url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'scripted', messages: msgs }) });
+    return { status: res.status, body: (await res.json()) as { tokens?: number[]; error?: { param: string | null } } };
+  };
+  const ok = await tokenize(history);
+  t.equal(ok.status, 200);
+  const prompt = engine.tokenizer.decode(ok.body.tokens ?? [], false);
+  t.match(prompt, '<think>\nI need the weather tool.\n</think>', 'the thoughts are in the prompt');
+  const bad = await tokenize([...messages, { role: 'assistant', content: 'x', reasoning_content: 7 }]);
+  t.equal(bad.status, 400, 'reasoning_content that is not text: 400');
+  t.equal(bad.body.error?.param, 'messages.1.reasoning_content');
+});
