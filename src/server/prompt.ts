@@ -10,6 +10,17 @@ export function checkTokenIds(ids: readonly number[], vocabSize: number, param: 
   }
 }
 
+/**
+ * vLLM's truncate_prompt_tokens: only the prompt's last `k` tokens are run
+ * (-1: the last max-model-len of them); null leaves it whole.
+ */
+export function truncatePrompt(ids: number[], k: number | null | undefined, maxModelLen: number): number[] {
+  if (k === null || k === undefined) return ids;
+  if (k !== -1 && k < 1) throw badRequest(`truncate_prompt_tokens must be -1 or at least 1; got ${k}.`, 'truncate_prompt_tokens');
+  const keep = k === -1 ? maxModelLen : k;
+  return ids.length > keep ? ids.slice(ids.length - keep) : ids;
+}
+
 /** vLLM's and OpenAI's max_tokens on /v1/completions when the client gives none. */
 export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
 

@@ -34,6 +34,8 @@ const sampling = {
   user: Nullable(Type.String()),
   // vLLM's extension: logprobs of the prompt's tokens (not with stream, as vLLM).
   prompt_logprobs: Nullable(Type.Integer()),
+  // vLLM's: keep only the prompt's last N tokens (-1: the last max-model-len).
+  truncate_prompt_tokens: Nullable(Type.Integer()),
   // Keys are token ids as strings (JSON objects have no other); checked in sampling.ts.
   logit_bias: Nullable(Type.Record(Type.String(), Type.Number())),
   // Typed loosely here, checked in output-format.ts (whose messages say what is valid).

@@ -152,6 +152,27 @@ t.test("stream_options.continuous_usage_stats (vLLM's): every chunk carries the 
   t.notOk(chatSeen.includes(null), 'chat: every chunk');
 });
 
+t.test("truncate_prompt_tokens (vLLM's) runs the prompt's last N tokens", async (t) => {
+  const long = 'one two three four five six seven eight nine ten eleven twelve';
+  const ids = live.engine.tokenizer.encode(long, true);
+  t.ok(ids.length > 6, `${ids.length} prompt tokens`);
+  const cut = await postJson(live.url, '/v1/completions', { model: live.model, prompt: long, max_tokens: 3, ...greedy, echo: true, truncate_prompt_tokens: 4 });
+  t.equal(cut.status, 200);
+  const body = cut.body as { usage: { prompt_tokens: number }; choices: { text: string }[] };
+  t.equal(body.usage.prompt_tokens, 4, 'four prompt tokens ran');
+  const tail = live.engine.tokenizer.decode(ids.slice(-4), false);
+  t.ok(body.choices[0].text.startsWith(tail), `echo shows the prompt that ran: ${JSON.stringify(tail)}`);
+  const asIds = await postJson(live.url, '/v1/completions', { model: live.model, prompt: ids.slice(-4), max_tokens: 3, ...greedy });
+  t.equal((asIds.body as { choices: { text: string }[] }).choices[0].text, body.choices[0].text.slice(tail.length), 'the same output as those four tokens given alone');
+  const whole = await postJson(live.url, '/v1/completions', { model: live.model, prompt: long, max_tokens: 1, truncate_prompt_tokens: 1000 });
+  t.equal((whole.body as { usage: { prompt_tokens: number } }).usage.prompt_tokens, ids.length, 'a bound above the length leaves it whole');
+  const chat = await postJson(live.url, '/v1/chat/completions', { model: live.model, messages: [{ role: 'user', content: long }], max_tokens: 2, truncate_prompt_tokens: 5 });
+  t.equal((chat.body as { usage: { prompt_tokens: number } }).usage.prompt_tokens, 5, 'chat: the rendered prompt cut to 5');
+  const bad = await postJson(live.url, '/v1/completions', { model: live.model, prompt: long, truncate_prompt_tokens: 0 });
+  t.equal(bad.status, 400);
+  t.equal((bad.body as { error: { param: string } }).error.param, 'truncate_prompt_tokens');
+});
+
 t.test('n > 1: n choices, indexed 0..n-1, usage sums them', async (t) => {
   const r = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 6, n: 3, temperature: 1, seed: 7, ...noEos });
   t.same(r.choices.map((c) => c.index), [0, 1, 2]);

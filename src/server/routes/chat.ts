@@ -7,7 +7,7 @@ import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
 import { chatLogprobs, vllmPromptLogprobs } from '../logprobs.js';
 import { RouteRun } from '../outcome.js';
-import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
+import { checkTokenIds, resolveMaxTokens, truncatePrompt } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
@@ -63,7 +63,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       // The tools reach the template (vLLM's default) when one is to be called.
       const extra = plan !== null ? { ...(body.chat_template_kwargs ?? {}), tools: plan.tools } : (body.chat_template_kwargs ?? undefined);
       const rendered = await renderChat(engine, ctx.encoder, messages, ending, extra);
-      ids = rendered.ids;
+      ids = truncatePrompt(rendered.ids, body.truncate_prompt_tokens, engine.model.maxModelLen);
       checkTokenIds(ids, engine.model.vocabSize, 'messages');
       const opened = promptOpensThinking(rendered.text);
       const thinks = ctx.reasoningParser !== null && guided === null && (format === null || thinkIds !== null);

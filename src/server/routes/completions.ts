@@ -8,7 +8,7 @@ import { admit, checkModel, newId, unixNow, type ServerContext } from '../contex
 import { appendCompletionLogprobs, appendPromptLogprobs, emptyCompletionLogprobs, vllmPromptLogprobs, type CompletionLogprobs } from '../logprobs.js';
 import { badRequest } from '../errors.js';
 import { RouteRun } from '../outcome.js';
-import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens } from '../prompt.js';
+import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens, truncatePrompt } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { CompletionBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
@@ -49,8 +49,11 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     const run = new RouteRun(ctx, reply, params.n);
     run.choices.promptOnly = promptOnly;
     let ids: number[][] = [];
+    let truncated: boolean[] = [];
     const started = await run.start(async () => {
-      ids = await Promise.all(prompts.map((p) => (typeof p === 'string' ? ctx.encoder.encode(p, true) : Promise.resolve(p))));
+      const encoded = await Promise.all(prompts.map((p) => (typeof p === 'string' ? ctx.encoder.encode(p, true) : Promise.resolve(p))));
+      ids = encoded.map((p) => truncatePrompt(p, body.truncate_prompt_tokens, engine.model.maxModelLen));
+      truncated = ids.map((p, i) => p.length < encoded[i].length);
       let runMax = Infinity;
       for (const p of ids) {
         checkTokenIds(p, engine.model.vocabSize, 'prompt');
@@ -60,7 +63,8 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     }, params, id, format);
     // The client left before anything was submitted: the reply is dropped.
     if (!started) return reply;
-    const promptTexts = echo ? prompts.map((p) => (typeof p === 'string' ? p : engine.tokenizer.decode(p, false))) : [];
+    // Echo shows the prompt that ran: a truncated one as its tokens' text.
+    const promptTexts = echo ? prompts.map((p, i) => (typeof p === 'string' && !truncated[i] ? p : engine.tokenizer.decode(ids[i], false))) : [];
     const created = unixNow();
     const model = engine.model.name;
     const { choices } = run;
