@@ -8,7 +8,7 @@ import { MAX_AUTO_STEPS, type ModelRunner, type PromptRows, type SeqSampling, ty
 import { EngineError } from './errors.js';
 import { GuideBook } from './guides.js';
 import { LoopSupervisor } from './loop-supervisor.js';
-import { checkPromptIds, resolveSamplingParams } from './params.js';
+import { checkPromptIds, idsOutside, resolveSamplingParams } from './params.js';
 import { ProgressWatch } from './progress.js';
 import { RequestTable } from './request-table.js';
 import { mixSeed } from './seeds.js';
@@ -147,11 +147,12 @@ export class LlmEngine implements Engine {
       );
     }
     const state = new RequestState(requestId, promptIds, params, performance.now());
+    const disallowed = params.allowedTokenIds ? idsOutside(params.allowedTokenIds, this.model.vocabSize) : null;
     const base = params.seed !== null ? BigInt.asUintN(64, BigInt(params.seed)) : mixSeed(this.baseSeed, Number(this.seedCounter++ % 0xffffffffn));
     for (let i = 0; i < params.n; i++) {
       const schedId = params.n === 1 ? requestId : `${requestId}#${i}`;
       const seed = params.n === 1 ? base : mixSeed(base, i);
-      state.choices.push(new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null));
+      state.choices.push(new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null, disallowed));
     }
     this.table.add(state);
     for (const c of state.choices) {

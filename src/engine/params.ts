@@ -90,6 +90,12 @@ export function resolveSamplingParams(
       check(ok, 'logit_bias', message);
     });
   }
+  const allowed = p.allowedTokenIds ?? null;
+  if (allowed !== null) {
+    check(allowed.length > 0 && allowed.every((t) => isInt(t) && t >= 0 && t < vocabSize), 'allowed_token_ids', `allowed_token_ids must be a non-empty list of token ids in [0, ${vocabSize})`);
+    // Both would need two kinds of bans at once within a multi-step call.
+    check(p.minTokens === 0, 'allowed_token_ids', 'allowed_token_ids cannot be combined with min_tokens');
+  }
   if (p.topK === -1) p.topK = 0;
   return p;
 }
@@ -147,4 +153,13 @@ export function checkPromptIds(ids: readonly number[], vocabSize: number, maxMod
       throw new EngineError('HIPSERVE_ERR_INVALID_TOKEN', `token id ${id} is outside the vocabulary [0, ${vocabSize})`, 'prompt');
     }
   }
+}
+
+/** The ids of [0, vocabSize) not in `ids`, ascending (what allowed_token_ids bans). */
+export function idsOutside(ids: readonly number[], vocabSize: number): number[] {
+  const keep = new Uint8Array(vocabSize);
+  for (const id of ids) keep[id] = 1;
+  const out: number[] = [];
+  for (let id = 0; id < vocabSize; id++) if (keep[id] === 0) out.push(id);
+  return out;
 }

@@ -34,6 +34,7 @@ export class ChoiceState {
    * logprob stay in the output.
    */
   endedOnStopToken = false;
+
   lastTokenAt: number | null = null;
   readonly interTokenS: number[] = [];
 
@@ -46,6 +47,8 @@ export class ChoiceState {
     private readonly eosTokenIds: readonly number[],
     /** response_format: what the grammar rejects is banned, one step at a time. */
     readonly guide: TokenGuide | null = null,
+    /** The ids allowed_token_ids leaves out (shared by the request's choices); null when it is not given. */
+    private readonly disallowed: readonly number[] | null = null,
   ) {
     const p = parent.params;
     this.detok = new IncrementalDetokenizer(tok, parent.promptTokenIds, p.skipSpecialTokens, p.stop, p.includeStopStrInOutput);
@@ -96,10 +99,17 @@ export class ChoiceState {
   /**
    * min_tokens: EOS and stop_token_ids may not be drawn until enough output
    * exists (for the next banSteps tokens of a multi-step call).
+   * allowed_token_ids: every other id, at every step (neither a guide nor
+   * min_tokens comes with it).
    */
   updateBanned(): void {
     const p = this.parent.params;
-    if (this.guide !== null) {
+    if (this.disallowed !== null) {
+      if (this.sampling.banned !== this.disallowed) {
+        this.sampling.banned = this.disallowed;
+        delete this.sampling.banSteps;
+      }
+    } else if (this.guide !== null) {
       // Valid for the next token only: guided requests run single steps
       // (min_tokens and ignore_eos are refused with a guide: they could ban
       // the only tokens the grammar allows).

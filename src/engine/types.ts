@@ -45,6 +45,11 @@ export interface SamplingParams {
    * null: none.
    */
   promptLogprobs: number | null;
+  /**
+   * vLLM's allowed_token_ids: only these may be sampled (every other id is
+   * banned at every step). null or absent: any.
+   */
+  allowedTokenIds?: readonly number[] | null;
 }
 
 /** Entries a logit_bias may hold. */

@@ -30,6 +30,7 @@ export interface SamplingFields {
   priority?: number | null;
   logit_bias?: Record<string, number> | null;
   prompt_logprobs?: number | null;
+  allowed_token_ids?: number[] | null;
   stream?: boolean | null;
 }
 
@@ -116,6 +117,7 @@ export function toSamplingParams(
       priority: body.priority ?? 0,
       logitBias: bias === null || Object.keys(bias).length === 0 ? null : bias,
       promptLogprobs: promptLogprobs >= 0 ? promptLogprobs : null,
+      allowedTokenIds: body.allowed_token_ids ?? null,
     },
   };
 }

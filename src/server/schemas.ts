@@ -36,6 +36,8 @@ const sampling = {
   prompt_logprobs: Nullable(Type.Integer()),
   // vLLM's: keep only the prompt's last N tokens (-1: the last max-model-len).
   truncate_prompt_tokens: Nullable(Type.Integer()),
+  // vLLM's: only these token ids may be sampled.
+  allowed_token_ids: Nullable(Type.Array(Type.Integer())),
   // Keys are token ids as strings (JSON objects have no other); checked in sampling.ts.
   logit_bias: Nullable(Type.Record(Type.String(), Type.Number())),
   // Typed loosely here, checked in output-format.ts (whose messages say what is valid).

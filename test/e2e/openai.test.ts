@@ -173,6 +173,25 @@ t.test("truncate_prompt_tokens (vLLM's) runs the prompt's last N tokens", async 
   t.equal((bad.body as { error: { param: string } }).error.param, 'truncate_prompt_tokens');
 });
 
+t.test("allowed_token_ids (vLLM's): only those tokens are sampled, by the native sampler, multi-step or not", async (t) => {
+  const yes = live.engine.tokenizer.encode(' yes', false);
+  const no = live.engine.tokenizer.encode(' no', false);
+  t.equal(yes.length + no.length, 2, "' yes' and ' no' are one token each");
+  const r = await postJson(live.url, '/v1/completions', { model: live.model, prompt: PROMPT, max_tokens: 12, n: 3, temperature: 1, seed: 5, ignore_eos: true, allowed_token_ids: [...yes, ...no] });
+  t.equal(r.status, 200);
+  const texts = (r.body as { choices: { text: string }[] }).choices.map((c) => c.text);
+  for (const text of texts) t.match(text, /^( yes| no){12}$/, `only the two tokens: ${JSON.stringify(text)}`);
+  t.ok(new Set(texts.join('').split(' ')).size >= 2, 'and both of them appear (the choice is the model\'s)');
+  const chat = await client.chat.completions.create({ model: live.model, messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 6, ...noEos, ...{ allowed_token_ids: yes } });
+  t.equal(chat.choices[0].message.content, ' yes'.repeat(6), 'chat: one allowed token, six times');
+  const bad = await postJson(live.url, '/v1/completions', { model: live.model, prompt: PROMPT, allowed_token_ids: [-1] });
+  t.equal(bad.status, 400);
+  t.equal((bad.body as { error: { param: string } }).error.param, 'allowed_token_ids');
+  const guided = await postJson(live.url, '/v1/completions', { model: live.model, prompt: PROMPT, allowed_token_ids: yes, response_format: { type: 'json_object' } });
+  t.equal(guided.status, 400, 'with response_format: 400');
+  t.equal((guided.body as { error: { param: string } }).error.param, 'allowed_token_ids');
+});
+
 t.test('n > 1: n choices, indexed 0..n-1, usage sums them', async (t) => {
   const r = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 6, n: 3, temperature: 1, seed: 7, ...noEos });
   t.same(r.choices.map((c) => c.index), [0, 1, 2]);

@@ -155,6 +155,21 @@ for (const steps of STEPS) t.test(`stop_token_ids and EOS stop; ignore_eos runs 
   await engine.close();
 });
 
+for (const steps of STEPS) t.test(`allowed_token_ids bans every other id at every step (steps per call: ${steps})`, async (t) => {
+  const script: Script = { banned: [] };
+  const { engine } = makeEngine(script, { steps });
+  const allowed = [2, 3, 7];
+  const outside = Array.from({ length: V }, (_, i) => i).filter((i) => !allowed.includes(i));
+  const r = await gen(engine, { prompt: 'a', params: { maxTokens: 6, n: 2, seed: 1, allowedTokenIds: allowed } });
+  t.ok(script.banned.length >= 12, `${script.banned.length} sampled steps`);
+  t.ok(script.banned.every((b) => b.length === outside.length && b.every((id, k) => id === outside[k])), 'every step banned exactly the ids outside the list');
+  for (const c of r.choices.values()) t.ok(c.tokens.every((id) => allowed.includes(id)), `choice tokens ${c.tokens.join(',')} all allowed`);
+  t.throws(() => engine.generate({ prompt: 'a', params: { maxTokens: 4, allowedTokenIds: [] } }), /non-empty list/, 'an empty list');
+  t.throws(() => engine.generate({ prompt: 'a', params: { maxTokens: 4, allowedTokenIds: [V] } }), /token ids in \[0, 26\)/, 'an id outside the vocabulary');
+  t.throws(() => engine.generate({ prompt: 'a', params: { maxTokens: 4, minTokens: 2, allowedTokenIds: [1] } }), /cannot be combined with min_tokens/);
+  await engine.close();
+});
+
 for (const steps of STEPS) t.test(`min_tokens bans EOS and stop ids until reached (steps per call: ${steps})`, async (t) => {
   const script: Script = { banned: [], next: () => EOS };
   const { engine } = makeEngine(script, { steps });
