@@ -91,6 +91,14 @@ export interface ChatTokenLogprob extends ChatTopLogprob {
 
 const bytesOf = (s: string): number[] => [...Buffer.from(s, 'utf8')];
 
+/** vLLM's return_tokens_as_token_ids: a token written as "token_id:N" (its text may not round-trip). */
+export const tokenIdText = (id: number): string => `token_id:${id}`;
+
+/** The logprobs with every token (chosen and top) written as tokenIdText. */
+export function withTokenIds(lps: readonly TokenLogprob[]): TokenLogprob[] {
+  return lps.map((lp) => ({ ...lp, token: tokenIdText(lp.tokenId), top: lp.top.map((t) => ({ ...t, token: tokenIdText(t.tokenId) })) }));
+}
+
 export function chatLogprobs(lps: readonly TokenLogprob[], topN: number): ChatTokenLogprob[] {
   return lps.map((lp) => ({
     token: lp.token,

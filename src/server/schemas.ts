@@ -38,6 +38,8 @@ const sampling = {
   truncate_prompt_tokens: Nullable(Type.Integer()),
   // vLLM's: only these token ids may be sampled.
   allowed_token_ids: Nullable(Type.Array(Type.Integer())),
+  // vLLM's: logprob tokens written as "token_id:N".
+  return_tokens_as_token_ids: Nullable(Type.Boolean()),
   // Keys are token ids as strings (JSON objects have no other); checked in sampling.ts.
   logit_bias: Nullable(Type.Record(Type.String(), Type.Number())),
   // Typed loosely here, checked in output-format.ts (whose messages say what is valid).

@@ -192,6 +192,29 @@ t.test("allowed_token_ids (vLLM's): only those tokens are sampled, by the native
   t.equal((guided.body as { error: { param: string } }).error.param, 'allowed_token_ids');
 });
 
+t.test("return_tokens_as_token_ids (vLLM's): logprob tokens as token_id:N, the same ids and logprobs", async (t) => {
+  const body = { model: live.model, prompt: PROMPT, max_tokens: 5, ...greedy, logprobs: 2 };
+  const plain = (await postJson(live.url, '/v1/completions', body)).body as { choices: { text: string; logprobs: { tokens: string[]; token_logprobs: number[]; top_logprobs: Record<string, number>[] } }[] };
+  const ids = (await postJson(live.url, '/v1/completions', { ...body, return_tokens_as_token_ids: true })).body as typeof plain;
+  const p0 = plain.choices[0];
+  const i0 = ids.choices[0];
+  t.equal(i0.text, p0.text, 'the same text');
+  t.same(i0.logprobs.token_logprobs, p0.logprobs.token_logprobs, 'the same logprobs');
+  t.ok(i0.logprobs.tokens.every((tok) => /^token_id:\d+$/.test(tok)), 'each token as token_id:N');
+  const decoded = i0.logprobs.tokens.map((tok) => live.engine.tokenizer.tokenToString(Number(tok.slice('token_id:'.length))));
+  t.same(decoded, p0.logprobs.tokens, 'naming the very tokens the plain run shows as text');
+  t.ok(i0.logprobs.top_logprobs.every((top) => Object.keys(top).every((k) => /^token_id:\d+$/.test(k))), 'top_logprobs keyed the same way');
+
+  const echo = (await postJson(live.url, '/v1/completions', { ...body, max_tokens: 1, echo: true, return_tokens_as_token_ids: true })).body as typeof plain;
+  const promptIds = live.engine.tokenizer.encode(PROMPT, true);
+  t.same(echo.choices[0].logprobs.tokens.slice(0, promptIds.length), promptIds.map((id) => `token_id:${id}`), 'echo: the prompt tokens too');
+
+  const chat = (await postJson(live.url, '/v1/chat/completions', { model: live.model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, ...greedy, logprobs: true, top_logprobs: 2, return_tokens_as_token_ids: true })).body as { choices: { logprobs: { content: { token: string; top_logprobs: { token: string }[] }[] } }[] };
+  const content = chat.choices[0].logprobs.content;
+  t.equal(content.length, 3);
+  t.ok(content.every((c) => /^token_id:\d+$/.test(c.token) && c.top_logprobs.every((x) => /^token_id:\d+$/.test(x.token))), 'chat: tokens and top tokens as token_id:N');
+});
+
 t.test('n > 1: n choices, indexed 0..n-1, usage sums them', async (t) => {
   const r = await client.completions.create({ model: live.model, prompt: PROMPT, max_tokens: 6, n: 3, temperature: 1, seed: 7, ...noEos });
   t.same(r.choices.map((c) => c.index), [0, 1, 2]);

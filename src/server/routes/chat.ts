@@ -5,7 +5,7 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import type { TokenGuide, TokenLogprob } from '../../engine/types.js';
 import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { chatLogprobs, vllmPromptLogprobs } from '../logprobs.js';
+import { chatLogprobs, vllmPromptLogprobs, withTokenIds } from '../logprobs.js';
 import { RouteRun } from '../outcome.js';
 import { checkTokenIds, resolveMaxTokens, truncatePrompt } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
@@ -33,6 +33,8 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const parser = plan !== null && plan.mode.kind === 'auto' ? plan.mode.parser : null;
     const format = guided !== null ? { spec: guided.spec, field: 'tool_choice' } : asked;
     const wantLogprobs = body.logprobs === true;
+    // vLLM's return_tokens_as_token_ids: logprob tokens as "token_id:N".
+    const shown = (lps: readonly TokenLogprob[]): readonly TokenLogprob[] => (body.return_tokens_as_token_ids === true ? withTokenIds(lps) : lps);
     const topN = body.top_logprobs ?? 0;
     if (body.top_logprobs != null && !wantLogprobs) throw badRequest('top_logprobs requires logprobs to be true.', 'top_logprobs');
     const { params, maxTokens } = toSamplingParams(body, {
@@ -117,7 +119,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
                 ...(read.calls.length > 0 ? { tool_calls: read.calls.map((c, k) => ({ index: first + k, ...c })) } : {}),
               };
               const finish = plan === null || d.finishReason === null ? d.finishReason : toolFinish(plan.mode, r.numCalls > 0, d.finishReason);
-              yield chunk({ index: d.index, delta, logprobs: wantLogprobs ? { content: chatLogprobs(lp, topN) } : null, finish_reason: finish, stop_reason: d.stopReason });
+              yield chunk({ index: d.index, delta, logprobs: wantLogprobs ? { content: chatLogprobs(shown(lp), topN) } : null, finish_reason: finish, stop_reason: d.stopReason });
               continue;
             }
             if (guided !== null) {
@@ -128,13 +130,13 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
               if (d.finishReason === null) continue;
               const calls = guidedToolCalls(guided, h.text);
               const delta = calls !== null ? { tool_calls: calls.map((c, k) => ({ index: k, ...c })) } : { content: h.text };
-              const logprobs = wantLogprobs ? { content: chatLogprobs(h.logprobs, topN) } : null;
+              const logprobs = wantLogprobs ? { content: chatLogprobs(shown(h.logprobs), topN) } : null;
               yield chunk({ index: d.index, delta, logprobs, finish_reason: toolFinish(guided, calls !== null && calls.length > 0, d.finishReason), stop_reason: d.stopReason });
               continue;
             }
             if (d.text === '' && d.finishReason === null && (d.logprobs ?? []).length === 0) continue;
             const delta = d.text === '' ? {} : { content: d.text };
-            const logprobs = wantLogprobs ? { content: chatLogprobs(d.logprobs ?? [], topN) } : null;
+            const logprobs = wantLogprobs ? { content: chatLogprobs(shown(d.logprobs ?? []), topN) } : null;
             yield chunk({ index: d.index, delta, logprobs, finish_reason: d.finishReason, stop_reason: d.stopReason });
           }
         },
@@ -169,7 +171,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
         return {
           index: c.index,
           message,
-          logprobs: wantLogprobs ? { content: chatLogprobs(c.logprobs, topN) } : null,
+          logprobs: wantLogprobs ? { content: chatLogprobs(shown(c.logprobs), topN) } : null,
           finish_reason: plan !== null ? toolFinish(plan.mode, calls !== null && calls.length > 0, c.finishReason) : c.finishReason,
           stop_reason: c.stopReason,
         };

@@ -5,7 +5,8 @@
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { appendCompletionLogprobs, appendPromptLogprobs, emptyCompletionLogprobs, vllmPromptLogprobs, type CompletionLogprobs } from '../logprobs.js';
+import type { TokenLogprob } from '../../engine/types.js';
+import { appendCompletionLogprobs, appendPromptLogprobs, emptyCompletionLogprobs, tokenIdText, vllmPromptLogprobs, withTokenIds, type CompletionLogprobs } from '../logprobs.js';
 import { badRequest } from '../errors.js';
 import { RouteRun } from '../outcome.js';
 import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens, truncatePrompt } from '../prompt.js';
@@ -70,11 +71,14 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     const { choices } = run;
     request.log.debug({ engineRequestId: id, prompts: ids.length, promptTokens: choices.promptTokens }, 'generate');
 
-    const tokenToString = (id: number): string => engine.tokenizer.tokenToString(id);
+    // vLLM's return_tokens_as_token_ids: logprob tokens as "token_id:N".
+    const asIds = body.return_tokens_as_token_ids === true;
+    const tokenToString = (id: number): string => (asIds ? tokenIdText(id) : engine.tokenizer.tokenToString(id));
+    const shown = (lps: readonly TokenLogprob[]): readonly TokenLogprob[] => (asIds ? withTokenIds(lps) : lps);
     /** Echo with logprobs: a choice's logprobs start with its prompt's; returns the text offset after them. */
     const promptPart = (lp: CompletionLogprobs, promptIndex: number): number => {
       const p = choices.prompts.get(promptIndex);
-      return p === undefined || topN === null ? 0 : appendPromptLogprobs(lp, p.tokenIds, p.logprobs, tokenToString, topN);
+      return p === undefined || topN === null ? 0 : appendPromptLogprobs(lp, p.tokenIds, p.logprobs.map((e) => (e === null ? null : shown([e])[0])), tokenToString, topN);
     };
 
     if (body.stream === true) {
@@ -92,7 +96,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
             if (topN !== null) {
               lp = emptyCompletionLogprobs();
               const start = !state.started && echo ? promptPart(lp, promptIndex) : (offsets.get(index) ?? 0);
-              offsets.set(index, appendCompletionLogprobs(lp, promptOnly ? [] : (d.logprobs ?? []), start, topN));
+              offsets.set(index, appendCompletionLogprobs(lp, promptOnly ? [] : shown(d.logprobs ?? []), start, topN));
             }
             if (!state.started && echo) text = promptTexts[promptIndex] + text;
             // A delta whose text is held back (a possible stop string, a split
@@ -119,7 +123,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
         let logprobs: CompletionLogprobs | null = null;
         if (topN !== null) {
           logprobs = emptyCompletionLogprobs();
-          appendCompletionLogprobs(logprobs, c.logprobs, echo ? promptPart(logprobs, promptIndex) : 0, topN);
+          appendCompletionLogprobs(logprobs, shown(c.logprobs), echo ? promptPart(logprobs, promptIndex) : 0, topN);
         }
         const prompt = choices.prompts.get(promptIndex);
         const promptLogprobs = body.prompt_logprobs != null && prompt !== undefined ? { prompt_logprobs: vllmPromptLogprobs(prompt.logprobs, body.prompt_logprobs) } : {};
