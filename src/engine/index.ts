@@ -13,13 +13,9 @@ import { makeStepRunner, syncStepBudgetFromEnv } from '../runner/forward-policy.
 import { ModelRunner, type ForwardFn } from '../runner/runner.js';
 import { createScheduler } from '../scheduler/scheduler.js';
 import { LlmEngine } from './llm-engine.js';
-import type { Engine, ModelInfo } from './types.js';
+import type { Engine, EngineLogger, ModelInfo } from './types.js';
 
-export interface EngineLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { EngineLogger } from './types.js';
 
 export class StartupError extends Error {
   constructor(message: string) {

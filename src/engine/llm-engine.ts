@@ -16,6 +16,7 @@ import { ChoiceState, RequestState, tokenLogprob } from './request-state.js';
 import type {
   Engine,
   EngineEvents,
+  EngineLogger,
   EngineStats,
   GenerateInput,
   GuideSpec,
@@ -30,12 +31,6 @@ import type {
 interface Launched {
   out: SchedulerOutput;
   promise: Promise<StepResult>;
-}
-
-interface Log {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
 }
 
 export class LlmEngine implements Engine {
@@ -59,7 +54,7 @@ export class LlmEngine implements Engine {
     private readonly scheduler: Scheduler,
     private readonly runner: ModelRunner,
     private readonly opts: LlmEngineOptions,
-    private readonly log: Log,
+    private readonly log: EngineLogger,
   ) {
     this.baseSeed = opts.seed !== null ? BigInt(opts.seed) : randomBytes(8).readBigUInt64LE();
     this.eos = new Set(model.eosTokenIds);
@@ -354,14 +349,11 @@ export class LlmEngine implements Engine {
         // The step banned every token the grammar rejects: this is a bug, not the model's choice.
         this.log.error({ requestId: c.parent.requestId, token: tok }, 'the grammar rejected a sampled token; ending the choice');
         this.table.finishChoice(c, 'stop', null);
-      } else if (p.stopTokenIds.includes(tok)) {
+      } else if (p.stopTokenIds.includes(tok) || (!p.ignoreEos && this.eos.has(tok))) {
         c.endedOnStopToken = !p.includeStopStrInOutput;
-        this.table.finishChoice(c, 'stop', tok);
-      } else if (!p.ignoreEos && this.eos.has(tok)) {
-        c.endedOnStopToken = !p.includeStopStrInOutput;
-        this.table.finishChoice(c, 'stop', null);
-      }
-      else if (c.outputTokenIds.length >= p.maxTokens) this.table.finishChoice(c, 'length', null);
+        // A stop id is the stop reason; EOS is none (vLLM's stop_reason).
+        this.table.finishChoice(c, 'stop', p.stopTokenIds.includes(tok) ? tok : null);
+      } else if (c.outputTokenIds.length >= p.maxTokens) this.table.finishChoice(c, 'length', null);
       else c.updateBanned();
     }
     return { fresh, newPromptTokens };

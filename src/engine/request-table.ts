@@ -6,12 +6,7 @@ import type { Scheduler } from '../scheduler/interface.js';
 import { EngineError } from './errors.js';
 import type { GuideBook } from './guides.js';
 import type { ChoiceState, RequestState } from './request-state.js';
-import type { FinishReason, FinishedRequestInfo } from './types.js';
-
-interface Log {
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+import type { EngineLogger, FinishReason, FinishedRequestInfo } from './types.js';
 
 export class RequestTable {
   private readonly requests = new Map<string, RequestState>();
@@ -21,7 +16,7 @@ export class RequestTable {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly guides: GuideBook,
-    private readonly log: Log,
+    private readonly log: Pick<EngineLogger, 'warn' | 'error'>,
     private readonly onFinished: (info: FinishedRequestInfo) => void,
   ) {}
 

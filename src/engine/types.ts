@@ -228,6 +228,13 @@ export interface Engine {
   close(): Promise<void>;
 }
 
+/** Where the engine logs (pino's shape). */
+export interface EngineLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
 /** LlmEngine's settings (assembleEngine builds them from the CLI's). */
 export interface LlmEngineOptions {
   /**
