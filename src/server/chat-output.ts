@@ -45,6 +45,14 @@ export class ChatChoiceReader {
     return this.answer(split.reasoning, split.content, true);
   }
 
+  /** push(text) and, when the choice is done (`final`), end(), as one read. */
+  read(text: string, final: boolean): ChatRead {
+    const a = this.push(text);
+    if (!final) return a;
+    const b = this.end();
+    return { reasoning: a.reasoning + b.reasoning, content: a.content + b.content, calls: [...a.calls, ...b.calls] };
+  }
+
   private answer(reasoning: string, content: string, end: boolean): ChatRead {
     if (this.tools === null) return { reasoning, content, calls: [] };
     const read = content === '' ? { content: '', calls: [] } : this.tools.push(content);
@@ -61,11 +69,6 @@ export class ChatChoiceReader {
 
 /** A whole choice's text read at once; content null when the model only called tools (as OpenAI), reasoning null when it did not think. */
 export function readChatText(o: ChatReadOptions, text: string): { reasoning: string | null; content: string | null; calls: ToolCall[] } {
-  const r = new ChatChoiceReader(o);
-  const a = r.push(text);
-  const b = r.end();
-  const content = a.content + b.content;
-  const calls = [...a.calls, ...b.calls];
-  const reasoning = a.reasoning + b.reasoning;
+  const { reasoning, content, calls } = new ChatChoiceReader(o).read(text, true);
   return { reasoning: o.reasoning !== null && reasoning !== '' ? reasoning : null, content: calls.length > 0 && content === '' ? null : content, calls };
 }

@@ -60,6 +60,10 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     // null: the text is the content as it comes. Under response_format the
     // grammar then holds the answer after the thoughts (afterThinking).
     const thinkIds = ctx.reasoningParser !== null && guided === null ? thinkingTokenIds(engine.tokenizer) : null;
+    // Thoughts are read apart unless a named or "required" call holds the
+    // output; under response_format only where a guide can wait for
+    // </think> (thinkIds: both tags one token each).
+    const thinks = ctx.reasoningParser !== null && (format === null || thinkIds !== null);
     const reading: { how: ChatReadOptions | null } = { how: null };
     const started = await run.start(async () => {
       // The tools reach the template (vLLM's default) when one is to be called.
@@ -68,9 +72,8 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       ids = truncatePrompt(rendered.ids, body.truncate_prompt_tokens, engine.model.maxModelLen);
       checkTokenIds(ids, engine.model.vocabSize, 'messages');
       const opened = promptOpensThinking(rendered.text);
-      const thinks = ctx.reasoningParser !== null && guided === null && (format === null || thinkIds !== null);
       if (thinks || parser !== null) reading.how = { reasoning: thinks ? { openedByPrompt: opened } : null, tools: parser, oneCall: body.parallel_tool_calls === false };
-      const wrapGuide = format !== null && thinks && thinkIds !== null ? (g: TokenGuide) => afterThinking(g, { ...thinkIds, opened }) : undefined;
+      const wrapGuide = format !== null && thinkIds !== null ? (g: TokenGuide) => afterThinking(g, { ...thinkIds, opened }) : undefined;
       return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen), ...(wrapGuide !== undefined ? { wrapGuide } : {}) };
     }, params, id, format);
     // The client left before anything was submitted: the reply is dropped.
@@ -79,6 +82,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const model = engine.model.name;
     request.log.debug({ engineRequestId: id, promptTokens: ids.length }, 'generate');
 
+    const how = reading.how;
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
       const running = includeUsage && body.stream_options?.continuous_usage_stats === true;
@@ -92,7 +96,6 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       // Read text: thoughts as reasoning_content and content as they come,
       // each call ("auto") once its block closes.
       const readers = new Map<number, ChatChoiceReader>();
-      const how = reading.how;
       return run.stream(request.id, {
         head,
         *chunks({ output }) {
@@ -104,13 +107,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
                 readers.set(d.index, r);
               }
               const first = r.numCalls;
-              const read = r.push(d.text);
-              if (d.finishReason !== null) {
-                const last = r.end();
-                read.reasoning += last.reasoning;
-                read.content += last.content;
-                read.calls.push(...last.calls);
-              }
+              const read = r.read(d.text, d.finishReason !== null);
               const lp = d.logprobs ?? [];
               if (read.reasoning === '' && read.content === '' && read.calls.length === 0 && d.finishReason === null && lp.length === 0) continue;
               const delta = {
@@ -154,7 +151,6 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       choices: run.choices.all().map((c) => {
         let message: object = { role: 'assistant', content: c.text };
         let calls = null;
-        const how = reading.how;
         if (how !== null) {
           const read = readChatText(how, c.text);
           calls = read.calls;
