@@ -4,6 +4,11 @@
 
 import type { Engine, RequestOutput, SamplingParams, TokenGuide } from '../engine/types.js';
 
+/** Frees guides that never reached the engine (a request refused or abandoned before submission). */
+export function disposeGuideSets(sets: readonly (readonly TokenGuide[])[]): void {
+  for (const set of sets) for (const g of set) g.dispose();
+}
+
 export interface TaggedOutput {
   promptIndex: number;
   output: RequestOutput;
@@ -38,7 +43,7 @@ export function runPrompts(
       );
     });
   } catch (err) {
-    for (const set of guides?.slice(handed) ?? []) for (const g of set) g.dispose();
+    disposeGuideSets(guides?.slice(handed) ?? []);
     local.abort(new Error('a sibling prompt was rejected'));
     throw err;
   }

@@ -94,9 +94,14 @@ const bytesOf = (s: string): number[] => [...Buffer.from(s, 'utf8')];
 /** vLLM's return_tokens_as_token_ids: a token written as "token_id:N" (its text may not round-trip). */
 export const tokenIdText = (id: number): string => `token_id:${id}`;
 
-/** The logprobs with every token (chosen and top) written as tokenIdText. */
-export function withTokenIds(lps: readonly TokenLogprob[]): TokenLogprob[] {
-  return lps.map((lp) => ({ ...lp, token: tokenIdText(lp.tokenId), top: lp.top.map((t) => ({ ...t, token: tokenIdText(t.tokenId) })) }));
+/** The logprob with every token (chosen and top) written as tokenIdText. */
+export function withTokenId(lp: TokenLogprob): TokenLogprob {
+  return { ...lp, token: tokenIdText(lp.tokenId), top: lp.top.map((t) => ({ ...t, token: tokenIdText(t.tokenId) })) };
+}
+
+/** How a request's logprobs are sent: as they are, or each withTokenId (return_tokens_as_token_ids). */
+export function logprobsAsSent(asIds: boolean): (lps: readonly TokenLogprob[]) => readonly TokenLogprob[] {
+  return asIds ? (lps) => lps.map(withTokenId) : (lps) => lps;
 }
 
 export function chatLogprobs(lps: readonly TokenLogprob[], topN: number): ChatTokenLogprob[] {

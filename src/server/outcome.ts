@@ -11,7 +11,7 @@ import { Choices } from './choices.js';
 import type { ServerContext } from './context.js';
 import { badRequest, HttpError, queueFull, type OpenAIErrorBody } from './errors.js';
 import { toHttpError } from './error-map.js';
-import { runPrompts, type TaggedOutput } from './generation.js';
+import { disposeGuideSets, runPrompts, type TaggedOutput } from './generation.js';
 import type { OutputFormat } from './output-format.js';
 import { sendSse } from './sse.js';
 
@@ -85,7 +85,7 @@ export class RouteRun {
     const { ctx, abort } = this;
     let guides: TokenGuide[][] | null = null;
     const dropGuides = (): void => {
-      for (const set of guides ?? []) for (const g of set) g.dispose();
+      disposeGuideSets(guides ?? []);
       guides = null;
     };
     try {
@@ -134,7 +134,7 @@ export class RouteRun {
     try {
       for (let i = 0; i < numPrompts; i++) sets.push(await engine.guided(format.spec, n));
     } catch (err) {
-      for (const set of sets) for (const g of set) g.dispose();
+      disposeGuideSets(sets);
       if (err instanceof GuideError) throw badRequest(err.message.endsWith('.') ? err.message : `${err.message}.`, format.field);
       throw err;
     }

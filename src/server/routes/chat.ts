@@ -5,7 +5,7 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import type { TokenGuide, TokenLogprob } from '../../engine/types.js';
 import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import { chatLogprobs, vllmPromptLogprobs, withTokenIds } from '../logprobs.js';
+import { chatLogprobs, logprobsAsSent, vllmPromptLogprobs } from '../logprobs.js';
 import { RouteRun } from '../outcome.js';
 import { checkTokenIds, resolveMaxTokens, truncatePrompt } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
@@ -34,7 +34,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     const format = guided !== null ? { spec: guided.spec, field: 'tool_choice' } : asked;
     const wantLogprobs = body.logprobs === true;
     // vLLM's return_tokens_as_token_ids: logprob tokens as "token_id:N".
-    const shown = (lps: readonly TokenLogprob[]): readonly TokenLogprob[] => (body.return_tokens_as_token_ids === true ? withTokenIds(lps) : lps);
+    const shown = logprobsAsSent(body.return_tokens_as_token_ids === true);
     const topN = body.top_logprobs ?? 0;
     if (body.top_logprobs != null && !wantLogprobs) throw badRequest('top_logprobs requires logprobs to be true.', 'top_logprobs');
     const { params, maxTokens } = toSamplingParams(body, {

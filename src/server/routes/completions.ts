@@ -5,8 +5,7 @@
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
-import type { TokenLogprob } from '../../engine/types.js';
-import { appendCompletionLogprobs, appendPromptLogprobs, emptyCompletionLogprobs, tokenIdText, vllmPromptLogprobs, withTokenIds, type CompletionLogprobs } from '../logprobs.js';
+import { appendCompletionLogprobs, appendPromptLogprobs, emptyCompletionLogprobs, logprobsAsSent, tokenIdText, vllmPromptLogprobs, withTokenId, type CompletionLogprobs } from '../logprobs.js';
 import { badRequest } from '../errors.js';
 import { RouteRun } from '../outcome.js';
 import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens, truncatePrompt } from '../prompt.js';
@@ -74,11 +73,11 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     // vLLM's return_tokens_as_token_ids: logprob tokens as "token_id:N".
     const asIds = body.return_tokens_as_token_ids === true;
     const tokenToString = (id: number): string => (asIds ? tokenIdText(id) : engine.tokenizer.tokenToString(id));
-    const shown = (lps: readonly TokenLogprob[]): readonly TokenLogprob[] => (asIds ? withTokenIds(lps) : lps);
+    const shown = logprobsAsSent(asIds);
     /** Echo with logprobs: a choice's logprobs start with its prompt's; returns the text offset after them. */
     const promptPart = (lp: CompletionLogprobs, promptIndex: number): number => {
       const p = choices.prompts.get(promptIndex);
-      return p === undefined || topN === null ? 0 : appendPromptLogprobs(lp, p.tokenIds, p.logprobs.map((e) => (e === null ? null : shown([e])[0])), tokenToString, topN);
+      return p === undefined || topN === null ? 0 : appendPromptLogprobs(lp, p.tokenIds, asIds ? p.logprobs.map((e) => e && withTokenId(e)) : p.logprobs, tokenToString, topN);
     };
 
     if (body.stream === true) {
