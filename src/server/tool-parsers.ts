@@ -46,13 +46,8 @@ export const newCallId = (): string => `call_${randomBytes(12).toString('hex')}`
 function callFrom(v: unknown): ToolCall | null {
   if (!isRecord(v) || typeof v.name !== 'string' || v.name === '') return null;
   let args: unknown = v.arguments ?? v.parameters ?? {};
-  if (typeof args === 'string') {
-    try {
-      args = JSON.parse(args) as unknown;
-    } catch {
-      return null;
-    }
-  }
+  // JSON text that does not parse is undefined here, and so not a call.
+  if (typeof args === 'string') args = parseJson(args);
   if (!isRecord(args)) return null;
   return { id: newCallId(), type: 'function', function: { name: v.name, arguments: JSON.stringify(args) } };
 }
