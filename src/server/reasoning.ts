@@ -8,10 +8,11 @@
 // One reader serves a stream (deltas pushed as they come) and a whole
 // response (the text pushed at once), so both split the same text the same way.
 
+import type { ReasoningParserOption } from '../config/options.js';
 import { partialTagAt } from './partial-tag.js';
 
-export const REASONING_PARSERS = ['qwen3', 'deepseek_r1'] as const;
-export type ReasoningParserName = (typeof REASONING_PARSERS)[number];
+/** The parsers --reasoning-parser names (its list, in config/options.ts, is the one list of them). */
+export type ReasoningParserName = Exclude<ReasoningParserOption, 'auto' | 'none'>;
 
 const OPEN = '<think>';
 const CLOSE = '</think>';

@@ -16,11 +16,12 @@
 // so a streamed choice and a whole one read the same calls out of the same text.
 
 import { randomBytes } from 'node:crypto';
+import type { ToolCallParserOption } from '../config/options.js';
 import { isRecord } from '../is-record.js';
 import { partialTagAt } from './partial-tag.js';
 
-export const TOOL_CALL_PARSERS = ['hermes', 'llama3_json', 'mistral'] as const;
-export type ToolParserName = (typeof TOOL_CALL_PARSERS)[number];
+/** The parsers --tool-call-parser names (its list, in config/options.ts, is the one list of them). */
+export type ToolParserName = Exclude<ToolCallParserOption, 'auto' | 'none'>;
 
 export interface ToolCall {
   id: string;
