@@ -2,18 +2,15 @@
 // same generation path as completions, in chat's response shapes.
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
-import type { TokenGuide, TokenLogprob } from '../../engine/types.js';
-import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
-import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
+import type { TokenLogprob } from '../../engine/types.js';
+import { chatEnding, toChatMessages } from '../chat-template.js';
+import { checkModel, newId, unixNow, type ServerContext } from '../context.js';
 import { chatLogprobs, logprobsAsSent, vllmPromptLogprobs } from '../logprobs.js';
-import { RouteRun } from '../outcome.js';
-import { checkTokenIds, resolveMaxTokens, truncatePrompt } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
-import { ChatChoiceReader, readChatText, type ChatReadOptions } from '../chat-output.js';
-import { afterThinking } from '../../guided/after-thinking.js';
-import { promptOpensThinking, thinkingTokenIds } from '../reasoning.js';
+import { ChatChoiceReader, readChatText } from '../chat-output.js';
+import { startChat } from '../chat-run.js';
 import { guidedToolCalls, toolFinish, toolPlan } from '../tools.js';
 import { rejectUnsupported } from '../unsupported.js';
 import { badRequest } from '../errors.js';
@@ -25,13 +22,6 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
     checkModel(ctx, body.model);
     rejectUnsupported(body, { chat: true });
     const plan = toolPlan(body, ctx.toolParser);
-    const asked = outputFormat(body);
-    if (plan !== null && asked !== null) throw badRequest(`tool_choice ${JSON.stringify(body.tool_choice ?? 'auto')} cannot be combined with ${asked.field}.`, asked.field);
-    // Named and "required" are held to a grammar; with "auto" the model
-    // writes freely and its calls are read out of its text by a parser.
-    const guided = plan !== null && plan.mode.kind !== 'auto' ? plan.mode : null;
-    const parser = plan !== null && plan.mode.kind === 'auto' ? plan.mode.parser : null;
-    const format = guided !== null ? { spec: guided.spec, field: 'tool_choice' } : asked;
     const wantLogprobs = body.logprobs === true;
     // vLLM's return_tokens_as_token_ids: logprob tokens as "token_id:N".
     const shown = logprobsAsSent(body.return_tokens_as_token_ids === true);
@@ -43,46 +33,28 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       logprobsParam: 'top_logprobs',
       maxTokensField: body.max_completion_tokens ?? body.max_tokens ?? null,
     });
-    // As vLLM's parsers: the markers are special tokens in some
-    // vocabularies ([TOOL_CALLS], <|python_tag|>, Hermes 2 Pro's
-    // <tool_call>), which decoding would otherwise drop.
-    if (parser !== null && body.skip_special_tokens == null) params.skipSpecialTokens = false;
-    const messages = toChatMessages(body.messages);
-    const ending = chatEnding(body);
-    admit(ctx, params.n, 'n');
-
     const id = newId('chatcmpl');
-    // Armed before the template and tokenizing (an await): a client gone meanwhile is seen.
-    const run = new RouteRun(ctx, reply, params.n);
-    let ids: number[] = [];
-    // How each choice's text is read: thoughts apart (a reasoning parser;
-    // not with a named or "required" tool call), calls read out ("auto");
-    // null: the text is the content as it comes. Under response_format the
-    // grammar then holds the answer after the thoughts (afterThinking).
-    const thinkIds = ctx.reasoningParser !== null && guided === null ? thinkingTokenIds(engine.tokenizer) : null;
-    // Thoughts are read apart unless a named or "required" call holds the
-    // output; under response_format only where a guide can wait for
-    // </think> (thinkIds: both tags one token each).
-    const thinks = ctx.reasoningParser !== null && (format === null || thinkIds !== null);
-    const reading: { how: ChatReadOptions | null } = { how: null };
-    const started = await run.start(async () => {
-      // The tools reach the template (vLLM's default) when one is to be called.
-      const extra = plan !== null ? { ...(body.chat_template_kwargs ?? {}), tools: plan.tools } : (body.chat_template_kwargs ?? undefined);
-      const rendered = await renderChat(engine, ctx.encoder, messages, ending, extra);
-      ids = truncatePrompt(rendered.ids, body.truncate_prompt_tokens, engine.model.maxModelLen);
-      checkTokenIds(ids, engine.model.vocabSize, 'messages');
-      const opened = promptOpensThinking(rendered.text);
-      if (thinks || parser !== null) reading.how = { reasoning: thinks ? { openedByPrompt: opened } : null, tools: parser, oneCall: body.parallel_tool_calls === false };
-      const wrapGuide = format !== null && thinkIds !== null ? (g: TokenGuide) => afterThinking(g, { ...thinkIds, opened }) : undefined;
-      return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen), ...(wrapGuide !== undefined ? { wrapGuide } : {}) };
-    }, params, id, format);
+    const { run, started, how, guided } = await startChat(ctx, reply, {
+      id,
+      messages: toChatMessages(body.messages),
+      ending: chatEnding(body),
+      templateKwargs: body.chat_template_kwargs ?? null,
+      plan,
+      toolChoice: body.tool_choice,
+      asked: outputFormat(body),
+      params,
+      maxTokens,
+      truncate: body.truncate_prompt_tokens,
+      oneCall: body.parallel_tool_calls === false,
+      skipSpecialTokensGiven: body.skip_special_tokens != null,
+      promptParam: 'messages',
+    });
     // The client left before anything was submitted: the reply is dropped.
     if (!started) return reply;
     const created = unixNow();
     const model = engine.model.name;
-    request.log.debug({ engineRequestId: id, promptTokens: ids.length }, 'generate');
+    request.log.debug({ engineRequestId: id, promptTokens: run.choices.promptTokens }, 'generate');
 
-    const how = reading.how;
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
       const running = includeUsage && body.stream_options?.continuous_usage_stats === true;
