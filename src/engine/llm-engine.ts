@@ -308,7 +308,8 @@ export class LlmEngine implements Engine {
     }
     for (const s of out.seqs) {
       const st = this.table.choice(s.requestId)?.parent;
-      if (st && st.timings.firstScheduled === null) st.timings.firstScheduled = tStart;
+      // A first step starts where the prefix cache's hit ends.
+      if (st && st.timings.firstScheduled === null) [st.timings.firstScheduled, st.numCachedTokens] = [tStart, s.startPos];
     }
     let promise: Promise<StepResult>;
     try {

@@ -151,6 +151,8 @@ export class RequestState {
   readonly queue = new AsyncQueue<RequestOutput>();
   readonly timings: RequestTimings;
   numGenerated = 0;
+  /** Prompt tokens the prefix cache served at the first scheduling. */
+  numCachedTokens = 0;
   /** With params.promptLogprobs: one entry per prompt token (the first stays null), filled as the prefill runs. */
   readonly promptLogprobs: (TokenLogprob | null)[] | null;
   /** Prompt positions still without their logprob; sent with the first output once 0. */
@@ -243,6 +245,7 @@ export class RequestState {
       deltas,
       finished,
       numGeneratedTokens: this.numGenerated,
+      numCachedTokens: this.numCachedTokens,
       timings: { ...this.timings },
     };
     if (this.promptLogprobs !== null && !this.promptSent) {

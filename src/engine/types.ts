@@ -93,6 +93,8 @@ export interface RequestOutput {
   /** true on the last item: every choice has finished. */
   finished: boolean;
   numGeneratedTokens: number;
+  /** Prompt tokens the prefix cache served when the request was first scheduled (0 before). */
+  numCachedTokens: number;
   timings: RequestTimings;
   /**
    * With promptLogprobs: on the request's first output only, one entry per

@@ -25,9 +25,20 @@ export class Choices {
   /** Prompt logprobs (echo) of each prompt, from its request's first output. */
   readonly prompts = new Map<number, { tokenIds: readonly number[]; logprobs: readonly (TokenLogprob | null)[] }>();
 
-  /** Keeps an output's prompt logprobs (only its request's first output has them). */
+  /** Prompt tokens the prefix cache served, per prompt. */
+  private readonly cached = new Map<number, number>();
+
+  /** Keeps an output's prompt logprobs (only its request's first output has them) and its prefix-cache hit. */
   notePrompt(promptIndex: number, output: RequestOutput): void {
     if (output.promptLogprobs !== undefined) this.prompts.set(promptIndex, { tokenIds: output.promptTokenIds, logprobs: output.promptLogprobs });
+    this.cached.set(promptIndex, output.numCachedTokens);
+  }
+
+  /** Prompt tokens served from the prefix cache, over all prompts. */
+  cachedTokens(): number {
+    let n = 0;
+    for (const c of this.cached.values()) n += c;
+    return n;
   }
 
   constructor(readonly n: number) {}

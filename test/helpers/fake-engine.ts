@@ -256,7 +256,7 @@ export class FakeEngine implements Engine {
 
   private output(r: Req, deltas: ChoiceDelta[], finished: boolean): RequestOutput {
     return {
-      requestId: r.id, promptTokenIds: r.prompt, deltas, finished, numGeneratedTokens: r.seqs.reduce((a, s) => a + s.ids.length, 0),
+      requestId: r.id, promptTokenIds: r.prompt, deltas, finished, numCachedTokens: 0, numGeneratedTokens: r.seqs.reduce((a, s) => a + s.ids.length, 0),
       timings: { arrival: r.arrival, firstScheduled: r.firstScheduled, firstToken: r.firstToken, finished: finished ? performance.now() : null },
     };
   }
