@@ -18,6 +18,7 @@ import { toHttpError } from './error-map.js';
 import { HttpError } from './errors.js';
 import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
+import { responsesRoute } from './routes/responses.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
 import { detectReasoningParser, type ReasoningParserName } from './reasoning.js';
@@ -131,5 +132,6 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
   await app.register(infoRoutes, { ctx });
   await app.register(completionsRoute, { ctx });
   await app.register(chatRoute, { ctx });
+  await app.register(responsesRoute, { ctx });
   return { app, ctx };
 }

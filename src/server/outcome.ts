@@ -13,7 +13,7 @@ import { badRequest, HttpError, queueFull, type OpenAIErrorBody } from './errors
 import { toHttpError } from './error-map.js';
 import { disposeGuideSets, runPrompts, type TaggedOutput } from './generation.js';
 import type { OutputFormat } from './output-format.js';
-import { sendSse } from './sse.js';
+import { DATA_FRAMING, sendSse, type SseFraming } from './sse.js';
 
 function isQueueFull(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'HIPSERVE_ERR_QUEUE_FULL';
@@ -41,6 +41,10 @@ export interface StreamShape {
   chunks: (o: TaggedOutput) => Iterable<object>;
   /** stream_options.include_usage: the last chunk, once every choice has finished. */
   usage: ((choices: Choices) => object) | null;
+  /** After the last output (and the usage chunk): the Responses API's closing events. */
+  tail?: (choices: Choices) => Iterable<object>;
+  /** How chunks are framed; completions' and chat's `data:` lines and [DONE] unless given. */
+  framing?: SseFraming<object>;
 }
 
 export class RouteRun {
@@ -167,11 +171,12 @@ export class RouteRun {
         }
         afterRun(abort, timeoutS);
         if (shape.usage) yield shape.usage(choices);
+        if (shape.tail) yield* shape.tail(choices);
       } finally {
         abort.dispose();
       }
     }
-    return sendSse(this.reply, chunks(), (err) => streamError(abort, timeoutS, err, requestId));
+    return sendSse(this.reply, chunks(), (err) => streamError(abort, timeoutS, err, requestId), shape.framing ?? DATA_FRAMING);
   }
 
   /**

@@ -103,3 +103,33 @@ export const DetokenizeBody = Type.Object({
   tokens: Type.Array(Type.Integer()),
 });
 export type DetokenizeBody = Static<typeof DetokenizeBody>;
+
+/** POST /v1/responses: OpenAI's fields, with vLLM's extra sampling fields; the items are checked in responses-input.ts. */
+export const ResponsesBody = Type.Object({
+  model: Nullable(Type.String()),
+  input: Type.Union([Type.String(), Type.Array(Type.Unknown())]),
+  instructions: Nullable(Type.String()),
+  max_output_tokens: Nullable(Type.Integer()),
+  temperature: sampling.temperature,
+  top_p: sampling.top_p,
+  top_k: sampling.top_k,
+  min_p: sampling.min_p,
+  seed: sampling.seed,
+  stop: sampling.stop,
+  presence_penalty: sampling.presence_penalty,
+  frequency_penalty: sampling.frequency_penalty,
+  repetition_penalty: sampling.repetition_penalty,
+  priority: sampling.priority,
+  user: sampling.user,
+  stream: sampling.stream,
+  top_logprobs: Nullable(Type.Integer()),
+  include: Type.Optional(Type.Unknown()),
+  tools: Type.Optional(Type.Unknown()),
+  tool_choice: Type.Optional(Type.Unknown()),
+  parallel_tool_calls: Nullable(Type.Boolean()),
+  text: Type.Optional(Type.Unknown()),
+  reasoning: Type.Optional(Type.Unknown()),
+  metadata: Nullable(Type.Record(Type.String(), Type.String())),
+  store: Nullable(Type.Boolean()),
+});
+export type ResponsesBody = Static<typeof ResponsesBody>;

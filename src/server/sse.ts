@@ -1,6 +1,8 @@
-// Server-sent events exactly as OpenAI sends them: `data: {json}\n\n` per
-// chunk, `data: [DONE]\n\n` at the end, and an error as a data event
-// followed by [DONE] (the status line has long been sent by then).
+// Server-sent events exactly as OpenAI sends them. Completions and chat:
+// `data: {json}\n\n` per chunk, `data: [DONE]\n\n` at the end, and an error
+// as a data event followed by [DONE] (the status line has long been sent by
+// then). The Responses API: `event: TYPE\ndata: {json}\n\n`, each event
+// named by its `type`, and no [DONE].
 
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
@@ -12,17 +14,32 @@ export function sseEvent(payload: unknown): string {
   return `data: ${JSON.stringify(payload)}\n\n`;
 }
 
-export function sendSse(reply: FastifyReply, chunks: AsyncIterable<unknown>, toError: (err: unknown) => OpenAIErrorBody | null): FastifyReply {
+/** An event named by its payload's `type` (the Responses API's framing). */
+export function namedSseEvent(payload: { type: string }): string {
+  return `event: ${payload.type}\ndata: ${JSON.stringify(payload)}\n\n`;
+}
+
+/** How a stream is framed: each chunk, an error that ends it, and its end (null: nothing). */
+export interface SseFraming<T> {
+  event: (payload: T) => string;
+  error: (body: OpenAIErrorBody) => string;
+  done: string | null;
+}
+
+/** Completions' and chat's framing. */
+export const DATA_FRAMING: SseFraming<object> = { event: sseEvent, error: sseEvent, done: SSE_DONE };
+
+export function sendSse<T>(reply: FastifyReply, chunks: AsyncIterable<T>, toError: (err: unknown) => OpenAIErrorBody | null, framing: SseFraming<T>): FastifyReply {
   async function* frames(): AsyncGenerator<string> {
     try {
-      for await (const c of chunks) yield sseEvent(c);
+      for await (const c of chunks) yield framing.event(c);
     } catch (err) {
       const body = toError(err);
       // null = the client is gone; nobody would read the error.
       if (body === null) return;
-      yield sseEvent(body);
+      yield framing.error(body);
     }
-    yield SSE_DONE;
+    if (framing.done !== null) yield framing.done;
   }
   return reply
     .header('content-type', 'text/event-stream; charset=utf-8')

@@ -71,6 +71,19 @@ t.test('disconnect mid-stream (chat), /health answers 200 while generating', asy
   await expectIdleAfterAbort(t, before);
 });
 
+t.test('disconnect mid-stream (responses)', async (t) => {
+  const before = await scrape(live.url);
+  let events = 0;
+  const body = { model: live.model, input: 'tell me a story', max_output_tokens: MAX_MODEL_LEN - 64, ignore_eos: true, temperature: 0, stream: true };
+  const p = rawPost(live.url, '/v1/responses', body, (c, req) => {
+    events += c.split('event: response.output_text.delta').length - 1;
+    if (events >= 2) req.destroy();
+  });
+  t.ok(await poll(() => events >= 2), 'text deltas arrived before the disconnect');
+  t.notMatch(p.received(), /response\.(completed|incomplete)/, 'the response had not finished');
+  await expectIdleAfterAbort(t, before);
+});
+
 t.test('disconnect mid-non-stream', async (t) => {
   const before = await scrape(live.url);
   const p = rawPost(live.url, '/v1/completions', long());

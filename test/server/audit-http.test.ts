@@ -90,6 +90,8 @@ const bodies: { name: string; path: string; body: object }[] = [
   { name: 'completions, stream', path: '/v1/completions', body: { prompt: LONG, max_tokens: 3000, stream: true } },
   { name: 'chat', path: '/v1/chat/completions', body: { messages: [{ role: 'user', content: LONG }], max_tokens: 3000 } },
   { name: 'chat, stream', path: '/v1/chat/completions', body: { messages: [{ role: 'user', content: LONG }], max_tokens: 3000, stream: true } },
+  { name: 'responses', path: '/v1/responses', body: { input: LONG, max_output_tokens: 3000 } },
+  { name: 'responses, stream', path: '/v1/responses', body: { input: LONG, max_output_tokens: 3000, stream: true } },
 ];
 
 t.test('a client gone while its long prompt is tokenized: nothing reaches the engine, nothing is held, nothing logged', async (t) => {
