@@ -1,6 +1,6 @@
 // Tool-call parsers for tool_choice "auto": the model writes its calls in
 // its own syntax, free text around them, and the parser reads them out of
-// the generated text (vLLM's --tool-call-parser). Two syntaxes:
+// the generated text (vLLM's --tool-call-parser). Four syntaxes:
 //   hermes       <tool_call>{"name": ..., "arguments": {...}}</tool_call>,
 //                one block per call (Qwen2.5, Qwen3, Hermes, and every
 //                template that asks for <tool_call> blocks);
@@ -9,7 +9,11 @@
 //                (Llama 3.1 / 3.2 templates);
 //   mistral      [TOOL_CALLS] then a JSON list of {"name", "arguments"}, or
 //                (newer tokenizers) name[ARGS]{...} per call (Mistral 7B
-//                v0.3, Nemo, Small).
+//                v0.3, Nemo, Small);
+//   pythonic     the whole output is a Python list of calls with keyword
+//                arguments, [get_weather(city='Oslo'), now()], after an
+//                optional <|python_start|> (Llama 3.2 with vLLM's pythonic
+//                template, Llama 4, ToolACE).
 // The parser is picked from the chat template's text, or named with
 // --tool-call-parser. One reader serves both responses (chat-output.ts): a
 // stream feeds it the deltas; a whole response feeds it the text at once,
@@ -149,26 +153,35 @@ class HermesReader implements ToolReader {
 }
 
 const PYTHON_TAG = '<|python_tag|>';
+const PYTHON_START = '<|python_start|>';
+const PYTHON_END = '<|python_end|>';
 
 /**
- * llama3_json: an output that opens with "{" (after whitespace or
- * <|python_tag|>) is held to its end and read as calls joined by ";"; if
- * any part is not a call, all of it is content. Any other output is
- * content, sent as it comes.
+ * An output that is all calls or none (llama3_json, pythonic): one that
+ * opens with `opens` (after whitespace or the model's `tag`) is held to its
+ * end and read by `parse`; if that finds no calls, all of it is content.
+ * Any other output is content, sent as it comes.
  */
-class Llama3JsonReader implements ToolReader {
+class WholeOutputReader implements ToolReader {
   private head = '';
-  private mode: 'undecided' | 'json' | 'text' = 'undecided';
+  private mode: 'undecided' | 'calls' | 'text' = 'undecided';
+
+  constructor(
+    private readonly tag: string,
+    private readonly opens: string,
+    /** The calls in the held text (its tag removed), or null if it is not calls only. */
+    private readonly parse: (body: string) => ToolCall[] | null,
+  ) {}
 
   push(text: string): ToolRead {
     if (this.mode === 'text') return { content: text, calls: [] };
     this.head += text;
-    if (this.mode === 'json') return { content: '', calls: [] };
+    if (this.mode === 'calls') return { content: '', calls: [] };
     const t = this.head.trimStart();
-    const rest = t.startsWith(PYTHON_TAG) ? t.slice(PYTHON_TAG.length).trimStart() : t;
-    if (rest === '' || (rest.length < PYTHON_TAG.length && PYTHON_TAG.startsWith(t))) return { content: '', calls: [] };
-    this.mode = rest.startsWith('{') ? 'json' : 'text';
-    if (this.mode === 'json') return { content: '', calls: [] };
+    const rest = t.startsWith(this.tag) ? t.slice(this.tag.length).trimStart() : t;
+    if (rest === '' || (rest.length < this.tag.length && this.tag.startsWith(t))) return { content: '', calls: [] };
+    this.mode = rest.startsWith(this.opens) ? 'calls' : 'text';
+    if (this.mode === 'calls') return { content: '', calls: [] };
     const content = this.head;
     this.head = '';
     return { content, calls: [] };
@@ -177,16 +190,179 @@ class Llama3JsonReader implements ToolReader {
   end(): ToolRead {
     const held = this.head;
     this.head = '';
-    if (this.mode !== 'json') return { content: held, calls: [] };
+    if (this.mode !== 'calls') return { content: held, calls: [] };
     let body = held.trim();
-    if (body.startsWith(PYTHON_TAG)) body = body.slice(PYTHON_TAG.length);
-    const calls: ToolCall[] = [];
-    for (const part of splitTopLevel(body)) {
-      const call = parseCall(part);
-      if (call === null) return { content: held, calls: [] };
-      calls.push(call);
+    if (body.startsWith(this.tag)) body = body.slice(this.tag.length);
+    const calls = this.parse(body.trim());
+    return calls !== null && calls.length > 0 ? { content: '', calls } : { content: held, calls: [] };
+  }
+}
+
+/** llama3_json: {"name", "parameters"} objects joined by ";", each one a call. */
+function llama3Calls(body: string): ToolCall[] | null {
+  const calls: ToolCall[] = [];
+  for (const part of splitTopLevel(body)) {
+    const call = parseCall(part);
+    if (call === null) return null;
+    calls.push(call);
+  }
+  return calls;
+}
+
+/** pythonic: one Python list of calls, Llama 4's <|python_end|> after it allowed. */
+function pythonicCalls(body: string): ToolCall[] | null {
+  const text = body.endsWith(PYTHON_END) ? body.slice(0, -PYTHON_END.length) : body;
+  const read = PythonCalls.read(text);
+  if (read === null) return null;
+  const calls = read.map((c) => callFrom({ name: c.name, arguments: c.args }));
+  return calls.every((c) => c !== null) ? calls : null;
+}
+
+/** A Python list of calls that does not parse (caught inside PythonCalls.read). */
+class NotPython extends Error {}
+
+/**
+ * Python's syntax for a list of calls with keyword arguments whose values
+ * are literals, as vLLM's pythonic parser takes them: [f(a=1, b='x'),
+ * g(c=[True, None], d={'k': 2.5})]. Strings ('', "", triple-quoted, with
+ * Python's escapes), numbers, True, False, None, lists, tuples (as lists)
+ * and dicts with string or number keys; a positional argument, a name or
+ * an expression as a value is not a call.
+ */
+class PythonCalls {
+  private i = 0;
+  private constructor(private readonly s: string) {}
+
+  static read(text: string): { name: string; args: Record<string, unknown> }[] | null {
+    const p = new PythonCalls(text);
+    try {
+      const calls = p.list(() => p.call(), ']');
+      p.ws();
+      return p.i === text.length ? calls : null;
+    } catch (err) {
+      if (err instanceof NotPython) return null;
+      throw err;
     }
-    return calls.length > 0 ? { content: '', calls } : { content: held, calls: [] };
+  }
+
+  private fail(): never {
+    throw new NotPython();
+  }
+
+  private ws(): void {
+    while (this.i < this.s.length && /\s/.test(this.s[this.i])) this.i++;
+  }
+
+  private eat(ch: string): boolean {
+    this.ws();
+    if (this.s[this.i] !== ch) return false;
+    this.i++;
+    return true;
+  }
+
+  private expect(ch: string): void {
+    if (!this.eat(ch)) this.fail();
+  }
+
+  /** Items up to `close` (its opening already read), comma-separated, a trailing comma allowed. */
+  private items<T>(item: () => T, close: string): T[] {
+    const out: T[] = [];
+    while (!this.eat(close)) {
+      out.push(item());
+      if (!this.eat(',')) {
+        this.expect(close);
+        break;
+      }
+    }
+    return out;
+  }
+
+  private list<T>(item: () => T, close: ']' | ')'): T[] {
+    this.expect(close === ']' ? '[' : '(');
+    return this.items(item, close);
+  }
+
+  private name(): string {
+    this.ws();
+    const m = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*/.exec(this.s.slice(this.i));
+    if (m === null) this.fail();
+    this.i += m[0].length;
+    return m[0];
+  }
+
+  private call(): { name: string; args: Record<string, unknown> } {
+    const name = this.name();
+    const args: Record<string, unknown> = {};
+    this.list(() => {
+      const key = this.name();
+      this.expect('=');
+      args[key] = this.value();
+    }, ')');
+    return { name, args };
+  }
+
+  private value(): unknown {
+    this.ws();
+    const c = this.s[this.i];
+    if (c === '"' || c === "'") return this.string(c);
+    if (c === '[') return this.list(() => this.value(), ']');
+    if (c === '(') return this.list(() => this.value(), ')');
+    if (c === '{') {
+      this.i++;
+      const obj: Record<string, unknown> = {};
+      this.items(() => {
+        const k = this.value();
+        if (typeof k !== 'string' && typeof k !== 'number') this.fail();
+        this.expect(':');
+        obj[String(k)] = this.value();
+      }, '}');
+      return obj;
+    }
+    const num = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/.exec(this.s.slice(this.i));
+    if (num !== null) {
+      this.i += num[0].length;
+      return Number(num[0]);
+    }
+    const word = this.name();
+    if (word === 'True') return true;
+    if (word === 'False') return false;
+    if (word === 'None') return null;
+    return this.fail();
+  }
+
+  private static readonly ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', '0': '\0', a: '\x07', b: '\b', f: '\f', v: '\v', '\n': '' };
+
+  private string(q: string): string {
+    const triple = this.s.startsWith(q.repeat(3), this.i);
+    const close = triple ? q.repeat(3) : q;
+    this.i += close.length;
+    let out = '';
+    for (;;) {
+      if (this.i >= this.s.length) this.fail();
+      if (this.s.startsWith(close, this.i)) {
+        this.i += close.length;
+        return out;
+      }
+      const ch = this.s[this.i++];
+      if (ch === '\n' && !triple) this.fail();
+      if (ch !== '\\') {
+        out += ch;
+        continue;
+      }
+      if (this.i >= this.s.length) this.fail();
+      const e = this.s[this.i++];
+      const digits = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
+      if (digits === 0) {
+        // An unknown escape keeps its backslash, as in Python.
+        out += PythonCalls.ESCAPES[e] ?? `\\${e}`;
+        continue;
+      }
+      const hex = this.s.slice(this.i, this.i + digits);
+      const code = /^[0-9a-fA-F]+$/.test(hex) && hex.length === digits ? parseInt(hex, 16) : -1;
+      if (code < 0 || code > 0x10ffff) this.fail();
+      out += String.fromCodePoint(code);
+      this.i += digits;
+    }
   }
 }
 
@@ -275,7 +451,9 @@ export function toolReader(parser: ToolParserName): ToolReader {
     case 'hermes':
       return new HermesReader();
     case 'llama3_json':
-      return new Llama3JsonReader();
+      return new WholeOutputReader(PYTHON_TAG, '{', llama3Calls);
+    case 'pythonic':
+      return new WholeOutputReader(PYTHON_START, '[', pythonicCalls);
     case 'mistral':
       return new MistralReader();
   }
@@ -284,12 +462,15 @@ export function toolReader(parser: ToolParserName): ToolReader {
 /**
  * The parser a chat template asks for: hermes when it writes <tool_call>
  * blocks, mistral when it writes [TOOL_CALLS], llama3_json when it speaks of <|python_tag|> or of
- * {"name": ..., "parameters": ...} objects; null when it shows no tool syntax.
+ * {"name": ..., "parameters": ...} objects, pythonic when it shows
+ * [func_name1(...)] calls (vLLM's and Llama 4's wording) or
+ * <|python_start|>; null when it shows no tool syntax.
  */
 export function detectToolParser(template: string | null): ToolParserName | null {
   if (template === null) return null;
   if (template.includes(CALL_OPEN)) return 'hermes';
   if (template.includes(MISTRAL_CALLS)) return 'mistral';
   if (template.includes(PYTHON_TAG) || /"parameters": dictionary of argument name/.test(template)) return 'llama3_json';
+  if (template.includes(PYTHON_START) || template.includes('[func_name1(')) return 'pythonic';
   return null;
 }

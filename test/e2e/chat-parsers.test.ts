@@ -269,6 +269,26 @@ t.test('--tool-call-parser mistral: [TOOL_CALLS] calls, whole and streamed', asy
   t.same(got, named(whole.choices[0].message.tool_calls), 'the same calls streamed');
 });
 
+t.test('--tool-call-parser pythonic: a Python list of calls, whole and streamed; other text is content', async (t) => {
+  const { client, writes } = await start(t, { toolCallParser: 'pythonic' });
+  writes(`[get_weather(city='Oslo'), get_time(tz="CET")]`);
+  const base = { model: 'scripted', messages, tools, max_completion_tokens: 80 };
+  const whole = await client.chat.completions.create(base);
+  t.equal(whole.choices[0].message.content, null);
+  t.same(named(whole.choices[0].message.tool_calls), [['get_weather', '{"city":"Oslo"}'], ['get_time', '{"tz":"CET"}']]);
+  t.equal(whole.choices[0].finish_reason, 'tool_calls');
+  const stream = await client.chat.completions.create({ ...base, stream: true });
+  const got: [string, string][] = [];
+  for await (const chunk of stream) {
+    for (const tc of chunk.choices[0]?.delta.tool_calls ?? []) got[tc.index] = [tc.function?.name ?? '', tc.function?.arguments ?? ''];
+  }
+  t.same(got, named(whole.choices[0].message.tool_calls), 'the same calls streamed');
+  writes('It is sunny in Oslo.');
+  const plain = await client.chat.completions.create(base);
+  t.equal(plain.choices[0].message.content, 'It is sunny in Oslo.');
+  t.equal(plain.choices[0].finish_reason, 'stop');
+});
+
 t.test("an assistant's reasoning_content in the history reaches the template (Qwen3 keeps it within the turn)", async (t) => {
   const { url, engine } = await start(t);
   const history = [

@@ -67,6 +67,27 @@ const MISTRAL: [string, string, { content: string | null; calls: [string, string
   ['one bad part spoils the lot', '[TOOL_CALLS]a[ARGS]{}[TOOL_CALLS]b[ARGS]{nope', { content: '[TOOL_CALLS]a[ARGS]{}[TOOL_CALLS]b[ARGS]{nope', calls: [] }],
 ];
 
+const PYTHONIC: [string, string, { content: string | null; calls: [string, string][] }][] = [
+  ['plain text', 'It is [probably] sunny.', { content: 'It is [probably] sunny.', calls: [] }],
+  ['one call', "[get_weather(city='Oslo')]", { content: null, calls: [['get_weather', '{"city":"Oslo"}']] }],
+  [
+    'two calls, every kind of literal',
+    '[get_weather(city="Oslo", days=3, hourly=True, units=None), search(q=\'it\\\'s\', tags=[1, -2.5, 1e3], opts={"a": (1, 2), 3: False},)]',
+    { content: null, calls: [['get_weather', '{"city":"Oslo","days":3,"hourly":true,"units":null}'], ['search', '{"q":"it\'s","tags":[1,-2.5,1000],"opts":{"3":false,"a":[1,2]}}']] },
+  ],
+  ['no arguments, a dotted name', '[now(), tools.clock.tz(name="CET")]', { content: null, calls: [['now', '{}'], ['tools.clock.tz', '{"name":"CET"}']] }],
+  ['escapes and a triple-quoted string', '[say(text="a\\nb\\u00e9\\x41\\q", more=\'\'\'two\nlines\'\'\')]', { content: null, calls: [['say', '{"text":"a\\nbéA\\\\q","more":"two\\nlines"}']] }],
+  ["Llama 4's tags", "<|python_start|>[f(x=1)]<|python_end|>", { content: null, calls: [['f', '{"x":1}']] }],
+  ['leading whitespace', '\n [f(x=1)]\n', { content: null, calls: [['f', '{"x":1}']] }],
+  ['a positional argument is not a call', '[f(1)]', { content: '[f(1)]', calls: [] }],
+  ['a name as a value is not a call', '[f(x=y)]', { content: '[f(x=y)]', calls: [] }],
+  ['text after the list: content', '[f(x=1)] and more', { content: '[f(x=1)] and more', calls: [] }],
+  ['a list of numbers is content', '[1, 2, 3]', { content: '[1, 2, 3]', calls: [] }],
+  ['an empty list is content', '[]', { content: '[]', calls: [] }],
+  ['cut short: content', "[f(x='Os", { content: "[f(x='Os", calls: [] }],
+  ['a string across a line is not Python', "[f(x='a\nb')]", { content: "[f(x='a\nb')]", calls: [] }],
+];
+
 t.test('hermes', (t) => {
   for (const [name, text, want] of HERMES) {
     t.same(calls('hermes', text), want, name);
@@ -88,6 +109,18 @@ t.test('mistral', (t) => {
     t.same(calls('mistral', text), want, name);
     for (const size of [1, 3, 8]) t.same(streamed('mistral', text, size), want, `${name}, streamed ${size} chars at a time`);
   }
+  t.end();
+});
+
+t.test('pythonic', (t) => {
+  for (const [name, text, want] of PYTHONIC) {
+    t.same(calls('pythonic', text), want, name);
+    for (const size of [1, 5]) t.same(streamed('pythonic', text, size), want, `${name}, streamed ${size} chars at a time`);
+  }
+  // Content that does not open a list goes out as it comes.
+  const r = toolReader('pythonic');
+  t.same(r.push('Sure'), { content: 'Sure', calls: [] });
+  t.same(r.push(' [x]'), { content: ' [x]', calls: [] });
   t.end();
 });
 
@@ -122,6 +155,8 @@ t.test('the parser is picked from the chat template', (t) => {
   t.equal(detectToolParser('{%- if message.tool_calls %}{{- "[TOOL_CALLS][" }}'), 'mistral');
   t.equal(detectToolParser('{{- "<|python_tag|>" + tool_call.name }}'), 'llama3_json');
   t.equal(detectToolParser('Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.'), 'llama3_json');
+  t.equal(detectToolParser('you MUST put it in the format of [func_name1(params_name1=params_value1, params_name2=params_value2...), func_name2(params)]'), 'pythonic', "vLLM's Llama 3.2 pythonic template");
+  t.equal(detectToolParser('{{- "<|python_start|>" }}'), 'pythonic', "Llama 4's tag");
 
   const qwen = templateOf('qwen3');
   t.equal(pickToolParser({ toolCallParser: 'auto', enableAutoToolChoice: true }, qwen), 'hermes');
