@@ -78,5 +78,13 @@ t.test('a request past --request-timeout is aborted with 408 (non-stream) or an 
   const events = text.split('\n\n').filter(Boolean);
   t.equal(events.at(-1), 'data: [DONE]');
   t.match(events.at(-2), /^data: \{"error":\{.*"code":"request_timeout"/);
+  // The Responses API: an error event (OpenAI's), and no [DONE].
+  const post = (body: object) => fetch(`${slow.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const whole = await post({ input: 'x', max_output_tokens: 3000 });
+  t.equal(whole.status, 408);
+  const rs = (await (await post({ input: 'x', max_output_tokens: 3000, stream: true })).text()).split('\n\n').filter(Boolean);
+  t.match(rs[0], /^event: response\.created\n/);
+  t.match(rs.at(-1), /^event: error\ndata: \{"type":"error","sequence_number":\d+,"code":"request_timeout","message":"The request took longer/);
+  t.notOk(rs.some((e) => e.includes('[DONE]') || e.includes('response.completed')), 'no [DONE], no response.completed');
   await waitFor(() => slow.engine.stats().kvBlocksUsed === 0, 'blocks freed after timeouts');
 });
