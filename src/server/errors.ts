@@ -24,6 +24,12 @@ export const ERRORS = {
   invalid_api_key: { status: 401, type: 'authentication_error', template: 'Incorrect or missing API key. Send it as "Authorization: Bearer KEY".', doc: 'The server was started with --api-key and the request carried no matching key.' },
   model_not_found: { status: 404, type: 'not_found_error', template: 'The model `%s` does not exist. This server serves `%s`.', doc: 'The request named a model other than --served-model-name.' },
   route_not_found: { status: 404, type: 'not_found_error', template: 'No route %s %s', doc: 'Unknown path or method.' },
+  response_not_found: {
+    status: 404,
+    type: 'not_found_error',
+    template: 'Response %s not found: this server stores no responses; send the whole conversation as input',
+    doc: 'GET, DELETE or cancel of a stored response (/v1/responses/{id}): the Responses API is served stateless, so none is kept.',
+  },
   request_timeout: { status: 408, type: 'timeout_error', template: 'The request took longer than %d s and was aborted', doc: 'The request ran past --request-timeout; it was aborted and its KV blocks freed.' },
   body_too_large: { status: 413, type: 'invalid_request_error', template: 'The request body is larger than %d bytes', doc: 'The body exceeded --max-body-size.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', template: 'Unsupported content type %s; send application/json', doc: 'The body was not JSON.' },

@@ -7,7 +7,7 @@
 // cache's hit in usage, and 400s naming what is not served.
 import t from 'tap';
 import type OpenAI from 'openai';
-import { BadRequestError } from 'openai';
+import { BadRequestError, NotFoundError } from 'openai';
 import { isOpenAIError, postJson, startLive, noEos } from './helpers.js';
 
 type Live = Awaited<ReturnType<typeof startLive>>;
@@ -210,6 +210,16 @@ t.test('what is not served is a 400 naming the field; the server keeps serving',
     t.equal(res.status, 400, `${JSON.stringify(extra)}: 400`);
     t.ok(isOpenAIError(res.body) && res.body.error.param === param, `${JSON.stringify(extra)}: param ${param}, got ${JSON.stringify(res.body)}`);
   }
+  // Nothing is stored: reading, deleting or cancelling a response finds none.
+  const r1 = await live.client.responses.create(base);
+  for (const [method, path] of [['GET', `/v1/responses/${r1.id}`], ['GET', `/v1/responses/${r1.id}/input_items`], ['DELETE', `/v1/responses/${r1.id}`], ['POST', `/v1/responses/${r1.id}/cancel`]]) {
+    const res = await fetch(new URL(path, live.url), { method });
+    const got: unknown = await res.json();
+    t.equal(res.status, 404, `${method} ${path}: 404`);
+    t.ok(isOpenAIError(got) && got.error.code === 'response_not_found' && got.error.message.includes(r1.id), `${method}: response_not_found naming the id`);
+  }
+  const gone = await live.client.responses.retrieve(r1.id).then(() => null, (e: unknown) => e);
+  t.ok(gone instanceof NotFoundError, 'the client raises NotFoundError');
   const err = await live.client.responses.create({ ...base, previous_response_id: 'resp_1' }).then(() => null, (e: unknown) => e);
   t.ok(err instanceof BadRequestError, 'the client raises BadRequestError');
   const ok = await live.client.responses.create(base);

@@ -9,7 +9,7 @@ import { ChatChoiceReader } from '../chat-output.js';
 import { startChat } from '../chat-run.js';
 import { toChatMessages } from '../chat-template.js';
 import { checkModel, unixNow, type ServerContext } from '../context.js';
-import { badRequest } from '../errors.js';
+import { badRequest, HttpError } from '../errors.js';
 import { chatLogprobs, type ChatTokenLogprob } from '../logprobs.js';
 import { thinkingTokenIds } from '../reasoning.js';
 import { chatToolChoice, chatTools, includesLogprobs, rejectUnservedResponseFields, responsesMessages, textFormat } from '../responses-input.js';
@@ -128,5 +128,13 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     const events = finish(run.choices);
     return events[events.length - 1].response;
   });
+  // Nothing is stored: what would read, delete or cancel a stored response finds none.
+  const notStored = (request: { params: { id: string } }): never => {
+    throw new HttpError('response_not_found', [request.params.id]);
+  };
+  app.get<{ Params: { id: string } }>('/v1/responses/:id', notStored);
+  app.get<{ Params: { id: string } }>('/v1/responses/:id/input_items', notStored);
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', notStored);
+  app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', notStored);
   done();
 };
