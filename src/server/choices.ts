@@ -41,7 +41,11 @@ export class Choices {
     return n;
   }
 
-  constructor(readonly n: number) {}
+  /** `details`: usage() adds prompt_tokens_details (--enable-prompt-tokens-details). */
+  constructor(
+    readonly n: number,
+    private readonly details = false,
+  ) {}
 
   /** Choice index across prompts: prompt i's choice j is i * n + j, as OpenAI numbers them. */
   indexOf(promptIndex: number, delta: ChoiceDelta): number {
@@ -83,8 +87,9 @@ export class Choices {
     return n;
   }
 
-  usage(): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+  usage(): { prompt_tokens: number; completion_tokens: number; total_tokens: number; prompt_tokens_details?: { cached_tokens: number } } {
     const completion = this.completionTokens();
-    return { prompt_tokens: this.promptTokens, completion_tokens: completion, total_tokens: this.promptTokens + completion };
+    const usage = { prompt_tokens: this.promptTokens, completion_tokens: completion, total_tokens: this.promptTokens + completion };
+    return this.details ? { ...usage, prompt_tokens_details: { cached_tokens: this.cachedTokens() } } : usage;
   }
 }

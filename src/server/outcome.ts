@@ -66,7 +66,7 @@ export class RouteRun {
   ) {
     this.timeoutS = ctx.config.requestTimeoutS;
     this.abort = requestAbort(reply, this.timeoutS, (why) => { ctx.metrics.abort(why); });
-    this.choices = new Choices(n);
+    this.choices = new Choices(n, ctx.config.enablePromptTokensDetails);
   }
 
   /**
