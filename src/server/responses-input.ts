@@ -175,6 +175,10 @@ export function rejectUnservedResponseFields(body: Record<string, unknown>): voi
   if (given('prompt')) throw badRequest('prompt (a stored prompt template) is not supported by this server; send instructions and input.', 'prompt');
   if (body.background === true) throw badRequest('background responses are not supported by this server.', 'background');
   if (given('truncation') && body.truncation !== 'disabled') throw badRequest(`truncation ${JSON.stringify(body.truncation)} is not supported by this server; only "disabled" is (an input too long for the context is a 400).`, 'truncation');
+  // Chat's names for what this API names otherwise: a clear 400, not a field silently unread.
+  for (const [chat, here] of [['max_tokens', 'max_output_tokens'], ['max_completion_tokens', 'max_output_tokens'], ['response_format', 'text.format'], ['messages', 'input']]) {
+    if (given(chat)) throw badRequest(`${chat} is a chat completions field; the Responses API takes ${here}.`, chat);
+  }
   // One output per response: chat's n has no place here.
   if (given('n') && body.n !== 1) throw badRequest('n is not served by the Responses API (one output per response); use /v1/chat/completions for several choices.', 'n');
   if (given('prompt_logprobs')) throw badRequest('prompt_logprobs is not served by the Responses API; use /v1/completions or /v1/chat/completions.', 'prompt_logprobs');

@@ -104,22 +104,34 @@ export const DetokenizeBody = Type.Object({
 });
 export type DetokenizeBody = Static<typeof DetokenizeBody>;
 
-/** POST /v1/responses: OpenAI's fields, with vLLM's extra sampling fields; the items are checked in responses-input.ts. */
+/** The sampling fields /v1/responses takes besides OpenAI's (vLLM's extras, typed as on chat). */
+export const RESPONSES_SAMPLING = [
+  'temperature',
+  'top_p',
+  'top_k',
+  'min_p',
+  'seed',
+  'stop',
+  'stop_token_ids',
+  'presence_penalty',
+  'frequency_penalty',
+  'repetition_penalty',
+  'ignore_eos',
+  'min_tokens',
+  'skip_special_tokens',
+  'include_stop_str_in_output',
+  'priority',
+  'logit_bias',
+  'allowed_token_ids',
+] as const;
+
+/** POST /v1/responses: OpenAI's fields and vLLM's extra sampling fields; the items are checked in responses-input.ts. */
 export const ResponsesBody = Type.Object({
+  ...(Object.fromEntries(RESPONSES_SAMPLING.map((k) => [k, sampling[k]])) as Pick<typeof sampling, (typeof RESPONSES_SAMPLING)[number]>),
   model: Nullable(Type.String()),
   input: Type.Union([Type.String(), Type.Array(Type.Unknown())]),
   instructions: Nullable(Type.String()),
   max_output_tokens: Nullable(Type.Integer()),
-  temperature: sampling.temperature,
-  top_p: sampling.top_p,
-  top_k: sampling.top_k,
-  min_p: sampling.min_p,
-  seed: sampling.seed,
-  stop: sampling.stop,
-  presence_penalty: sampling.presence_penalty,
-  frequency_penalty: sampling.frequency_penalty,
-  repetition_penalty: sampling.repetition_penalty,
-  priority: sampling.priority,
   user: sampling.user,
   stream: sampling.stream,
   top_logprobs: Nullable(Type.Integer()),

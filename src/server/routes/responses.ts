@@ -15,7 +15,7 @@ import { thinkingTokenIds } from '../reasoning.js';
 import { chatToolChoice, chatTools, includesLogprobs, rejectUnservedResponseFields, responsesMessages, textFormat } from '../responses-input.js';
 import { itemId, ResponseWriter, type ResponseEvent, type ResponseUsage } from '../responses-output.js';
 import { toSamplingParams } from '../sampling.js';
-import { ResponsesBody } from '../schemas.js';
+import { RESPONSES_SAMPLING, ResponsesBody } from '../schemas.js';
 import { namedSseEvent } from '../sse.js';
 import { guidedToolCalls, toolPlan } from '../tools.js';
 import type { Choices } from '../choices.js';
@@ -30,7 +30,9 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     // Logprobs when include asks for them (OpenAI's way) or top_logprobs is given.
     const wantLogprobs = includesLogprobs(body.include) || body.top_logprobs != null;
     const topN = body.top_logprobs ?? 0;
-    const { params, maxTokens } = toSamplingParams(body, {
+    // Only the fields this API takes: chat's others (n, max_tokens, response_format, ...) are not read from its body.
+    const fields = Object.fromEntries(RESPONSES_SAMPLING.map((k) => [k, body[k]])) as Pick<ResponsesBody, (typeof RESPONSES_SAMPLING)[number]>;
+    const { params, maxTokens } = toSamplingParams(fields, {
       vocabSize: engine.model.vocabSize,
       logprobs: wantLogprobs ? topN : null,
       logprobsParam: 'top_logprobs',
@@ -50,7 +52,7 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       maxTokens,
       truncate: null,
       oneCall: body.parallel_tool_calls === false,
-      skipSpecialTokensGiven: false,
+      skipSpecialTokensGiven: body.skip_special_tokens != null,
       promptParam: 'input',
     });
     if (!started) return reply;
