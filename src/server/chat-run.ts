@@ -46,9 +46,9 @@ export interface ChatRun {
   run: RouteRun;
   /** False: the client left before submission; the reply is dropped. */
   started: boolean;
-  /** How each choice's text is read (thoughts apart, "auto" calls); null: the text is the content. */
+  /** How each choice's text is read (thoughts apart, "auto" calls); null: the text is the content (or a guided call's). */
   how: ChatReadOptions | null;
-  /** A named or "required" call held to a grammar: the text is its calls. */
+  /** A named or "required" call held to a grammar: the answer (after any thoughts) is its calls. */
   guided: GuidedToolMode | null;
 }
 
@@ -73,11 +73,11 @@ export async function startChat(ctx: ServerContext, reply: FastifyReply, req: Ch
 
   // Armed before the template and tokenizing (an await): a client gone meanwhile is seen.
   const run = new RouteRun(ctx, reply, params.n);
-  // Not with a named or "required" tool call. Under response_format the
+  // Under a grammar (response_format, a named or "required" tool call) the
   // thoughts are read apart only where a guide can wait for </think>
   // (thinkIds: both tags one token each); the grammar then holds the
-  // answer after them (afterThinking).
-  const thinkIds = ctx.reasoningParser !== null && guided === null ? thinkingTokenIds(engine.tokenizer) : null;
+  // answer after them (afterThinking), as vLLM does under a reasoning parser.
+  const thinkIds = ctx.reasoningParser !== null ? thinkingTokenIds(engine.tokenizer) : null;
   const thinks = ctx.reasoningParser !== null && (format === null || thinkIds !== null);
   // Set by prepare (an object: a plain let would stay narrowed to null here).
   const reading: { how: ChatReadOptions | null } = { how: null };

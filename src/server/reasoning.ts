@@ -92,15 +92,24 @@ export class ReasoningReader {
   }
 }
 
-const thinkIds = new WeakMap<object, { start: number; end: number } | null>();
+/** Thinking's tokens in one vocabulary (what a guide waits for). */
+export interface ThinkingIds {
+  start: number;
+  end: number;
+  /** Whitespace that may follow </think> before a grammar holds the answer ("\n\n", "\n", " " where each is one token), ascending. */
+  gap: number[];
+}
 
-/** The ids of <think> and </think> when each is one token of `tokenizer` (what a guide waits for); null otherwise. */
-export function thinkingTokenIds(tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): { start: number; end: number } | null {
+const thinkIds = new WeakMap<object, ThinkingIds | null>();
+
+/** The ids of <think> and </think> when each is one token of `tokenizer`, and the whitespace after; null otherwise. */
+export function thinkingTokenIds(tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): ThinkingIds | null {
   let ids = thinkIds.get(tokenizer);
   if (ids === undefined) {
     const start = tokenizer.encode(OPEN, false);
     const end = tokenizer.encode(CLOSE, false);
-    ids = start.length === 1 && end.length === 1 ? { start: start[0], end: end[0] } : null;
+    const gap = ['\n\n', '\n', ' '].map((w) => tokenizer.encode(w, false)).flatMap((e) => (e.length === 1 ? e : []));
+    ids = start.length === 1 && end.length === 1 ? { start: start[0], end: end[0], gap: [...new Set(gap)].sort((a, b) => a - b) } : null;
     thinkIds.set(tokenizer, ids);
   }
   return ids;

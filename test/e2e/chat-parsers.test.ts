@@ -215,9 +215,9 @@ t.test('response_format with thoughts: the grammar holds the answer after </thin
   const { client, writes, violations } = await start(t);
   const base = { model: 'scripted', messages, max_completion_tokens: 60, response_format: { type: 'json_object' as const } };
 
-  writes('<think>\nJSON it is.\n</think>{"a": 1}');
+  writes('<think>\nJSON it is.\n</think>\n\n{"a": 1}');
   const thought = await client.chat.completions.create(base);
-  t.same(violations, [], 'nothing the script wrote was banned: thoughts free, the answer the grammar\'s');
+  t.same(violations, [], 'nothing the script wrote was banned: thoughts free, the whitespace after </think>, then the answer the grammar\'s');
   t.equal(thoughtsOf(thought.choices[0].message), '\nJSON it is.\n');
   t.same(JSON.parse(thought.choices[0].message.content ?? ''), { a: 1 }, 'the answer is the JSON');
 
@@ -230,6 +230,55 @@ t.test('response_format with thoughts: the grammar holds the answer after </thin
   writes('Sure: {"b": 2}');
   await client.chat.completions.create(base);
   t.ok(violations.length > 0, 'text that is neither <think> nor JSON is banned at the first token');
+});
+
+t.test('a named or "required" tool call after thoughts: the grammar holds the call after </think>', async (t) => {
+  const { client, writes, violations } = await start(t);
+  const base = { model: 'scripted', messages, tools, max_completion_tokens: 80 };
+  const namedChoice = { type: 'function' as const, function: { name: 'get_weather' } };
+
+  writes('<think>\nOslo, then.\n</think>\n\n{"city": "Oslo"}');
+  const one = await client.chat.completions.create({ ...base, tool_choice: namedChoice });
+  t.same(violations, [], 'thoughts free, then the arguments the grammar\'s');
+  t.equal(thoughtsOf(one.choices[0].message), '\nOslo, then.\n');
+  t.equal(one.choices[0].message.content, null);
+  t.same(named(one.choices[0].message.tool_calls), [['get_weather', '{"city":"Oslo"}']]);
+  t.equal(one.choices[0].finish_reason, 'stop', 'a named call finishes with stop, as OpenAI');
+
+  writes('<think>\nBoth.\n</think>\n\n[{"name": "get_weather", "parameters": {"city": "Oslo"}}, {"name": "get_time", "parameters": {"tz": "CET"}}]');
+  const req = await client.chat.completions.create({ ...base, tool_choice: 'required' });
+  t.same(violations, []);
+  t.equal(thoughtsOf(req.choices[0].message), '\nBoth.\n');
+  t.same(named(req.choices[0].message.tool_calls), [['get_weather', '{"city":"Oslo"}'], ['get_time', '{"tz":"CET"}']]);
+  t.equal(req.choices[0].finish_reason, 'tool_calls');
+
+  // Streamed: the thoughts as they come, the calls whole in the last chunk.
+  const stream = await client.chat.completions.create({ ...base, tool_choice: 'required', stream: true });
+  let reasoning = '';
+  const got: [string, string][] = [];
+  let finish: string | null = null;
+  let thoughtChunks = 0;
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    const d = c.delta as { reasoning_content?: string; content?: string | null };
+    if (d.reasoning_content !== undefined) {
+      reasoning += d.reasoning_content;
+      thoughtChunks++;
+    }
+    t.notOk(d.content, 'no content: the answer is the calls');
+    for (const tc of c.delta.tool_calls ?? []) got[tc.index] = [tc.function?.name ?? '', tc.function?.arguments ?? ''];
+    if (c.finish_reason !== null) finish = c.finish_reason;
+  }
+  t.equal(reasoning, '\nBoth.\n');
+  t.ok(thoughtChunks > 1, 'thoughts token by token');
+  t.same(got, named(req.choices[0].message.tool_calls), 'the same calls');
+  t.equal(finish, 'tool_calls');
+
+  writes('{"city": "Paris"}');
+  const direct = await client.chat.completions.create({ ...base, tool_choice: namedChoice });
+  t.same(violations, [], 'no thoughts: held from the first token');
+  t.equal(thoughtsOf(direct.choices[0].message), null);
+  t.same(named(direct.choices[0].message.tool_calls), [['get_weather', '{"city":"Paris"}']]);
 });
 
 t.test('--reasoning-parser none: the grammar holds from the first token, <think> too', async (t) => {

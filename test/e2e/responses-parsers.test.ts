@@ -78,6 +78,20 @@ t.test('thoughts, content and calls as items, whole and streamed', async (t) => 
   t.equal(engine.stats().numRunning + engine.stats().numWaiting, 0, 'nothing left running');
 });
 
+t.test('a named call after thoughts: a reasoning item, then the function_call item', async (t) => {
+  const { client, writes, violations } = await startScripted(t);
+  writes('<think>\nOslo.\n</think>\n\n{"city": "Oslo"}');
+  const base = { model: 'scripted', input: 'Weather?', tools, tool_choice: { type: 'function' as const, name: 'get_weather' }, max_output_tokens: 80 };
+  const r = await client.responses.create(base);
+  t.same(violations, []);
+  t.same(items(r.output), [['reasoning', '\nOslo.\n'], ['function_call', 'get_weather {"city":"Oslo"}']]);
+  const stream = await client.responses.create({ ...base, stream: true });
+  let last: OpenAI.Responses.ResponseStreamEvent | null = null;
+  for await (const e of stream) last = e;
+  if (last?.type !== 'response.completed') throw new Error('no response.completed');
+  t.same(items(last.response.output), items(r.output), 'streamed: the same items');
+});
+
 t.test('reasoning and function calls sent back as input reach the template as chat\'s', async (t) => {
   const { client, writes } = await startScripted(t);
   writes('Done.');

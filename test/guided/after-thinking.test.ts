@@ -2,7 +2,7 @@
 // thinks, the grammar's bans after </think>, and <think> let through only
 // as the first token.
 import t from 'tap';
-import { afterThinking } from '../../src/guided/after-thinking.js';
+import { afterThinking, GAP_TOKENS } from '../../src/guided/after-thinking.js';
 import type { TokenGuide } from '../../src/guided/xgrammar.js';
 
 const START = 5;
@@ -71,4 +71,25 @@ t.test('a prompt that opened the block: thoughts until </think>', async (t) => {
   await g.refresh();
   t.same(g.rejected(), [0, 4, 5, 6, 7, 8, 9]);
   t.same(inner.seen, []);
+});
+
+t.test('whitespace after </think> (Qwen3 writes "</think>\\n\\n"): let through, at most GAP_TOKENS, unseen by the grammar', async (t) => {
+  const GAP = [4, 8];
+  const inner = digits();
+  const g = afterThinking(inner, { start: START, end: END, opened: true, gap: GAP });
+  t.ok(g.accept(END));
+  await g.refresh();
+  t.same(g.rejected(), [0, 5, 6, 7, 9], 'right after </think>: the grammar\'s first token or whitespace');
+  t.ok(g.accept(8), 'one whitespace token');
+  t.same(g.rejected(), [0, 5, 6, 7, 9]);
+  t.ok(g.accept(4), 'a second');
+  t.equal(GAP_TOKENS, 2);
+  t.same(g.rejected(), [0, 4, 5, 6, 7, 8, 9], 'then the grammar holds');
+  t.ok(g.accept(3));
+  t.same(inner.seen, [3], 'the grammar saw only the answer');
+
+  const direct = afterThinking(digits(), { start: START, end: END, opened: true, gap: GAP });
+  t.ok(direct.accept(END));
+  t.ok(direct.accept(1), 'no whitespace: the grammar at once');
+  t.same(direct.rejected(), [0, 4, 5, 6, 7, 8, 9], 'and whitespace is the grammar\'s to ban from then on');
 });

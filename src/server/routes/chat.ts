@@ -9,9 +9,9 @@ import { chatLogprobs, logprobsAsSent, vllmPromptLogprobs } from '../logprobs.js
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
-import { ChatChoiceReader, readChatText } from '../chat-output.js';
+import { ChatChoiceReader, readChatText, type ChatRead } from '../chat-output.js';
 import { startChat } from '../chat-run.js';
-import { guidedToolCalls, toolFinish, toolPlan } from '../tools.js';
+import { guidedToolCalls, toolFinish, toolPlan, type ToolCall } from '../tools.js';
 import { rejectUnsupported } from '../unsupported.js';
 import { badRequest } from '../errors.js';
 
@@ -61,52 +61,55 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       const chunk = (choice: object): object => ({ id, object: 'chat.completion.chunk', created, model, choices: [choice], ...(includeUsage ? { usage: running ? run.choices.usage() : null } : {}) });
       // OpenAI opens every choice with the role and empty content.
       const head = Array.from({ length: params.n }, (_, i) => chunk({ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }));
-      // Tool calls are sent whole, in the choice's last chunk: its text is
-      // held until then (a client accumulates tool_call deltas by index, so
-      // one delta with all of the arguments is a valid stream).
-      const held = new Map<number, { text: string; logprobs: TokenLogprob[] }>();
-      // Read text: thoughts as reasoning_content and content as they come,
-      // each call ("auto") once its block closes.
+      // Read text (how): thoughts as reasoning_content and content as they
+      // come, each "auto" call once its block closes. A named or "required"
+      // call's answer is held and sent as calls in the choice's last chunk
+      // (a client accumulates tool_call deltas by index, so one delta with
+      // all of the arguments is a valid stream).
       const readers = new Map<number, ChatChoiceReader>();
+      const held = new Map<number, { text: string; logprobs: TokenLogprob[] }>();
       return run.stream(request.id, {
         head,
         *chunks({ output }) {
           for (const d of output.deltas) {
+            const final = d.finishReason !== null;
+            let read: ChatRead = { reasoning: '', content: d.text, calls: [] };
+            let first = 0;
+            let called = false;
             if (how !== null) {
               let r = readers.get(d.index);
               if (r === undefined) {
                 r = new ChatChoiceReader(how);
                 readers.set(d.index, r);
               }
-              const first = r.numCalls;
-              const read = r.read(d.text, d.finishReason !== null);
-              const lp = d.logprobs ?? [];
-              if (read.reasoning === '' && read.content === '' && read.calls.length === 0 && d.finishReason === null && lp.length === 0) continue;
-              const delta = {
-                ...(read.reasoning !== '' ? { reasoning_content: read.reasoning } : {}),
-                ...(read.content !== '' ? { content: read.content } : {}),
-                ...(read.calls.length > 0 ? { tool_calls: read.calls.map((c, k) => ({ index: first + k, ...c })) } : {}),
-              };
-              const finish = plan === null || d.finishReason === null ? d.finishReason : toolFinish(plan.mode, r.numCalls > 0, d.finishReason);
-              yield chunk({ index: d.index, delta, logprobs: wantLogprobs ? { content: chatLogprobs(shown(lp), topN) } : null, finish_reason: finish, stop_reason: d.stopReason });
-              continue;
+              first = r.numCalls;
+              read = r.read(d.text, final);
+              called = r.numCalls > 0;
             }
+            let lp = d.logprobs ?? [];
             if (guided !== null) {
               const h = held.get(d.index) ?? { text: '', logprobs: [] };
               held.set(d.index, h);
-              h.text += d.text;
-              h.logprobs.push(...(d.logprobs ?? []));
-              if (d.finishReason === null) continue;
-              const calls = guidedToolCalls(guided, h.text);
-              const delta = calls !== null ? { tool_calls: calls.map((c, k) => ({ index: k, ...c })) } : { content: h.text };
-              const logprobs = wantLogprobs ? { content: chatLogprobs(shown(h.logprobs), topN) } : null;
-              yield chunk({ index: d.index, delta, logprobs, finish_reason: toolFinish(guided, calls !== null && calls.length > 0, d.finishReason), stop_reason: d.stopReason });
-              continue;
+              h.text += read.content;
+              h.logprobs.push(...lp);
+              read.content = '';
+              lp = [];
+              if (final) {
+                const calls = guidedToolCalls(guided, h.text);
+                if (calls !== null) read.calls = calls;
+                else read.content = h.text;
+                called = calls !== null && calls.length > 0;
+                lp = h.logprobs;
+              }
             }
-            if (d.text === '' && d.finishReason === null && (d.logprobs ?? []).length === 0) continue;
-            const delta = d.text === '' ? {} : { content: d.text };
-            const logprobs = wantLogprobs ? { content: chatLogprobs(shown(d.logprobs ?? []), topN) } : null;
-            yield chunk({ index: d.index, delta, logprobs, finish_reason: d.finishReason, stop_reason: d.stopReason });
+            if (read.reasoning === '' && read.content === '' && read.calls.length === 0 && !final && lp.length === 0) continue;
+            const delta = {
+              ...(read.reasoning !== '' ? { reasoning_content: read.reasoning } : {}),
+              ...(read.content !== '' ? { content: read.content } : {}),
+              ...(read.calls.length > 0 ? { tool_calls: read.calls.map((c, k) => ({ index: first + k, ...c })) } : {}),
+            };
+            const finish = plan === null || d.finishReason === null ? d.finishReason : toolFinish(plan.mode, called, d.finishReason);
+            yield chunk({ index: d.index, delta, logprobs: wantLogprobs ? { content: chatLogprobs(shown(lp), topN) } : null, finish_reason: finish, stop_reason: d.stopReason });
           }
         },
         usage: includeUsage ? (c) => ({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: c.usage() }) : null,
@@ -122,19 +125,20 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       model,
       choices: run.choices.all().map((c) => {
         let message: object = { role: 'assistant', content: c.text };
-        let calls = null;
-        if (how !== null) {
-          const read = readChatText(how, c.text);
+        let calls: ToolCall[] | null = null;
+        if (how !== null || guided !== null) {
+          const read = how !== null ? readChatText(how, c.text) : { reasoning: null, content: c.text, calls: [] };
+          let content = read.content;
           calls = read.calls;
+          // A named or "required" call: the answer after any thoughts is its calls.
+          const guidedCalls = guided !== null ? guidedToolCalls(guided, content ?? '') : null;
+          if (guidedCalls !== null) [calls, content] = [guidedCalls, null];
           message = {
             role: 'assistant',
-            ...(how.reasoning !== null ? { reasoning_content: read.reasoning } : {}),
-            content: read.content,
+            ...(how?.reasoning != null ? { reasoning_content: read.reasoning } : {}),
+            content,
             ...(calls.length > 0 ? { tool_calls: calls } : {}),
           };
-        } else if (guided !== null) {
-          calls = guidedToolCalls(guided, c.text);
-          if (calls !== null) message = { role: 'assistant', content: null, tool_calls: calls };
         }
         return {
           index: c.index,

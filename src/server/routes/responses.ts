@@ -80,19 +80,20 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       user: body.user ?? null,
     }, wantLogprobs);
     // Each delta read as chat reads it: thoughts, content, "auto" calls; a
-    // named or "required" call's text held until the choice ends.
+    // named or "required" call's answer held until the choice ends.
     const reader = how !== null ? new ChatChoiceReader(how) : null;
     const held = { text: '', logprobs: [] as ChatTokenLogprob[] };
     const feed = (d: Pick<ChoiceDelta, 'text' | 'logprobs' | 'finishReason'>): ResponseEvent[] => {
       const lps = wantLogprobs ? chatLogprobs(d.logprobs ?? [], topN) : [];
       const final = d.finishReason !== null;
-      if (reader !== null) return writer.push(reader.read(d.text, final), lps);
-      if (guided === null) return writer.push({ reasoning: '', content: d.text, calls: [] }, lps);
-      held.text += d.text;
+      const read = reader !== null ? reader.read(d.text, final) : { reasoning: '', content: d.text, calls: [] };
+      if (guided === null) return writer.push(read, lps);
+      held.text += read.content;
       held.logprobs.push(...lps);
-      if (!final) return [];
+      const events = read.reasoning !== '' ? writer.push({ reasoning: read.reasoning, content: '', calls: [] }, []) : [];
+      if (!final) return events;
       const calls = guidedToolCalls(guided, held.text);
-      return writer.push(calls !== null ? { reasoning: '', content: '', calls } : { reasoning: '', content: held.text, calls: [] }, held.logprobs);
+      return [...events, ...writer.push(calls !== null ? { reasoning: '', content: '', calls } : { reasoning: '', content: held.text, calls: [] }, held.logprobs)];
     };
     const thinkEnd = thinkingTokenIds(engine.tokenizer)?.end ?? null;
     const finish = (choices: Choices): ResponseEvent[] => {
