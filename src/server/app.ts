@@ -19,6 +19,7 @@ import { HttpError } from './errors.js';
 import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
 import { responsesRoute } from './routes/responses.js';
+import { ResponseStore } from './responses-store.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
 import { detectReasoningParser, type ReasoningParserName } from './reasoning.js';
@@ -89,7 +90,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
   app.log.info({ toolCallParser: toolParser }, toolParser === null ? 'tool_choice "auto" is not served (no tool-call parser)' : `tool_choice "auto" reads calls with the ${toolParser} parser`);
   const reasoningParser = pickReasoningParser(config, engine.tokenizer.chatTemplateText ?? null);
   if (reasoningParser !== null) app.log.info({ reasoningParser }, 'chat thoughts (<think>) are returned as reasoning_content');
-  const ctx: ServerContext = { engine, config, metrics, encoder, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000, toolParser, reasoningParser };
+  const ctx: ServerContext = { engine, config, metrics, encoder, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000, toolParser, reasoningParser, responses: new ResponseStore(config.responsesStoreSize) };
 
   // JSON must be UTF-8; Fastify's parser would quietly turn bad bytes into U+FFFD.
   const jsonParser = app.getDefaultJsonParser('error', 'ignore');

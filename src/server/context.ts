@@ -8,6 +8,7 @@ import type { ServeConfig } from '../config/options.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { Encoder } from './encoder.js';
 import type { ReasoningParserName } from './reasoning.js';
+import type { ResponseStore } from './responses-store.js';
 import type { ToolParserName } from './tool-parsers.js';
 import { badRequest, HttpError, queueFull } from './errors.js';
 
@@ -28,6 +29,8 @@ export interface ServerContext {
   toolParser: ToolParserName | null;
   /** Splits chat outputs' <think> thoughts into reasoning_content; null: off. */
   reasoningParser: ReasoningParserName | null;
+  /** /v1/responses kept for previous_response_id (--responses-store-size). */
+  responses: ResponseStore;
 }
 
 export function checkModel(ctx: ServerContext, model: string | null | undefined): void {

@@ -1,9 +1,9 @@
 // The Responses API's request (POST /v1/responses) in the chat route's
 // terms: its input items as chat messages, its function tools and
 // tool_choice in chat's shapes (tools.ts plans them), text.format as an
-// output format. Nothing is stored here (as vLLM by default), so what needs
-// a stored response (previous_response_id, item references, a
-// conversation) is a 400, as is every hosted tool.
+// output format. A previous response's conversation comes first
+// (responses-store.ts); item references and conversations are not kept, so
+// they are 400s, as is every hosted tool.
 
 import type { GuideSpec } from '../engine/types.js';
 import type { IncomingMessage } from './chat-template.js';
@@ -38,22 +38,26 @@ function reasoningOf(item: Record<string, unknown>, at: string): string {
     .join('\n');
 }
 
+/** `input` as a list of items: a string is one user message; an empty list is a 400. */
+export function inputItems(input: unknown): unknown[] {
+  if (typeof input === 'string') return [{ role: 'user', content: input }];
+  if (!Array.isArray(input) || input.length === 0) throw badRequest('input must be a string or a non-empty list of items.', 'input');
+  return input;
+}
+
 /**
- * `instructions` (a system message first, as OpenAI puts it) and `input`
+ * `instructions` (a system message first, as OpenAI puts it), the items of
+ * the conversation before (`before`: a previous response's, as stored) and `input`
  * (a string: one user message; or a list of items) as chat messages. An
  * assistant's function_call items join the assistant message before them
  * (or open one) as its tool_calls; a reasoning item's text becomes the next
  * assistant message's reasoning_content; function_call_output items are
  * tool messages.
  */
-export function responsesMessages(input: unknown, instructions: string | null | undefined): IncomingMessage[] {
+export function responsesMessages(input: unknown, instructions: string | null | undefined, before: readonly unknown[] = []): IncomingMessage[] {
   const out: IncomingMessage[] = [];
   if (typeof instructions === 'string' && instructions !== '') out.push({ role: 'system', content: instructions });
-  if (typeof input === 'string') {
-    out.push({ role: 'user', content: input });
-    return out;
-  }
-  if (!Array.isArray(input) || input.length === 0) throw badRequest('input must be a string or a non-empty list of items.', 'input');
+  const items = [...before, ...inputItems(input)];
   let thoughts: string | null = null;
   /** The assistant message a function_call item joins: the last message, if it is an assistant's. */
   const assistant = (): IncomingMessage => {
@@ -67,8 +71,9 @@ export function responsesMessages(input: unknown, instructions: string | null | 
     if (thoughts !== null) m.reasoning_content = thoughts;
     thoughts = null;
   };
-  input.forEach((item: unknown, i) => {
-    const at = `input.${i}`;
+  items.forEach((item: unknown, k) => {
+    // Items of earlier responses were checked when they were stored.
+    const at = k < before.length ? 'previous_response_id' : `input.${k - before.length}`;
     if (!isRecord(item)) throw badRequest(`${at} must be an object.`, at);
     const type = item.type ?? 'message';
     if (type === 'message') {
@@ -167,10 +172,9 @@ export function includesLogprobs(include: unknown): boolean {
   return include.includes('message.output_text.logprobs');
 }
 
-/** Fields that need what this server does not keep or run; their neutral values pass. */
+/** Fields that need what this server does not keep or run (previous_response_id: see the route); their neutral values pass. */
 export function rejectUnservedResponseFields(body: Record<string, unknown>): void {
   const given = (k: string): boolean => body[k] !== undefined && body[k] !== null;
-  if (given('previous_response_id')) throw badRequest('previous_response_id needs stored responses, and this server stores none; send the whole conversation as input.', 'previous_response_id');
   if (given('conversation')) throw badRequest('conversation needs stored conversations, and this server stores none; send the whole conversation as input.', 'conversation');
   if (given('prompt')) throw badRequest('prompt (a stored prompt template) is not supported by this server; send instructions and input.', 'prompt');
   if (body.background === true) throw badRequest('background responses are not supported by this server.', 'background');

@@ -143,5 +143,6 @@ export const ResponsesBody = Type.Object({
   reasoning: Type.Optional(Type.Unknown()),
   metadata: Nullable(Type.Record(Type.String(), Type.String())),
   store: Nullable(Type.Boolean()),
+  previous_response_id: Nullable(Type.String()),
 });
 export type ResponsesBody = Static<typeof ResponsesBody>;

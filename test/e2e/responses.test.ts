@@ -213,13 +213,13 @@ t.test('what is not served is a 400 naming the field; the server keeps serving',
     t.equal(res.status, 400, `${JSON.stringify(extra)}: 400`);
     t.ok(isOpenAIError(res.body) && res.body.error.param === param, `${JSON.stringify(extra)}: param ${param}, got ${JSON.stringify(res.body)}`);
   }
-  // Nothing is stored: reading, deleting or cancelling a response finds none.
+  // Nothing is stored by default: reading or deleting a response finds none.
   const r1 = await live.client.responses.create(base);
-  for (const [method, path] of [['GET', `/v1/responses/${r1.id}`], ['GET', `/v1/responses/${r1.id}/input_items`], ['DELETE', `/v1/responses/${r1.id}`], ['POST', `/v1/responses/${r1.id}/cancel`]]) {
-    const res = await fetch(new URL(path, live.url), { method });
+  for (const method of ['GET', 'DELETE']) {
+    const res = await fetch(new URL(`/v1/responses/${r1.id}`, live.url), { method });
     const got: unknown = await res.json();
-    t.equal(res.status, 404, `${method} ${path}: 404`);
-    t.ok(isOpenAIError(got) && got.error.code === 'response_not_found' && got.error.message.includes(r1.id), `${method}: response_not_found naming the id`);
+    t.equal(res.status, 404, `${method}: 404`);
+    t.ok(isOpenAIError(got) && got.error.code === 'response_not_found' && got.error.message.includes(r1.id) && got.error.message.includes('--responses-store-size is 0'), `${method}: response_not_found naming the id and the flag`);
   }
   const gone = await live.client.responses.retrieve(r1.id).then(() => null, (e: unknown) => e);
   t.ok(gone instanceof NotFoundError, 'the client raises NotFoundError');
@@ -228,4 +228,54 @@ t.test('what is not served is a 400 naming the field; the server keeps serving',
   const ok = await live.client.responses.create(base);
   t.ok(ok.status === 'completed' || ok.status === 'incomplete', 'still serving');
   t.equal(live.engine.stats().kvBlocksUsed, 0, 'nothing left running');
+});
+
+t.test('--responses-store-size: previous_response_id continues a conversation; GET and DELETE; the oldest dropped', async (t) => {
+  const kept = await startLive({ arch: 'qwen3', engine: { maxModelLen: 1024 }, config: { reasoningParser: 'none', responsesStoreSize: 2 } });
+  t.teardown(() => kept.close());
+  const client = kept.client;
+  const opts = { model: kept.model, max_output_tokens: 4, temperature: 0, ...noEos };
+  const r1 = await client.responses.create({ ...opts, input: 'First question', instructions: 'Be brief.' } as unknown as NonStreaming);
+  t.equal((r1 as { store?: unknown }).store, true, 'kept (store defaults to true, as OpenAI)');
+  // A streamed follow-up, chained by id.
+  const stream = await client.responses.create({ ...opts, input: 'Second question', previous_response_id: r1.id, stream: true } as unknown as Streaming);
+  let r2: OpenAI.Responses.Response | null = null;
+  for await (const e of stream) if (e.type === 'response.incomplete' || e.type === 'response.completed') r2 = e.response;
+  if (r2 === null) throw new Error('no final event');
+  t.equal(r2.previous_response_id, r1.id);
+  // The same conversation as chat messages: r1's instructions are not carried over (as OpenAI).
+  const chat = await client.chat.completions.create({
+    model: kept.model,
+    messages: [
+      { role: 'user', content: 'First question' },
+      { role: 'assistant', content: r1.output_text },
+      { role: 'user', content: 'Second question' },
+    ],
+    max_completion_tokens: 4,
+    temperature: 0,
+    ...noEos,
+  });
+  t.equal(r2.usage?.input_tokens, chat.usage?.prompt_tokens, 'the prompt is the whole conversation');
+  const text2 = r2.output.flatMap((o) => (o.type === 'message' ? o.content.map((c) => (c.type === 'output_text' ? c.text : '')) : [])).join('');
+  t.equal(text2, chat.choices[0].message.content, 'and the same answer (greedy)');
+
+  const got = await client.responses.retrieve(r1.id);
+  t.equal(got.id, r1.id);
+  t.same(got.output, r1.output, 'GET returns the stored response');
+
+  // store: false is not kept; the store holds the newest two.
+  const unkept = await client.responses.create({ ...opts, input: 'x', store: false } as unknown as NonStreaming);
+  t.equal((unkept as { store?: unknown }).store, false);
+  t.equal((await fetch(new URL(`/v1/responses/${unkept.id}`, kept.url))).status, 404);
+  await client.responses.create({ ...opts, input: 'third' } as unknown as NonStreaming);
+  await client.responses.create({ ...opts, input: 'fourth' } as unknown as NonStreaming);
+  const evicted = await postJson(kept.url, '/v1/responses', { ...opts, input: 'again', previous_response_id: r1.id });
+  t.equal(evicted.status, 400, 'the oldest was dropped');
+  t.ok(isOpenAIError(evicted.body) && evicted.body.error.param === 'previous_response_id' && evicted.body.error.message.includes('newest 2'));
+
+  const del = await postJson(kept.url, '/v1/responses', { ...opts, input: 'to delete' });
+  const id = (del.body as { id: string }).id;
+  const res = await fetch(new URL(`/v1/responses/${id}`, kept.url), { method: 'DELETE' });
+  t.same(await res.json(), { id, object: 'response', deleted: true });
+  t.equal((await fetch(new URL(`/v1/responses/${id}`, kept.url), { method: 'DELETE' })).status, 404, 'gone');
 });

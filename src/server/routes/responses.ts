@@ -12,13 +12,21 @@ import { checkModel, unixNow, type ServerContext } from '../context.js';
 import { badRequest, HttpError } from '../errors.js';
 import { chatLogprobs, type ChatTokenLogprob } from '../logprobs.js';
 import { thinkingTokenIds } from '../reasoning.js';
-import { chatToolChoice, chatTools, includesLogprobs, rejectUnservedResponseFields, responsesMessages, textFormat } from '../responses-input.js';
+import { chatToolChoice, chatTools, includesLogprobs, inputItems, rejectUnservedResponseFields, responsesMessages, textFormat } from '../responses-input.js';
+import type { ResponseStore } from '../responses-store.js';
 import { itemId, ResponseWriter, type ResponseEvent, type ResponseUsage } from '../responses-output.js';
 import { toSamplingParams } from '../sampling.js';
 import { RESPONSES_SAMPLING, ResponsesBody } from '../schemas.js';
 import { namedSseEvent } from '../sse.js';
 import { guidedToolCalls, toolPlan } from '../tools.js';
 import type { Choices } from '../choices.js';
+
+/** Why a response id finds nothing. */
+function notKept(store: ResponseStore): string {
+  return store.enabled
+    ? `it was not stored (store: false), or was deleted, or is older than the newest ${store.capacity} (--responses-store-size)`
+    : 'this server keeps no responses (--responses-store-size is 0); send the whole conversation as input';
+}
 
 export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
   const { engine } = ctx;
@@ -38,11 +46,18 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       logprobsParam: 'top_logprobs',
       maxTokensField: body.max_output_tokens ?? null,
     });
+    // The conversation so far: a stored previous response's (instructions are not carried over, as OpenAI's).
+    const store = ctx.responses;
+    const previousId = body.previous_response_id ?? null;
+    const before = previousId === null ? [] : store.get(previousId)?.items;
+    if (before === undefined) throw badRequest(`Previous response with id '${previousId}' not found: ${notKept(store)}.`, 'previous_response_id');
+    const input = inputItems(body.input);
+    const keep = store.enabled && body.store !== false;
     const plan = toolPlan({ tools: chatTools(body.tools), tool_choice: chatToolChoice(body.tool_choice), parallel_tool_calls: body.parallel_tool_calls ?? null }, ctx.toolParser);
     const id = itemId('resp');
     const { run, started, how, guided } = await startChat(ctx, reply, {
       id,
-      messages: toChatMessages(responsesMessages(body.input, body.instructions)),
+      messages: toChatMessages(responsesMessages(input, body.instructions, before)),
       ending: { addGenerationPrompt: true, continueFinalMessage: false },
       templateKwargs: null,
       plan,
@@ -65,11 +80,10 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       metadata: body.metadata ?? {},
       model: engine.model.name,
       parallel_tool_calls: body.parallel_tool_calls ?? true,
-      previous_response_id: null,
+      previous_response_id: previousId,
       reasoning: body.reasoning ?? null,
       service_tier: 'default',
-      // Nothing is kept: GET /v1/responses/{id} finds nothing.
-      store: false,
+      store: keep,
       temperature: params.temperature,
       text: { format: (body.text as { format?: unknown } | undefined)?.format ?? { type: 'text' } },
       tool_choice: body.tool_choice ?? 'auto',
@@ -113,7 +127,10 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
         output_tokens_details: { reasoning_tokens: reasoning },
         total_tokens: choices.promptTokens + output,
       };
-      return writer.finish(c.finishReason === 'length', usage);
+      const events = writer.finish(c.finishReason === 'length', usage);
+      const response = events[events.length - 1].response as Record<string, unknown>;
+      if (keep) store.put(id, { response, items: [...before, ...input, ...writer.output] });
+      return events;
     };
 
     if (body.stream === true) {
@@ -131,13 +148,15 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     const events = finish(run.choices);
     return events[events.length - 1].response;
   });
-  // Nothing is stored: what would read, delete or cancel a stored response finds none.
-  const notStored = (request: { params: { id: string } }): never => {
-    throw new HttpError('response_not_found', [request.params.id]);
-  };
-  app.get<{ Params: { id: string } }>('/v1/responses/:id', notStored);
-  app.get<{ Params: { id: string } }>('/v1/responses/:id/input_items', notStored);
-  app.delete<{ Params: { id: string } }>('/v1/responses/:id', notStored);
-  app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', notStored);
+  // A stored response (--responses-store-size), read or deleted.
+  app.get<{ Params: { id: string } }>('/v1/responses/:id', (request) => {
+    const stored = ctx.responses.get(request.params.id);
+    if (stored === undefined) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
+    return stored.response;
+  });
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', (request) => {
+    if (!ctx.responses.delete(request.params.id)) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
+    return { id: request.params.id, object: 'response', deleted: true };
+  });
   done();
 };
