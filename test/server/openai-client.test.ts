@@ -170,3 +170,11 @@ t.test('models list names the served model', async (t) => {
   const list = await client.models.list();
   t.same(list.data.map((m) => m.id), ['fake-model']);
 });
+
+t.test('models retrieve: the served model, or NotFoundError for another', async (t) => {
+  const m = await client.models.retrieve('fake-model');
+  t.equal(m.id, 'fake-model');
+  t.equal(m.object, 'model');
+  t.same(m, (await client.models.list()).data[0], 'the same card as the list');
+  await rejectsWith(t, client.models.retrieve('gpt-4'), NotFoundError);
+});

@@ -1,4 +1,4 @@
-// Small read-only routes: /v1/models, /version, /tokenize, /detokenize.
+// Small read-only routes: /v1/models (and /v1/models/{id}), /version, /tokenize, /detokenize.
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
@@ -11,20 +11,21 @@ export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = 
   const { engine } = ctx;
   const created = unixNow();
 
-  app.get('/v1/models', () => ({
-    object: 'list',
-    data: [
-      {
-        id: engine.model.name,
-        object: 'model',
-        created,
-        owned_by: 'hipserve',
-        root: ctx.config.model ?? engine.model.name,
-        parent: null,
-        max_model_len: engine.model.maxModelLen,
-      },
-    ],
-  }));
+  const card = {
+    id: engine.model.name,
+    object: 'model',
+    created,
+    owned_by: 'hipserve',
+    root: ctx.config.model ?? engine.model.name,
+    parent: null,
+    max_model_len: engine.model.maxModelLen,
+  };
+  app.get('/v1/models', () => ({ object: 'list', data: [card] }));
+  // OpenAI's models.retrieve: the served model's card, or model_not_found.
+  app.get<{ Params: { model: string } }>('/v1/models/:model', (request) => {
+    checkModel(ctx, request.params.model);
+    return card;
+  });
 
   app.get('/version', () => ({ version: packageVersion() }));
 
