@@ -158,6 +158,9 @@ t.test('text.format json_schema and a named function tool, held by the grammar',
   });
   t.equal(r.status, 'completed');
   t.ok(['Paris', 'Oslo'].includes((JSON.parse(r.output_text) as { city: string }).city), r.output_text);
+  // The client's parse helper reads the JSON back.
+  const parsed = await client.responses.parse({ model: live.model, input: 'Pick a city', max_output_tokens: 60, text: { format: { type: 'json_schema', name: 'city', schema: WEATHER, strict: true } } });
+  t.ok(['Paris', 'Oslo'].includes((parsed.output_parsed as { city?: string } | null)?.city ?? ''), 'responses.parse: output_parsed');
 
   const named = await client.responses.create({ model: live.model, input: 'Weather?', tools, tool_choice: { type: 'function', name: 'get_weather' }, max_output_tokens: 60 });
   t.equal(named.output.length, 1);
