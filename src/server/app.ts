@@ -19,6 +19,7 @@ import { HttpError } from './errors.js';
 import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
 import { responsesRoute } from './routes/responses.js';
+import { messagesRoute } from './routes/messages.js';
 import { ResponseStore } from './responses-store.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
@@ -134,5 +135,6 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
   await app.register(completionsRoute, { ctx });
   await app.register(chatRoute, { ctx });
   await app.register(responsesRoute, { ctx });
+  await app.register(messagesRoute, { ctx });
   return { app, ctx };
 }

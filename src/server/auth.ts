@@ -1,4 +1,5 @@
-// API keys (--api-key / HIPSERVE_API_KEY): "Authorization: Bearer KEY" on
+// API keys (--api-key / HIPSERVE_API_KEY): "Authorization: Bearer KEY" (or
+// "x-api-key: KEY", as Anthropic's SDK sends it) on
 // every route but the health checks (and /metrics unless
 // --metrics-require-auth). Compared in constant time: both sides are hashed
 // to equal-length digests and every configured key is compared, so neither
@@ -40,7 +41,9 @@ export function installAuth(app: FastifyInstance, opts: AuthOptions): void {
     app.addHook('onRequest', (request, _reply, done) => {
       const path = request.url.split('?')[0];
       const open = OPEN.has(path) || request.method === 'OPTIONS' || (path === '/metrics' && !opts.metricsRequireAuth);
-      const token = bearerToken(request.headers.authorization);
+      // Anthropic's SDK sends its key as x-api-key (llama.cpp's server takes both too).
+      const xKey = request.headers['x-api-key'];
+      const token = bearerToken(request.headers.authorization) ?? (typeof xKey === 'string' && xKey !== '' ? xKey : null);
       if (!open && (token === null || !matches(token))) done(new HttpError('invalid_api_key'));
       else done();
     });

@@ -84,6 +84,19 @@ t.test('disconnect mid-stream (responses)', async (t) => {
   await expectIdleAfterAbort(t, before);
 });
 
+t.test('disconnect mid-stream (messages)', async (t) => {
+  const before = await scrape(live.url);
+  let deltas = 0;
+  const body = { model: live.model, messages: [{ role: 'user', content: 'tell me a story' }], max_tokens: MAX_MODEL_LEN - 64, ignore_eos: true, temperature: 0, stream: true };
+  const p = rawPost(live.url, '/v1/messages', body, (c, req) => {
+    deltas += c.split('event: content_block_delta').length - 1;
+    if (deltas >= 2) req.destroy();
+  });
+  t.ok(await poll(() => deltas >= 2), 'text deltas arrived before the disconnect');
+  t.notMatch(p.received(), /message_stop/, 'the message had not finished');
+  await expectIdleAfterAbort(t, before);
+});
+
 t.test('disconnect mid-non-stream', async (t) => {
   const before = await scrape(live.url);
   const p = rawPost(live.url, '/v1/completions', long());

@@ -92,6 +92,8 @@ const bodies: { name: string; path: string; body: object }[] = [
   { name: 'chat, stream', path: '/v1/chat/completions', body: { messages: [{ role: 'user', content: LONG }], max_tokens: 3000, stream: true } },
   { name: 'responses', path: '/v1/responses', body: { input: LONG, max_output_tokens: 3000 } },
   { name: 'responses, stream', path: '/v1/responses', body: { input: LONG, max_output_tokens: 3000, stream: true } },
+  { name: 'messages', path: '/v1/messages', body: { messages: [{ role: 'user', content: LONG }], max_tokens: 3000 } },
+  { name: 'messages, stream', path: '/v1/messages', body: { messages: [{ role: 'user', content: LONG }], max_tokens: 3000, stream: true } },
 ];
 
 t.test('a client gone while its long prompt is tokenized: nothing reaches the engine, nothing is held, nothing logged', async (t) => {

@@ -86,5 +86,9 @@ t.test('a request past --request-timeout is aborted with 408 (non-stream) or an 
   t.match(rs[0], /^event: response\.created\n/);
   t.match(rs.at(-1), /^event: error\ndata: \{"type":"error","sequence_number":\d+,"code":"request_timeout","message":"The request took longer/);
   t.notOk(rs.some((e) => e.includes('[DONE]') || e.includes('response.completed')), 'no [DONE], no response.completed');
+  // The Messages API: Anthropic's error event.
+  const ms = (await (await fetch(`${slow.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 3000, stream: true }) })).text()).split('\n\n').filter(Boolean);
+  t.match(ms[0], /^event: message_start\n/);
+  t.match(ms.at(-1), /^event: error\ndata: \{"type":"error","error":\{"type":"timeout_error","message":"The request took longer/);
   await waitFor(() => slow.engine.stats().kvBlocksUsed === 0, 'blocks freed after timeouts');
 });
