@@ -33,6 +33,9 @@ t.test('routes behind the key', async (t) => {
   }
   t.equal((await get('/v1/models', 'k1')).status, 200);
   t.equal((await get('/v1/models', 'k2')).status, 200, 'second key');
+  const xKey = (key: string): Promise<Response> => fetch(`${h.url}/v1/models`, { headers: { 'x-api-key': key } });
+  t.equal((await xKey('k1')).status, 200, 'x-api-key (as Anthropic\'s SDK sends it)');
+  t.equal((await xKey('nope')).status, 401, 'a wrong x-api-key');
   t.equal((await get('/health')).status, 200, 'readiness without key');
   t.equal((await get('/health/live')).status, 200, 'liveness without key');
   t.equal((await get('/metrics')).status, 200, 'metrics open by default');
