@@ -7,6 +7,7 @@
 import type { IncomingMessage } from './chat-template.js';
 import { badRequest } from './errors.js';
 import { isRecord } from '../is-record.js';
+import { toolList } from './tools.js';
 
 /** A system prompt or a tool result: a string or a list of text blocks. */
 function textOf(content: unknown, at: string): string {
@@ -74,11 +75,7 @@ export function anthropicMessages(system: unknown, messages: unknown): IncomingM
 
 /** Anthropic's tools ({name, description, input_schema}) in chat's shape; a server tool (web search, bash, ...) is a 400. */
 export function anthropicTools(tools: unknown): unknown {
-  if (tools === undefined || tools === null) return tools;
-  if (!Array.isArray(tools)) throw badRequest('tools must be a list of {"name", "description", "input_schema"}.', 'tools');
-  return tools.map((t: unknown, i) => {
-    const at = `tools.${i}`;
-    if (!isRecord(t)) throw badRequest(`${at} must be an object.`, at);
+  return toolList(tools, '{"name", "description", "input_schema"}', (t, at) => {
     if (t.type !== undefined && t.type !== null && t.type !== 'custom') throw badRequest(`${at}.type ${JSON.stringify(t.type)} is not supported by this server; only client tools ({"name", "input_schema"}) are.`, `${at}.type`);
     return { type: 'function', function: { name: t.name, ...(typeof t.description === 'string' ? { description: t.description } : {}), parameters: t.input_schema } };
   });

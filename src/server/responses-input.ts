@@ -10,6 +10,7 @@ import type { IncomingMessage } from './chat-template.js';
 import { badRequest } from './errors.js';
 import { isRecord } from '../is-record.js';
 import type { OutputFormat } from './output-format.js';
+import { toolList } from './tools.js';
 
 const ROLES = ['user', 'system', 'developer', 'assistant'];
 
@@ -111,11 +112,7 @@ export function responsesMessages(input: unknown, instructions: string | null | 
 
 /** The Responses API's function tools in chat's shape; a hosted tool (web search, file search, MCP, ...) is a 400. */
 export function chatTools(tools: unknown): unknown {
-  if (tools === undefined || tools === null) return tools;
-  if (!Array.isArray(tools)) throw badRequest('tools must be a list of {"type": "function", "name": ..., "parameters": ...}.', 'tools');
-  return tools.map((t: unknown, i) => {
-    const at = `tools.${i}`;
-    if (!isRecord(t)) throw badRequest(`${at} must be an object.`, at);
+  return toolList(tools, '{"type": "function", "name": ..., "parameters": ...}', (t, at) => {
     if (t.type !== 'function') throw badRequest(`${at}.type ${JSON.stringify(t.type ?? null)} is not supported by this server; only function tools are.`, `${at}.type`);
     const { type, ...fn } = t;
     return { type, function: fn };

@@ -88,6 +88,21 @@ export function toolPlan(body: { tools?: unknown; tool_choice?: unknown; paralle
   throw badRequest(`tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}; got ${JSON.stringify(choice)}.`, 'tool_choice');
 }
 
+/**
+ * Another API's tool list (the Responses API's, Anthropic's) in chat's
+ * shape: `one` converts each tool (and throws its own 400s); absent stays
+ * absent, for toolPlan to read as no tools.
+ */
+export function toolList(tools: unknown, shape: string, one: (t: Record<string, unknown>, at: string) => unknown): unknown {
+  if (tools === undefined || tools === null) return tools;
+  if (!Array.isArray(tools)) throw badRequest(`tools must be a list of ${shape}.`, 'tools');
+  return tools.map((t: unknown, i) => {
+    const at = `tools.${i}`;
+    if (!isRecord(t)) throw badRequest(`${at} must be an object.`, at);
+    return one(t, at);
+  });
+}
+
 /** tool_choice named or "required": the output is held to a grammar. */
 export type GuidedToolMode = Exclude<ToolPlan['mode'], { kind: 'auto' }>;
 
