@@ -8,6 +8,7 @@ import type { IncomingMessage } from './chat-template.js';
 import { badRequest } from './errors.js';
 import { isRecord } from '../is-record.js';
 import { toolList } from './tools.js';
+import type { OutputFormat } from './output-format.js';
 
 /** A system prompt or a tool result: a string or a list of text blocks. */
 function textOf(content: unknown, at: string): string {
@@ -97,7 +98,24 @@ export function anthropicToolChoice(choice: unknown): { tool_choice: unknown; pa
 export function thinkingKwargs(thinking: unknown): Record<string, unknown> | null {
   if (thinking === undefined || thinking === null) return null;
   const type = isRecord(thinking) ? thinking.type : undefined;
-  if (type === 'enabled' || type === 'adaptive') return { enable_thinking: true };
+  if (type === 'enabled' || type === 'adaptive' || type === 'between_tools') return { enable_thinking: true };
   if (type === 'disabled') return { enable_thinking: false };
-  throw badRequest('thinking must be {"type": "enabled", "budget_tokens": N} or {"type": "disabled"}.', 'thinking');
+  throw badRequest('thinking must be {"type": "enabled", "budget_tokens": N}, {"type": "adaptive"} or {"type": "disabled"}.', 'thinking');
+}
+
+/** output_config.format (Anthropic's structured outputs): {"type": "json_schema", "schema"} holds the answer to that JSON Schema; effort is not applied. */
+export function anthropicOutputFormat(config: unknown): OutputFormat | null {
+  if (config === undefined || config === null) return null;
+  const field = 'output_config.format';
+  if (!isRecord(config)) throw badRequest('output_config must be an object.', 'output_config');
+  const f = config.format;
+  if (f === undefined || f === null) return null;
+  if (!isRecord(f) || f.type !== 'json_schema' || (!isRecord(f.schema) && typeof f.schema !== 'boolean')) throw badRequest(`${field} must be {"type": "json_schema", "schema": {...}}.`, field);
+  return { field, spec: { kind: 'json_schema', schema: JSON.stringify(f.schema) } };
+}
+
+/** What this server does not run (MCP servers, code-execution containers): 400s, not silently dropped. */
+export function rejectUnservedMessageFields(body: Record<string, unknown>): void {
+  if (Array.isArray(body.mcp_servers) && body.mcp_servers.length > 0) throw badRequest('mcp_servers is not supported by this server.', 'mcp_servers');
+  if (body.container !== undefined && body.container !== null) throw badRequest('container (code execution) is not supported by this server.', 'container');
 }

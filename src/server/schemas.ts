@@ -161,6 +161,7 @@ export const MessagesBody = Type.Object({
   tools: Type.Optional(Type.Unknown()),
   tool_choice: Type.Optional(Type.Unknown()),
   thinking: Type.Optional(Type.Unknown()),
+  output_config: Type.Optional(Type.Unknown()),
   metadata: Type.Optional(Type.Unknown()),
 });
 export type MessagesBody = Static<typeof MessagesBody>;

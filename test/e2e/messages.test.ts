@@ -105,6 +105,12 @@ t.test('tools: a forced tool and "any" by grammar; tool_use and tool_result bloc
   t.ok(plain.input_tokens < counted.input_tokens);
 });
 
+t.test('output_config.format (structured outputs) holds the text to the schema', async (t) => {
+  const m = await client.messages.create({ model: live.model, max_tokens: 60, messages: [{ role: 'user', content: 'Pick a city' }], output_config: { format: { type: 'json_schema', schema: WEATHER } } });
+  t.equal(m.stop_reason, 'end_turn');
+  t.ok(['Paris', 'Oslo'].includes((JSON.parse(textOf(m)) as { city: string }).city), textOf(m));
+});
+
 t.test('a last assistant message is continued (prefill); stop sequences', async (t) => {
   const m = await client.messages.create({ model: live.model, max_tokens: 6, messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Well, ' }], temperature: 0, ...noEos } as Params);
   const chat = await live.clientWith('sk-test').chat.completions.create({
@@ -141,6 +147,11 @@ t.test('errors in Anthropic\'s shape; x-api-key; the server keeps serving', asyn
   t.ok(other instanceof Anthropic.NotFoundError, 'another model: the SDK raises NotFoundError');
   const server = await client.messages.create({ model: live.model, max_tokens: 5, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'web_search_20250305', name: 'web_search' }] }).then(() => null, (e: unknown) => e);
   t.ok(server instanceof Anthropic.BadRequestError, 'a server tool: BadRequestError');
+  for (const [extra, what] of [[{ mcp_servers: [{ type: 'url', url: 'http://x', name: 'x' }] }, 'mcp_servers'], [{ container: 'c1' }, 'container'], [{ output_config: { format: { type: 'xml' } } }, 'output_config.format']] as const) {
+    const r = await postJson(live.url, '/v1/messages', { model: live.model, max_tokens: 5, messages: [{ role: 'user', content: 'x' }], ...extra }, { 'x-api-key': 'sk-test' });
+    t.equal(r.status, 400, `${what}: 400`);
+    t.match(r.body, { type: 'error', error: { message: new RegExp(what.replace('.', '\\.')) } });
+  }
   const ok = await client.messages.create({ model: live.model, max_tokens: 3, messages: [{ role: 'user', content: 'still there?' }] });
   t.equal(ok.type, 'message');
   t.equal(live.engine.stats().kvBlocksUsed, 0, 'nothing left running');

@@ -13,7 +13,7 @@ import type { Choices } from '../choices.js';
 import { checkModel, type ServerContext } from '../context.js';
 import { toHttpError } from '../error-map.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
-import { anthropicMessages, anthropicToolChoice, anthropicTools, thinkingKwargs } from '../messages-input.js';
+import { anthropicMessages, anthropicOutputFormat, anthropicToolChoice, anthropicTools, rejectUnservedMessageFields, thinkingKwargs } from '../messages-input.js';
 import { messageId, MessageWriter, stopReason, type MessageEvent, type MessageUsage } from '../messages-output.js';
 import { toSamplingParams } from '../sampling.js';
 import { CountTokensBody, MessagesBody } from '../schemas.js';
@@ -57,6 +57,7 @@ export const messagesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }>
   app.post('/v1/messages', { schema: { body: MessagesBody } }, async (request, reply) => {
     const body = request.body;
     checkModel(ctx, body.model);
+    rejectUnservedMessageFields(body);
     const { params, maxTokens } = toSamplingParams(
       { temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences },
       { vocabSize: engine.model.vocabSize, logprobs: null, maxTokensField: body.max_tokens },
@@ -71,7 +72,7 @@ export const messagesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }>
       templateKwargs: thinkingKwargs(body.thinking),
       plan,
       toolChoice: body.tool_choice,
-      asked: null,
+      asked: anthropicOutputFormat(body.output_config),
       params,
       maxTokens,
       truncate: null,
