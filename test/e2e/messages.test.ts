@@ -122,6 +122,8 @@ t.test('a last assistant message is continued (prefill); stop sequences', async 
     ...noEos,
   } as never);
   t.equal(textOf(m), (chat as { choices: { message: { content: string } }[] }).choices[0].message.content, 'continued as chat\'s continue_final_message');
+  const thoughtOnly = await client.messages.create({ model: live.model, max_tokens: 2, messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: [{ type: 'thinking', thinking: 'Hm.', signature: '' }] }] });
+  t.equal(thoughtOnly.type, 'message', 'a last assistant message without text is not continued: a new turn opens');
 
   const free = await client.messages.create({ model: live.model, max_tokens: 12, messages: [{ role: 'user', content: 'Count' }], temperature: 0, ...noEos } as Params);
   const word = textOf(free).trim().split(/\s+/)[1] ?? '';

@@ -12,6 +12,7 @@ import { renderChat, toChatMessages, type ChatEnding } from '../chat-template.js
 import type { Choices } from '../choices.js';
 import { checkModel, type ServerContext } from '../context.js';
 import { toHttpError } from '../error-map.js';
+import { isRecord } from '../../is-record.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import { anthropicMessages, anthropicOutputFormat, anthropicToolChoice, anthropicTools, rejectUnservedMessageFields, thinkingKwargs } from '../messages-input.js';
 import { messageId, MessageWriter, stopReason, type MessageEvent, type MessageUsage } from '../messages-output.js';
@@ -38,10 +39,12 @@ const anthropicError = (status: number, message: string): { type: 'error'; error
 /** The status an error code of the table stands for (a stream's error event has no status line of its own). */
 const statusOf = (code: string): number => (code in ERRORS ? ERRORS[code as ErrorCode].status : 500);
 
-/** A last assistant message is continued (Anthropic's prefill), else a new assistant turn opens. */
+/** A last assistant message with text is continued (Anthropic's prefill), else a new assistant turn opens. */
 function endingOf(messages: readonly unknown[]): ChatEnding {
-  const last = messages[messages.length - 1] as { role?: unknown } | undefined;
-  const prefill = last?.role === 'assistant';
+  const last = messages[messages.length - 1] as { role?: unknown; content?: unknown } | undefined;
+  const c = last?.content;
+  const text = typeof c === 'string' ? c : Array.isArray(c) ? c.map((b: unknown) => (isRecord(b) && b.type === 'text' && typeof b.text === 'string' ? b.text : '')).join('') : '';
+  const prefill = last?.role === 'assistant' && text.trim() !== '';
   return { addGenerationPrompt: !prefill, continueFinalMessage: prefill };
 }
 
