@@ -86,6 +86,6 @@ export function loadConfig(input: LoadInput): LoadResult {
     assign(config, spec.key, coerce(spec, raw, { kind: 'flag' }));
   }
 
-  if (config.servedModelName === null && config.model !== null) config.servedModelName = config.model;
+  if (config.servedModelName.length === 0 && config.model !== null) config.servedModelName = [config.model];
   return { config, help: args.help, configPath, warnings: unknownEnvWarnings(input.env) };
 }

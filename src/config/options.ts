@@ -31,7 +31,8 @@ export interface ServeConfig {
   /** Local directory, GGUF file or hub id; null serves the generated demo model. */
   model: string | null;
   revision: string | null;
-  servedModelName: string | null;
+  /** The names clients pass as "model"; the first is the one responses and metrics report. */
+  servedModelName: string[];
   host: string;
   port: number;
   apiKeys: string[];
@@ -85,7 +86,7 @@ export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info'
 export const OPTIONS: readonly OptionSpec[] = [
   { key: 'model', name: 'model', kind: 'string', nullable: true, default: null, help: 'Model directory, GGUF file or hub id (none: the generated demo model, whose text is noise)' },
   { key: 'revision', name: 'revision', kind: 'string', nullable: true, default: null, help: 'Hub revision (branch, tag or commit) of --model' },
-  { key: 'servedModelName', name: 'served-model-name', kind: 'string', nullable: true, default: null, help: 'Name clients pass as "model" (default: --model)' },
+  { key: 'servedModelName', name: 'served-model-name', kind: 'list', default: [], help: 'Names clients pass as "model", comma-separated or repeated (vLLM\'s several names); the first is the one reported (default: --model)' },
   { key: 'host', name: 'host', kind: 'string', default: '127.0.0.1', help: 'Address to bind; 0.0.0.0 exposes the server to the network' },
   { key: 'port', name: 'port', kind: 'int', min: 0, max: 65535, default: 8000, help: 'TCP port' },
   { key: 'apiKeys', name: 'api-key', kind: 'list', default: [], help: 'API key clients must send as "Authorization: Bearer KEY"; repeat or comma-separate for several' },

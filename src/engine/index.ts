@@ -150,7 +150,7 @@ async function finishStartup(
     enablePrefixCaching: config.enablePrefixCaching,
     maxNumQueuedRequests: config.maxNumQueuedRequests,
     seed: config.seed,
-    name: config.servedModelName ?? (config.model === null ? 'hipserve-demo' : config.model),
+    name: config.servedModelName[0] ?? (config.model === null ? 'hipserve-demo' : config.model),
     isDemo,
     logger,
     onRelease: unmark,

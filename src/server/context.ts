@@ -33,9 +33,16 @@ export interface ServerContext {
   responses: ResponseStore;
 }
 
+/** The names the server answers to: the engine's, then the other --served-model-name names. */
+export function servedNames(ctx: ServerContext): string[] {
+  const name = ctx.engine.model.name;
+  return [name, ...ctx.config.servedModelName.filter((n) => n !== name)];
+}
+
 export function checkModel(ctx: ServerContext, model: string | null | undefined): void {
   if (model == null || model === '') return;
-  if (model !== ctx.engine.model.name) throw new HttpError('model_not_found', [model, ctx.engine.model.name], { param: 'model' });
+  const names = servedNames(ctx);
+  if (!names.includes(model)) throw new HttpError('model_not_found', [model, names.join('`, `')], { param: 'model' });
 }
 
 /**

@@ -50,7 +50,7 @@ t.test('flag forms', (t) => {
     env: {},
   });
   t.equal(config.model, 'Qwen/Qwen3-0.6B', 'positional model, as vLLM');
-  t.equal(config.servedModelName, 'Qwen/Qwen3-0.6B', 'served name defaults to the model');
+  t.same(config.servedModelName, ['Qwen/Qwen3-0.6B'], 'served name defaults to the model');
   t.equal(config.maxNumSeqs, 4, 'snake_case flag accepted');
   t.equal(config.enablePrefixCaching, false);
   t.same(config.apiKeys, ['a', 'b', 'c'], 'comma-separated and repeated');

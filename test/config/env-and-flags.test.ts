@@ -87,3 +87,13 @@ t.test("vLLM's tool-calling flags parse as vLLM users write them", (t) => {
   t.throws(() => loadConfig({ argv: ['--tool-call-parser', 'granite'], env: {} }), /hermes, llama3_json, mistral, pythonic/, 'an unknown parser names the known ones');
   t.end();
 });
+
+t.test('--served-model-name takes several names (comma-separated, repeated, from the environment)', (t) => {
+  const names = (argv: string[], env: Record<string, string> = {}): string[] => loadConfig({ argv, env }).config.servedModelName;
+  t.same(names(['org/model']), ['org/model'], 'default: the model');
+  t.same(names(['org/model', '--served-model-name', 'a,b']), ['a', 'b']);
+  t.same(names(['org/model', '--served-model-name', 'a', '--served-model-name', 'b']), ['a', 'b']);
+  t.same(names(['org/model'], { HIPSERVE_SERVED_MODEL_NAME: 'x,y' }), ['x', 'y']);
+  t.same(names([]), [], 'the demo: none (it answers to hipserve-demo)');
+  t.end();
+});

@@ -43,7 +43,7 @@ async function start(o: { engine?: Partial<Omit<EngineParts, 'loaded' | 'tokeniz
     ...o.engine,
     name: 'fixture', loaded: loaded.value, tokenizer, logger: quiet,
   });
-  const config: ServeConfig = { ...defaultConfig(), model: path, servedModelName: 'fixture', maxModelLen, maxNumQueuedRequests: o.engine?.maxNumQueuedRequests ?? 64, ...o.config };
+  const config: ServeConfig = { ...defaultConfig(), model: path, servedModelName: ['fixture'], maxModelLen, maxNumQueuedRequests: o.engine?.maxNumQueuedRequests ?? 64, ...o.config };
   const tokenizerSource = o.offload === true ? { module: new URL('../../src/models/tokenizer.ts', import.meta.url).href, arg: path } : null;
   let built: { app: App; ctx: ServerContext };
   try {

@@ -65,7 +65,7 @@ export async function startLive(o: LiveOptions = {}): Promise<Live> {
     tokenizer,
     logger: quiet,
   });
-  const config: ServeConfig = { ...defaultConfig(), model: path, servedModelName: name, maxModelLen, ...o.config };
+  const config: ServeConfig = { ...defaultConfig(), model: path, servedModelName: [name], maxModelLen, ...o.config };
   const logger = o.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   let app: App;
   try {

@@ -158,3 +158,19 @@ t.test('errors in Anthropic\'s shape; x-api-key; the server keeps serving', asyn
   t.equal(ok.type, 'message');
   t.equal(live.engine.stats().kvBlocksUsed, 0, 'nothing left running');
 });
+
+t.test('several --served-model-name names: each is served and listed, the first reported', async (t) => {
+  const multi = await startLive({ arch: 'qwen3', engine: { maxModelLen: 1024 }, config: { servedModelName: ['fixture', 'claude-sonnet-4-5'] } });
+  t.teardown(() => multi.close());
+  const anthropic = new Anthropic({ baseURL: multi.url, apiKey: 'unused', maxRetries: 0 });
+  const m = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 2, messages: [{ role: 'user', content: 'x' }] });
+  t.equal(m.model, 'fixture', 'the alias is served; the first name is reported');
+  const chat = await multi.client.chat.completions.create({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'x' }], max_completion_tokens: 2 });
+  t.equal(chat.model, 'fixture');
+  const list = await multi.client.models.list();
+  t.same(list.data.map((x) => x.id), ['fixture', 'claude-sonnet-4-5'], 'a card per name, as vLLM lists them');
+  t.equal((await multi.client.models.retrieve('claude-sonnet-4-5')).id, 'claude-sonnet-4-5');
+  const other = await postJson(multi.url, '/v1/messages', { model: 'claude-haiku', max_tokens: 2, messages: [{ role: 'user', content: 'x' }] });
+  t.equal(other.status, 404);
+  t.match(other.body, { type: 'error', error: { type: 'not_found_error', message: /`fixture`, `claude-sonnet-4-5`/ } });
+});

@@ -52,7 +52,7 @@ export async function startScripted(t: Test, config: Partial<ServeConfig> = {}, 
     { maxNumQueuedRequests: 16, seed: 0, numSchedulerSteps: 1 },
     quiet,
   );
-  const { app } = await buildServer({ engine, config: { ...defaultConfig(), servedModelName: 'scripted', ...config }, logger: pino({ level: 'silent' }) });
+  const { app } = await buildServer({ engine, config: { ...defaultConfig(), servedModelName: ['scripted'], ...config }, logger: pino({ level: 'silent' }) });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(async () => {
     await app.close();

@@ -2,7 +2,7 @@
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
-import { checkModel, unixNow, type ServerContext } from '../context.js';
+import { checkModel, servedNames, unixNow, type ServerContext } from '../context.js';
 import { badRequest } from '../errors.js';
 import { DetokenizeBody, TokenizeBody } from '../schemas.js';
 import { packageVersion } from '../version.js';
@@ -11,20 +11,21 @@ export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = 
   const { engine } = ctx;
   const created = unixNow();
 
-  const card = {
-    id: engine.model.name,
+  // A card per served name, as vLLM lists them.
+  const card = (id: string) => ({
+    id,
     object: 'model',
     created,
     owned_by: 'hipserve',
     root: ctx.config.model ?? engine.model.name,
     parent: null,
     max_model_len: engine.model.maxModelLen,
-  };
-  app.get('/v1/models', () => ({ object: 'list', data: [card] }));
-  // OpenAI's models.retrieve: the served model's card, or model_not_found.
+  });
+  app.get('/v1/models', () => ({ object: 'list', data: servedNames(ctx).map(card) }));
+  // OpenAI's models.retrieve: the card of a served name, or model_not_found.
   app.get<{ Params: { model: string } }>('/v1/models/:model', (request) => {
     checkModel(ctx, request.params.model);
-    return card;
+    return card(request.params.model);
   });
 
   app.get('/version', () => ({ version: packageVersion() }));
