@@ -147,32 +147,30 @@ export const ResponsesBody = Type.Object({
 });
 export type ResponsesBody = Static<typeof ResponsesBody>;
 
-/** POST /v1/messages (Anthropic's Messages API); blocks and tools are checked in messages-input.ts. */
-export const MessagesBody = Type.Object({
+/** What makes the prompt of an Anthropic Messages request (the request and count_tokens). */
+const anthropicPrompt = {
   model: Nullable(Type.String()),
-  max_tokens: Type.Integer(),
   messages: Type.Array(Type.Unknown()),
   system: Type.Optional(Type.Unknown()),
+  tools: Type.Optional(Type.Unknown()),
+  tool_choice: Type.Optional(Type.Unknown()),
+  thinking: Type.Optional(Type.Unknown()),
+};
+
+/** POST /v1/messages (Anthropic's Messages API); blocks and tools are checked in messages-input.ts. */
+export const MessagesBody = Type.Object({
+  ...anthropicPrompt,
+  max_tokens: Type.Integer(),
   stop_sequences: Nullable(Type.Array(Type.String())),
   stream: sampling.stream,
   temperature: sampling.temperature,
   top_p: sampling.top_p,
   top_k: sampling.top_k,
-  tools: Type.Optional(Type.Unknown()),
-  tool_choice: Type.Optional(Type.Unknown()),
-  thinking: Type.Optional(Type.Unknown()),
   output_config: Type.Optional(Type.Unknown()),
   metadata: Type.Optional(Type.Unknown()),
 });
 export type MessagesBody = Static<typeof MessagesBody>;
 
 /** POST /v1/messages/count_tokens: the prompt's parts of a Messages request. */
-export const CountTokensBody = Type.Object({
-  model: Nullable(Type.String()),
-  messages: Type.Array(Type.Unknown()),
-  system: Type.Optional(Type.Unknown()),
-  tools: Type.Optional(Type.Unknown()),
-  tool_choice: Type.Optional(Type.Unknown()),
-  thinking: Type.Optional(Type.Unknown()),
-});
+export const CountTokensBody = Type.Object(anthropicPrompt);
 export type CountTokensBody = Static<typeof CountTokensBody>;
