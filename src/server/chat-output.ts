@@ -6,6 +6,7 @@
 
 import { ReasoningReader } from './reasoning.js';
 import { toolReader, type ToolCall, type ToolParserName, type ToolReader } from './tool-parsers.js';
+import { guidedToolCalls, type GuidedToolMode } from './tools.js';
 
 export interface ChatRead {
   reasoning: string;
@@ -67,8 +68,54 @@ export class ChatChoiceReader {
   }
 }
 
-/** A whole choice's text read at once; content null when the model only called tools (as OpenAI), reasoning null when it did not think. */
-export function readChatText(o: ChatReadOptions, text: string): { reasoning: string | null; content: string | null; calls: ToolCall[] } {
-  const { reasoning, content, calls } = new ChatChoiceReader(o).read(text, true);
-  return { reasoning: o.reasoning !== null && reasoning !== '' ? reasoning : null, content: calls.length > 0 && content === '' ? null : content, calls };
+/**
+ * One choice's output as every chat-shaped route reads it (chat, the
+ * Responses API, the Messages API): thoughts and "auto" calls by the
+ * parsers (`how`; null: the text is content), and for a named or
+ * "required" call (`guided`) the answer held to the choice's end and read
+ * as its calls then, the logprobs of what is held held with it.
+ */
+export class ChoiceOutputReader<L = never> {
+  private readonly reader: ChatChoiceReader | null;
+  private held = '';
+  private heldLogprobs: L[] = [];
+  /** Calls read so far: the next one's index in a stream. */
+  numCalls = 0;
+
+  constructor(
+    how: ChatReadOptions | null,
+    private readonly guided: GuidedToolMode | null,
+  ) {
+    this.reader = how === null ? null : new ChatChoiceReader(how);
+  }
+
+  /** One piece of text (the choice's last when `final`) and its tokens' logprobs: what it gives now. */
+  read(text: string, final: boolean, logprobs: readonly L[] = []): { read: ChatRead; logprobs: L[] } {
+    const read = this.reader !== null ? this.reader.read(text, final) : { reasoning: '', content: text, calls: [] };
+    let lps = [...logprobs];
+    if (this.guided !== null) {
+      this.held += read.content;
+      this.heldLogprobs.push(...lps);
+      read.content = '';
+      lps = [];
+      if (final) {
+        const calls = guidedToolCalls(this.guided, this.held);
+        if (calls !== null) read.calls = calls;
+        else read.content = this.held;
+        lps = this.heldLogprobs;
+      }
+    }
+    this.numCalls += read.calls.length;
+    return { read, logprobs: lps };
+  }
+}
+
+/**
+ * A whole choice's text read at once (`guided`: a named or "required"
+ * call's); content null when the model only called tools (as OpenAI),
+ * reasoning null when it did not think.
+ */
+export function readChatText(o: ChatReadOptions | null, text: string, guided: GuidedToolMode | null = null): { reasoning: string | null; content: string | null; calls: ToolCall[] } {
+  const { reasoning, content, calls } = new ChoiceOutputReader(o, guided).read(text, true).read;
+  return { reasoning: o?.reasoning != null && reasoning !== '' ? reasoning : null, content: calls.length > 0 && content === '' ? null : content, calls };
 }

@@ -9,9 +9,9 @@ import { chatLogprobs, logprobsAsSent, vllmPromptLogprobs } from '../logprobs.js
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
-import { ChatChoiceReader, readChatText, type ChatRead } from '../chat-output.js';
+import { ChoiceOutputReader, readChatText } from '../chat-output.js';
 import { startChat } from '../chat-run.js';
-import { guidedToolCalls, toolFinish, toolPlan, type ToolCall } from '../tools.js';
+import { toolFinish, toolPlan, type ToolCall } from '../tools.js';
 import { rejectUnsupported } from '../unsupported.js';
 import { badRequest } from '../errors.js';
 
@@ -66,42 +66,20 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       // call's answer is held and sent as calls in the choice's last chunk
       // (a client accumulates tool_call deltas by index, so one delta with
       // all of the arguments is a valid stream).
-      const readers = new Map<number, ChatChoiceReader>();
-      const held = new Map<number, { text: string; logprobs: TokenLogprob[] }>();
+      const readers = new Map<number, ChoiceOutputReader<TokenLogprob>>();
       return run.stream(request.id, {
         head,
         *chunks({ output }) {
           for (const d of output.deltas) {
             const final = d.finishReason !== null;
-            let read: ChatRead = { reasoning: '', content: d.text, calls: [] };
-            let first = 0;
-            let called = false;
-            if (how !== null) {
-              let r = readers.get(d.index);
-              if (r === undefined) {
-                r = new ChatChoiceReader(how);
-                readers.set(d.index, r);
-              }
-              first = r.numCalls;
-              read = r.read(d.text, final);
-              called = r.numCalls > 0;
+            let r = readers.get(d.index);
+            if (r === undefined) {
+              r = new ChoiceOutputReader<TokenLogprob>(how, guided);
+              readers.set(d.index, r);
             }
-            let lp = d.logprobs ?? [];
-            if (guided !== null) {
-              const h = held.get(d.index) ?? { text: '', logprobs: [] };
-              held.set(d.index, h);
-              h.text += read.content;
-              h.logprobs.push(...lp);
-              read.content = '';
-              lp = [];
-              if (final) {
-                const calls = guidedToolCalls(guided, h.text);
-                if (calls !== null) read.calls = calls;
-                else read.content = h.text;
-                called = calls !== null && calls.length > 0;
-                lp = h.logprobs;
-              }
-            }
+            const first = r.numCalls;
+            const { read, logprobs: lp } = r.read(d.text, final, d.logprobs ?? []);
+            const called = r.numCalls > 0;
             if (read.reasoning === '' && read.content === '' && read.calls.length === 0 && !final && lp.length === 0) continue;
             const delta = {
               ...(read.reasoning !== '' ? { reasoning_content: read.reasoning } : {}),
@@ -127,16 +105,12 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
         let message: object = { role: 'assistant', content: c.text };
         let calls: ToolCall[] | null = null;
         if (how !== null || guided !== null) {
-          const read = how !== null ? readChatText(how, c.text) : { reasoning: null, content: c.text, calls: [] };
-          let content = read.content;
+          const read = readChatText(how, c.text, guided);
           calls = read.calls;
-          // A named or "required" call: the answer after any thoughts is its calls.
-          const guidedCalls = guided !== null ? guidedToolCalls(guided, content ?? '') : null;
-          if (guidedCalls !== null) [calls, content] = [guidedCalls, null];
           message = {
             role: 'assistant',
             ...(how?.reasoning != null ? { reasoning_content: read.reasoning } : {}),
-            content,
+            content: read.content,
             ...(calls.length > 0 ? { tool_calls: calls } : {}),
           };
         }

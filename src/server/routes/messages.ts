@@ -6,7 +6,7 @@
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { ChoiceDelta } from '../../engine/types.js';
-import { ChatChoiceReader } from '../chat-output.js';
+import { ChoiceOutputReader } from '../chat-output.js';
 import { startChat } from '../chat-run.js';
 import { renderChat, toChatMessages, type ChatEnding } from '../chat-template.js';
 import type { Choices } from '../choices.js';
@@ -19,7 +19,7 @@ import { messageId, MessageWriter, stopReason, type MessageEvent, type MessageUs
 import { toSamplingParams } from '../sampling.js';
 import { CountTokensBody, MessagesBody } from '../schemas.js';
 import { namedSseEvent } from '../sse.js';
-import { guidedToolCalls, toolPlan } from '../tools.js';
+import { toolPlan } from '../tools.js';
 
 /** Anthropic's error type for an HTTP status. */
 export function anthropicErrorType(status: number): string {
@@ -92,19 +92,9 @@ export const messagesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }>
       const cached = choices.cachedTokens();
       return { input_tokens: choices.promptTokens - cached, output_tokens: choices.completionTokens(), cache_read_input_tokens: cached, cache_creation_input_tokens: 0 };
     };
-    const reader = how !== null ? new ChatChoiceReader(how) : null;
-    let held = '';
-    const feed = (d: Pick<ChoiceDelta, 'text' | 'finishReason'>): MessageEvent[] => {
-      const final = d.finishReason !== null;
-      const read = reader !== null ? reader.read(d.text, final) : { reasoning: '', content: d.text, calls: [] };
-      if (guided === null) return writer.push(read);
-      // A named or "any" call: the answer is held and written as calls at the end.
-      held += read.content;
-      const events = read.reasoning !== '' ? writer.push({ reasoning: read.reasoning, content: '', calls: [] }) : [];
-      if (!final) return events;
-      const calls = guidedToolCalls(guided, held);
-      return [...events, ...writer.push(calls !== null ? { reasoning: '', content: '', calls } : { reasoning: '', content: held, calls: [] })];
-    };
+    // Each delta read as chat reads it; a named or "any" call's answer held until the choice ends.
+    const reader = new ChoiceOutputReader(how, guided);
+    const feed = (d: Pick<ChoiceDelta, 'text' | 'finishReason'>): MessageEvent[] => writer.push(reader.read(d.text, d.finishReason !== null).read);
     const finish = (choices: Choices): MessageEvent[] => {
       const c = choices.get(0);
       return writer.finish(stopReason(c.finishReason, c.stopReason, writer.calledTools), usage(choices));

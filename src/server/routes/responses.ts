@@ -5,7 +5,7 @@
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { ChoiceDelta } from '../../engine/types.js';
-import { ChatChoiceReader } from '../chat-output.js';
+import { ChoiceOutputReader } from '../chat-output.js';
 import { startChat } from '../chat-run.js';
 import { toChatMessages } from '../chat-template.js';
 import { checkModel, unixNow, type ServerContext } from '../context.js';
@@ -18,7 +18,7 @@ import { itemId, ResponseWriter, type ResponseEvent, type ResponseUsage } from '
 import { toSamplingParams } from '../sampling.js';
 import { RESPONSES_SAMPLING, ResponsesBody } from '../schemas.js';
 import { namedSseEvent } from '../sse.js';
-import { guidedToolCalls, toolPlan } from '../tools.js';
+import { toolPlan } from '../tools.js';
 import type { Choices } from '../choices.js';
 
 /** Why a response id finds nothing. */
@@ -95,19 +95,10 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     }, wantLogprobs);
     // Each delta read as chat reads it: thoughts, content, "auto" calls; a
     // named or "required" call's answer held until the choice ends.
-    const reader = how !== null ? new ChatChoiceReader(how) : null;
-    const held = { text: '', logprobs: [] as ChatTokenLogprob[] };
+    const reader = new ChoiceOutputReader<ChatTokenLogprob>(how, guided);
     const feed = (d: Pick<ChoiceDelta, 'text' | 'logprobs' | 'finishReason'>): ResponseEvent[] => {
-      const lps = wantLogprobs ? chatLogprobs(d.logprobs ?? [], topN) : [];
-      const final = d.finishReason !== null;
-      const read = reader !== null ? reader.read(d.text, final) : { reasoning: '', content: d.text, calls: [] };
-      if (guided === null) return writer.push(read, lps);
-      held.text += read.content;
-      held.logprobs.push(...lps);
-      const events = read.reasoning !== '' ? writer.push({ reasoning: read.reasoning, content: '', calls: [] }, []) : [];
-      if (!final) return events;
-      const calls = guidedToolCalls(guided, held.text);
-      return [...events, ...writer.push(calls !== null ? { reasoning: '', content: '', calls } : { reasoning: '', content: held.text, calls: [] }, held.logprobs)];
+      const { read, logprobs } = reader.read(d.text, d.finishReason !== null, wantLogprobs ? chatLogprobs(d.logprobs ?? [], topN) : []);
+      return writer.push(read, logprobs);
     };
     const thinkEnd = thinkingTokenIds(engine.tokenizer)?.end ?? null;
     const finish = (choices: Choices): ResponseEvent[] => {
