@@ -306,11 +306,7 @@ export class LlmEngine implements Engine {
       this.scheduler.update(out, []);
       return null;
     }
-    for (const s of out.seqs) {
-      const st = this.table.choice(s.requestId)?.parent;
-      // A first step starts where the prefix cache's hit ends.
-      if (st && st.timings.firstScheduled === null) [st.timings.firstScheduled, st.numCachedTokens] = [tStart, s.startPos];
-    }
+    for (const s of out.seqs) this.table.choice(s.requestId)?.parent.markScheduled(tStart, s.startPos);
     let promise: Promise<StepResult>;
     try {
       promise = this.runner.execute(out.seqs, this.samplingOf, out.numSteps);

@@ -190,6 +190,13 @@ export class RequestState {
     return this.promptLeft === 0;
   }
 
+  /** A step of one of its choices was scheduled at `at`, from position `startPos`: the first such step starts where the prefix cache's hit ends. */
+  markScheduled(at: number, startPos: number): void {
+    if (this.timings.firstScheduled !== null) return;
+    this.timings.firstScheduled = at;
+    this.numCachedTokens = startPos;
+  }
+
   get finished(): boolean {
     return this.choices.every((c) => c.finishReason !== null);
   }
