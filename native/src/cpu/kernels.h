@@ -95,9 +95,10 @@ bool set_simd_level(const char* name);
 // the weights faster (batch-1 Q8_0 decode +4-15% without it), and f16/bf16
 // then read whole lines with no prefetch (x16_row: the same at ~31 GB/s,
 // +5% in the VM's fast spells; bench/README.md). On by default elsewhere:
-// the Zen 5 VM's distances were tuned with it (none was not measured
-// there), and the AVX2 VMs' hardware prefetcher left the row kernels at
-// about half the read's rate without prefetches.
+// the Zen 5 VM's distances were tuned with it (without it, measured there
+// later on two CCDs: f16 -4%, Q8_0 -6% of a same-moment read), and the
+// AVX2 VMs' hardware prefetcher left the row kernels at about half the
+// read's rate without prefetches.
 // HIPSERVE_DECODE_PREFETCH=0|1 overrides; set_decode_prefetch() is for
 // tests and benches, not to be called while kernels run on other threads.
 bool decode_prefetch();

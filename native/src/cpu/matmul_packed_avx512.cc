@@ -205,7 +205,8 @@ void x16_tile(const MatmulJob& j, int64_t m, int64_t g) {
     for (int u = 0; u < 4; ++u) a[i][u] = _mm512_setzero_ps();
   // 2.5 KB (80 columns) ahead in the stream: best of 1-12 KB at batch 1 on
   // the Zen 5 VM (5 KB: -3%, 8 KB: -6%, 1 KB: -5%, paired; noisy; with the
-  // non-temporal hint 5 KB: -5%, 1.25 KB: -7%).
+  // non-temporal hint 5 KB: -5%, 1.25 KB: -7%). 4 KB, by placement (later,
+  // same VM kind): the same on two CCDs (median +0.3%), -2.4% on one.
   constexpr int64_t kAhead = 2560;
   int64_t k = 0;
   for (; k + 4 <= K; k += 4) {
