@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type * as Xg from '@mlc-ai/web-xgrammar';
+import { GrammarChecker } from './grammar-check.js';
 
 type XgModule = typeof Xg;
 
@@ -79,13 +80,25 @@ function start(): Promise<void> {
   return started;
 }
 
-/** The reason in the library's last "[FATAL] file:line: reason" line, else the thrown error's message. */
+/**
+ * The reason in the library's last "[FATAL] file:line: reason" line, else
+ * the thrown error's message. Some of its checks (a structural tag's
+ * format) throw a C++ exception that reaches JS as a bare number (a pointer,
+ * no message): that says only that the library refused.
+ */
 function libraryReason(lines: readonly string[], err: unknown): string {
   for (let i = lines.length - 1; i >= 0; i--) {
     const m = /\[FATAL\][^:]*:\d+:\s*(.*)$/s.exec(lines[i]);
     if (m !== null) return m[1].trim();
   }
-  return err instanceof Error ? err.message : String(err);
+  if (typeof err === 'number') return 'xgrammar refused it and gave no reason (check each part\'s "type" and its fields)';
+  const message = err instanceof Error ? err.message : String(err);
+  // A trap, or an abort with nothing printed: its stack overflowed and ran
+  // into memory or code it should not (grammar-check.ts).
+  if ((err instanceof Error && err.name === 'RuntimeError') || (err instanceof RangeError && /call stack/.test(message))) {
+    return `it is nested too deeply for xgrammar (its stack overflowed: ${message.replace(/\. Build with .*$/, '')})`;
+  }
+  return message;
 }
 
 /** How the tokenizer's vocabulary strings map to bytes (xgrammar's VocabType). */
@@ -109,14 +122,33 @@ export type TokenizerVocab = Pick<GuidedVocab, 'tokens' | 'type' | 'prependSpace
 
 /**
  * What a request asks its output to be: a JSON object, JSON of a schema
- * (the schema as JSON text), one of a list of strings, or the language of
- * an EBNF grammar (xgrammar's dialect, rule "root").
+ * (the schema as JSON text), one of a list of strings, the language of an
+ * EBNF grammar (xgrammar's dialect, rule "root"), a match of a regular
+ * expression (xgrammar's regex: no lookaround, backreferences or word
+ * boundaries), or an xgrammar structural tag as JSON text: its current
+ * form ({"type": "structural_tag", "format": {...}}) or the legacy one
+ * vLLM's response_format also takes ({"structures": [{begin, schema,
+ * end}], "triggers": [...]}: free text until a trigger, then a tag whose
+ * body is JSON of its schema).
  */
 export type GuideSpec =
   | { kind: 'json_object' }
   | { kind: 'json_schema'; schema: string }
   | { kind: 'choice'; choices: string[] }
-  | { kind: 'grammar'; ebnf: string };
+  | { kind: 'grammar'; ebnf: string }
+  | { kind: 'regex'; pattern: string }
+  | { kind: 'structural_tag'; tag: string };
+
+/** The legacy structural tag (vLLM's response_format with `structures` and `triggers`). */
+export interface LegacyStructuralTag {
+  structures: { begin: string; schema: unknown; end: string }[];
+  triggers: string[];
+}
+
+/** Whether parsed structural-tag JSON is the legacy form (it has `structures`). */
+export function isLegacyStructuralTag(v: unknown): v is LegacyStructuralTag {
+  return typeof v === 'object' && v !== null && 'structures' in v;
+}
 
 /**
  * A list of strings as an EBNF rule. JSON's string syntax is a subset of
@@ -190,6 +222,16 @@ class XgGuide implements TokenGuide {
   }
 }
 
+/** What a spec's source is called in the error when it does not compile. */
+const WHAT: Record<GuideSpec['kind'], string> = {
+  json_object: 'JSON schema',
+  json_schema: 'JSON schema',
+  choice: 'choice list',
+  grammar: 'grammar',
+  regex: 'regular expression',
+  structural_tag: 'structural tag',
+};
+
 /** The most compiled grammars kept (a schema compiles in ~10-200 ms). */
 const MAX_CACHED = 32;
 
@@ -200,9 +242,15 @@ export class GuideFactory {
   private constructor(
     private readonly compiler: Xg.GrammarCompiler,
     private readonly vocabSize: number,
+    private readonly checker: GrammarChecker | null,
   ) {}
 
-  static async create(vocab: GuidedVocab): Promise<GuideFactory> {
+  /**
+   * `checked` (the default): every source is compiled first by a
+   * GrammarChecker's worker and only what compiled there is compiled here
+   * (grammar-check.ts says why). The checker's own factory is unchecked.
+   */
+  static async create(vocab: GuidedVocab, opts: { checked?: boolean } = {}): Promise<GuideFactory> {
     await start();
     const xg = xgrammar();
     const info = await xg.TokenizerInfo.createTokenizerInfo(vocab.tokens, vocab.type, vocab.prependSpace, vocab.vocabSize, vocab.stopTokenIds);
@@ -211,42 +259,69 @@ export class GuideFactory {
     // the same schema again would wait for it forever (measured: the request
     // hung).
     const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, false);
-    return new GuideFactory(compiler, vocab.vocabSize);
+    return new GuideFactory(compiler, vocab.vocabSize, opts.checked === false ? null : new GrammarChecker(vocab));
+  }
+
+  /** The cache key of a spec: its kind of source, then the source. */
+  private static keyOf(spec: GuideSpec): string {
+    switch (spec.kind) {
+      // OpenAI's json_object is "a JSON object", not any JSON value.
+      case 'json_object': return 'schema:{"type": "object"}';
+      case 'json_schema': return `schema:${spec.schema}`;
+      case 'choice': return `ebnf:${choiceGrammar(spec.choices)}`;
+      case 'grammar': return `ebnf:${spec.ebnf}`;
+      case 'regex': return `regex:${spec.pattern}`;
+      case 'structural_tag': return `tag:${spec.tag}`;
+    }
+  }
+
+  private compileSource(key: string): Promise<Xg.CompiledGrammar> {
+    const colon = key.indexOf(':');
+    const source = key.slice(colon + 1);
+    switch (key.slice(0, colon)) {
+      case 'schema':
+        // Any whitespace between JSON elements, at most 16 in a row: a model
+        // left to itself (or a random one) may otherwise pad with whitespace
+        // until max_tokens. strictMode: no properties the schema does not name.
+        return this.compiler.compileJSONSchema(source, true, undefined, undefined, true, 16);
+      case 'regex':
+        // xgrammar takes a regex as a structural tag of one regex format (its
+        // web build has no regex entry of its own).
+        return this.compiler.compileStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: source } });
+      case 'tag': {
+        const tag: unknown = JSON.parse(source);
+        if (!isLegacyStructuralTag(tag)) return this.compiler.compileStructuralTag(source);
+        const xg = xgrammar();
+        const items = tag.structures.map((st) => new xg.StructuralTagItem(st.begin, JSON.stringify(st.schema), st.end));
+        return this.compiler.compileStructuralTag(items, tag.triggers);
+      }
+      default:
+        return this.compiler.compileGrammar(source, 'root');
+    }
   }
 
   private compile(spec: GuideSpec): Promise<Xg.CompiledGrammar> {
-    // OpenAI's json_object is "a JSON object", not any JSON value.
-    const key =
-      spec.kind === 'json_object' ? 'schema:{"type": "object"}'
-      : spec.kind === 'json_schema' ? `schema:${spec.schema}`
-      : spec.kind === 'choice' ? `ebnf:${choiceGrammar(spec.choices)}`
-      : `ebnf:${spec.ebnf}`;
+    const key = GuideFactory.keyOf(spec);
     const hit = this.cache.get(key);
     if (hit !== undefined) {
       this.cache.delete(key);
       this.cache.set(key, hit);
       return hit;
     }
-    const what = key.startsWith('schema:') ? 'JSON schema' : spec.kind === 'choice' ? 'choice list' : 'grammar';
-    const lines: string[] = [];
-    captured = lines;
-    // Any whitespace between JSON elements, at most 16 in a row: a model left
-    // to itself (or a random one) may otherwise pad with whitespace until
-    // max_tokens. strictMode: no properties the schema does not name.
-    const compiling = key.startsWith('schema:')
-      ? this.compiler.compileJSONSchema(key.slice('schema:'.length), true, undefined, undefined, true, 16)
-      : this.compiler.compileGrammar(key.slice('ebnf:'.length), 'root');
-    const p = compiling.then(
-      (g) => {
-        if (captured === lines) captured = null;
-        return g;
-      },
-      (err: unknown) => {
-        if (captured === lines) captured = null;
-        this.cache.delete(key);
-        throw new GuideError(`the ${what} cannot be used: ${libraryReason(lines, err)}`);
-      },
-    );
+    const what = WHAT[spec.kind];
+    const checker = this.checker;
+    const p = (async () => {
+      const refused = checker === null ? null : await checker.check(key);
+      if (refused !== null) throw new GuideError(`the ${what} cannot be used: ${refused}`);
+      try {
+        return await this.compileKey(key);
+      } catch (err) {
+        throw new GuideError(`the ${what} cannot be used: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    })();
+    p.catch(() => {
+      if (this.cache.get(key) === p) this.cache.delete(key);
+    });
     this.cache.set(key, p);
     if (this.cache.size > MAX_CACHED) {
       const oldest = this.cache.keys().next().value;
@@ -258,8 +333,34 @@ export class GuideFactory {
     return p;
   }
 
-  /** Frees the compiler and the cached grammars (guides made from them keep what they need). */
+  /** Compiles a cache key's source here; the library's refusal is a GuideError with its reason. */
+  private async compileKey(key: string): Promise<Xg.CompiledGrammar> {
+    const lines: string[] = [];
+    captured = lines;
+    try {
+      // A source the library refuses before it compiles (a structural tag of
+      // the wrong shape) throws in the call, not in its promise.
+      return await this.compileSource(key);
+    } catch (err) {
+      throw new GuideError(libraryReason(lines, err));
+    } finally {
+      if (captured === lines) captured = null;
+    }
+  }
+
+  /** The checker worker's one call: null when the source (a cache key) compiles, else the library's reason. */
+  async tryCompile(key: string): Promise<string | null> {
+    try {
+      (await this.compileKey(key)).dispose();
+      return null;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  /** Frees the compiler, the checker's worker and the cached grammars (guides made from them keep what they need). */
   dispose(): void {
+    void this.checker?.close();
     for (const p of this.cache.values()) void p.then((g) => { g.dispose(); }, () => undefined);
     this.cache.clear();
     this.compiler.dispose();

@@ -1,8 +1,9 @@
 // What a request asks its output to be held to (grammar-guided decoding,
-// src/guided/): OpenAI's response_format, and vLLM's fields for the same
-// (guided_json / guided_choice / guided_grammar, and structured_outputs,
-// which newer vLLM uses instead). At most one may be given. What is not
-// served (regular expressions, structural tags) is a 400, not ignored.
+// src/guided/): OpenAI's response_format (and vLLM's structural_tag type of
+// it), and vLLM's fields for the same (guided_json / guided_choice /
+// guided_grammar / guided_regex, and structured_outputs, which newer vLLM
+// uses instead). At most one may be given. What is not served
+// (whitespace_pattern) is a 400, not ignored.
 
 import type { GuideSpec } from '../engine/types.js';
 import { badRequest } from './errors.js';
@@ -35,7 +36,36 @@ function responseFormat(rf: unknown): GuideSpec | null {
     if (!isRecord(js)) throw badRequest('response_format json_schema needs a json_schema object with the schema in its "schema" field.', 'response_format');
     return { kind: 'json_schema', schema: schemaText(js.schema, 'response_format', 'response_format json_schema.schema') };
   }
-  throw badRequest(`response_format ${JSON.stringify(type ?? null)} is not supported by this server; only "text", "json_object" or "json_schema" is.`, 'response_format');
+  if (type === 'structural_tag' && isRecord(rf)) return structuralTag(rf, 'response_format', 'response_format');
+  throw badRequest(`response_format ${JSON.stringify(type ?? null)} is not supported by this server; only "text", "json_object", "json_schema" or "structural_tag" is.`, 'response_format');
+}
+
+const isText = (v: unknown): v is string => typeof v === 'string' && v !== '';
+
+/**
+ * vLLM's structural tag (response_format type "structural_tag", or
+ * structured_outputs.structural_tag): the legacy form, `structures` (each
+ * {begin, schema, end}) and `triggers` (free text until one of them, then
+ * the tag it opens, its body JSON of the schema), or xgrammar's current form
+ * with a `format` object, handed to the library as it is.
+ */
+function structuralTag(o: Record<string, unknown>, field: string, what: string): GuideSpec {
+  if (given(o.structures)) {
+    const { structures, triggers } = o;
+    const ok = (st: unknown): boolean => isRecord(st) && isText(st.begin) && typeof st.end === 'string' && (isRecord(st.schema) || typeof st.schema === 'boolean');
+    if (!Array.isArray(structures) || structures.length === 0 || !structures.every(ok)) {
+      throw badRequest(`${what} structures must be a non-empty list of {"begin", "schema", "end"} (begin a non-empty string, schema a JSON Schema object).`, field);
+    }
+    if (!Array.isArray(triggers) || triggers.length === 0 || !triggers.every(isText)) {
+      throw badRequest(`${what} triggers must be a non-empty list of non-empty strings.`, field);
+    }
+    if (!structures.every((st: { begin: string }) => triggers.some((tr) => st.begin.startsWith(tr)))) {
+      throw badRequest(`${what}: every structure's begin must start with one of the triggers.`, field);
+    }
+    return { kind: 'structural_tag', tag: JSON.stringify({ structures, triggers }) };
+  }
+  if (!isRecord(o.format)) throw badRequest(`${what} needs "structures" and "triggers", or a "format" object (xgrammar's structural tag).`, field);
+  return { kind: 'structural_tag', tag: JSON.stringify({ type: 'structural_tag', format: o.format }) };
 }
 
 /** A JSON Schema given as an object (or true/false), or as its JSON text (vLLM's guided_json takes both). */
@@ -65,25 +95,41 @@ function grammar(v: unknown, field: string): GuideSpec {
   return { kind: 'grammar', ebnf: v };
 }
 
-function regexRefused(field: string): never {
-  throw badRequest(`${field} (a regular expression) is not supported by this server; json, choice and grammar are.`, field);
+function regex(v: unknown, field: string): GuideSpec {
+  if (!isText(v)) throw badRequest(`${field} must be a regular expression (a non-empty string).`, field);
+  return { kind: 'regex', pattern: v };
 }
 
-/** vLLM's structured_outputs object: one of json, json_object, choice, grammar. */
+/** structured_outputs.structural_tag: vLLM takes it as JSON text; an object is taken too. */
+function structuralTagField(v: unknown, field: string): GuideSpec {
+  let o = v;
+  if (typeof v === 'string') {
+    try {
+      o = JSON.parse(v);
+    } catch {
+      throw badRequest(`${field} is a string that is not JSON.`, field);
+    }
+  }
+  if (!isRecord(o)) throw badRequest(`${field} must be a structural tag (JSON text or an object).`, field);
+  return structuralTag(o, field, field);
+}
+
+const SO_KINDS = 'json, json_object, choice, grammar, regex, structural_tag';
+
+/** vLLM's structured_outputs object: one of json, json_object, choice, grammar, regex, structural_tag. */
 function structuredOutputs(so: unknown): GuideSpec | null {
   if (!given(so)) return null;
   const field = 'structured_outputs';
-  if (!isRecord(so)) throw badRequest(`${field} must be an object with one of json, json_object, choice, grammar.`, field);
+  if (!isRecord(so)) throw badRequest(`${field} must be an object with one of ${SO_KINDS}.`, field);
   const specs: GuideSpec[] = [];
   if (given(so.json)) specs.push({ kind: 'json_schema', schema: schemaText(so.json, field, `${field}.json`, true) });
   if (so.json_object === true) specs.push({ kind: 'json_object' });
   if (given(so.choice)) specs.push(choice(so.choice, `${field}.choice`));
   if (given(so.grammar)) specs.push(grammar(so.grammar, `${field}.grammar`));
-  if (given(so.regex)) regexRefused(`${field}.regex`);
-  for (const k of ['structural_tag', 'whitespace_pattern']) {
-    if (given(so[k])) throw badRequest(`${field}.${k} is not supported by this server.`, field);
-  }
-  if (specs.length > 1) throw badRequest(`${field} takes one of json, json_object, choice, grammar; got ${specs.length}.`, field);
+  if (given(so.regex)) specs.push(regex(so.regex, `${field}.regex`));
+  if (given(so.structural_tag)) specs.push(structuralTagField(so.structural_tag, `${field}.structural_tag`));
+  if (given(so.whitespace_pattern)) throw badRequest(`${field}.whitespace_pattern is not supported by this server.`, field);
+  if (specs.length > 1) throw badRequest(`${field} takes one of ${SO_KINDS}; got ${specs.length}.`, field);
   return specs[0] ?? null;
 }
 
@@ -101,11 +147,11 @@ export function outputFormat(body: MaybeFormatted): OutputFormat | null {
   if (given(body.guided_json)) found.push(['guided_json', { kind: 'json_schema', schema: schemaText(body.guided_json, 'guided_json', 'guided_json', true) }]);
   if (given(body.guided_choice)) found.push(['guided_choice', choice(body.guided_choice, 'guided_choice')]);
   if (given(body.guided_grammar)) found.push(['guided_grammar', grammar(body.guided_grammar, 'guided_grammar')]);
-  if (given(body.guided_regex)) regexRefused('guided_regex');
+  if (given(body.guided_regex)) found.push(['guided_regex', regex(body.guided_regex, 'guided_regex')]);
   const so = structuredOutputs(body.structured_outputs);
   if (so !== null) found.push(['structured_outputs', so]);
   if (found.length > 1) {
-    throw badRequest(`Only one of response_format, guided_json, guided_choice, guided_grammar and structured_outputs may be given; got ${found.map(([f]) => f).join(', ')}.`, found[1][0]);
+    throw badRequest(`Only one of response_format, guided_json, guided_choice, guided_grammar, guided_regex and structured_outputs may be given; got ${found.map(([f]) => f).join(', ')}.`, found[1][0]);
   }
   if (found.length === 0) return null;
   return { field: found[0][0], spec: found[0][1] };

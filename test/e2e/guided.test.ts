@@ -144,8 +144,6 @@ t.test('chat, unguided neighbours, errors', async (t) => {
   const soChoice = await post('/v1/chat/completions', { model: live.model, messages: [{ role: 'user', content: 'ok?' }], max_tokens: 20, structured_outputs: { choice: ['up', 'down'] } });
   t.ok(['up', 'down'].includes((soChoice.body as { choices: { message: { content: string } }[] }).choices[0].message.content), 'structured_outputs.choice (chat)');
   const vllmBad: [string, object, string, RegExp][] = [
-    ['guided_regex', { guided_regex: '[a-z]+' }, 'guided_regex', /regular expression\) is not supported/],
-    ['structured_outputs.regex', { structured_outputs: { regex: 'a+' } }, 'structured_outputs.regex', /not supported/],
     ['two ways at once', { guided_choice: ['a'], response_format: { type: 'json_object' } }, 'guided_choice', /Only one of .*got response_format, guided_choice/],
     ['an empty choice list', { guided_choice: [] }, 'guided_choice', /non-empty list/],
     ['guided_json not JSON', { guided_json: '{nope' }, 'guided_json', /not JSON/],
