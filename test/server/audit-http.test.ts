@@ -193,7 +193,7 @@ const rejected: { name: string; path?: string; body: object; param: string; mess
   { name: 'logit_bias one token twice', body: { prompt: 'x', logit_bias: { 5: 1, '05': 2 } }, param: 'logit_bias', message: /names token 5 twice/ },
   { name: 'logit_bias too large', path: '/v1/chat/completions', body: { messages: user, logit_bias: Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [String(i), 1])) }, param: 'logit_bias', message: /at most 1024 tokens, got 1025/ },
   { name: 'logit_bias value not a number', body: { prompt: 'x', logit_bias: { 5: 'up' } }, param: 'logit_bias', message: /logit_bias/ },
-  { name: 'response_format xml', path: '/v1/chat/completions', body: { messages: user, response_format: { type: 'xml' } }, param: 'response_format', message: /response_format "xml" is not supported by this server; only "text", "json_object" or "json_schema" is/ },
+  { name: 'response_format xml', path: '/v1/chat/completions', body: { messages: user, response_format: { type: 'xml' } }, param: 'response_format', message: /response_format "xml" is not supported by this server; only "text", "json_object", "json_schema" or "structural_tag" is/ },
   { name: 'response_format json_schema without a schema (completions)', body: { prompt: 'x', response_format: { type: 'json_schema', json_schema: { name: 'x' } } }, param: 'response_format', message: /json_schema.schema must be a JSON Schema/ },
   // The fake engine here has no guided(): real guided decoding is test/e2e/guided.test.ts.
   { name: 'response_format json_object, an engine that cannot guide', path: '/v1/chat/completions', body: { messages: user, response_format: { type: 'json_object' } }, param: 'response_format', message: /response_format is not supported by this engine/ },
