@@ -35,7 +35,7 @@ function workerOptions(vocab: GuidedVocab): { filename: string; workerData: { vo
   // .ts, and worker threads get no TypeScript loader, so a small .mjs
   // bootstrap loads it through tsx's API (as the tokenizer's worker).
   if (!import.meta.url.endsWith('.ts')) return { filename: new URL('./check-worker.js', import.meta.url).href, workerData: { vocab } };
-  return { filename: new URL('./check-worker-dev.mjs', import.meta.url).href, workerData: { vocab, workerUrl: new URL('./check-worker.ts', import.meta.url).href } };
+  return { filename: new URL('../ts-worker-dev.mjs', import.meta.url).href, workerData: { vocab, workerUrl: new URL('./check-worker.ts', import.meta.url).href } };
 }
 
 interface Live {

@@ -30,7 +30,7 @@ function workerOptions(source: TokenizerSource): { filename: string; workerData:
   // bootstrap loads it through tsx's API.
   if (!import.meta.url.endsWith('.ts')) return { filename: new URL('./tokenize-worker.js', import.meta.url).href, workerData: source };
   return {
-    filename: new URL('./tokenize-worker-dev.mjs', import.meta.url).href,
+    filename: new URL('../ts-worker-dev.mjs', import.meta.url).href,
     workerData: { ...source, workerUrl: new URL('./tokenize-worker.ts', import.meta.url).href },
   };
 }
