@@ -2,7 +2,8 @@
 // src/guided/): OpenAI's response_format (and vLLM's structural_tag type of
 // it), and vLLM's fields for the same (guided_json / guided_choice /
 // guided_grammar / guided_regex, and structured_outputs, which newer vLLM
-// uses instead). At most one may be given. What is not served
+// uses instead), and llama.cpp's server's (grammar: GBNF, which xgrammar's
+// EBNF follows; json_schema). At most one may be given. What is not served
 // (whitespace_pattern) is a 400, not ignored.
 
 import type { GuideSpec } from '../engine/types.js';
@@ -16,6 +17,8 @@ export interface MaybeFormatted {
   guided_grammar?: unknown;
   guided_regex?: unknown;
   structured_outputs?: unknown;
+  grammar?: unknown;
+  json_schema?: unknown;
 }
 
 const given = (v: unknown): boolean => v !== undefined && v !== null;
@@ -150,8 +153,11 @@ export function outputFormat(body: MaybeFormatted): OutputFormat | null {
   if (given(body.guided_regex)) found.push(['guided_regex', regex(body.guided_regex, 'guided_regex')]);
   const so = structuredOutputs(body.structured_outputs);
   if (so !== null) found.push(['structured_outputs', so]);
+  // llama.cpp reads an empty grammar as none (its clients send "" by default).
+  if (given(body.grammar) && body.grammar !== '') found.push(['grammar', grammar(body.grammar, 'grammar')]);
+  if (given(body.json_schema)) found.push(['json_schema', { kind: 'json_schema', schema: schemaText(body.json_schema, 'json_schema', 'json_schema', true) }]);
   if (found.length > 1) {
-    throw badRequest(`Only one of response_format, guided_json, guided_choice, guided_grammar, guided_regex and structured_outputs may be given; got ${found.map(([f]) => f).join(', ')}.`, found[1][0]);
+    throw badRequest(`Only one of response_format, guided_json, guided_choice, guided_grammar, guided_regex, structured_outputs, grammar and json_schema may be given; got ${found.map(([f]) => f).join(', ')}.`, found[1][0]);
   }
   if (found.length === 0) return null;
   return { field: found[0][0], spec: found[0][1] };

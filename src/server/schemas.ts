@@ -49,6 +49,9 @@ const sampling = {
   guided_grammar: Type.Optional(Type.Unknown()),
   guided_regex: Type.Optional(Type.Unknown()),
   structured_outputs: Type.Optional(Type.Unknown()),
+  // llama.cpp's server's: a GBNF grammar, a JSON schema.
+  grammar: Type.Optional(Type.Unknown()),
+  json_schema: Type.Optional(Type.Unknown()),
 };
 
 export const CompletionBody = Type.Object({

@@ -2,7 +2,7 @@
 // a regular expression (guided_regex, structured_outputs.regex) and a
 // structural tag (response_format type "structural_tag", legacy with
 // structures + triggers or xgrammar's format; structured_outputs
-// .structural_tag as JSON text). A random-weight model held to each
+// .structural_tag as JSON text); and llama.cpp's grammar / json_schema. A random-weight model held to each
 // writes only what it allows, for a byte-level and a SentencePiece
 // vocabulary. And the grammar library's refusals: a source xgrammar
 // cannot take is a 400 with its reason, one that overflows its stack or
@@ -89,6 +89,14 @@ t.test('chat, streams, the other fields, errors and the library staying up', asy
   const asText = await postJson(live.url, '/v1/chat/completions', { ...chat, structured_outputs: { structural_tag: JSON.stringify({ type: 'structural_tag', format: { type: 'const_string', value: 'fixed text' } }) } });
   t.equal((asText.body as { choices: { message: { content: string } }[] }).choices[0].message.content, 'fixed text', 'structured_outputs.structural_tag as JSON text');
 
+  // llama.cpp's server's fields: grammar (GBNF) on chat, json_schema on completions; an empty grammar is none.
+  const gbnf = await postJson(live.url, '/v1/chat/completions', { ...chat, grammar: 'root ::= answer "."\nanswer ::= "yes" | "no"' });
+  t.match((gbnf.body as { choices: { message: { content: string } }[] }).choices[0].message.content, /^(yes|no)\.$/, 'grammar (llama.cpp\'s GBNF field) on chat');
+  const js = await postJson(live.url, '/v1/completions', { model: live.model, prompt: 'c', max_tokens: 60, temperature: 1, seed: 7, json_schema: COLOR });
+  t.same(Object.keys(JSON.parse((js.body as Completion).choices[0].text) as object), ['color'], 'json_schema (llama.cpp\'s field) on completions');
+  const none = await postJson(live.url, '/v1/completions', { model: live.model, prompt: 'c', max_tokens: 3, grammar: '' });
+  t.equal(none.status, 200, 'an empty grammar is none, as llama.cpp reads it');
+
   const post = async (body: object): Promise<{ status: number; body: Failure }> => {
     const r = await postJson(live.url, '/v1/completions', { model: live.model, prompt: 'hi', max_tokens: 4, ...body });
     return { status: r.status, body: r.body as Failure };
@@ -107,6 +115,9 @@ t.test('chat, streams, the other fields, errors and the library staying up', asy
     ['structural_tag text that is not JSON', { structured_outputs: { structural_tag: '{' } }, 'structured_outputs.structural_tag', /not JSON/],
     ['regex and choice at once', { structured_outputs: { regex: 'a', choice: ['a'] } }, 'structured_outputs', /takes one of json, json_object, choice, grammar, regex, structural_tag; got 2/],
     ['guided_regex beside response_format', { guided_regex: 'a', response_format: { type: 'json_object' } }, 'guided_regex', /Only one of .*got response_format, guided_regex/],
+    ['grammar beside json_schema', { grammar: 'root ::= "a"', json_schema: {} }, 'json_schema', /Only one of .*got grammar, json_schema/],
+    ['a GBNF grammar that does not parse', { grammar: 'root ::= "a' }, 'grammar', /^the grammar cannot be used: /],
+    ['json_schema that is not a schema', { json_schema: 3 }, 'json_schema', /must be a JSON Schema/],
   ];
   for (const [what, body, param, message] of bad) {
     const r = await post(body);
