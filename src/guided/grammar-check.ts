@@ -27,8 +27,8 @@ export const CHECK_TIMEOUT_MS = 5000;
 const START_TIMEOUT_MS = 60_000;
 /** Plain refusals (parse errors) a worker takes before it is retired. */
 export const MAX_REFUSALS = 32;
-/** libraryReason's words for a trap or an abort with nothing printed (xgrammar.ts). */
-const OVERFLOW = 'nested too deeply for xgrammar';
+/** What libraryReason (xgrammar.ts) says of a trap or an abort with nothing printed: the worker is spent. */
+export const OVERFLOW = 'nested too deeply for xgrammar';
 
 function workerOptions(vocab: GuidedVocab): { filename: string; workerData: { vocab: GuidedVocab; workerUrl?: string } } {
   // Built, the worker is check-worker.js. Run from source (tsx, tap) it is
@@ -80,7 +80,7 @@ export class GrammarChecker {
     };
     worker.on('error', forget);
     worker.on('exit', forget);
-    const ready = this.await(worker, (m) => (m as { ready?: boolean }).ready === true, START_TIMEOUT_MS, 'start').then((r) => r.reason);
+    const ready = this.waitFor(worker, (m) => (m as { ready?: boolean }).ready === true, START_TIMEOUT_MS, 'start').then((r) => r.reason);
     return { worker, ready, refusals: 0 };
   }
 
@@ -92,7 +92,7 @@ export class GrammarChecker {
       return startFailed;
     }
     const id = this.nextId++;
-    const reply = this.await(live.worker, (m) => (m as CheckReply).id === id, this.timeoutMs, 'compile');
+    const reply = this.waitFor(live.worker, (m) => (m as CheckReply).id === id, this.timeoutMs, 'compile');
     live.worker.postMessage({ id, key } satisfies CheckRequest);
     const { reason, broken } = await reply;
     if (reason === null) return null;
@@ -103,7 +103,7 @@ export class GrammarChecker {
   }
 
   /** The worker's first message that `match`es, its exit, its error or the time limit, whichever comes first. */
-  private await(worker: Worker, match: (m: unknown) => boolean, ms: number, what: 'start' | 'compile'): Promise<{ reason: string | null; broken: boolean }> {
+  private waitFor(worker: Worker, match: (m: unknown) => boolean, ms: number, what: 'start' | 'compile'): Promise<{ reason: string | null; broken: boolean }> {
     return new Promise((resolve) => {
       const finish = (reason: string | null, broken: boolean): void => {
         clearTimeout(timer);

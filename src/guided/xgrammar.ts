@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type * as Xg from '@mlc-ai/web-xgrammar';
-import { GrammarChecker } from './grammar-check.js';
+import { GrammarChecker, OVERFLOW } from './grammar-check.js';
 
 type XgModule = typeof Xg;
 
@@ -96,7 +96,7 @@ function libraryReason(lines: readonly string[], err: unknown): string {
   // A trap, or an abort with nothing printed: its stack overflowed and ran
   // into memory or code it should not (grammar-check.ts).
   if ((err instanceof Error && err.name === 'RuntimeError') || (err instanceof RangeError && /call stack/.test(message))) {
-    return `it is nested too deeply for xgrammar (its stack overflowed: ${message.replace(/\. Build with .*$/, '')})`;
+    return `it is ${OVERFLOW} (its stack overflowed: ${message.replace(/\. Build with .*$/, '')})`;
   }
   return message;
 }
@@ -140,13 +140,13 @@ export type GuideSpec =
   | { kind: 'structural_tag'; tag: string };
 
 /** The legacy structural tag (vLLM's response_format with `structures` and `triggers`). */
-export interface LegacyStructuralTag {
+interface LegacyStructuralTag {
   structures: { begin: string; schema: unknown; end: string }[];
   triggers: string[];
 }
 
 /** Whether parsed structural-tag JSON is the legacy form (it has `structures`). */
-export function isLegacyStructuralTag(v: unknown): v is LegacyStructuralTag {
+function isLegacyStructuralTag(v: unknown): v is LegacyStructuralTag {
   return typeof v === 'object' && v !== null && 'structures' in v;
 }
 

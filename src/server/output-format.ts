@@ -55,7 +55,7 @@ const isText = (v: unknown): v is string => typeof v === 'string' && v !== '';
 function structuralTag(o: Record<string, unknown>, field: string, what: string): GuideSpec {
   if (given(o.structures)) {
     const { structures, triggers } = o;
-    const ok = (st: unknown): boolean => isRecord(st) && isText(st.begin) && typeof st.end === 'string' && (isRecord(st.schema) || typeof st.schema === 'boolean');
+    const ok = (st: unknown): boolean => isRecord(st) && isText(st.begin) && typeof st.end === 'string' && isSchema(st.schema);
     if (!Array.isArray(structures) || structures.length === 0 || !structures.every(ok)) {
       throw badRequest(`${what} structures must be a non-empty list of {"begin", "schema", "end"} (begin a non-empty string, schema a JSON Schema object).`, field);
     }
@@ -71,19 +71,29 @@ function structuralTag(o: Record<string, unknown>, field: string, what: string):
   return { kind: 'structural_tag', tag: JSON.stringify({ type: 'structural_tag', format: o.format }) };
 }
 
+/** A field vLLM takes as JSON text or as the value itself: the value. */
+function jsonValue(v: unknown, field: string, what: string): unknown {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    throw badRequest(`${what} is a string that is not JSON.`, field);
+  }
+}
+
+/** A JSON Schema's shape: an object, or true / false. */
+const isSchema = (v: unknown): boolean => isRecord(v) || typeof v === 'boolean';
+
 /** A JSON Schema given as an object (or true/false), or as its JSON text (vLLM's guided_json takes both). */
 function schemaText(v: unknown, field: string, what: string, textOk = false): string {
-  if (textOk && typeof v === 'string') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(v);
-    } catch {
-      throw badRequest(`${what} is a string that is not JSON.`, field);
-    }
-    return schemaText(parsed, field, what);
-  }
-  if (!isRecord(v) && typeof v !== 'boolean') throw badRequest(`${what} must be a JSON Schema (an object).`, field);
-  return JSON.stringify(v);
+  const value = textOk ? jsonValue(v, field, what) : v;
+  if (!isSchema(value)) throw badRequest(`${what} must be a JSON Schema (an object).`, field);
+  return JSON.stringify(value);
+}
+
+/** A field that is a JSON Schema, as an object or as JSON text. */
+function jsonSchema(v: unknown, field: string, what = field): GuideSpec {
+  return { kind: 'json_schema', schema: schemaText(v, field, what, true) };
 }
 
 function choice(v: unknown, field: string): GuideSpec {
@@ -105,14 +115,7 @@ function regex(v: unknown, field: string): GuideSpec {
 
 /** structured_outputs.structural_tag: vLLM takes it as JSON text; an object is taken too. */
 function structuralTagField(v: unknown, field: string): GuideSpec {
-  let o = v;
-  if (typeof v === 'string') {
-    try {
-      o = JSON.parse(v);
-    } catch {
-      throw badRequest(`${field} is a string that is not JSON.`, field);
-    }
-  }
+  const o = jsonValue(v, field, field);
   if (!isRecord(o)) throw badRequest(`${field} must be a structural tag (JSON text or an object).`, field);
   return structuralTag(o, field, field);
 }
@@ -125,7 +128,7 @@ function structuredOutputs(so: unknown): GuideSpec | null {
   const field = 'structured_outputs';
   if (!isRecord(so)) throw badRequest(`${field} must be an object with one of ${SO_KINDS}.`, field);
   const specs: GuideSpec[] = [];
-  if (given(so.json)) specs.push({ kind: 'json_schema', schema: schemaText(so.json, field, `${field}.json`, true) });
+  if (given(so.json)) specs.push(jsonSchema(so.json, field, `${field}.json`));
   if (so.json_object === true) specs.push({ kind: 'json_object' });
   if (given(so.choice)) specs.push(choice(so.choice, `${field}.choice`));
   if (given(so.grammar)) specs.push(grammar(so.grammar, `${field}.grammar`));
@@ -147,7 +150,7 @@ export function outputFormat(body: MaybeFormatted): OutputFormat | null {
   const found: [string, GuideSpec][] = [];
   const rf = responseFormat(body.response_format);
   if (rf !== null) found.push(['response_format', rf]);
-  if (given(body.guided_json)) found.push(['guided_json', { kind: 'json_schema', schema: schemaText(body.guided_json, 'guided_json', 'guided_json', true) }]);
+  if (given(body.guided_json)) found.push(['guided_json', jsonSchema(body.guided_json, 'guided_json')]);
   if (given(body.guided_choice)) found.push(['guided_choice', choice(body.guided_choice, 'guided_choice')]);
   if (given(body.guided_grammar)) found.push(['guided_grammar', grammar(body.guided_grammar, 'guided_grammar')]);
   if (given(body.guided_regex)) found.push(['guided_regex', regex(body.guided_regex, 'guided_regex')]);
@@ -155,7 +158,7 @@ export function outputFormat(body: MaybeFormatted): OutputFormat | null {
   if (so !== null) found.push(['structured_outputs', so]);
   // llama.cpp reads an empty grammar as none (its clients send "" by default).
   if (given(body.grammar) && body.grammar !== '') found.push(['grammar', grammar(body.grammar, 'grammar')]);
-  if (given(body.json_schema)) found.push(['json_schema', { kind: 'json_schema', schema: schemaText(body.json_schema, 'json_schema', 'json_schema', true) }]);
+  if (given(body.json_schema)) found.push(['json_schema', jsonSchema(body.json_schema, 'json_schema')]);
   if (found.length > 1) {
     throw badRequest(`Only one of response_format, guided_json, guided_choice, guided_grammar, guided_regex, structured_outputs, grammar and json_schema may be given; got ${found.map(([f]) => f).join(', ')}.`, found[1][0]);
   }
