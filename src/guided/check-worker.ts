@@ -3,7 +3,8 @@
 // sent once and says whether the library took it. A source the library
 // refuses may leave this instance broken (its WebAssembly stack pointer is
 // not restored after a throw or a trap), so the main thread retires the
-// worker after every refusal and never compiles a refused source itself.
+// worker after an overflow, a timeout or MAX_REFUSALS refusals, and never
+// compiles a refused source itself.
 import { parentPort, workerData } from 'node:worker_threads';
 import { GuideFactory, type GuidedVocab } from './xgrammar.js';
 

@@ -20,6 +20,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CheckReply, CheckRequest } from './check-worker.js';
 import type { GuidedVocab } from './xgrammar.js';
+import { workerEntry } from '../worker-entry.js';
 
 /** How long a source may take to compile in the worker (a large schema takes ~0.1-1.5 s). */
 export const CHECK_TIMEOUT_MS = 5000;
@@ -29,14 +30,6 @@ const START_TIMEOUT_MS = 60_000;
 export const MAX_REFUSALS = 32;
 /** What libraryReason (xgrammar.ts) says of a trap or an abort with nothing printed: the worker is spent. */
 export const OVERFLOW = 'nested too deeply for xgrammar';
-
-function workerOptions(vocab: GuidedVocab): { filename: string; workerData: { vocab: GuidedVocab; workerUrl?: string } } {
-  // Built, the worker is check-worker.js. Run from source (tsx, tap) it is
-  // .ts, and worker threads get no TypeScript loader, so a small .mjs
-  // bootstrap loads it through tsx's API (as the tokenizer's worker).
-  if (!import.meta.url.endsWith('.ts')) return { filename: new URL('./check-worker.js', import.meta.url).href, workerData: { vocab } };
-  return { filename: new URL('../ts-worker-dev.mjs', import.meta.url).href, workerData: { vocab, workerUrl: new URL('./check-worker.ts', import.meta.url).href } };
-}
 
 interface Live {
   worker: Worker;
@@ -70,7 +63,7 @@ export class GrammarChecker {
   }
 
   private spawn(): Live {
-    const { filename, workerData } = workerOptions(this.vocab);
+    const { filename, workerData } = workerEntry(import.meta.url, 'check-worker', { vocab: this.vocab });
     const worker = new Worker(new URL(filename), { workerData });
     worker.unref(); // never what keeps the process alive; close() stops it
     // An idle worker's error or exit (no check waiting) must not go unheard:

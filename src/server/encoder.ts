@@ -7,6 +7,7 @@
 
 import { Piscina } from 'piscina';
 import type { TokenizerApi } from '../engine/types.js';
+import { workerEntry } from '../worker-entry.js';
 
 /** Which module's loadTokenizer(arg) builds the worker's tokenizer (a file URL and its argument). */
 export interface TokenizerSource {
@@ -24,17 +25,6 @@ export interface Encoder {
 /** ~4 chars a token: below ~2k tokens, encoding inline takes a few ms at most. */
 export const DEFAULT_OFFLOAD_CHARS = 8192;
 
-function workerOptions(source: TokenizerSource): { filename: string; workerData: TokenizerSource & { workerUrl?: string } } {
-  // Built, the worker is tokenize-worker.js. Run from source (tsx, tap) it is
-  // .ts, and worker threads get no TypeScript loader, so a small .mjs
-  // bootstrap loads it through tsx's API.
-  if (!import.meta.url.endsWith('.ts')) return { filename: new URL('./tokenize-worker.js', import.meta.url).href, workerData: source };
-  return {
-    filename: new URL('../ts-worker-dev.mjs', import.meta.url).href,
-    workerData: { ...source, workerUrl: new URL('./tokenize-worker.ts', import.meta.url).href },
-  };
-}
-
 export function createEncoder(
   tokenizer: TokenizerApi,
   source: TokenizerSource | null,
@@ -44,7 +34,7 @@ export function createEncoder(
   if (source === null) {
     return { encode: (text, add) => Promise.resolve(tokenizer.encode(text, add)), offloaded: () => 0, close: () => Promise.resolve() };
   }
-  const pool = new Piscina({ ...workerOptions(source), minThreads: 1, maxThreads: 1, idleTimeout: Infinity });
+  const pool = new Piscina({ ...workerEntry(import.meta.url, 'tokenize-worker', source), minThreads: 1, maxThreads: 1, idleTimeout: Infinity });
   // A worker that cannot load the tokenizer must not take the server down:
   // remember why and encode inline from then on.
   let broken: unknown = null;
