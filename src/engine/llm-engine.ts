@@ -13,6 +13,7 @@ import { ProgressWatch } from './progress.js';
 import { RequestTable } from './request-table.js';
 import { mixSeed } from './seeds.js';
 import { ChoiceState, RequestState, tokenLogprob } from './request-state.js';
+import { ThinkingBudget } from './thinking-budget.js';
 import type {
   Engine,
   EngineEvents,
@@ -147,7 +148,8 @@ export class LlmEngine implements Engine {
     for (let i = 0; i < params.n; i++) {
       const schedId = params.n === 1 ? requestId : `${requestId}#${i}`;
       const seed = params.n === 1 ? base : mixSeed(base, i);
-      state.choices.push(new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null, disallowed));
+      const budget = params.thinkingBudget ? new ThinkingBudget(params.thinkingBudget, promptIds, this.model.vocabSize) : null;
+      state.choices.push(new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null, disallowed, budget));
     }
     this.table.add(state);
     for (const c of state.choices) {
@@ -299,7 +301,8 @@ export class LlmEngine implements Engine {
     const tStart = performance.now();
     const want = this.opts.numSchedulerSteps ?? 'auto';
     // Running requests are the step's tokens when it can be a burst (all decodes).
-    const numSteps = this.guides.active ? 1 : want === 'auto' ? this.runner.stepsFor(Math.max(1, this.scheduler.numRunning()), MAX_AUTO_STEPS) : want;
+    const steps = this.guides.active ? 1 : want === 'auto' ? this.runner.stepsFor(Math.max(1, this.scheduler.numRunning()), MAX_AUTO_STEPS) : want;
+    const numSteps = Math.min(steps, this.table.stepCap()); // a thinking budget's forced token starts a call
     const out = this.scheduler.schedule({ numSteps });
     for (const f of out.failed) this.table.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
     if (out.seqs.length === 0) {

@@ -96,6 +96,12 @@ export function resolveSamplingParams(
     // Both would need two kinds of bans at once within a multi-step call.
     check(p.minTokens === 0, 'allowed_token_ids', 'allowed_token_ids cannot be combined with min_tokens');
   }
+  const budget = p.thinkingBudget ?? null;
+  if (budget !== null) {
+    check(isInt(budget.tokens) && budget.tokens >= 0, 'thinking_token_budget', `thinking_token_budget must be an integer >= 0, got ${budget.tokens}`);
+    const tag = (ids: readonly number[]): boolean => ids.length > 0 && ids.every((t) => isInt(t) && t >= 0 && t < vocabSize);
+    check(tag(budget.start) && tag(budget.end), 'thinking_token_budget', `the thinking tags must be non-empty lists of token ids in [0, ${vocabSize})`);
+  }
   if (p.topK === -1) p.topK = 0;
   return p;
 }

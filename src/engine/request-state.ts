@@ -4,6 +4,7 @@
 import { AsyncQueue } from './async-queue.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
 import { logitBiasArrays } from './params.js';
+import type { ThinkingBudget } from './thinking-budget.js';
 import type { PromptRows, SeqSampling, StepResult } from '../runner/runner.js';
 import type {
   ChoiceDelta,
@@ -49,6 +50,8 @@ export class ChoiceState {
     readonly guide: TokenGuide | null = null,
     /** The ids allowed_token_ids leaves out (shared by the request's choices); null when it is not given. */
     private readonly disallowed: readonly number[] | null = null,
+    /** thinking_token_budget: when it forces the closing tags, they are all the step may sample. */
+    readonly budget: ThinkingBudget | null = null,
   ) {
     const p = parent.params;
     this.detok = new IncrementalDetokenizer(tok, parent.promptTokenIds, p.skipSpecialTokens, p.stop, p.includeStopStrInOutput);
@@ -83,6 +86,7 @@ export class ChoiceState {
   append(tok: number, now: number, logprob: TokenLogprob | null): number {
     const st = this.parent;
     this.outputTokenIds.push(tok);
+    this.budget?.book(tok);
     this.pendingTokens.push(tok);
     if (logprob !== null) this.pendingLogprobs.push(logprob);
     st.numGenerated++;
@@ -101,10 +105,17 @@ export class ChoiceState {
    * exists (for the next banSteps tokens of a multi-step call).
    * allowed_token_ids: every other id, at every step (neither a guide nor
    * min_tokens comes with it).
+   * A spent thinking_token_budget overrides them all for the step that
+   * closes the block (the engine runs one step then), unless a grammar
+   * rejects the closing tag: the grammar wins and forcing stops.
    */
   updateBanned(): void {
     const p = this.parent.params;
-    if (this.disallowed !== null) {
+    const forced = this.budget?.forced() ?? null;
+    if (forced !== null && (this.guide === null || !this.guide.rejected().includes(forced))) {
+      this.sampling.banned = this.budget?.forcedBans() ?? [];
+      this.sampling.banSteps = 1;
+    } else if (this.disallowed !== null) {
       if (this.sampling.banned !== this.disallowed) {
         this.sampling.banned = this.disallowed;
         delete this.sampling.banSteps;

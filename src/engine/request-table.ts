@@ -11,6 +11,8 @@ import type { EngineLogger, FinishReason, FinishedRequestInfo } from './types.js
 export class RequestTable {
   private readonly requests = new Map<string, RequestState>();
   private readonly choicesBySchedId = new Map<string, ChoiceState>();
+  /** Live choices with a thinking_token_budget (stepCap). */
+  private readonly budgeted = new Set<ChoiceState>();
 
   /** `onFinished` gets each retired request's timings (the metrics). */
   constructor(
@@ -33,10 +35,21 @@ export class RequestTable {
     return this.choicesBySchedId.get(schedId);
   }
 
+  /**
+   * The most steps one call may run without passing a point where a live
+   * choice's thinking budget forces a token (at least 1; Infinity: no limit).
+   */
+  stepCap(): number {
+    let cap = Infinity;
+    for (const c of this.budgeted) cap = Math.min(cap, Math.max(1, c.budget?.freeSteps() ?? Infinity));
+    return cap;
+  }
+
   /** Registers a request whose choices are built; their guides become live. */
   add(state: RequestState): void {
     for (const c of state.choices) {
       this.guides.adopt(c.guide);
+      if (c.budget !== null) this.budgeted.add(c);
       this.choicesBySchedId.set(c.schedId, c);
     }
     this.requests.set(state.requestId, state);
@@ -46,6 +59,7 @@ export class RequestTable {
     c.finishReason = reason;
     c.stopReason = stopReason;
     this.guides.release(c.guide);
+    this.budgeted.delete(c);
     this.scheduler.finish(c.schedId, reason);
     this.choicesBySchedId.delete(c.schedId);
   }
@@ -99,6 +113,7 @@ export class RequestTable {
         for (const c of st.choices) {
           c.reported = true;
           this.guides.release(c.guide);
+          this.budgeted.delete(c);
           this.choicesBySchedId.delete(c.schedId);
         }
         this.requests.delete(st.requestId);

@@ -2,8 +2,10 @@
 // reaches below this file (scheduler, runner, native).
 
 import type { GuideSpec, TokenGuide, TokenizerVocab } from '../guided/xgrammar.js';
+import type { ThinkingBudgetSpec } from './thinking-budget.js';
 
 export type { GuideSpec, TokenGuide } from '../guided/xgrammar.js';
+export type { ThinkingBudgetSpec } from './thinking-budget.js';
 
 export type FinishReason = 'stop' | 'length' | 'abort';
 
@@ -50,6 +52,12 @@ export interface SamplingParams {
    * banned at every step). null or absent: any.
    */
   allowedTokenIds?: readonly number[] | null;
+  /**
+   * vLLM's thinking_token_budget: at most `tokens` tokens inside the first
+   * thinking block, then its closing tags are forced (thinking-budget.ts).
+   * The server gives the tags (the reasoning parser's). null or absent: no limit.
+   */
+  thinkingBudget?: ThinkingBudgetSpec | null;
 }
 
 /** Entries a logit_bias may hold. */

@@ -103,6 +103,14 @@ export function thinkingKwargs(thinking: unknown): Record<string, unknown> | nul
   throw badRequest('thinking must be {"type": "enabled", "budget_tokens": N}, {"type": "adaptive"} or {"type": "disabled"}.', 'thinking');
 }
 
+/** thinking.budget_tokens of {"type": "enabled"} (a whole number), else null; thinkingKwargs checks the rest. */
+export function thinkingBudget(thinking: unknown): number | null {
+  if (!isRecord(thinking) || thinking.type !== 'enabled' || thinking.budget_tokens === undefined || thinking.budget_tokens === null) return null;
+  const n = thinking.budget_tokens;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw badRequest(`thinking.budget_tokens must be an integer, got ${JSON.stringify(n)}.`, 'thinking.budget_tokens');
+  return n;
+}
+
 /** output_config.format (Anthropic's structured outputs): {"type": "json_schema", "schema"} holds the answer to that JSON Schema; effort is not applied. */
 export function anthropicOutputFormat(config: unknown): OutputFormat | null {
   if (config === undefined || config === null) return null;

@@ -115,6 +115,23 @@ export function thinkingTokenIds(tokenizer: { encode(text: string, addSpecialTok
   return ids;
 }
 
+const tagIds = new WeakMap<object, { start: number[]; end: number[] }>();
+
+/** <think> and </think> as `tokenizer` writes them (one or more tokens each): what a thinking budget watches. */
+export function thinkingTags(tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): { start: number[]; end: number[] } {
+  let tags = tagIds.get(tokenizer);
+  if (tags === undefined) {
+    tags = { start: tokenizer.encode(OPEN, false), end: tokenizer.encode(CLOSE, false) };
+    tagIds.set(tokenizer, tags);
+  }
+  return tags;
+}
+
+/** The tags a thinking budget counts between when the server reads thoughts (a reasoning parser), else null. */
+export function budgetTags(parser: ReasoningParserName | null, tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): { start: number[]; end: number[] } | null {
+  return parser === null ? null : thinkingTags(tokenizer);
+}
+
 /**
  * The parser a chat template asks for: one that writes <think> blocks
  * (Qwen3, QwQ, DeepSeek-R1) gets the <think> reader; null otherwise.

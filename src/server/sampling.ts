@@ -31,8 +31,12 @@ export interface SamplingFields {
   logit_bias?: Record<string, number> | null;
   prompt_logprobs?: number | null;
   allowed_token_ids?: number[] | null;
+  thinking_token_budget?: number | null;
   stream?: boolean | null;
 }
+
+/** The tags a thinking budget counts between (the reasoning parser's, as token ids), or null: the server reads no thoughts for this model. */
+export type ThinkingTags = { start: number[]; end: number[] } | null;
 
 function check(ok: boolean, param: string, message: string): void {
   if (!ok) throw badRequest(message, param);
@@ -44,7 +48,17 @@ function check(ok: boolean, param: string, message: string): void {
  */
 export function toSamplingParams(
   body: SamplingFields,
-  opts: { vocabSize: number; logprobs: number | null; maxTokensField?: number | null; logprobsParam?: string; promptLogprobs?: number | null },
+  opts: {
+    vocabSize: number;
+    logprobs: number | null;
+    maxTokensField?: number | null;
+    logprobsParam?: string;
+    promptLogprobs?: number | null;
+    /** Where thinking_token_budget can apply (absent: the field is refused). */
+    thinkingTags?: ThinkingTags;
+    /** The field the budget came in, for its errors (Anthropic's thinking.budget_tokens). */
+    budgetParam?: string;
+  },
 ): { params: Omit<SamplingParams, 'maxTokens'>; maxTokens: number | null } {
   const maxTokens = opts.maxTokensField ?? body.max_tokens ?? null;
   const n = body.n ?? 1;
@@ -95,6 +109,18 @@ export function toSamplingParams(
     });
   }
 
+  const budget = body.thinking_token_budget ?? null;
+  const budgetParam = opts.budgetParam ?? 'thinking_token_budget';
+  const tags = opts.thinkingTags ?? null;
+  if (budget !== null) {
+    check(budget >= 0, budgetParam, `${budgetParam} must be a non-negative integer, got ${budget}.`);
+    check(
+      tags !== null,
+      budgetParam,
+      `${budgetParam} needs a reasoning model: this server reads no <think> blocks for this model (its chat template writes none, or --reasoning-parser is none).`,
+    );
+  }
+
   return {
     maxTokens,
     params: {
@@ -118,6 +144,7 @@ export function toSamplingParams(
       logitBias: bias === null || Object.keys(bias).length === 0 ? null : bias,
       promptLogprobs: promptLogprobs >= 0 ? promptLogprobs : null,
       allowedTokenIds: body.allowed_token_ids ?? null,
+      thinkingBudget: budget !== null && tags !== null ? { tokens: budget, start: tags.start, end: tags.end } : null,
     },
   };
 }

@@ -38,6 +38,8 @@ const sampling = {
   truncate_prompt_tokens: Nullable(Type.Integer()),
   // vLLM's: only these token ids may be sampled.
   allowed_token_ids: Nullable(Type.Array(Type.Integer())),
+  // vLLM's: at most N tokens inside the first <think> block, then </think> is forced.
+  thinking_token_budget: Nullable(Type.Integer()),
   // vLLM's: logprob tokens written as "token_id:N".
   return_tokens_as_token_ids: Nullable(Type.Boolean()),
   // Keys are token ids as strings (JSON objects have no other); checked in sampling.ts.
@@ -126,6 +128,7 @@ export const RESPONSES_SAMPLING = [
   'priority',
   'logit_bias',
   'allowed_token_ids',
+  'thinking_token_budget',
 ] as const;
 
 /** POST /v1/responses: OpenAI's fields and vLLM's extra sampling fields; the items are checked in responses-input.ts. */

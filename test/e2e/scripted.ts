@@ -1,7 +1,9 @@
 // A live server whose "model" writes exactly the text a test gives it:
 // the real server, engine, scheduler and Qwen3 tokenizer (its template asks
 // for <tool_call> blocks and writes <think> ones) over a scripted forward,
-// since a random-weight model never writes a call or a thought.
+// since a random-weight model never writes a call or a thought. A step that
+// bans every token but one (a thinking budget's forced tag) gets that one;
+// other bans are noted (violations) and the script is written anyway.
 import type { Test } from 'tap';
 import OpenAI from 'openai';
 import { pino } from 'pino';
@@ -13,6 +15,13 @@ import { createScheduler } from '../../src/scheduler/scheduler.js';
 import { buildServer } from '../../src/server/app.js';
 import { fixtureModel } from '../fixtures/models.js';
 import { quiet } from './helpers.js';
+
+/** The one id an ascending ban list of all but one leaves. */
+function onlyAllowed(banned: Int32Array): number {
+  let id = 0;
+  while (id < banned.length && banned[id] === id) id++;
+  return id;
+}
 
 /** `tokenizerDir`: another tokenizer than the Qwen3 fixture's. */
 export async function startScripted(t: Test, config: Partial<ServeConfig> = {}, tokenizerDir?: string) {
@@ -40,7 +49,11 @@ export async function startScripted(t: Test, config: Partial<ServeConfig> = {}, 
         bySeed.set(key, seq);
       }
       sampled[i] = seq.tokens[a.seqLens[i] - seq.promptLen] ?? eos[0];
-      if (a.bannedTokens.subarray(a.bannedStart[i], a.bannedStart[i + 1]).includes(sampled[i])) violations.push(sampled[i]);
+      const banned = a.bannedTokens.subarray(a.bannedStart[i], a.bannedStart[i + 1]);
+      if (!banned.includes(sampled[i])) continue;
+      // Every id but one banned (a thinking budget's forced tag): any sampler writes that one.
+      if (banned.length === vocabSize - 1) sampled[i] = onlyAllowed(banned);
+      else violations.push(sampled[i]);
     }
     return Promise.resolve({ sampled, logprob: new Float32Array(S).fill(-0.25), topN: 0, topIds: new Int32Array(0), topLogprobs: new Float32Array(0) });
   };
@@ -63,5 +76,5 @@ export async function startScripted(t: Test, config: Partial<ServeConfig> = {}, 
   const writes = (text: string): void => {
     script = tokenizer.encode(text, false);
   };
-  return { client, writes, engine, url, violations };
+  return { client, writes, engine, url, violations, tokenizer };
 }

@@ -6,6 +6,7 @@ import type { TokenLogprob } from '../../engine/types.js';
 import { chatEnding, toChatMessages } from '../chat-template.js';
 import { checkModel, newId, unixNow, type ServerContext } from '../context.js';
 import { chatLogprobs, logprobsAsSent, vllmPromptLogprobs } from '../logprobs.js';
+import { budgetTags } from '../reasoning.js';
 import { toSamplingParams } from '../sampling.js';
 import { ChatBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
@@ -32,6 +33,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       logprobs: wantLogprobs ? topN : null,
       logprobsParam: 'top_logprobs',
       maxTokensField: body.max_completion_tokens ?? body.max_tokens ?? null,
+      thinkingTags: budgetTags(ctx.reasoningParser, engine.tokenizer),
     });
     const id = newId('chatcmpl');
     const { run, started, how, guided } = await startChat(ctx, reply, {

@@ -9,6 +9,7 @@ import { appendCompletionLogprobs, appendPromptLogprobs, emptyCompletionLogprobs
 import { badRequest } from '../errors.js';
 import { RouteRun } from '../outcome.js';
 import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens, truncatePrompt } from '../prompt.js';
+import { budgetTags } from '../reasoning.js';
 import { toSamplingParams } from '../sampling.js';
 import { CompletionBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
@@ -38,6 +39,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
       vocabSize: engine.model.vocabSize,
       logprobs: topN,
       promptLogprobs: echo && topN !== null ? topN : null,
+      thinkingTags: budgetTags(ctx.reasoningParser, engine.tokenizer),
       ...(promptOnly ? { maxTokensField: 1 } : {}),
     });
     const prompts = promptList(body.prompt);

@@ -14,7 +14,8 @@ import { checkModel, type ServerContext } from '../context.js';
 import { toHttpError } from '../error-map.js';
 import { isRecord } from '../../is-record.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
-import { anthropicMessages, anthropicOutputFormat, anthropicToolChoice, anthropicTools, rejectUnservedMessageFields, thinkingKwargs } from '../messages-input.js';
+import { anthropicMessages, anthropicOutputFormat, anthropicToolChoice, anthropicTools, rejectUnservedMessageFields, thinkingBudget, thinkingKwargs } from '../messages-input.js';
+import { budgetTags } from '../reasoning.js';
 import { messageId, MessageWriter, stopReason, type MessageEvent, type MessageUsage } from '../messages-output.js';
 import { toSamplingParams } from '../sampling.js';
 import { CountTokensBody, MessagesBody } from '../schemas.js';
@@ -61,9 +62,12 @@ export const messagesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }>
     const body = request.body;
     checkModel(ctx, body.model);
     rejectUnservedMessageFields(body);
+    // thinking.budget_tokens holds where the server reads thoughts; a model without them has none to limit.
+    const tags = budgetTags(ctx.reasoningParser, engine.tokenizer);
+    const budget = tags === null ? null : thinkingBudget(body.thinking);
     const { params, maxTokens } = toSamplingParams(
-      { temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences },
-      { vocabSize: engine.model.vocabSize, logprobs: null, maxTokensField: body.max_tokens },
+      { temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences, thinking_token_budget: budget },
+      { vocabSize: engine.model.vocabSize, logprobs: null, maxTokensField: body.max_tokens, thinkingTags: tags, budgetParam: 'thinking.budget_tokens' },
     );
     const choice = anthropicToolChoice(body.tool_choice);
     const plan = toolPlan({ tools: anthropicTools(body.tools), tool_choice: choice.tool_choice, parallel_tool_calls: choice.parallel_tool_calls }, ctx.toolParser);

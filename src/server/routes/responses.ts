@@ -11,7 +11,7 @@ import { toChatMessages } from '../chat-template.js';
 import { checkModel, unixNow, type ServerContext } from '../context.js';
 import { badRequest, HttpError } from '../errors.js';
 import { chatLogprobs, type ChatTokenLogprob } from '../logprobs.js';
-import { thinkingTokenIds } from '../reasoning.js';
+import { budgetTags, thinkingTokenIds } from '../reasoning.js';
 import { chatToolChoice, chatTools, includesLogprobs, inputItems, rejectUnservedResponseFields, responsesMessages, textFormat } from '../responses-input.js';
 import type { ResponseStore } from '../responses-store.js';
 import { itemId, ResponseWriter, type ResponseEvent, type ResponseUsage } from '../responses-output.js';
@@ -45,6 +45,7 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       logprobs: wantLogprobs ? topN : null,
       logprobsParam: 'top_logprobs',
       maxTokensField: body.max_output_tokens ?? null,
+      thinkingTags: budgetTags(ctx.reasoningParser, engine.tokenizer),
     });
     // The conversation so far: a stored previous response's (instructions are not carried over, as OpenAI's).
     const store = ctx.responses;
