@@ -28,7 +28,7 @@ export const ERRORS = {
     status: 404,
     type: 'not_found_error',
     template: 'Response %s not found: %s',
-    doc: 'GET or DELETE /v1/responses/{id} of a response not kept: none are unless --responses-store-size is set, and then only the newest N that were created with store not false and not deleted.',
+    doc: 'GET or DELETE /v1/responses/{id} (or GET its input_items) of a response not kept: none are unless --responses-store-size is set, and then only the newest N that were created with store not false and not deleted.',
   },
   request_timeout: { status: 408, type: 'timeout_error', template: 'The request took longer than %d s and was aborted', doc: 'The request ran past --request-timeout; it was aborted and its KV blocks freed.' },
   body_too_large: { status: 413, type: 'invalid_request_error', template: 'The request body is larger than %d bytes', doc: 'The body exceeded --max-body-size.' },

@@ -10,7 +10,7 @@ import type { ChatRead } from './chat-output.js';
 import type { ChatTokenLogprob } from './logprobs.js';
 import type { ToolCall } from './tool-parsers.js';
 
-export const itemId = (prefix: 'resp' | 'msg' | 'rs' | 'fc'): string => `${prefix}_${randomBytes(16).toString('hex')}`;
+export const itemId = (prefix: 'resp' | 'msg' | 'rs' | 'fc' | 'fco'): string => `${prefix}_${randomBytes(16).toString('hex')}`;
 
 type Status = 'in_progress' | 'completed' | 'incomplete';
 

@@ -9,6 +9,8 @@ export interface StoredResponse {
   response: Record<string, unknown>;
   /** The conversation as Responses input items: the earlier ones', this input's, then this output. */
   items: unknown[];
+  /** How many of `items` the response was generated from (GET .../input_items): all but its output. */
+  inputCount: number;
 }
 
 export class ResponseStore {

@@ -266,6 +266,28 @@ t.test('--responses-store-size: previous_response_id continues a conversation; G
   t.equal(got.id, r1.id);
   t.same(got.output, r1.output, 'GET returns the stored response');
 
+  // The items r2 was generated from: r1's input and output, then its own input; newest first by default.
+  const asc = await client.responses.inputItems.list(r2.id, { order: 'asc' });
+  const shape = (i: OpenAI.Responses.ResponseItem): string => (i.type === 'message' ? `${i.role}:${i.content.map((c) => (c as { text?: string }).text ?? '').join('')}` : String(i.type));
+  t.same(asc.data.map(shape), ['user:First question', ...r1.output.map((o) => shape(o as OpenAI.Responses.ResponseItem)), 'user:Second question']);
+  t.same(asc.data.slice(1, -1).map((i) => i.id), r1.output.map((o) => o.id), 'r1\'s output items keep their ids');
+  t.ok(asc.data.every((i) => typeof i.id === 'string' && i.id !== ''), 'every item has an id');
+  t.match(asc.data[0], { type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_text', text: 'First question' }] });
+  const desc = await client.responses.inputItems.list(r2.id);
+  t.same(desc.data.map((i) => i.id), asc.data.map((i) => i.id).reverse(), 'desc by default, the same ids');
+  const paged: string[] = [];
+  for await (const item of client.responses.inputItems.list(r2.id, { limit: 1 })) paged.push(item.id);
+  t.same(paged, desc.data.map((i) => i.id), 'the SDK pages through them one at a time (after, has_more)');
+  const last = asc.data[asc.data.length - 1].id;
+  const before = (await (await fetch(new URL(`/v1/responses/${r2.id}/input_items?order=asc&before=${last}&limit=2`, kept.url))).json()) as { data: { id: string }[]; has_more: boolean };
+  t.same([before.data.map((i) => i.id), before.has_more], [asc.data.slice(-3, -1).map((i) => i.id), asc.data.length > 3], 'before: the items next to the cursor');
+  for (const [query, param] of [['limit=0', 'limit'], ['limit=101', 'limit'], ['order=up', 'order'], ['after=msg_x', 'after']] as const) {
+    const bad = await fetch(new URL(`/v1/responses/${r2.id}/input_items?${query}`, kept.url));
+    t.equal(bad.status, 400, query);
+    t.match(await bad.json(), { error: { param } });
+  }
+  t.equal((await fetch(new URL('/v1/responses/resp_none/input_items', kept.url))).status, 404);
+
   // store: false is not kept; the store holds the newest two.
   const unkept = await client.responses.create({ ...opts, input: 'x', store: false } as unknown as NonStreaming);
   t.equal((unkept as { store?: unknown }).store, false);

@@ -4,7 +4,7 @@ import t from 'tap';
 import { ResponseStore } from '../../src/server/responses-store.js';
 import { responsesMessages } from '../../src/server/responses-input.js';
 
-const r = (id: string) => ({ response: { id }, items: [{ role: 'user', content: id }] });
+const r = (id: string) => ({ response: { id }, items: [{ role: 'user', content: id }], inputCount: 1 });
 
 t.test('least recently used dropped first', (t) => {
   const s = new ResponseStore(2);

@@ -13,6 +13,7 @@ import { badRequest, HttpError } from '../errors.js';
 import { chatLogprobs, type ChatTokenLogprob } from '../logprobs.js';
 import { budgetTags, thinkingTokenIds } from '../reasoning.js';
 import { chatToolChoice, chatTools, includesLogprobs, inputItems, rejectUnservedResponseFields, responsesMessages, textFormat } from '../responses-input.js';
+import { listInputItems, withIds, type ItemQuery } from '../responses-items.js';
 import type { ResponseStore } from '../responses-store.js';
 import { itemId, ResponseWriter, type ResponseEvent, type ResponseUsage } from '../responses-output.js';
 import { toSamplingParams } from '../sampling.js';
@@ -121,7 +122,10 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       };
       const events = writer.finish(c.finishReason === 'length', usage);
       const response = events[events.length - 1].response as Record<string, unknown>;
-      if (keep) store.put(id, { response, items: [...before, ...input, ...writer.output] });
+      if (keep) {
+        const given = withIds(input);
+        store.put(id, { response, items: [...before, ...given, ...writer.output], inputCount: before.length + given.length });
+      }
       return events;
     };
 
@@ -145,6 +149,12 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     const stored = ctx.responses.get(request.params.id);
     if (stored === undefined) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
     return stored.response;
+  });
+  // The items it was generated from (OpenAI's list: newest first, paged by item id).
+  app.get<{ Params: { id: string }; Querystring: ItemQuery }>('/v1/responses/:id/input_items', (request) => {
+    const stored = ctx.responses.get(request.params.id);
+    if (stored === undefined) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
+    return listInputItems(stored.items.slice(0, stored.inputCount), request.query);
   });
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', (request) => {
     if (!ctx.responses.delete(request.params.id)) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
