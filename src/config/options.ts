@@ -72,6 +72,10 @@ export interface ServeConfig {
   enablePromptTokensDetails: boolean;
   /** /v1/responses kept in memory for previous_response_id and GET (the newest N); 0 = none. */
   responsesStoreSize: number;
+  /** vLLM's: auto (the model's generation_config.json), vllm (none), or a directory holding one. */
+  generationConfig: string;
+  /** vLLM's: a JSON object of sampling defaults over the generation config's; null = none. */
+  overrideGenerationConfig: string | null;
 }
 
 export const TOOL_CALL_PARSER_OPTIONS = ['auto', 'hermes', 'llama3_json', 'mistral', 'pythonic', 'none'] as const;
@@ -115,6 +119,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'reasoningParser', name: 'reasoning-parser', kind: 'enum', values: REASONING_PARSER_OPTIONS, default: 'auto', help: 'Return a chat model\'s <think> thoughts apart, as reasoning_content: qwen3 and deepseek_r1 (vLLM\'s names; one <think> reader here), auto (when the chat template writes <think> blocks, as llama.cpp does by default), none (thoughts stay in content, vLLM\'s default)' },
   { key: 'enableAutoToolChoice', name: 'enable-auto-tool-choice', kind: 'bool', default: true, help: 'Serve tool_choice "auto" where a tool-call parser is known (vLLM\'s flag; on by default here, --no-enable-auto-tool-choice to refuse it)' },
   { key: 'responsesStoreSize', name: 'responses-store-size', kind: 'int', min: 0, max: 1_000_000, default: 0, help: 'Keep the newest N /v1/responses responses in memory, for previous_response_id and GET/DELETE /v1/responses/{id} (0: none are kept, as vLLM by default)' },
+  { key: 'generationConfig', name: 'generation-config', kind: 'string', default: 'auto', help: 'Where requests\' unset temperature, top_p, top_k, min_p, repetition_penalty (and chat\'s max_tokens) come from: auto (the model\'s generation_config.json, as vLLM), vllm (the server\'s neutral defaults), or a directory holding a generation_config.json' },
+  { key: 'overrideGenerationConfig', name: 'override-generation-config', kind: 'string', nullable: true, default: null, help: 'A JSON object of those defaults over the generation config\'s, e.g. \'{"temperature": 0.5}\' (vLLM\'s flag)' },
   { key: 'enablePromptTokensDetails', name: 'enable-prompt-tokens-details', kind: 'bool', default: false, help: 'Add prompt_tokens_details.cached_tokens (prompt tokens served from the prefix cache) to completions\' and chat\'s usage (vLLM\'s flag; the Responses API always counts them)' },
 ];
 

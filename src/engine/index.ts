@@ -7,15 +7,16 @@ import { markInUse } from '../catalog/in-use.js';
 import { resolveModel } from '../catalog/resolve.js';
 import { sizeKvCache } from '../kvcache/sizing.js';
 import { ensureDemoModel } from '../models/demo.js';
+import { samplingDefaults } from '../models/generation-config.js';
 import { loadTokenizer, readChatTemplateOption, type ChatTemplateOverride, type LoadedTokenizer } from '../models/tokenizer.js';
 import * as native from '../native.js';
 import { makeStepRunner, syncStepBudgetFromEnv } from '../runner/forward-policy.js';
 import { ModelRunner, type ForwardFn } from '../runner/runner.js';
 import { createScheduler } from '../scheduler/scheduler.js';
 import { LlmEngine } from './llm-engine.js';
-import type { Engine, EngineLogger, ModelInfo } from './types.js';
+import type { Engine, EngineLogger, ModelInfo, SamplingDefaults } from './types.js';
 
-export type { EngineLogger } from './types.js';
+export type { EngineLogger, SamplingDefaults } from './types.js';
 
 export class StartupError extends Error {
   constructor(message: string) {
@@ -67,6 +68,11 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
   // Read before the model loads: a wrong --chat-template fails at once.
   const chatTemplate = config.chatTemplate === null ? null : readChatTemplateOption(config.chatTemplate);
   const { path, isDemo } = await resolveModelPath(config);
+  // Also before the model loads: a bad generation config or override fails at once.
+  const gen = samplingDefaults(path, config.generationConfig, config.overrideGenerationConfig);
+  if (Object.keys(gen.defaults).length > 0) {
+    logger.info({ defaults: gen.defaults, source: gen.source ?? '--override-generation-config' }, 'requests\' unset sampling fields take the model\'s generation config (vLLM\'s default; --generation-config vllm ignores it)');
+  }
   // While it is served, `hipserve gc` must not evict the model (a no-op for
   // paths outside the hub cache).
   const unmark = markInUse(path);
@@ -88,7 +94,7 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
     logger.info({ device: 'auto', backend: 'cpu', skipped }, `device auto: serving on the CPU${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}`);
   }
   try {
-    return await finishStartup(config, logger, loaded, path, isDemo, unmark, chatTemplate);
+    return await finishStartup(config, logger, loaded, path, isDemo, unmark, chatTemplate, gen.defaults);
   } catch (err) {
     native.releaseModel(loaded.handle);
     unmark();
@@ -104,6 +110,7 @@ async function finishStartup(
   isDemo: boolean,
   unmark: () => void,
   chatTemplate: ChatTemplateOverride | null,
+  defaults: SamplingDefaults,
 ): Promise<Engine> {
   const info = loaded.info;
   const tokenizer = await loadTokenizer(path, chatTemplate);
@@ -152,6 +159,7 @@ async function finishStartup(
     seed: config.seed,
     name: config.servedModelName[0] ?? (config.model === null ? 'hipserve-demo' : config.model),
     isDemo,
+    samplingDefaults: defaults,
     logger,
     onRelease: unmark,
   });
@@ -173,6 +181,8 @@ export interface EngineParts {
   seed: number | null;
   name: string;
   isDemo: boolean;
+  /** Request defaults from the model's generation config (ModelInfo.samplingDefaults). */
+  samplingDefaults?: SamplingDefaults;
   logger: EngineLogger;
   /** Launch step N+1 before step N's text work (default false, see LlmEngineOptions). */
   overlapSteps?: boolean;
@@ -220,6 +230,7 @@ export function assembleEngine(p: EngineParts): LlmEngine {
     architecture: info.architecture,
     eosTokenIds: tokenizer.eosTokenIds.length > 0 ? tokenizer.eosTokenIds : info.eosTokenIds,
     isDemo: p.isDemo,
+    ...(p.samplingDefaults !== undefined && Object.keys(p.samplingDefaults).length > 0 ? { samplingDefaults: p.samplingDefaults } : {}),
   };
   return new LlmEngine(
     model,

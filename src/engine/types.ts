@@ -197,6 +197,19 @@ export interface ModelInfo {
   eosTokenIds: number[];
   /** True for the generated demo model: its text is noise. */
   isDemo: boolean;
+  /** The model's recommended sampling (generation_config.json, --generation-config): a request's unset fields take these. */
+  samplingDefaults?: SamplingDefaults;
+}
+
+/** Request defaults from the model (SamplingParams' names); an absent one is the server's own. */
+export interface SamplingDefaults {
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  /** max_new_tokens: chat's and responses' max_tokens when a request gives none. */
+  maxTokens?: number;
 }
 
 export interface ChatMessage {

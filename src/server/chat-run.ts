@@ -90,7 +90,7 @@ export async function startChat(ctx: ServerContext, reply: FastifyReply, req: Ch
     const opened = promptOpensThinking(rendered.text);
     if (thinks || parser !== null) reading.how = { reasoning: thinks ? { openedByPrompt: opened } : null, tools: parser, oneCall: req.oneCall };
     const wrapGuide = format !== null && thinkIds !== null ? (g: TokenGuide) => afterThinking(g, { ...thinkIds, opened }) : undefined;
-    return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, req.maxTokens, engine.model.maxModelLen), ...(wrapGuide !== undefined ? { wrapGuide } : {}) };
+    return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, req.maxTokens, engine.model.maxModelLen, engine.model.samplingDefaults?.maxTokens ?? null), ...(wrapGuide !== undefined ? { wrapGuide } : {}) };
   }, params, req.id, format);
   return { run, started, how: reading.how, guided };
 }

@@ -2,7 +2,7 @@
 // checks whose messages follow vLLM's ("top_p must be in (0, 1], got 0.").
 
 import { checkLogitBias } from '../engine/params.js';
-import { MAX_N, type SamplingParams } from '../engine/types.js';
+import { MAX_N, type SamplingDefaults, type SamplingParams } from '../engine/types.js';
 import { badRequest } from './errors.js';
 
 /** vLLM's default --max-logprobs. */
@@ -58,17 +58,20 @@ export function toSamplingParams(
     thinkingTags?: ThinkingTags;
     /** The field the budget came in, for its errors (Anthropic's thinking.budget_tokens). */
     budgetParam?: string;
+    /** The model's generation-config defaults for unset fields (ModelInfo.samplingDefaults). */
+    defaults?: SamplingDefaults;
   },
 ): { params: Omit<SamplingParams, 'maxTokens'>; maxTokens: number | null } {
   const maxTokens = opts.maxTokensField ?? body.max_tokens ?? null;
   const n = body.n ?? 1;
-  const temperature = body.temperature ?? 1;
-  const topP = body.top_p ?? 1;
-  const topK = body.top_k ?? 0;
-  const minP = body.min_p ?? 0;
+  const d = opts.defaults ?? {};
+  const temperature = body.temperature ?? d.temperature ?? 1;
+  const topP = body.top_p ?? d.topP ?? 1;
+  const topK = body.top_k ?? d.topK ?? 0;
+  const minP = body.min_p ?? d.minP ?? 0;
   const presence = body.presence_penalty ?? 0;
   const frequency = body.frequency_penalty ?? 0;
-  const repetition = body.repetition_penalty ?? 1;
+  const repetition = body.repetition_penalty ?? d.repetitionPenalty ?? 1;
   const minTokens = body.min_tokens ?? 0;
   const stop = body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
   const stopTokenIds = body.stop_token_ids ?? [];

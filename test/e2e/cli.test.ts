@@ -2,7 +2,8 @@
 // one completion, SIGTERM during a long stream (the stream ends, exit 0),
 // JSON log lines with request ids; a flag typo exits 2 with a suggestion, as
 // do no arguments (the usage) and an unknown config subcommand;
-// no --model serves the demo model and says its text is noise.
+// no --model serves the demo model and says its text is noise; the model's
+// generation config (here an override) sets what requests leave unset.
 
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -142,6 +143,30 @@ t.test('no --model: the demo model is served, and the log says its text is noise
   const r = await client.chat.completions.create({ model: 'hipserve-demo', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 4, temperature: 0, ...noEos });
   t.equal(r.usage?.completion_tokens, 4, 'the demo model generates');
   t.equal((await fetch(`${address}/health`)).status, 200);
+  child.proc.kill('SIGTERM');
+  t.same(await child.exited, { code: 0, signal: null }, 'exit 0');
+});
+
+t.test('--override-generation-config: unset request fields take it; a bad one is one line before the model loads', async (t) => {
+  const bad = startCli(['serve', '--port', '0', '--log-level', 'info', '--override-generation-config', '{"temperature": -1}'], env);
+  t.teardown(() => { bad.kill(); });
+  const closed = once(bad.proc, 'close');
+  const exit = await bad.exited;
+  await closed;
+  t.not(exit.code, 0, `a failed start (exit ${String(exit.code)})`);
+  t.equal(bad.stderr(), 'hipserve: --override-generation-config: temperature must be a number in [0, 100], got -1\n', 'one line naming the flag and the key');
+  t.notOk(bad.lines.some((l) => l.includes('model loaded')), 'no model was loaded');
+
+  const child = startCli(['serve', '--port', '0', '--log-level', 'info', '--kv-cache-memory', '32MiB', '--max-model-len', '512', '--override-generation-config', '{"temperature": 0, "max_new_tokens": 3}'], env);
+  t.teardown(() => { child.kill(); });
+  const listening = await child.waitForLog(isListening);
+  const said = await child.waitForLog((l) => typeof l.msg === 'string' && /generation config/.test(l.msg));
+  t.same(said.defaults, { temperature: 0, maxTokens: 3 }, 'logged at start');
+  const client = new OpenAI({ baseURL: `${String(listening.address)}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const ask = () => client.chat.completions.create({ model: 'hipserve-demo', messages: [{ role: 'user', content: 'hi' }], ...noEos });
+  const [a, b] = [await ask(), await ask()];
+  t.equal(a.usage?.completion_tokens, 3, 'max_new_tokens: chat\'s max_tokens when none is given');
+  t.same(a.choices[0].message, b.choices[0].message, 'temperature 0: the same message twice (thoughts and text)');
   child.proc.kill('SIGTERM');
   t.same(await child.exited, { code: 0, signal: null }, 'exit 0');
 });

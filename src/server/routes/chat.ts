@@ -34,6 +34,7 @@ export const chatRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (
       logprobsParam: 'top_logprobs',
       maxTokensField: body.max_completion_tokens ?? body.max_tokens ?? null,
       thinkingTags: budgetTags(ctx.reasoningParser, engine.tokenizer),
+      defaults: engine.model.samplingDefaults,
     });
     const id = newId('chatcmpl');
     const { run, started, how, guided } = await startChat(ctx, reply, {

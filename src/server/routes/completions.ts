@@ -40,6 +40,7 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
       logprobs: topN,
       promptLogprobs: echo && topN !== null ? topN : null,
       thinkingTags: budgetTags(ctx.reasoningParser, engine.tokenizer),
+      defaults: engine.model.samplingDefaults,
       ...(promptOnly ? { maxTokensField: 1 } : {}),
     });
     const prompts = promptList(body.prompt);

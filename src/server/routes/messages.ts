@@ -67,7 +67,7 @@ export const messagesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }>
     const budget = tags === null ? null : thinkingBudget(body.thinking);
     const { params, maxTokens } = toSamplingParams(
       { temperature: body.temperature, top_p: body.top_p, top_k: body.top_k, stop: body.stop_sequences, thinking_token_budget: budget },
-      { vocabSize: engine.model.vocabSize, logprobs: null, maxTokensField: body.max_tokens, thinkingTags: tags, budgetParam: 'thinking.budget_tokens' },
+      { vocabSize: engine.model.vocabSize, logprobs: null, maxTokensField: body.max_tokens, thinkingTags: tags, budgetParam: 'thinking.budget_tokens', defaults: engine.model.samplingDefaults },
     );
     const choice = anthropicToolChoice(body.tool_choice);
     const plan = toolPlan({ tools: anthropicTools(body.tools), tool_choice: choice.tool_choice, parallel_tool_calls: choice.parallel_tool_calls }, ctx.toolParser);

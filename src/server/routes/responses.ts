@@ -47,6 +47,7 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       logprobsParam: 'top_logprobs',
       maxTokensField: body.max_output_tokens ?? null,
       thinkingTags: budgetTags(ctx.reasoningParser, engine.tokenizer),
+      defaults: engine.model.samplingDefaults,
     });
     // The conversation so far: a stored previous response's (instructions are not carried over, as OpenAI's).
     const store = ctx.responses;
