@@ -39,6 +39,7 @@ export class GuideBook {
     // The grammar may allow only EOS (its text complete): a ban on EOS would leave nothing to sample.
     if (params.minTokens > 0) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'min_tokens cannot be combined with a guided output (response_format, guided_*, structured_outputs or tool_choice)', 'min_tokens');
     if ((params.allowedTokenIds ?? null) !== null) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'allowed_token_ids cannot be combined with a guided output (response_format, guided_*, structured_outputs or tool_choice)', 'allowed_token_ids');
+    if ((params.badWords ?? []).length > 0) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'bad_words cannot be combined with a guided output (response_format, guided_*, structured_outputs or tool_choice)', 'bad_words');
     if (params.ignoreEos) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'ignore_eos cannot be combined with a guided output (response_format, guided_*, structured_outputs or tool_choice)', 'ignore_eos');
   }
 

@@ -13,7 +13,7 @@ import { ProgressWatch } from './progress.js';
 import { RequestTable } from './request-table.js';
 import { mixSeed } from './seeds.js';
 import { ChoiceState, RequestState, tokenLogprob } from './request-state.js';
-import { ThinkingBudget } from './thinking-budget.js';
+import { BadWords, badWordSequences } from './bad-words.js';
 import type {
   Engine,
   EngineEvents,
@@ -144,12 +144,12 @@ export class LlmEngine implements Engine {
     }
     const state = new RequestState(requestId, promptIds, params, performance.now());
     const disallowed = params.allowedTokenIds ? idsOutside(params.allowedTokenIds, this.model.vocabSize) : null;
+    const bad = params.badWords && params.badWords.length > 0 ? new BadWords(badWordSequences(params.badWords, this.tokenizer, this.model.vocabSize)) : null;
     const base = params.seed !== null ? BigInt.asUintN(64, BigInt(params.seed)) : mixSeed(this.baseSeed, Number(this.seedCounter++ % 0xffffffffn));
     for (let i = 0; i < params.n; i++) {
       const schedId = params.n === 1 ? requestId : `${requestId}#${i}`;
       const seed = params.n === 1 ? base : mixSeed(base, i);
-      const budget = params.thinkingBudget ? new ThinkingBudget(params.thinkingBudget, promptIds, this.model.vocabSize) : null;
-      state.choices.push(new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null, disallowed, budget));
+      state.choices.push(new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null, disallowed, this.model.vocabSize, bad));
     }
     this.table.add(state);
     for (const c of state.choices) {
@@ -302,7 +302,7 @@ export class LlmEngine implements Engine {
     const want = this.opts.numSchedulerSteps ?? 'auto';
     // Running requests are the step's tokens when it can be a burst (all decodes).
     const steps = this.guides.active ? 1 : want === 'auto' ? this.runner.stepsFor(Math.max(1, this.scheduler.numRunning()), MAX_AUTO_STEPS) : want;
-    const numSteps = Math.min(steps, this.table.stepCap()); // a thinking budget's forced token starts a call
+    const numSteps = Math.min(steps, this.table.stepCap()); // bans that change (a thinking budget, bad words) start a call
     const out = this.scheduler.schedule({ numSteps });
     for (const f of out.failed) this.table.failChoice(f.requestId, new EngineError('HIPSERVE_ERR_CANNOT_FIT', f.reason));
     if (out.seqs.length === 0) {

@@ -95,6 +95,10 @@ export function resolveSamplingParams(
     check(allowed.length > 0 && allowed.every((t) => isInt(t) && t >= 0 && t < vocabSize), 'allowed_token_ids', `allowed_token_ids must be a non-empty list of token ids in [0, ${vocabSize})`);
     // Both would need two kinds of bans at once within a multi-step call.
     check(p.minTokens === 0, 'allowed_token_ids', 'allowed_token_ids cannot be combined with min_tokens');
+    check((p.badWords ?? []).length === 0, 'bad_words', 'bad_words cannot be combined with allowed_token_ids (ban the words by leaving their tokens out)');
+  }
+  if (p.badWords !== undefined && p.badWords !== null) {
+    check(Array.isArray(p.badWords) && p.badWords.every((w) => typeof w === 'string'), 'bad_words', 'bad_words must be a list of strings');
   }
   const budget = p.thinkingBudget ?? null;
   if (budget !== null) {

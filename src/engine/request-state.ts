@@ -4,7 +4,8 @@
 import { AsyncQueue } from './async-queue.js';
 import { IncrementalDetokenizer } from './detokenizer.js';
 import { logitBiasArrays } from './params.js';
-import type { ThinkingBudget } from './thinking-budget.js';
+import type { BadWords } from './bad-words.js';
+import { ThinkingBudget } from './thinking-budget.js';
 import type { PromptRows, SeqSampling, StepResult } from '../runner/runner.js';
 import type {
   ChoiceDelta,
@@ -38,6 +39,8 @@ export class ChoiceState {
 
   lastTokenAt: number | null = null;
   readonly interTokenS: number[] = [];
+  /** thinking_token_budget: when it forces the closing tags, they are all the step may sample. */
+  readonly budget: ThinkingBudget | null;
 
   constructor(
     readonly schedId: string,
@@ -50,10 +53,13 @@ export class ChoiceState {
     readonly guide: TokenGuide | null = null,
     /** The ids allowed_token_ids leaves out (shared by the request's choices); null when it is not given. */
     private readonly disallowed: readonly number[] | null = null,
-    /** thinking_token_budget: when it forces the closing tags, they are all the step may sample. */
-    readonly budget: ThinkingBudget | null = null,
+    /** The model's vocabulary size (a thinking budget's forced step bans all of it but one id). */
+    vocabSize = 0,
+    /** bad_words: banned with min_tokens' bans (neither a guide nor allowed_token_ids comes with them). */
+    readonly badWords: BadWords | null = null,
   ) {
     const p = parent.params;
+    this.budget = p.thinkingBudget ? new ThinkingBudget(p.thinkingBudget, parent.promptTokenIds, vocabSize) : null;
     this.detok = new IncrementalDetokenizer(tok, parent.promptTokenIds, p.skipSpecialTokens, p.stop, p.includeStopStrInOutput);
     this.sampling = {
       temperature: p.temperature,
@@ -76,6 +82,22 @@ export class ChoiceState {
       ...(index === 0 && p.promptLogprobs !== null ? { promptTopN: p.promptLogprobs } : {}),
     };
     this.updateBanned();
+  }
+
+  /**
+   * The most steps a call may run for this choice before its bans change
+   * (at least 1; Infinity: none): a thinking budget's forced token starts
+   * a call; bad words longer than one token hold for one step; with
+   * one-token words, min_tokens' bans end at a call's end.
+   */
+  stepCap(): number {
+    let cap = Math.max(1, this.budget?.freeSteps() ?? Infinity);
+    const bad = this.badWords;
+    if (bad !== null) {
+      const left = this.parent.params.minTokens - this.outputTokenIds.length;
+      cap = Math.min(cap, bad.conditional ? 1 : left > 0 ? left : Infinity);
+    }
+    return cap;
   }
 
   /**
@@ -127,8 +149,15 @@ export class ChoiceState {
       this.sampling.banned = this.guide.rejected();
       this.sampling.banSteps = 1;
     } else if (this.outputTokenIds.length < p.minTokens) {
-      this.sampling.banned = [...(p.ignoreEos ? [] : this.eosTokenIds), ...p.stopTokenIds];
-      this.sampling.banSteps = p.minTokens - this.outputTokenIds.length;
+      const stops = [...(p.ignoreEos ? [] : this.eosTokenIds), ...p.stopTokenIds];
+      const bad = this.badWords;
+      this.sampling.banned = bad === null ? stops : bad.banned(this.outputTokenIds, [...new Set(stops)].sort((a, b) => a - b));
+      this.sampling.banSteps = bad?.conditional === true ? 1 : p.minTokens - this.outputTokenIds.length;
+    } else if (this.badWords !== null) {
+      // One-token words only: the same bans at every step of a call; longer ones: this step's.
+      this.sampling.banned = this.badWords.banned(this.outputTokenIds);
+      if (this.badWords.conditional) this.sampling.banSteps = 1;
+      else delete this.sampling.banSteps;
     } else if (this.sampling.banned.length > 0) {
       this.sampling.banned = [];
       this.sampling.banSteps = 0;

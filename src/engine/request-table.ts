@@ -11,8 +11,8 @@ import type { EngineLogger, FinishReason, FinishedRequestInfo } from './types.js
 export class RequestTable {
   private readonly requests = new Map<string, RequestState>();
   private readonly choicesBySchedId = new Map<string, ChoiceState>();
-  /** Live choices with a thinking_token_budget (stepCap). */
-  private readonly budgeted = new Set<ChoiceState>();
+  /** Live choices whose bans can change inside a multi-step call (a thinking budget, bad words): stepCap. */
+  private readonly capped = new Set<ChoiceState>();
 
   /** `onFinished` gets each retired request's timings (the metrics). */
   constructor(
@@ -37,11 +37,11 @@ export class RequestTable {
 
   /**
    * The most steps one call may run without passing a point where a live
-   * choice's thinking budget forces a token (at least 1; Infinity: no limit).
+   * choice's bans change (ChoiceState.stepCap; at least 1; Infinity: no limit).
    */
   stepCap(): number {
     let cap = Infinity;
-    for (const c of this.budgeted) cap = Math.min(cap, Math.max(1, c.budget?.freeSteps() ?? Infinity));
+    for (const c of this.capped) cap = Math.min(cap, c.stepCap());
     return cap;
   }
 
@@ -49,7 +49,7 @@ export class RequestTable {
   add(state: RequestState): void {
     for (const c of state.choices) {
       this.guides.adopt(c.guide);
-      if (c.budget !== null) this.budgeted.add(c);
+      if (c.budget !== null || c.badWords !== null) this.capped.add(c);
       this.choicesBySchedId.set(c.schedId, c);
     }
     this.requests.set(state.requestId, state);
@@ -59,7 +59,7 @@ export class RequestTable {
     c.finishReason = reason;
     c.stopReason = stopReason;
     this.guides.release(c.guide);
-    this.budgeted.delete(c);
+    this.capped.delete(c);
     this.scheduler.finish(c.schedId, reason);
     this.choicesBySchedId.delete(c.schedId);
   }
@@ -113,7 +113,7 @@ export class RequestTable {
         for (const c of st.choices) {
           c.reported = true;
           this.guides.release(c.guide);
-          this.budgeted.delete(c);
+          this.capped.delete(c);
           this.choicesBySchedId.delete(c.schedId);
         }
         this.requests.delete(st.requestId);

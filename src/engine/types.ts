@@ -58,6 +58,11 @@ export interface SamplingParams {
    * The server gives the tags (the reasoning parser's). null or absent: no limit.
    */
   thinkingBudget?: ThinkingBudgetSpec | null;
+  /**
+   * vLLM's bad_words: words the output may not contain (bad-words.ts: each
+   * as token sequences, with and without a leading space). null or absent: none.
+   */
+  badWords?: readonly string[] | null;
 }
 
 /** Entries a logit_bias may hold. */

@@ -32,6 +32,7 @@ export interface SamplingFields {
   prompt_logprobs?: number | null;
   allowed_token_ids?: number[] | null;
   thinking_token_budget?: number | null;
+  bad_words?: string[] | null;
   stream?: boolean | null;
 }
 
@@ -147,6 +148,7 @@ export function toSamplingParams(
       logitBias: bias === null || Object.keys(bias).length === 0 ? null : bias,
       promptLogprobs: promptLogprobs >= 0 ? promptLogprobs : null,
       allowedTokenIds: body.allowed_token_ids ?? null,
+      badWords: body.bad_words ?? null,
       thinkingBudget: budget !== null && tags !== null ? { tokens: budget, start: tags.start, end: tags.end } : null,
     },
   };

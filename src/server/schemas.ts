@@ -38,6 +38,8 @@ const sampling = {
   truncate_prompt_tokens: Nullable(Type.Integer()),
   // vLLM's: only these token ids may be sampled.
   allowed_token_ids: Nullable(Type.Array(Type.Integer())),
+  // vLLM's: words the output may not contain.
+  bad_words: Nullable(Type.Array(Type.String())),
   // vLLM's: at most N tokens inside the first <think> block, then </think> is forced.
   thinking_token_budget: Nullable(Type.Integer()),
   // vLLM's: logprob tokens written as "token_id:N".
@@ -129,6 +131,7 @@ export const RESPONSES_SAMPLING = [
   'logit_bias',
   'allowed_token_ids',
   'thinking_token_budget',
+  'bad_words',
 ] as const;
 
 /** POST /v1/responses: OpenAI's fields and vLLM's extra sampling fields; the items are checked in responses-input.ts. */

@@ -14,7 +14,6 @@ export interface MaybeUnsupported {
   suffix?: unknown;
   best_of?: unknown;
   use_beam_search?: unknown;
-  bad_words?: unknown;
   chat_template?: unknown;
   echo?: unknown;
 }
@@ -49,7 +48,6 @@ export function rejectUnsupported(request: object, opts: { chat: boolean }): voi
   // best_of > n picks the n likeliest of best_of samples (vLLM's V1 engine dropped it too); n samples are served.
   if (body.best_of !== undefined && body.best_of !== null && body.best_of !== 1) unsupported('best_of', `best_of ${shown(body.best_of)}`, 'best_of 1 (use n for several samples)');
   if (body.use_beam_search === true) unsupported('use_beam_search', 'Beam search (use_beam_search)');
-  if (!isEmpty(body.bad_words)) unsupported('bad_words', 'bad_words');
   if (opts.chat) {
     // vLLM's per-request template: the server's is the one served (--chat-template replaces it).
     if (typeof body.chat_template === 'string' && body.chat_template !== '') unsupported('chat_template', 'A chat_template in the request', 'the server\'s (--chat-template)');

@@ -212,7 +212,7 @@ const rejected: { name: string; path?: string; body: object; param: string; mess
   { name: 'suffix (fill-in-the-middle)', body: { prompt: 'def f(', suffix: '\n  return x' }, param: 'suffix', message: /suffix \(fill-in-the-middle\) is not supported/ },
   { name: 'best_of above 1', body: { prompt: 'x', best_of: 3, n: 1 }, param: 'best_of', message: /best_of 3 is not supported by this server; only best_of 1/ },
   { name: 'beam search on chat', path: '/v1/chat/completions', body: { messages: user, use_beam_search: true }, param: 'use_beam_search', message: /Beam search/ },
-  { name: 'bad_words', body: { prompt: 'x', bad_words: ['darn'] }, param: 'bad_words', message: /bad_words is not supported/ },
+  { name: 'bad_words not a list of strings', body: { prompt: 'x', bad_words: [5] }, param: 'bad_words', message: /bad_words/ },
   { name: 'a chat_template in the request', path: '/v1/chat/completions', body: { messages: user, chat_template: '{{ messages }}' }, param: 'chat_template', message: /--chat-template/ },
   { name: 'echo on chat', path: '/v1/chat/completions', body: { messages: user, echo: true }, param: 'echo', message: /only \/v1\/completions is/ },
   { name: 'functions (the old API)', path: '/v1/chat/completions', body: { messages: user, functions: [{ name: 'f' }] }, param: 'functions', message: /Function calling \(functions\) is not supported/ },
