@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { fixtureModel } from '../fixtures/models.js';
 import { cleanEnv, cliCommand, startCli, type LogLine } from './cli-child.js';
 
@@ -120,15 +120,20 @@ t.test('an unknown config subcommand: one line on stderr, exit 2', async (t) => 
   t.same(child.lines, [], 'nothing on stdout');
 });
 
-t.test('a --chat-template that is neither a file nor a template: one line, before the model loads', async (t) => {
-  const child = startCli(['serve', '--port', '0', '--log-level', 'info', '--chat-template', 'no-such-template.jinja'], env);
+/** `hipserve serve` with `flags` fails to start: exactly `line` on stderr, and no model was loaded. */
+async function failsToStart(t: Test, flags: string[], line: string, what: string): Promise<void> {
+  const child = startCli(['serve', '--port', '0', '--log-level', 'info', ...flags], env);
   t.teardown(() => { child.kill(); });
   const closed = once(child.proc, 'close');
   const exit = await child.exited;
   await closed;
   t.not(exit.code, 0, `a failed start (exit ${String(exit.code)})`);
-  t.equal(child.stderr(), 'hipserve: --chat-template "no-such-template.jinja": no such file, and not a Jinja template (no {{ or {%)\n', 'one line naming the option and the value');
+  t.equal(child.stderr(), line, what);
   t.notOk(child.lines.some((l) => l.includes('model loaded')), 'no model was loaded');
+}
+
+t.test('a --chat-template that is neither a file nor a template: one line, before the model loads', async (t) => {
+  await failsToStart(t, ['--chat-template', 'no-such-template.jinja'], 'hipserve: --chat-template "no-such-template.jinja": no such file, and not a Jinja template (no {{ or {%)\n', 'one line naming the option and the value');
 });
 
 t.test('no --model: the demo model is served, and the log says its text is noise', async (t) => {
@@ -148,14 +153,7 @@ t.test('no --model: the demo model is served, and the log says its text is noise
 });
 
 t.test('--override-generation-config: unset request fields take it; a bad one is one line before the model loads', async (t) => {
-  const bad = startCli(['serve', '--port', '0', '--log-level', 'info', '--override-generation-config', '{"temperature": -1}'], env);
-  t.teardown(() => { bad.kill(); });
-  const closed = once(bad.proc, 'close');
-  const exit = await bad.exited;
-  await closed;
-  t.not(exit.code, 0, `a failed start (exit ${String(exit.code)})`);
-  t.equal(bad.stderr(), 'hipserve: --override-generation-config: temperature must be a number in [0, 100], got -1\n', 'one line naming the flag and the key');
-  t.notOk(bad.lines.some((l) => l.includes('model loaded')), 'no model was loaded');
+  await failsToStart(t, ['--override-generation-config', '{"temperature": -1}'], 'hipserve: --override-generation-config: temperature must be a number in [0, 100], got -1\n', 'one line naming the flag and the key');
 
   const child = startCli(['serve', '--port', '0', '--log-level', 'info', '--kv-cache-memory', '32MiB', '--max-model-len', '512', '--override-generation-config', '{"temperature": 0, "max_new_tokens": 3}'], env);
   t.teardown(() => { child.kill(); });
