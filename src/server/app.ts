@@ -20,6 +20,7 @@ import { chatRoute } from './routes/chat.js';
 import { completionsRoute } from './routes/completions.js';
 import { responsesRoute } from './routes/responses.js';
 import { messagesRoute } from './routes/messages.js';
+import { llamaCppRoutes } from './routes/llamacpp.js';
 import { ResponseStore } from './responses-store.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
@@ -136,5 +137,6 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
   await app.register(chatRoute, { ctx });
   await app.register(responsesRoute, { ctx });
   await app.register(messagesRoute, { ctx });
+  await app.register(llamaCppRoutes, { ctx });
   return { app, ctx };
 }

@@ -1,7 +1,7 @@
 // Accumulates engine deltas into the choices of a non-streaming response,
 // and tracks per-choice state a stream needs (text offsets, first chunk).
 
-import type { ChoiceDelta, FinishReason, RequestOutput, TokenLogprob } from '../engine/types.js';
+import type { ChoiceDelta, FinishReason, RequestOutput, RequestTimings, TokenLogprob } from '../engine/types.js';
 
 export interface ChoiceState {
   index: number;
@@ -27,11 +27,14 @@ export class Choices {
 
   /** Prompt tokens the prefix cache served, per prompt. */
   private readonly cached = new Map<number, number>();
+  /** The engine's timings as of the last output (llama.cpp's `timings`). */
+  timings: RequestTimings | null = null;
 
   /** Keeps an output's prompt logprobs (only its request's first output has them) and its prefix-cache hit. */
   notePrompt(promptIndex: number, output: RequestOutput): void {
     if (output.promptLogprobs !== undefined) this.prompts.set(promptIndex, { tokenIds: output.promptTokenIds, logprobs: output.promptLogprobs });
     this.cached.set(promptIndex, output.numCachedTokens);
+    this.timings = output.timings;
   }
 
   /** Prompt tokens served from the prefix cache, over all prompts. */

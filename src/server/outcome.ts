@@ -37,7 +37,7 @@ function streamError(abort: RequestAbort, timeoutS: number, err: unknown, reques
 export interface StreamShape {
   /** Chunks sent before the first output (chat: each choice's role). */
   head?: Iterable<object>;
-  /** The chunks one output becomes (its deltas are booked into the run's choices after them). */
+  /** The chunks one output becomes (its deltas are booked into the run's choices before them). */
   chunks: (o: TaggedOutput) => Iterable<object>;
   /** stream_options.include_usage: the last chunk, once every choice has finished. */
   usage: ((choices: Choices) => object) | null;

@@ -98,6 +98,9 @@ export type ChatBody = Static<typeof ChatBody>;
 export const TokenizeBody = Type.Object({
   model: Nullable(Type.String()),
   prompt: Type.Optional(Type.String()),
+  // llama.cpp's names for the text and the switch.
+  content: Type.Optional(Type.String()),
+  add_special: Nullable(Type.Boolean()),
   messages: Type.Optional(Type.Array(ChatMessageSchema)),
   add_special_tokens: Nullable(Type.Boolean()),
   add_generation_prompt: Nullable(Type.Boolean()),

@@ -45,9 +45,9 @@ t.test('/tokenize then /detokenize gives the text back', async (t) => {
   t.same(tok.body, { count: ids.length, max_model_len: h.engine.model.maxModelLen, tokens: ids }, 'the tokenizer\'s ids, counted');
   const detok = await post('/detokenize', { model: 'fake-model', tokens: ids });
   t.equal(detok.status, 200);
-  t.same(detok.body, { prompt: text }, 'the round trip gives the text back');
+  t.same(detok.body, { prompt: text, content: text }, 'the round trip gives the text back (vLLM\'s prompt, llama.cpp\'s content)');
   const noModel = await post('/detokenize', { tokens: ids });
-  t.same(noModel, { status: 200, body: { prompt: text } }, 'model may be left out');
+  t.same(noModel, { status: 200, body: { prompt: text, content: text } }, 'model may be left out');
 });
 
 t.test('/detokenize: an id outside the vocabulary is a 400 OpenAI error naming tokens', async (t) => {

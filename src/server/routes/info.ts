@@ -36,8 +36,10 @@ export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = 
     let tokens: number[];
     if (body.messages !== undefined) {
       tokens = (await renderChat(engine, ctx.encoder, toChatMessages(body.messages), chatEnding(body))).ids;
-    } else if (body.prompt !== undefined) {
-      tokens = await ctx.encoder.encode(body.prompt, body.add_special_tokens ?? true);
+    } else if (body.prompt !== undefined || body.content !== undefined) {
+      // llama.cpp's /tokenize takes `content` and `add_special` (default false there).
+      const llama = body.prompt === undefined;
+      tokens = await ctx.encoder.encode(body.prompt ?? body.content ?? '', body.add_special_tokens ?? body.add_special ?? !llama);
     } else {
       throw badRequest('Either prompt or messages is required.', 'prompt');
     }
@@ -50,7 +52,9 @@ export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = 
     for (const t of body.tokens) {
       if (t < 0 || t >= engine.model.vocabSize) throw badRequest(`Token id ${t} is out of vocabulary (size ${engine.model.vocabSize}).`, 'tokens');
     }
-    return { prompt: engine.tokenizer.decode(body.tokens, false) };
+    const text = engine.tokenizer.decode(body.tokens, false);
+    // vLLM's answer is `prompt`, llama.cpp's `content`.
+    return { prompt: text, content: text };
   });
   done();
 };
