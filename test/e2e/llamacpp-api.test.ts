@@ -42,6 +42,7 @@ t.test('llama.cpp\'s /completion', async (t) => {
   t.equal((openai.body as { choices: { text: string }[] }).choices[0].text, a.content, 'greedy: the same text as /v1/completions');
   t.equal((await ask({ n_predict: 6, temperature: 0, ignore_eos: true }, '/completions')).content, a.content, '/completions is the same endpoint');
   t.same((await ask({ n_predict: 3, temperature: 0, ignore_eos: true })).tokens, [], 'no ids without return_tokens');
+  t.equal((await ask({ max_tokens: 3, temperature: 0, ignore_eos: true })).tokens_predicted, 3, 'max_tokens where n_predict is not given, as llama.cpp reads it');
   const byIds = await ask({ prompt: a.tokens.slice(0, 2), n_predict: 2, temperature: 0, ignore_eos: true });
   t.equal(byIds.tokens_evaluated, 2, 'a prompt of token ids');
 

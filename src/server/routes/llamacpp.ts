@@ -24,6 +24,8 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => T
 export const LlamaCompletionBody = Type.Object({
   prompt: Type.Union([Type.String(), Type.Array(Type.Integer())]),
   n_predict: Nullable(Type.Integer()),
+  // llama.cpp reads max_tokens when n_predict is not given.
+  max_tokens: Nullable(Type.Integer()),
   temperature: Nullable(Type.Number()),
   top_k: Nullable(Type.Integer()),
   top_p: Nullable(Type.Number()),
@@ -113,7 +115,7 @@ function stopType(c: { finishReason: FinishReason | null; stopReason: string | n
 export const llamaCppRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
   const { engine } = ctx;
   const handler = async (body: LlamaCompletionBody, reply: FastifyReply, requestId: string): Promise<unknown> => {
-    const nPredict = body.n_predict ?? -1;
+    const nPredict = body.n_predict ?? body.max_tokens ?? -1;
     if (nPredict === 0 || nPredict < -1) throw badRequest(`n_predict must be -1 (until the end of the context) or at least 1, got ${nPredict}.`, 'n_predict');
     const nProbs = body.n_probs ?? 0;
     const seed = body.seed ?? -1;
