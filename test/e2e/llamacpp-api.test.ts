@@ -92,6 +92,11 @@ t.test('llama.cpp\'s /completion', async (t) => {
     t.equal(r.status, 400, JSON.stringify(body));
     t.match(r.body, { error: { param } });
   }
+  const props = (await (await fetch(`${live.url}/props`)).json()) as { default_generation_settings: { n_ctx: number; params: Record<string, unknown> }; total_slots: number; chat_template: string };
+  t.equal(props.default_generation_settings.n_ctx, live.engine.model.maxModelLen, '/props: the context size');
+  t.match(props.default_generation_settings.params, { temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05 }, 'and /completion\'s defaults');
+  t.ok(props.chat_template.includes('<|im_start|>'), 'and the chat template');
+  t.equal(props.total_slots, 256, 'slots: --max-num-seqs');
   // llama.cpp's /tokenize and /detokenize field names.
   const tok = (await postJson(live.url, '/tokenize', { content: 'Hello there' })).body as { tokens: number[] };
   t.same(tok.tokens, live.engine.tokenizer.encode('Hello there', false), '/tokenize {content}: no special tokens by default, as llama.cpp');

@@ -6,6 +6,7 @@
 // `stop_type`, token counts, `timings`, `completion_probabilities`;
 // streamed as `data:` lines of the same objects, the last one with
 // `stop: true` and no [DONE]. One prompt (text or token ids) a request.
+// GET /props: the context size, defaults, slots and chat template.
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { Type, type Static } from 'typebox';
@@ -18,6 +19,7 @@ import { outputFormat } from '../output-format.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { sseEvent } from '../sse.js';
+import { packageVersion } from '../version.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Optional(Type.Union([t, Type.Null()]));
 
@@ -218,6 +220,18 @@ export const llamaCppRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     const c = choices.get(0);
     return final(c, c.text, c.tokenIds.length, c.text, c.tokenIds, c.logprobs);
   };
+  // llama.cpp's /props (its web UI and clients read the context size and template here).
+  app.get('/props', () => ({
+    default_generation_settings: {
+      n_ctx: engine.model.maxModelLen,
+      params: { n_predict: -1, seed: -1, ...DEFAULTS, presence_penalty: 0, frequency_penalty: 0, n_probs: 0, stop: [], ignore_eos: false },
+    },
+    total_slots: ctx.config.maxNumSeqs,
+    model_path: ctx.config.model ?? engine.model.name,
+    chat_template: engine.tokenizer.chatTemplateText ?? '',
+    modalities: { vision: false, audio: false },
+    build_info: `hipserve ${packageVersion()}`,
+  }));
   app.post('/completion', { schema: { body: LlamaCompletionBody } }, (request, reply) => handler(request.body, reply, request.id));
   app.post('/completions', { schema: { body: LlamaCompletionBody } }, (request, reply) => handler(request.body, reply, request.id));
   done();
