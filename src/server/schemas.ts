@@ -60,6 +60,8 @@ const sampling = {
 
 export const CompletionBody = Type.Object({
   ...sampling,
+  // Fill-in-the-middle: the text after the gap (src/server/fim.ts).
+  suffix: Nullable(Type.String()),
   prompt: Type.Union([Type.String(), Type.Array(Type.String()), Type.Array(Type.Integer()), Type.Array(Type.Array(Type.Integer()))]),
   echo: Nullable(Type.Boolean()),
   logprobs: Nullable(Type.Integer()),

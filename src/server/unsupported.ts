@@ -43,12 +43,12 @@ export function rejectUnsupported(request: object, opts: { chat: boolean }): voi
     const tc = body.tool_choice;
     if (tc !== undefined && tc !== null && tc !== 'none') unsupported('tool_choice', `tool_choice ${shown(tc)} on /v1/completions`, '"none"');
   }
-  // Fill-in-the-middle: vLLM refuses it too; the text after the insertion would be dropped.
-  if (typeof body.suffix === 'string' && body.suffix !== '') unsupported('suffix', 'suffix (fill-in-the-middle)');
   // best_of > n picks the n likeliest of best_of samples (vLLM's V1 engine dropped it too); n samples are served.
   if (body.best_of !== undefined && body.best_of !== null && body.best_of !== 1) unsupported('best_of', `best_of ${shown(body.best_of)}`, 'best_of 1 (use n for several samples)');
   if (body.use_beam_search === true) unsupported('use_beam_search', 'Beam search (use_beam_search)');
   if (opts.chat) {
+    // Fill-in-the-middle is served on /v1/completions (fim.ts); chat has no such field.
+    if (typeof body.suffix === 'string' && body.suffix !== '') unsupported('suffix', 'suffix (fill-in-the-middle) on chat', '/v1/completions');
     // vLLM's per-request template: the server's is the one served (--chat-template replaces it).
     if (typeof body.chat_template === 'string' && body.chat_template !== '') unsupported('chat_template', 'A chat_template in the request', 'the server\'s (--chat-template)');
     if (body.echo === true) unsupported('echo', 'echo on /v1/chat/completions', '/v1/completions');

@@ -209,7 +209,9 @@ const rejected: { name: string; path?: string; body: object; param: string; mess
   },
   { name: 'tool message without tool_call_id', path: '/v1/chat/completions', body: { messages: [...user, { role: 'tool', content: '42' }] }, param: 'messages.1.tool_call_id', message: /required for a tool message/ },
   { name: 'tools on completions', body: { prompt: 'x', tools: [{ type: 'function', function: { name: 'f' } }] }, param: 'tools', message: /on \/v1\/completions is not supported by this server/ },
-  { name: 'suffix (fill-in-the-middle)', body: { prompt: 'def f(', suffix: '\n  return x' }, param: 'suffix', message: /suffix \(fill-in-the-middle\) is not supported/ },
+  // Served where the vocabulary has FIM tokens (the fake engine's Qwen3 one does): test/e2e/fim.test.ts.
+  { name: 'suffix with a prompt of token ids', body: { prompt: [1, 2], suffix: '\n  return x' }, param: 'suffix', message: /suffix needs the prompt as text/ },
+  { name: 'suffix on chat', path: '/v1/chat/completions', body: { messages: user, suffix: 'x' }, param: 'suffix', message: /suffix \(fill-in-the-middle\) on chat is not supported by this server; only \/v1\/completions is/ },
   { name: 'best_of above 1', body: { prompt: 'x', best_of: 3, n: 1 }, param: 'best_of', message: /best_of 3 is not supported by this server; only best_of 1/ },
   { name: 'beam search on chat', path: '/v1/chat/completions', body: { messages: user, use_beam_search: true }, param: 'use_beam_search', message: /Beam search/ },
   { name: 'bad_words not a list of strings', body: { prompt: 'x', bad_words: [5] }, param: 'bad_words', message: /bad_words/ },

@@ -10,6 +10,7 @@ import { badRequest } from '../errors.js';
 import { RouteRun } from '../outcome.js';
 import { checkTokenIds, COMPLETIONS_DEFAULT_MAX_TOKENS, resolveMaxTokens, truncatePrompt } from '../prompt.js';
 import { budgetTags } from '../reasoning.js';
+import { FIM_NAMES, fimPrompt, fimTokens } from '../fim.js';
 import { toSamplingParams } from '../sampling.js';
 import { CompletionBody } from '../schemas.js';
 import { outputFormat } from '../output-format.js';
@@ -45,6 +46,14 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     });
     const prompts = promptList(body.prompt);
     if (prompts.length === 0) throw badRequest('The prompt cannot be empty.', 'prompt');
+    // suffix: fill-in-the-middle, each prompt the text before the gap.
+    const suffix = typeof body.suffix === 'string' && body.suffix !== '' ? body.suffix : null;
+    const fim = suffix === null ? null : fimTokens(engine.tokenizer);
+    if (suffix !== null) {
+      if (fim === null) throw badRequest(`suffix (fill-in-the-middle) needs a model with FIM tokens (${FIM_NAMES}); this model's vocabulary has none of these sets.`, 'suffix');
+      if (prompts.some((p) => typeof p !== 'string')) throw badRequest('suffix needs the prompt as text (the text before the gap), not token ids.', 'suffix');
+      if (echo) throw badRequest('echo cannot be combined with suffix.', 'echo');
+    }
     admit(ctx, prompts.length * params.n, prompts.length > 1 ? 'prompt' : 'n');
 
     const id = newId('cmpl');
@@ -54,7 +63,10 @@ export const completionsRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     let ids: number[][] = [];
     let truncated: boolean[] = [];
     const started = await run.start(async () => {
-      const encoded = await Promise.all(prompts.map((p) => (typeof p === 'string' ? ctx.encoder.encode(p, true) : Promise.resolve(p))));
+      const encode = (text: string, add: boolean): Promise<number[]> => ctx.encoder.encode(text, add);
+      const encoded = await Promise.all(
+        prompts.map((p) => (typeof p !== 'string' ? Promise.resolve(p) : fim !== null && suffix !== null ? fimPrompt(encode, fim, p, suffix) : encode(p, true))),
+      );
       ids = encoded.map((p) => truncatePrompt(p, body.truncate_prompt_tokens, engine.model.maxModelLen));
       truncated = ids.map((p, i) => p.length < encoded[i].length);
       let runMax = Infinity;

@@ -7,6 +7,8 @@
 // streamed as `data:` lines of the same objects, the last one with
 // `stop: true` and no [DONE]. One prompt (text or token ids) a request.
 // GET /props: the context size, defaults, slots and chat template.
+// POST /infill: fill-in-the-middle with llama.cpp's input_prefix and
+// input_suffix, where the model has FIM tokens.
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { Type, type Static } from 'typebox';
@@ -18,6 +20,7 @@ import { RouteRun } from '../outcome.js';
 import { outputFormat } from '../output-format.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
+import { FIM_NAMES, fimPrompt, fimTokens } from '../fim.js';
 import { sseEvent } from '../sse.js';
 import { packageVersion } from '../version.js';
 
@@ -47,6 +50,16 @@ export const LlamaCompletionBody = Type.Object({
   json_schema: Type.Optional(Type.Unknown()),
 });
 type LlamaCompletionBody = Static<typeof LlamaCompletionBody>;
+
+const { prompt: _prompt, ...completionFields } = LlamaCompletionBody.properties;
+export const LlamaInfillBody = Type.Object({
+  ...completionFields,
+  input_prefix: Nullable(Type.String()),
+  input_suffix: Nullable(Type.String()),
+  input_extra: Type.Optional(Type.Unknown()),
+  // The start of the middle (after <mid>), as llama.cpp takes it.
+  prompt: Nullable(Type.String()),
+});
 
 /** llama.cpp's server defaults (common_params_sampling). */
 const DEFAULTS = { temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05, repeat_penalty: 1 };
@@ -232,6 +245,16 @@ export const llamaCppRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     modalities: { vision: false, audio: false },
     build_info: `hipserve ${packageVersion()}`,
   }));
+  // llama.cpp's /infill: input_prefix <gap> input_suffix, the middle started with `prompt` (fim.ts).
+  app.post('/infill', { schema: { body: LlamaInfillBody } }, async (request, reply) => {
+    const { input_prefix: prefix, input_suffix: suffix, input_extra: extra, prompt, ...rest } = request.body;
+    const fim = fimTokens(engine.tokenizer);
+    if (fim === null) throw badRequest(`/infill needs a model with FIM tokens (${FIM_NAMES}); this model's vocabulary has none of these sets.`, 'input_prefix');
+    if (Array.isArray(extra) && extra.length > 0) throw badRequest('input_extra (repository context) is not supported by this server.', 'input_extra');
+    const encode = (text: string, add: boolean): Promise<number[]> => ctx.encoder.encode(text, add);
+    const ids = [...(await fimPrompt(encode, fim, prefix ?? '', suffix ?? '')), ...(prompt ? await encode(prompt, false) : [])];
+    return handler({ ...rest, prompt: ids }, reply, request.id);
+  });
   app.post('/completion', { schema: { body: LlamaCompletionBody } }, (request, reply) => handler(request.body, reply, request.id));
   app.post('/completions', { schema: { body: LlamaCompletionBody } }, (request, reply) => handler(request.body, reply, request.id));
   done();
