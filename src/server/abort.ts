@@ -10,12 +10,16 @@
 
 import type { FastifyReply } from 'fastify';
 
-export type AbortReason = 'client_disconnect' | 'timeout';
+export type AbortReason = 'client_disconnect' | 'timeout' | 'cancelled';
 
 export interface RequestAbort {
   signal: AbortSignal;
   reason(): AbortReason | null;
   dispose(): void;
+  /** Stops watching the client (a background run outlives its request); the timeout stays. */
+  detach(): void;
+  /** Ends the run on the server's word (a background response cancelled). */
+  cancel(): void;
 }
 
 export function requestAbort(reply: FastifyReply, timeoutS: number, onAbort: (reason: AbortReason) => void): RequestAbort {
@@ -40,6 +44,12 @@ export function requestAbort(reply: FastifyReply, timeoutS: number, onAbort: (re
     dispose: () => {
       res.off('close', onClose);
       if (timer !== null) clearTimeout(timer);
+    },
+    detach: () => {
+      res.off('close', onClose);
+    },
+    cancel: () => {
+      fire('cancelled');
     },
   };
 }

@@ -23,6 +23,7 @@ function isQueueFull(err: unknown): boolean {
 function afterRun(abort: RequestAbort, timeoutS: number): boolean {
   const why = abort.reason();
   if (why === 'timeout') throw new HttpError('request_timeout', [timeoutS]);
+  // A cancelled background run still has its store to write to.
   return why !== 'client_disconnect';
 }
 
@@ -148,6 +149,21 @@ export class RouteRun {
   private get started(): AsyncGenerator<TaggedOutput> {
     if (this.outputs === null) throw new Error('RouteRun: start() first');
     return this.outputs;
+  }
+
+  /** The run outlives its HTTP request (a background response): the client leaving no longer aborts it. */
+  detach(): void {
+    this.abort.detach();
+  }
+
+  /** Ends a detached run (its outputs end with finish reason abort); collect() still returns what it had. */
+  cancel(): void {
+    this.abort.cancel();
+  }
+
+  /** Whether the run was cancelled (cancel()). */
+  get cancelled(): boolean {
+    return this.abort.reason() === 'cancelled';
   }
 
   /** No response for a client that is gone: the socket is closed without a word (and without Fastify's logging). */

@@ -174,7 +174,6 @@ export function rejectUnservedResponseFields(body: Record<string, unknown>): voi
   const given = (k: string): boolean => body[k] !== undefined && body[k] !== null;
   if (given('conversation')) throw badRequest('conversation needs stored conversations, and this server stores none; send the whole conversation as input.', 'conversation');
   if (given('prompt')) throw badRequest('prompt (a stored prompt template) is not supported by this server; send instructions and input.', 'prompt');
-  if (body.background === true) throw badRequest('background responses are not supported by this server.', 'background');
   if (given('truncation') && body.truncation !== 'disabled') throw badRequest(`truncation ${JSON.stringify(body.truncation)} is not supported by this server; only "disabled" is (an input too long for the context is a 400).`, 'truncation');
   // Chat's names for what this API names otherwise: a clear 400, not a field silently unread.
   for (const [chat, here] of [['max_tokens', 'max_output_tokens'], ['max_completion_tokens', 'max_output_tokens'], ['response_format', 'text.format'], ['messages', 'input']]) {

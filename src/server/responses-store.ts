@@ -11,6 +11,8 @@ export interface StoredResponse {
   items: unknown[];
   /** How many of `items` the response was generated from (GET .../input_items): all but its output. */
   inputCount: number;
+  /** A background response still running: how to cancel it, and its end (the entry is replaced then). */
+  running?: { cancel(): void; done: Promise<void> };
 }
 
 export class ResponseStore {

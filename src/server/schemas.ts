@@ -156,6 +156,7 @@ export const ResponsesBody = Type.Object({
   text: Type.Optional(Type.Unknown()),
   reasoning: Type.Optional(Type.Unknown()),
   metadata: Nullable(Type.Record(Type.String(), Type.String())),
+  background: Nullable(Type.Boolean()),
   store: Nullable(Type.Boolean()),
   previous_response_id: Nullable(Type.String()),
 });

@@ -14,7 +14,8 @@ import { chatLogprobs, type ChatTokenLogprob } from '../logprobs.js';
 import { budgetTags, thinkingTokenIds } from '../reasoning.js';
 import { chatToolChoice, chatTools, includesLogprobs, inputItems, rejectUnservedResponseFields, responsesMessages, textFormat } from '../responses-input.js';
 import { listInputItems, withIds, type ItemQuery } from '../responses-items.js';
-import type { ResponseStore } from '../responses-store.js';
+import type { ResponseStore, StoredResponse } from '../responses-store.js';
+import { toHttpError } from '../error-map.js';
 import { itemId, ResponseWriter, type ResponseEvent, type ResponseUsage } from '../responses-output.js';
 import { toSamplingParams } from '../sampling.js';
 import { RESPONSES_SAMPLING, ResponsesBody } from '../schemas.js';
@@ -27,6 +28,25 @@ function notKept(store: ResponseStore): string {
   return store.enabled
     ? `it was not stored (store: false), or was deleted, or is older than the newest ${store.capacity} (--responses-store-size)`
     : 'this server keeps no responses (--responses-store-size is 0); send the whole conversation as input';
+}
+
+/**
+ * Runs a background response to its end and stores what it became: the
+ * whole response (completed, incomplete or cancelled), or the queued one
+ * marked failed with the error. Never rejects.
+ */
+function runInBackground(store: ResponseStore, id: string, entry: StoredResponse, run: () => Promise<Record<string, unknown>>): Promise<void> {
+  return run().then(
+    (response) => {
+      // whole() stored the finished response with its items; stored again as it ended (a cancelled one's status).
+      const cur = store.get(id);
+      store.put(id, { response, items: cur?.items ?? entry.items, inputCount: cur?.inputCount ?? entry.inputCount });
+    },
+    (err: unknown) => {
+      const http = toHttpError(err, id);
+      store.put(id, { ...entry, response: { ...entry.response, status: 'failed', error: { code: http.code, message: http.message } } });
+    },
+  );
 }
 
 export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
@@ -56,6 +76,13 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     if (before === undefined) throw badRequest(`Previous response with id '${previousId}' not found: ${notKept(store)}.`, 'previous_response_id');
     const input = inputItems(body.input);
     const keep = store.enabled && body.store !== false;
+    // background: answered at once (queued), run detached, read back by GET; it needs the store.
+    const background = body.background === true;
+    if (background) {
+      if (body.stream === true) throw badRequest('background cannot be combined with stream by this server; poll GET /v1/responses/{id} instead.', 'background');
+      if (!store.enabled) throw badRequest(`background needs the response store: ${notKept(store)}.`, 'background');
+      if (body.store === false) throw badRequest('background needs store: a background response is read back with GET.', 'background');
+    }
     const plan = toolPlan({ tools: chatTools(body.tools), tool_choice: chatToolChoice(body.tool_choice), parallel_tool_calls: body.parallel_tool_calls ?? null }, ctx.toolParser);
     const id = itemId('resp');
     const { run, started, how, guided } = await startChat(ctx, reply, {
@@ -77,7 +104,7 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     request.log.debug({ engineRequestId: id, promptTokens: run.choices.promptTokens }, 'generate');
 
     const writer = new ResponseWriter(id, unixNow(), {
-      background: false,
+      background,
       instructions: body.instructions ?? null,
       max_output_tokens: body.max_output_tokens ?? null,
       metadata: body.metadata ?? {},
@@ -104,6 +131,8 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       return writer.push(read, logprobs);
     };
     const thinkEnd = thinkingTokenIds(engine.tokenizer)?.end ?? null;
+    // The client's input items with ids, as stored (input_items pages by them).
+    const given = keep ? withIds(input) : input;
     const finish = (choices: Choices): ResponseEvent[] => {
       const c = choices.get(0);
       const thoughts = writer.reasoningText();
@@ -123,10 +152,7 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       };
       const events = writer.finish(c.finishReason === 'length', usage);
       const response = events[events.length - 1].response as Record<string, unknown>;
-      if (keep) {
-        const given = withIds(input);
-        store.put(id, { response, items: [...before, ...given, ...writer.output], inputCount: before.length + given.length });
-      }
+      if (keep) store.put(id, { response, items: [...before, ...given, ...writer.output], inputCount: before.length + given.length });
       return events;
     };
 
@@ -139,11 +165,27 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
         framing: { event: (e) => namedSseEvent(e as ResponseEvent), error: (b) => namedSseEvent(writer.error(b)), done: null },
       });
     }
+    /** The whole response once the run has ended (collected). */
+    const whole = (): Record<string, unknown> => {
+      const c = run.choices.get(0);
+      feed({ text: c.text, logprobs: c.logprobs, finishReason: c.finishReason });
+      const events = finish(run.choices);
+      return events[events.length - 1].response as Record<string, unknown>;
+    };
+    if (background) {
+      run.detach();
+      const queued = { ...(writer.start()[0].response as Record<string, unknown>), status: 'queued' };
+      const entry = { response: queued, items: [...before, ...given], inputCount: before.length + given.length };
+      const done = runInBackground(store, id, entry, async () => {
+        await run.collect();
+        const response = whole();
+        return run.cancelled ? { ...response, status: 'cancelled' } : response;
+      });
+      store.put(id, { ...entry, running: { cancel: () => { run.cancel(); }, done } });
+      return queued;
+    }
     if (!(await run.collect())) return reply;
-    const c = run.choices.get(0);
-    feed({ text: c.text, logprobs: c.logprobs, finishReason: c.finishReason });
-    const events = finish(run.choices);
-    return events[events.length - 1].response;
+    return whole();
   });
   // A stored response (--responses-store-size), read or deleted.
   app.get<{ Params: { id: string } }>('/v1/responses/:id', (request) => {
@@ -157,7 +199,24 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     if (stored === undefined) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
     return listInputItems(stored.items.slice(0, stored.inputCount), request.query);
   });
-  app.delete<{ Params: { id: string } }>('/v1/responses/:id', (request) => {
+  // A background response's cancel: it ends with what it has written, status cancelled.
+  app.post<{ Params: { id: string } }>('/v1/responses/:id/cancel', async (request) => {
+    const stored = ctx.responses.get(request.params.id);
+    if (stored === undefined) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
+    if (stored.response.background !== true) throw badRequest(`Response ${request.params.id} was not created with background; only background responses can be cancelled.`, 'response_id');
+    if (stored.running !== undefined) {
+      stored.running.cancel();
+      await stored.running.done;
+    }
+    return (ctx.responses.get(request.params.id) ?? stored).response;
+  });
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request) => {
+    // A running background response is cancelled first, or its end would store it again.
+    const running = ctx.responses.get(request.params.id)?.running;
+    if (running !== undefined) {
+      running.cancel();
+      await running.done;
+    }
     if (!ctx.responses.delete(request.params.id)) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
     return { id: request.params.id, object: 'response', deleted: true };
   });
