@@ -29,6 +29,8 @@ t.test('background: queued, read back, cancelled', async (t) => {
   // A long one, cancelled while it runs.
   const long = await client.responses.create({ ...opts, max_output_tokens: 3000, background: true } as unknown as Params);
   await waitFor(() => live.engine.stats().numRunning === 1, 'the long one to run');
+  const early = await postJson(live.url, '/v1/responses', { ...opts, max_output_tokens: 2, previous_response_id: long.id });
+  t.match([early.status, early.body], [400, { error: { param: 'previous_response_id', message: /still running/ } }], 'a running one cannot be continued yet');
   const cancelled = await client.responses.cancel(long.id);
   t.equal(cancelled.status, 'cancelled', 'cancel: status cancelled');
   t.ok((cancelled.usage?.output_tokens ?? 0) < 3000, `with what it had written (${cancelled.usage?.output_tokens ?? 0} tokens)`);

@@ -72,8 +72,10 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     // The conversation so far: a stored previous response's (instructions are not carried over, as OpenAI's).
     const store = ctx.responses;
     const previousId = body.previous_response_id ?? null;
-    const before = previousId === null ? [] : store.get(previousId)?.items;
-    if (before === undefined) throw badRequest(`Previous response with id '${previousId}' not found: ${notKept(store)}.`, 'previous_response_id');
+    const previous = previousId === null ? null : store.get(previousId);
+    if (previous === undefined) throw badRequest(`Previous response with id '${previousId}' not found: ${notKept(store)}.`, 'previous_response_id');
+    if (previous?.running !== undefined) throw badRequest(`Previous response with id '${previousId}' is still running (background); continue from it once it has ended.`, 'previous_response_id');
+    const before = previous?.items ?? [];
     const input = inputItems(body.input);
     const keep = store.enabled && body.store !== false;
     // background: answered at once (queued), run detached, read back by GET; it needs the store.
