@@ -82,7 +82,7 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     const background = body.background === true;
     if (background) {
       if (body.stream === true) throw badRequest('background cannot be combined with stream by this server; poll GET /v1/responses/{id} instead.', 'background');
-      if (!store.enabled) throw badRequest(`background needs the response store: ${notKept(store)}.`, 'background');
+      if (!store.enabled) throw badRequest('background needs the response store, and this server keeps no responses (--responses-store-size is 0): start it with --responses-store-size N, or run the request in the foreground.', 'background');
       if (body.store === false) throw badRequest('background needs store: a background response is read back with GET.', 'background');
     }
     const plan = toolPlan({ tools: chatTools(body.tools), tool_choice: chatToolChoice(body.tool_choice), parallel_tool_calls: body.parallel_tool_calls ?? null }, ctx.toolParser);
