@@ -199,11 +199,15 @@ export class RouteRun {
    * A non-streaming run to its end, every delta into `choices`. True when
    * there is a client to answer; false when it is gone (the reply is
    * dropped). A timeout throws its error; an engine error thrown while
-   * nobody aborted is rethrown.
+   * nobody aborted is rethrown. `onOutput` sees each output once it is
+   * booked (a background response keeps its stored state current).
    */
-  async collect(): Promise<boolean> {
+  async collect(onOutput?: (o: TaggedOutput) => void): Promise<boolean> {
     try {
-      for await (const o of this.started) this.book(o);
+      for await (const o of this.started) {
+        this.book(o);
+        onOutput?.(o);
+      }
     } catch (err) {
       if (!this.abort.signal.aborted) throw err;
     } finally {

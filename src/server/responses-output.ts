@@ -122,6 +122,21 @@ export class ResponseWriter {
     return text;
   }
 
+  /**
+   * The response as it stands mid-run (a background response's GET):
+   * status in_progress, every item so far, the open one with its text so
+   * far (copies: the writer goes on).
+   */
+  progress(): Record<string, unknown> {
+    const open = this.open;
+    const output = this.output.map((item, i) => {
+      if (open === null || i !== open.index) return { ...item };
+      const kind = open.item.type === 'reasoning' ? 'reasoning' : 'message';
+      return { ...open.item, content: [this.part(kind, open.text, [...open.logprobs])] };
+    });
+    return { ...this.response('in_progress', null), output };
+  }
+
   /** The stream's first events. */
   start(): ResponseEvent[] {
     // Copies: the output grows after these are sent.

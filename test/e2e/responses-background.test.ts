@@ -1,6 +1,7 @@
 // background responses (OpenAI's Responses API; --responses-store-size):
 // the POST answers at once with status queued and the run goes on without
-// its client; GET reads it back completed (or incomplete); cancel ends a
+// its client; GET shows it in progress with its text so far, then reads it
+// back completed (or incomplete); cancel ends a
 // running one with what it has written (status cancelled) and frees its
 // blocks; DELETE of a running one cancels it first; the combinations a
 // store-less or streamed request would need are 400s.
@@ -20,7 +21,7 @@ t.test('background: queued, read back, cancelled', async (t) => {
   const queued = await client.responses.create({ ...opts, max_output_tokens: 24, background: true } as unknown as Params);
   t.match(queued, { status: 'queued', background: true, output: [] }, 'answered at once, queued');
   let done: OpenAI.Responses.Response = queued;
-  t.ok(await poll(async () => (done = await client.responses.retrieve(queued.id)).status !== 'queued'), 'it ends');
+  t.ok(await poll(async () => !['queued', 'in_progress'].includes((done = await client.responses.retrieve(queued.id)).status ?? '')), 'it ends');
   t.match(done, { status: 'incomplete', background: true, usage: { output_tokens: 24 } }, 'GET: its whole output (max_output_tokens reached)');
   const same = await client.responses.create({ ...opts, max_output_tokens: 24 } as unknown as Params);
   t.equal(done.output_text, same.output_text, 'the same text as in the foreground (greedy)');
@@ -29,6 +30,11 @@ t.test('background: queued, read back, cancelled', async (t) => {
   // A long one, cancelled while it runs.
   const long = await client.responses.create({ ...opts, max_output_tokens: 3000, background: true } as unknown as Params);
   await waitFor(() => live.engine.stats().numRunning === 1, 'the long one to run');
+  // GET while it runs: in progress, with the text so far.
+  let seen: OpenAI.Responses.Response | null = null;
+  const textOf = (r: OpenAI.Responses.Response | null): string => JSON.stringify(r?.output ?? []);
+  t.ok(await poll(async () => (seen = await client.responses.retrieve(long.id)).status === 'in_progress' && /output_text","text":"[^"]/.test(textOf(seen))), 'GET mid-run: in_progress, with text');
+  t.match(seen, { status: 'in_progress', usage: null, output: [{ type: 'message', status: 'in_progress' }] });
   const early = await postJson(live.url, '/v1/responses', { ...opts, max_output_tokens: 2, previous_response_id: long.id });
   t.match([early.status, early.body], [400, { error: { param: 'previous_response_id', message: /still running/ } }], 'a running one cannot be continued yet');
   const cancelled = await client.responses.cancel(long.id);

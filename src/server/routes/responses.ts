@@ -179,8 +179,14 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       const queued = { ...(writer.start()[0].response as Record<string, unknown>), status: 'queued' };
       const entry = { response: queued, items: [...before, ...given], inputCount: before.length + given.length };
       const done = runInBackground(store, id, entry, async () => {
-        await run.collect();
-        const response = whole();
+        // Fed as it comes, as a stream is: GET shows it in progress with what it has written.
+        await run.collect(({ output }) => {
+          for (const d of output.deltas) feed(d);
+          const cur = store.get(id);
+          if (cur?.running !== undefined) cur.response = writer.progress();
+        });
+        const events = finish(run.choices);
+        const response = events[events.length - 1].response as Record<string, unknown>;
         return run.cancelled ? { ...response, status: 'cancelled' } : response;
       });
       store.put(id, { ...entry, running: { cancel: () => { run.cancel(); }, done } });
