@@ -32,7 +32,7 @@ export function badWordSequences(words: readonly string[], tokenizer: Pick<Token
   return out;
 }
 
-/** Sorted union of two ascending lists, without repeats. */
+/** Sorted union of two ascending lists (repeats allowed in either), without repeats. */
 function union(a: readonly number[], b: readonly number[]): number[] {
   const out: number[] = [];
   let i = 0;

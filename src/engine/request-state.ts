@@ -108,7 +108,7 @@ export class ChoiceState {
   append(tok: number, now: number, logprob: TokenLogprob | null): number {
     const st = this.parent;
     this.outputTokenIds.push(tok);
-    this.budget?.book(tok);
+    this.budget?.book(this.outputTokenIds);
     this.pendingTokens.push(tok);
     if (logprob !== null) this.pendingLogprobs.push(logprob);
     st.numGenerated++;
@@ -151,7 +151,7 @@ export class ChoiceState {
     } else if (this.outputTokenIds.length < p.minTokens) {
       const stops = [...(p.ignoreEos ? [] : this.eosTokenIds), ...p.stopTokenIds];
       const bad = this.badWords;
-      this.sampling.banned = bad === null ? stops : bad.banned(this.outputTokenIds, [...new Set(stops)].sort((a, b) => a - b));
+      this.sampling.banned = bad === null ? stops : bad.banned(this.outputTokenIds, [...stops].sort((a, b) => a - b));
       this.sampling.banSteps = bad?.conditional === true ? 1 : p.minTokens - this.outputTokenIds.length;
     } else if (this.badWords !== null) {
       // One-token words only: the same bans at every step of a call; longer ones: this step's.

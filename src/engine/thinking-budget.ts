@@ -67,16 +67,12 @@ export class ThinkingBudget {
   private state: 'before' | 'thinking' | 'closing' | 'done' = 'before';
   private count = 0;
   private closed = 0;
-  /** The last output tokens, enough to see a tag written over several steps. */
-  private readonly tail: number[] = [];
-  private readonly keep: number;
 
   constructor(
     private readonly spec: ThinkingBudgetSpec,
     promptIds: readonly number[],
     private readonly vocabSize: number,
   ) {
-    this.keep = Math.max(spec.start.length, spec.end.length);
     const open = lastIndexOf(promptIds, spec.start);
     if (open >= 0 && open > lastIndexOf(promptIds, spec.end)) {
       this.state = 'thinking';
@@ -114,25 +110,24 @@ export class ThinkingBudget {
     }
   }
 
-  /** Books a sampled token. */
-  book(tok: number): void {
-    this.tail.push(tok);
-    if (this.tail.length > this.keep) this.tail.shift();
+  /** Books the output's last token (`output`: the choice's output so far, that token last; a tag may span several). */
+  book(output: readonly number[]): void {
+    const tok = output[output.length - 1];
     switch (this.state) {
       case 'before':
-        if (endsWith(this.tail, this.spec.start)) {
+        if (endsWith(output, this.spec.start)) {
           this.state = 'thinking';
           this.count = 0;
-          this.closeIfSpent(this.tail);
+          this.closeIfSpent(output);
         }
         return;
       case 'thinking':
-        if (endsWith(this.tail, this.spec.end)) {
+        if (endsWith(output, this.spec.end)) {
           this.state = 'done';
           return;
         }
         this.count++;
-        this.closeIfSpent(this.tail);
+        this.closeIfSpent(output);
         return;
       case 'closing':
         // Another token than the forced one (a grammar that bans it won): stop forcing.

@@ -82,20 +82,26 @@ t.test('bad budgets are refused with the field named', async (t) => {
 
 t.test('ThinkingBudget alone: free steps before each forced token', (t) => {
   const b = new ThinkingBudget(tags(2), [0], V);
+  const out: number[] = [];
+  const book = (budget: ThinkingBudget, tok: number): void => {
+    out.push(tok);
+    budget.book(out);
+  };
   t.equal(b.freeSteps(), 3, 'before a block: its tag and the budget');
-  b.book(T);
+  book(b, T);
   t.equal(b.freeSteps(), 2);
-  b.book(K);
-  b.book(K);
+  book(b, K);
+  book(b, K);
   t.equal(b.freeSteps(), 0);
   t.equal(b.forced(), E);
   t.same(b.forcedBans(), allBut(E));
-  b.book(E);
+  book(b, E);
   t.equal(b.forced(), null);
   t.equal(b.freeSteps(), Infinity, 'done: nothing more is forced');
   const overridden = new ThinkingBudget(tags(0), [T], V);
   t.equal(overridden.forced(), E);
-  overridden.book(K);
+  out.length = 0;
+  book(overridden, K);
   t.equal(overridden.forced(), null, 'another token than the forced one ends the forcing');
   t.end();
 });
