@@ -89,7 +89,8 @@ export interface ChatTokenLogprob extends ChatTopLogprob {
   top_logprobs: ChatTopLogprob[];
 }
 
-const bytesOf = (s: string): number[] => [...Buffer.from(s, 'utf8')];
+/** A token's text as its UTF-8 bytes (the `bytes` of OpenAI's and llama.cpp's logprobs). */
+export const bytesOf = (s: string): number[] => [...Buffer.from(s, 'utf8')];
 
 /** vLLM's return_tokens_as_token_ids: a token written as "token_id:N" (its text may not round-trip). */
 export const tokenIdText = (id: number): string => `token_id:${id}`;

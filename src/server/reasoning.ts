@@ -106,8 +106,7 @@ const thinkIds = new WeakMap<object, ThinkingIds | null>();
 export function thinkingTokenIds(tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): ThinkingIds | null {
   let ids = thinkIds.get(tokenizer);
   if (ids === undefined) {
-    const start = tokenizer.encode(OPEN, false);
-    const end = tokenizer.encode(CLOSE, false);
+    const { start, end } = thinkingTags(tokenizer);
     const gap = ['\n\n', '\n', ' '].map((w) => tokenizer.encode(w, false)).flatMap((e) => (e.length === 1 ? e : []));
     ids = start.length === 1 && end.length === 1 ? { start: start[0], end: end[0], gap: [...new Set(gap)].sort((a, b) => a - b) } : null;
     thinkIds.set(tokenizer, ids);
@@ -115,10 +114,16 @@ export function thinkingTokenIds(tokenizer: { encode(text: string, addSpecialTok
   return ids;
 }
 
-const tagIds = new WeakMap<object, { start: number[]; end: number[] }>();
+/** <think> and </think> as token ids (one or more each). */
+export interface ThinkingTags {
+  start: number[];
+  end: number[];
+}
 
-/** <think> and </think> as `tokenizer` writes them (one or more tokens each): what a thinking budget watches. */
-export function thinkingTags(tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): { start: number[]; end: number[] } {
+const tagIds = new WeakMap<object, ThinkingTags>();
+
+/** <think> and </think> as `tokenizer` writes them: what a thinking budget watches (and, one token each, a guide: thinkingTokenIds). */
+export function thinkingTags(tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): ThinkingTags {
   let tags = tagIds.get(tokenizer);
   if (tags === undefined) {
     tags = { start: tokenizer.encode(OPEN, false), end: tokenizer.encode(CLOSE, false) };
@@ -128,7 +133,7 @@ export function thinkingTags(tokenizer: { encode(text: string, addSpecialTokens?
 }
 
 /** The tags a thinking budget counts between when the server reads thoughts (a reasoning parser), else null. */
-export function budgetTags(parser: ReasoningParserName | null, tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): { start: number[]; end: number[] } | null {
+export function budgetTags(parser: ReasoningParserName | null, tokenizer: { encode(text: string, addSpecialTokens?: boolean): number[] }): ThinkingTags | null {
   return parser === null ? null : thinkingTags(tokenizer);
 }
 

@@ -4,6 +4,7 @@
 import { checkLogitBias } from '../engine/params.js';
 import { MAX_N, type SamplingDefaults, type SamplingParams } from '../engine/types.js';
 import { badRequest } from './errors.js';
+import type { ThinkingTags } from './reasoning.js';
 
 /** vLLM's default --max-logprobs. */
 export const MAX_LOGPROBS = 20;
@@ -36,9 +37,6 @@ export interface SamplingFields {
   stream?: boolean | null;
 }
 
-/** The tags a thinking budget counts between (the reasoning parser's, as token ids), or null: the server reads no thoughts for this model. */
-export type ThinkingTags = { start: number[]; end: number[] } | null;
-
 function check(ok: boolean, param: string, message: string): void {
   if (!ok) throw badRequest(message, param);
 }
@@ -55,8 +53,8 @@ export function toSamplingParams(
     maxTokensField?: number | null;
     logprobsParam?: string;
     promptLogprobs?: number | null;
-    /** Where thinking_token_budget can apply (absent: the field is refused). */
-    thinkingTags?: ThinkingTags;
+    /** The tags thinking_token_budget counts between (reasoning.ts budgetTags); null or absent: the field is refused. */
+    thinkingTags?: ThinkingTags | null;
     /** The field the budget came in, for its errors (Anthropic's thinking.budget_tokens). */
     budgetParam?: string;
     /** The model's generation-config defaults for unset fields (ModelInfo.samplingDefaults). */

@@ -21,10 +21,10 @@ import { outputFormat } from '../output-format.js';
 import { checkTokenIds, resolveMaxTokens } from '../prompt.js';
 import { toSamplingParams } from '../sampling.js';
 import { FIM_NAMES, fimPrompt, fimTokens } from '../fim.js';
+import { bytesOf } from '../logprobs.js';
+import { Nullable } from '../schemas.js';
 import { sseEvent } from '../sse.js';
 import { packageVersion } from '../version.js';
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Optional(Type.Union([t, Type.Null()]));
 
 export const LlamaCompletionBody = Type.Object({
   prompt: Type.Union([Type.String(), Type.Array(Type.Integer())]),
@@ -90,13 +90,12 @@ function logitBias(raw: unknown, encode: (text: string) => number[]): Record<str
 
 /** A token as llama.cpp's completion_probabilities list it. */
 function probability(lp: TokenLogprob, n: number): object {
-  const bytes = (s: string): number[] => [...Buffer.from(s, 'utf8')];
   return {
     id: lp.tokenId,
     token: lp.token,
-    bytes: bytes(lp.token),
+    bytes: bytesOf(lp.token),
     logprob: lp.logprob,
-    top_logprobs: lp.top.slice(0, n).map((t) => ({ id: t.tokenId, token: t.token, bytes: bytes(t.token), logprob: t.logprob })),
+    top_logprobs: lp.top.slice(0, n).map((t) => ({ id: t.tokenId, token: t.token, bytes: bytesOf(t.token), logprob: t.logprob })),
   };
 }
 
