@@ -128,7 +128,20 @@ function stopType(c: { finishReason: FinishReason | null; stopReason: string | n
 
 export const llamaCppRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
   const { engine } = ctx;
-  const handler = async (body: LlamaCompletionBody, reply: FastifyReply, requestId: string): Promise<unknown> => {
+  const encode = (text: string, add: boolean): Promise<number[]> => ctx.encoder.encode(text, add);
+  /**
+   * One request of /completion or /infill: `body` its fields (its prompt
+   * aside), `promptIds` tokenizes its prompt once the run is armed (a
+   * client gone meanwhile is seen), `promptText` is the answer's `prompt`
+   * (null: the ids' text).
+   */
+  const handler = async (
+    body: Omit<LlamaCompletionBody, 'prompt'>,
+    promptIds: () => Promise<number[]>,
+    promptText: string | null,
+    reply: FastifyReply,
+    requestId: string,
+  ): Promise<unknown> => {
     const nPredict = body.n_predict ?? body.max_tokens ?? -1;
     if (nPredict === 0 || nPredict < -1) throw badRequest(`n_predict must be -1 (until the end of the context) or at least 1, got ${nPredict}.`, 'n_predict');
     const nProbs = body.n_probs ?? 0;
@@ -157,7 +170,7 @@ export const llamaCppRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     const run = new RouteRun(ctx, reply, 1);
     let ids: number[] = [];
     const started = await run.start(async () => {
-      ids = typeof body.prompt === 'string' ? await ctx.encoder.encode(body.prompt, true) : body.prompt;
+      ids = await promptIds();
       checkTokenIds(ids, engine.model.vocabSize, 'prompt');
       return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, maxTokens, engine.model.maxModelLen) };
     }, params, id, format);
@@ -192,7 +205,7 @@ export const llamaCppRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
       tokens_predicted: predicted,
       tokens_evaluated: ids.length,
       generation_settings: settings,
-      prompt: typeof body.prompt === 'string' ? body.prompt : engine.tokenizer.decode(ids, false),
+      prompt: promptText ?? engine.tokenizer.decode(ids, false),
       has_new_line: text.includes('\n'),
       truncated: false,
       ...stopType(end),
@@ -250,11 +263,15 @@ export const llamaCppRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     const fim = fimTokens(engine.tokenizer);
     if (fim === null) throw badRequest(`/infill needs a model with FIM tokens (${FIM_NAMES}); this model's vocabulary has none of these sets.`, 'input_prefix');
     if (Array.isArray(extra) && extra.length > 0) throw badRequest('input_extra (repository context) is not supported by this server.', 'input_extra');
-    const encode = (text: string, add: boolean): Promise<number[]> => ctx.encoder.encode(text, add);
-    const ids = [...(await fimPrompt(encode, fim, prefix ?? '', suffix ?? '')), ...(prompt ? await encode(prompt, false) : [])];
-    return handler({ ...rest, prompt: ids }, reply, request.id);
+    const ids = async (): Promise<number[]> => [...(await fimPrompt(encode, fim, prefix ?? '', suffix ?? '')), ...(prompt ? await encode(prompt, false) : [])];
+    return handler(rest, ids, null, reply, request.id);
   });
-  app.post('/completion', { schema: { body: LlamaCompletionBody } }, (request, reply) => handler(request.body, reply, request.id));
-  app.post('/completions', { schema: { body: LlamaCompletionBody } }, (request, reply) => handler(request.body, reply, request.id));
+  const completion = (request: { body: LlamaCompletionBody; id: string }, reply: FastifyReply): Promise<unknown> => {
+    const { prompt, ...rest } = request.body;
+    const ids = (): Promise<number[]> => (typeof prompt === 'string' ? encode(prompt, true) : Promise.resolve(prompt));
+    return handler(rest, ids, typeof prompt === 'string' ? prompt : null, reply, request.id);
+  };
+  app.post('/completion', { schema: { body: LlamaCompletionBody } }, completion);
+  app.post('/completions', { schema: { body: LlamaCompletionBody } }, completion);
   done();
 };
