@@ -31,22 +31,21 @@ function notKept(store: ResponseStore): string {
 }
 
 /**
- * Runs a background response to its end and stores what it became: the
- * whole response (completed, incomplete or cancelled), or the queued one
- * marked failed with the error. Never rejects.
+ * Runs a background response to its end (`run` stores what it became);
+ * if it throws, the queued entry is stored failed with the error. Never rejects.
  */
-function runInBackground(store: ResponseStore, id: string, entry: StoredResponse, run: () => Promise<Record<string, unknown>>): Promise<void> {
-  return run().then(
-    (response) => {
-      // whole() stored the finished response with its items; stored again as it ended (a cancelled one's status).
-      const cur = store.get(id);
-      store.put(id, { response, items: cur?.items ?? entry.items, inputCount: cur?.inputCount ?? entry.inputCount });
-    },
-    (err: unknown) => {
-      const http = toHttpError(err, id);
-      store.put(id, { ...entry, response: { ...entry.response, status: 'failed', error: { code: http.code, message: http.message } } });
-    },
-  );
+function runInBackground(store: ResponseStore, id: string, entry: StoredResponse, run: () => Promise<void>): Promise<void> {
+  return run().catch((err: unknown) => {
+    const http = toHttpError(err, id);
+    store.put(id, { ...entry, response: { ...entry.response, status: 'failed', error: { code: http.code, message: http.message } } });
+  });
+}
+
+/** Cancels a running background response and waits for its end (then stored); nothing for any other. */
+async function stopRunning(stored: StoredResponse | undefined): Promise<void> {
+  if (stored?.running === undefined) return;
+  stored.running.cancel();
+  await stored.running.done;
 }
 
 export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
@@ -135,7 +134,8 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     const thinkEnd = thinkingTokenIds(engine.tokenizer)?.end ?? null;
     // The client's input items with ids, as stored (input_items pages by them).
     const given = keep ? withIds(input) : input;
-    const finish = (choices: Choices): ResponseEvent[] => {
+    /** The closing events; stores the response (with the store on) as `status` says, else as the run ended. */
+    const finish = (choices: Choices, status?: 'cancelled'): ResponseEvent[] => {
       const c = choices.get(0);
       const thoughts = writer.reasoningText();
       // Tokens up to the </think> that ends the thoughts (all of them if it never came).
@@ -153,7 +153,9 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
         total_tokens: choices.promptTokens + output,
       };
       const events = writer.finish(c.finishReason === 'length', usage);
-      const response = events[events.length - 1].response as Record<string, unknown>;
+      const last = events[events.length - 1];
+      if (status !== undefined) last.response = { ...(last.response as Record<string, unknown>), status };
+      const response = last.response as Record<string, unknown>;
       if (keep) store.put(id, { response, items: [...before, ...given, ...writer.output], inputCount: before.length + given.length });
       return events;
     };
@@ -167,13 +169,6 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
         framing: { event: (e) => namedSseEvent(e as ResponseEvent), error: (b) => namedSseEvent(writer.error(b)), done: null },
       });
     }
-    /** The whole response once the run has ended (collected). */
-    const whole = (): Record<string, unknown> => {
-      const c = run.choices.get(0);
-      feed({ text: c.text, logprobs: c.logprobs, finishReason: c.finishReason });
-      const events = finish(run.choices);
-      return events[events.length - 1].response as Record<string, unknown>;
-    };
     if (background) {
       run.detach();
       const queued = { ...(writer.start()[0].response as Record<string, unknown>), status: 'queued' };
@@ -185,15 +180,16 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
           const cur = store.get(id);
           if (cur?.running !== undefined) cur.response = writer.progress();
         });
-        const events = finish(run.choices);
-        const response = events[events.length - 1].response as Record<string, unknown>;
-        return run.cancelled ? { ...response, status: 'cancelled' } : response;
+        finish(run.choices, run.cancelled ? 'cancelled' : undefined);
       });
       store.put(id, { ...entry, running: { cancel: () => { run.cancel(); }, done } });
       return queued;
     }
     if (!(await run.collect())) return reply;
-    return whole();
+    const c = run.choices.get(0);
+    feed({ text: c.text, logprobs: c.logprobs, finishReason: c.finishReason });
+    const events = finish(run.choices);
+    return events[events.length - 1].response;
   });
   // A stored response (--responses-store-size), read or deleted.
   app.get<{ Params: { id: string } }>('/v1/responses/:id', (request) => {
@@ -212,19 +208,12 @@ export const responsesRoute: FastifyPluginCallbackTypebox<{ ctx: ServerContext }
     const stored = ctx.responses.get(request.params.id);
     if (stored === undefined) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
     if (stored.response.background !== true) throw badRequest(`Response ${request.params.id} was not created with background; only background responses can be cancelled.`, 'response_id');
-    if (stored.running !== undefined) {
-      stored.running.cancel();
-      await stored.running.done;
-    }
+    await stopRunning(stored);
     return (ctx.responses.get(request.params.id) ?? stored).response;
   });
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request) => {
     // A running background response is cancelled first, or its end would store it again.
-    const running = ctx.responses.get(request.params.id)?.running;
-    if (running !== undefined) {
-      running.cancel();
-      await running.done;
-    }
+    await stopRunning(ctx.responses.get(request.params.id));
     if (!ctx.responses.delete(request.params.id)) throw new HttpError('response_not_found', [request.params.id, notKept(ctx.responses)]);
     return { id: request.params.id, object: 'response', deleted: true };
   });
