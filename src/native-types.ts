@@ -157,6 +157,12 @@ export interface Step {
   promptTargets?: Int32Array;
   numPromptLogprobs?: Int32Array;
   /**
+   * Hidden states (embeddings), per seq [S]: 0 none, 1 its last token's, 2
+   * each of its tokens' (after the final norm, in StepOutput.hidden). A seq
+   * that asks for them must not sample. Absent or empty: none.
+   */
+  embedRows?: Uint8Array;
+  /**
    * Several decode steps in one call (default 1): every seq a single-token
    * decode that samples; each step feeds its sampled token back as the next
    * input, until the seq samples one of its stopTokens or has sampled
@@ -198,6 +204,12 @@ export interface StepOutput {
   promptRank?: Int32Array;
   promptTopIds?: Int32Array; // [T * promptTopN]
   promptTopLogprobs?: Float32Array;
+  /**
+   * Only when the (first) step asked for hidden states (embedRows): the
+   * final-normed hidden state of each asked token, seq by seq in token
+   * order, [rows * hiddenSize].
+   */
+  hidden?: Float32Array;
   timings: { forwardMs: number; sampleMs: number };
 }
 

@@ -30,7 +30,8 @@ using hs::hipk::abi_guarded;
 extern "C" {
 
 // 1: probe only; 2: the model entry points below; 3: logit_bias and prompt
-// logprobs in hs_dev_step / hs_dev_step_out (HS_DEV_ABI_VERSION).
+// logprobs in hs_dev_step / hs_dev_step_out; 4: hidden rows (embeddings)
+// (HS_DEV_ABI_VERSION).
 __attribute__((visibility("default"))) int hs_hip_abi_version() { return HS_DEV_ABI_VERSION; }
 
 // >= 1: usable devices (buf gets "name (arch)"); 0: none, buf gets the HIP

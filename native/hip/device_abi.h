@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define HS_DEV_ABI_VERSION 3
+#define HS_DEV_ABI_VERSION 4
 
 // A matrix in its file layout: rows x cols of `dtype` (hipk::WDType numbering:
 // 0 f32, 1 f16, 2 bf16, 3 q8_0), `nbytes` readable at `data`.
@@ -77,6 +77,10 @@ typedef struct hs_dev_step {
   // Prompt logprobs: per token the next prompt token (-1: none) [T] and per
   // seq the top-N wanted [S]; both NULL when the step has none.
   const int32_t *prompt_targets, *num_prompt_logprobs;
+  // Hidden states (embeddings): the token indices (< T) whose final-normed
+  // hidden state comes back, in order; NULL and 0 when none.
+  const int32_t* hidden_rows;
+  int32_t num_hidden_rows;
 } hs_dev_step;
 
 // Caller-allocated results: sampled/logprob [S], top_ids/top_logprobs [S * top_n].
@@ -94,6 +98,8 @@ typedef struct hs_dev_step_out {
   int32_t* prompt_rank;
   int32_t* prompt_top_ids;
   float* prompt_top_logprobs;
+  // [num_hidden_rows * hidden] with hidden rows; NULL otherwise.
+  float* hidden;
 } hs_dev_step_out;
 
 typedef struct hs_dev_memory {

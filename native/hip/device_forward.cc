@@ -11,6 +11,7 @@
 //
 //   | tokens[T] | positions[T] | slots[T] | queryStart[S+1] | seqLens[S] |
 //   | blockTables[S*B] | lastRow[Ns] | per sampling row: params..., flat lists |
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -80,7 +81,10 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     }
   }
   const int64_t Np = static_cast<int64_t>(prompt_rows_.size());
-  const int64_t chunk_rows = std::max(Ns < kSampleChunk ? Ns : kSampleChunk, Np < kSampleChunk ? Np : kSampleChunk);
+  // Hidden-state rows (embeddings): token indices < T (validate_step, hidden_rows).
+  const int64_t Nh = out->hidden != nullptr && s.hidden_rows != nullptr ? s.num_hidden_rows : 0;
+  const int64_t chunk_rows = std::max({Ns < kSampleChunk ? Ns : kSampleChunk, Np < kSampleChunk ? Np : kSampleChunk,
+                                       Nh < kSampleChunk ? Nh : kSampleChunk});
   HS_DEV_TRY(reserve_scratch(T, chunk_rows));
 
   // A member, not a local: an asynchronous copy may still read it if a
@@ -141,6 +145,7 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
   const size_t o_ptargets = st.words.size();
   for (const int32_t t : prompt_rows_) st.put_one(s.prompt_targets[t]);
   const size_t o_pnlp = st.put(prompt_nlp.data(), prompt_nlp.size());
+  const size_t o_hrows = st.put(s.hidden_rows, static_cast<size_t>(Nh));
   HS_DEV_TRY(ints_.reserve(st.words.size() * 4));
   HS_HIP_CHECK(hipMemcpyAsync(ints_.as<void>(), st.words.data(), st.words.size() * 4, hipMemcpyHostToDevice, stream_));
   // Invariant: every o_* offset below is < st.words.size(), the words just
@@ -176,6 +181,19 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
   HS_HIP_CHECK(launch_embed(stream_, embed_.dtype, embed_.data, H_, d_tokens_, T, x_.as<float>()));
   for (int64_t l = 0; l < L_; ++l) HS_DEV_TRY(layer(l, kv, T));
 
+  if (Nh > 0) {
+    // The asked rows through the final norm, copied back a chunk at a time
+    // into host_hidden_ (a member: a queued copy may outlive an early return).
+    host_hidden_.resize(static_cast<size_t>(Nh * H_));
+    for (int64_t r0 = 0; r0 < Nh; r0 += kSampleChunk) {
+      const int64_t R = Nh - r0 < kSampleChunk ? Nh - r0 : kSampleChunk;
+      float* last = last_.as<float>();
+      HS_HIP_CHECK(launch_embed(stream_, kF32, x_.as<float>(), H_, base + o_hrows + r0, R, last));
+      HS_HIP_CHECK(launch_rmsnorm(stream_, last, final_norm_, last, R, H_, eps_));
+      HS_HIP_CHECK(hipMemcpyAsync(host_hidden_.data() + r0 * H_, last, static_cast<size_t>(R * H_) * 4, hipMemcpyDeviceToHost,
+                                  stream_));
+    }
+  }
   if (Np > 0) {
     // Invariant: outs_ holds sample_words + prompt_words words (reserved above);
     // the prompt rows are token indices < T, uploaded at o_prows.
@@ -233,6 +251,8 @@ Status DeviceModel::forward(DeviceKv& kv, const hs_dev_step& s, hs_dev_step_out*
     HS_HIP_CHECK(hipMemcpyAsync(host_out_.data(), outs_.as<int32_t>(), host_out_.size() * 4, hipMemcpyDeviceToHost, stream_));
   }
   HS_HIP_CHECK(hipStreamSynchronize(stream_));
+  // Invariant: out->hidden holds num_hidden_rows * hidden floats (the caller's contract).
+  if (Nh > 0) std::memcpy(out->hidden, host_hidden_.data(), static_cast<size_t>(Nh * H_) * 4);
   // Invariant: the prompt part of host_out_ follows its sampling part as laid
   // out above; out's prompt arrays hold T and T * prompt_top_n entries.
   for (size_t r = 0; r < prompt_rows_.size(); ++r) {

@@ -164,6 +164,7 @@ class DeviceModel {
   int32_t decode_split_ = 1;  // cache blocks per split of the decode kernel
   bool decode_only_ = false;
   std::vector<uint32_t> staging_, host_out_;  // host side of the step's two copies
+  std::vector<float> host_hidden_;            // host side of the hidden rows' copies
   std::vector<int32_t> sample_seqs_;  // sequence index of each sampling row
   std::vector<int32_t> prompt_rows_;  // token index of each prompt-logprob row
 };

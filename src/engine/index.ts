@@ -14,7 +14,7 @@ import { makeStepRunner, syncStepBudgetFromEnv } from '../runner/forward-policy.
 import { ModelRunner, type ForwardFn } from '../runner/runner.js';
 import { createScheduler } from '../scheduler/scheduler.js';
 import { LlmEngine } from './llm-engine.js';
-import type { Engine, EngineLogger, ModelInfo, SamplingDefaults } from './types.js';
+import type { Engine, EngineLogger, ModelInfo, PoolingType, SamplingDefaults } from './types.js';
 
 export type { EngineLogger, SamplingDefaults } from './types.js';
 
@@ -181,6 +181,8 @@ export interface EngineParts {
   seed: number | null;
   name: string;
   isDemo: boolean;
+  /** Embeddings' pooling when a request names none (ModelInfo.pooling); default 'last', vLLM's for a causal LM. */
+  pooling?: PoolingType;
   /** Request defaults from the model's generation config (ModelInfo.samplingDefaults). */
   samplingDefaults?: SamplingDefaults;
   logger: EngineLogger;
@@ -230,6 +232,8 @@ export function assembleEngine(p: EngineParts): LlmEngine {
     architecture: info.architecture,
     eosTokenIds: tokenizer.eosTokenIds.length > 0 ? tokenizer.eosTokenIds : info.eosTokenIds,
     isDemo: p.isDemo,
+    hiddenSize: info.hiddenSize,
+    pooling: p.pooling ?? 'last',
     ...(p.samplingDefaults !== undefined && Object.keys(p.samplingDefaults).length > 0 ? { samplingDefaults: p.samplingDefaults } : {}),
   };
   return new LlmEngine(

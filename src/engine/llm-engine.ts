@@ -14,6 +14,7 @@ import { RequestTable } from './request-table.js';
 import { mixSeed } from './seeds.js';
 import { ChoiceState, RequestState, tokenLogprob } from './request-state.js';
 import { BadWords, badWordSequences } from './bad-words.js';
+import { bookEmbeddings, EmbedPool, embedRowsFor, poolingSkipsPrefixCache } from './embedding.js';
 import type {
   Engine,
   EngineEvents,
@@ -126,9 +127,13 @@ export class LlmEngine implements Engine {
   private submit(input: GenerateInput): AsyncIterable<RequestOutput> {
     if (this.draining) throw new EngineError('HIPSERVE_ERR_SHUTTING_DOWN', 'the server is shutting down');
     const promptIds = typeof input.prompt === 'string' ? this.tokenizer.encode(input.prompt, true) : [...input.prompt];
-    checkPromptIds(promptIds, this.model.vocabSize, this.model.maxModelLen);
-    const params = resolveSamplingParams(input.params, this.model.vocabSize, this.model.maxModelLen - promptIds.length);
+    const embed = input.embed ?? null;
+    checkPromptIds(promptIds, this.model.vocabSize, this.model.maxModelLen, embed !== null);
+    // An embedding generates nothing: its prompt may fill the context.
+    const room = embed !== null ? 1 : this.model.maxModelLen - promptIds.length;
+    const params = resolveSamplingParams(embed !== null ? { ...input.params, maxTokens: 1 } : input.params, this.model.vocabSize, room);
     const guides = input.guides ?? null;
+    if (embed !== null && (params.n !== 1 || guides !== null)) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', 'an embedding request has one choice and no guide', 'n');
     if (guides !== null) this.guides.check(guides, params);
     const requestId = input.requestId ?? randomUUID();
     if (this.table.has(requestId)) throw new EngineError('HIPSERVE_ERR_INVALID_PARAM', `request id ${requestId} is already in use`, 'request_id');
@@ -151,6 +156,10 @@ export class LlmEngine implements Engine {
       const seed = params.n === 1 ? base : mixSeed(base, i);
       state.choices.push(new ChoiceState(schedId, i, state, seed, this.tokenizer, this.model.eosTokenIds, guides?.[i] ?? null, disallowed, this.model.vocabSize, bad));
     }
+    if (embed !== null) {
+      state.embed = new EmbedPool(embed.pooling);
+      state.choices[0].sampling.embedRows = embedRowsFor(embed.pooling);
+    }
     this.table.add(state);
     for (const c of state.choices) {
       this.scheduler.addRequest({
@@ -159,7 +168,7 @@ export class LlmEngine implements Engine {
         maxTokens: params.maxTokens,
         priority: params.priority,
         // Prompt logprobs need every prompt position computed by the choice that collects them.
-        skipPrefixCache: c.sampling.promptTopN !== undefined,
+        skipPrefixCache: c.sampling.promptTopN !== undefined || (embed !== null && poolingSkipsPrefixCache(embed.pooling)),
       });
     }
     const signal = input.signal;
@@ -246,7 +255,7 @@ export class LlmEngine implements Engine {
         flying = null;
         if (res.prompt !== undefined) this.applyPromptRows(cur.out, res.prompt);
         let numGenerated = 0;
-        let numPrompt = 0;
+        let numPrompt = this.applyEmbeddings(cur.out, res);
         // A step at a time (a multi-step call has several): a stop string met
         // in step k finishes the choice before step k + 1's tokens are looked
         // at. An overlapped launch goes after the last step's token stops.
@@ -369,6 +378,22 @@ export class LlmEngine implements Engine {
         delete c.sampling.promptTopN;
       }
     });
+  }
+
+  /** Books hidden rows into embedding requests; one whose prompt is done ends with its vector. Returns their prompt tokens. */
+  private applyEmbeddings(out: SchedulerOutput, res: StepResult): number {
+    let promptTokens = 0;
+    for (const [st, vec] of bookEmbeddings(out.seqs, res.hidden, (id) => this.table.choice(id)?.parent)) {
+      if (vec === null) {
+        this.table.failRequest(st, new EngineError('HIPSERVE_ERR_NATIVE', 'the forward returned no hidden states for an embedding'));
+        continue;
+      }
+      st.embedding = vec;
+      promptTokens += st.promptTokenIds.length;
+      this.table.finishChoice(st.choices[0], 'stop', null);
+      this.table.settle(st);
+    }
+    return promptTokens;
   }
 
   /** Detokenizes the new tokens, applies stop strings and emits the deltas. */

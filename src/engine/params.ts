@@ -149,9 +149,17 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /** A prompt's token ids against the model: not empty, room left for output, every id in the vocabulary. */
-export function checkPromptIds(ids: readonly number[], vocabSize: number, maxModelLen: number): void {
+export function checkPromptIds(ids: readonly number[], vocabSize: number, maxModelLen: number, embedding = false): void {
   if (ids.length === 0) throw new EngineError('HIPSERVE_ERR_EMPTY_PROMPT', 'the prompt is empty', 'prompt');
-  if (ids.length >= maxModelLen) {
+  if (embedding && ids.length > maxModelLen) {
+    // An embedding generates nothing: its input may fill the context (vLLM's wording).
+    throw new EngineError(
+      'HIPSERVE_ERR_PROMPT_TOO_LONG',
+      `This model's maximum context length is ${maxModelLen} tokens. However, you requested ${ids.length} tokens in the input for embedding generation. Please reduce the length of the input.`,
+      'input',
+    );
+  }
+  if (!embedding && ids.length >= maxModelLen) {
     throw new EngineError(
       'HIPSERVE_ERR_PROMPT_TOO_LONG',
       `This model's maximum context length is ${maxModelLen} tokens. However, your prompt has ${ids.length} tokens, which leaves no room for output.`,

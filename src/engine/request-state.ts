@@ -6,6 +6,7 @@ import { IncrementalDetokenizer } from './detokenizer.js';
 import { logitBiasArrays } from './params.js';
 import type { BadWords } from './bad-words.js';
 import { ThinkingBudget } from './thinking-budget.js';
+import type { EmbedPool } from './embedding.js';
 import type { PromptRows, SeqSampling, StepResult } from '../runner/runner.js';
 import type {
   ChoiceDelta,
@@ -198,6 +199,9 @@ export class RequestState {
   /** Prompt positions still without their logprob; sent with the first output once 0. */
   private promptLeft: number;
   private promptSent = false;
+  /** An embedding request (GenerateInput.embed): its pooling, then its vector once the prompt is computed. */
+  embed: EmbedPool | null = null;
+  embedding: Float32Array | null = null;
 
   constructor(
     readonly requestId: string,
@@ -295,6 +299,7 @@ export class RequestState {
       numCachedTokens: this.numCachedTokens,
       timings: { ...this.timings },
     };
+    if (this.embedding !== null) out.embedding = this.embedding;
     if (this.promptLogprobs !== null && !this.promptSent) {
       out.promptLogprobs = this.promptLogprobs;
       this.promptSent = true;

@@ -114,6 +114,8 @@ export interface RequestOutput {
    * prompt token, null for the first (nothing precedes it), as vLLM's.
    */
   promptLogprobs?: (TokenLogprob | null)[];
+  /** With GenerateInput.embed, on the (final) output: the pooled hidden state, [hiddenSize], not normalized. */
+  embedding?: Float32Array;
 }
 
 export interface GenerateInput {
@@ -128,6 +130,21 @@ export interface GenerateInput {
    * the choice ends, or at once if generate() throws).
    */
   guides?: TokenGuide[];
+  /**
+   * An embedding request (/v1/embeddings): the prompt is computed and its
+   * final hidden states (after the model's final norm) pooled, instead of
+   * generating. One choice only (params.n must be 1; only params.priority is
+   * read). The one output is final, with a single empty delta (finishReason
+   * 'stop') and `embedding` set.
+   */
+  embed?: EmbedSpec;
+}
+
+/** How an embedding request pools its prompt's hidden states (vLLM's and llama.cpp's pooling types). */
+export type PoolingType = 'last' | 'mean' | 'cls';
+
+export interface EmbedSpec {
+  pooling: PoolingType;
 }
 
 export interface Heartbeat {
@@ -202,6 +219,10 @@ export interface ModelInfo {
   eosTokenIds: number[];
   /** True for the generated demo model: its text is noise. */
   isDemo: boolean;
+  /** Width of the model's hidden state: the length of an embedding. */
+  hiddenSize: number;
+  /** The model's pooling for embeddings when a request names none (--pooling; 'auto' resolved at load). */
+  pooling: PoolingType;
   /** The model's recommended sampling (generation_config.json, --generation-config): a request's unset fields take these. */
   samplingDefaults?: SamplingDefaults;
 }

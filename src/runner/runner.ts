@@ -45,6 +45,12 @@ export interface SeqSampling {
    * step computes is scored against the prompt token after it. Absent: none.
    */
   promptTopN?: number;
+  /**
+   * An embedding request: which hidden states each of its steps returns
+   * (1 the chunk's last token's, 2 each token's; 0 none) instead of
+   * sampling. Absent: it samples as usual.
+   */
+  embedRows?: 0 | 1 | 2;
 }
 
 /** A request's logit_bias as the step carries it: ids strictly increasing, one value each. */
@@ -72,6 +78,15 @@ export interface StepResult {
   packMs: number;
   /** When some seq asked for prompt logprobs: the forward's prompt rows, one per token of the step. */
   prompt?: PromptRows;
+  /** When some seq asked for hidden states: its rows, in the order the step's embedRows lists them. */
+  hidden?: HiddenRows;
+}
+
+/** Hidden states of a step: seq i's rows are rows start[i] .. start[i + 1] of `data` ([rows][width]). */
+export interface HiddenRows {
+  start: Int32Array;
+  width: number;
+  data: Float32Array;
 }
 
 /** Prompt logprobs of a step: row t is token t of the step; seq i's tokens are rows queryStart[i] .. queryStart[i+1]. */
@@ -86,7 +101,7 @@ export interface PromptRows {
 }
 
 export type ForwardOutput = Pick<StepOutput, 'sampled' | 'logprob' | 'topN' | 'topIds' | 'topLogprobs'> &
-  Partial<Pick<StepOutput, 'promptTopN' | 'promptLogprob' | 'promptRank' | 'promptTopIds' | 'promptTopLogprobs'>> & { steps?: number };
+  Partial<Pick<StepOutput, 'promptTopN' | 'promptLogprob' | 'promptRank' | 'promptTopIds' | 'promptTopLogprobs' | 'hidden'>> & { steps?: number };
 
 /**
  * The native forward as the runner sees it; errors come back as a thrown
@@ -98,6 +113,11 @@ export type ForwardFn = ((step: StepArrays) => Promise<ForwardOutput>) & {
   /** A counter that moves while a forward runs (native.forwardProgress); null when there is none. */
   progress?: () => number | null;
 };
+
+/** A seq samples at the end of its prompt and after; an embedding seq returns its hidden states instead. */
+function samples(s: RunnableSeq, sp: SeqSampling): boolean {
+  return s.sample && sp.embedRows === undefined;
+}
 
 export class ModelRunner {
   private readonly b = new StepBuffers();
@@ -128,6 +148,7 @@ export class ModelRunner {
     let nBias = 0;
     let nStop = 0;
     let wantPrompt = false;
+    let wantHidden = false;
     const samp: SeqSampling[] = new Array<SeqSampling>(S);
     for (let i = 0; i < S; i++) {
       const s = seqs[i];
@@ -136,7 +157,8 @@ export class ModelRunner {
       const sp = sampling(s.requestId);
       samp[i] = sp;
       if (sp.promptTopN !== undefined && s.startPos < sp.promptTokenIds.length - 1) wantPrompt = true;
-      if (s.sample) {
+      if (sp.embedRows !== undefined && sp.embedRows !== 0) wantHidden = true;
+      if (samples(s, sp)) {
         if (sp.presencePenalty !== 0 || sp.frequencyPenalty !== 0 || sp.repetitionPenalty !== 1) nOut += sp.outputTokenIds.length;
         if (sp.repetitionPenalty !== 1) nPrompt += sp.promptTokenIds.length;
         nBanned += sp.banned.length;
@@ -175,6 +197,7 @@ export class ModelRunner {
       biasStart: b.biasStart.view(S + 1),
       promptTargets: b.promptTargets.view(wantPrompt ? T : 0),
       numPromptLogprobs: b.numPromptLogprobs.view(wantPrompt ? S : 0),
+      embedRows: b.embedRows.view(wantHidden ? S : 0),
       numSteps,
       stopTokens: b.stopTokens.view(nStop),
       stopStart: b.stopStart.view(numSteps > 1 ? S + 1 : 0),
@@ -192,6 +215,7 @@ export class ModelRunner {
     for (let i = 0; i < S; i++) {
       const s = seqs[i];
       const sp = samp[i];
+      const sampling = samples(s, sp);
       a.queryStart[i] = t;
       const prompt = wantPrompt && sp.promptTopN !== undefined ? sp.promptTokenIds : null;
       if (wantPrompt) a.numPromptLogprobs[i] = prompt !== null ? (sp.promptTopN ?? -1) : -1;
@@ -204,7 +228,8 @@ export class ModelRunner {
       }
       a.seqLens[i] = s.startPos + s.numTokens;
       for (let j = 0; j < s.blockIds.length; j++) a.blockTables[i * B + j] = s.blockIds[j];
-      a.doSample[i] = s.sample ? 1 : 0;
+      if (wantHidden) a.embedRows[i] = sp.embedRows ?? 0;
+      a.doSample[i] = sampling ? 1 : 0;
       a.temperature[i] = sp.temperature;
       a.topP[i] = sp.topP;
       a.topK[i] = sp.topK;
@@ -214,12 +239,12 @@ export class ModelRunner {
       a.repetitionPenalty[i] = sp.repetitionPenalty;
       a.seeds[i] = sp.seed;
       a.sampleIndex[i] = sp.outputTokenIds.length;
-      a.numLogprobs[i] = s.sample ? sp.numLogprobs : -1;
+      a.numLogprobs[i] = sampling ? sp.numLogprobs : -1;
       a.outputStart[i] = nOut;
       a.promptStart[i] = nPrompt;
       a.bannedStart[i] = nBanned;
       a.biasStart[i] = nBias;
-      if (s.sample) {
+      if (sampling) {
         if (sp.presencePenalty !== 0 || sp.frequencyPenalty !== 0 || sp.repetitionPenalty !== 1) {
           for (const tok of sp.outputTokenIds) a.outputTokens[nOut++] = tok;
         }
@@ -237,7 +262,7 @@ export class ModelRunner {
       }
       if (numSteps > 1) {
         a.stopStart[i] = nStop;
-        if (s.sample) for (const tok of sp.stopIds ?? []) a.stopTokens[nStop++] = tok;
+        if (sampling) for (const tok of sp.stopIds ?? []) a.stopTokens[nStop++] = tok;
         a.maxSteps[i] = s.maxSteps ?? 1;
         a.banSteps[i] = sp.banSteps ?? numSteps;
       }
@@ -267,6 +292,16 @@ export class ModelRunner {
       packMs: t1 - t0,
       nativeMs: t2 - t1,
     };
+    if (out.hidden !== undefined && out.hidden.length > 0) {
+      // Row counts per seq, as the native side lists them (native/README.md).
+      const S = seqs.length;
+      const start = new Int32Array(S + 1);
+      for (let i = 0; i < S; i++) {
+        const mode = arrays.embedRows.length > 0 ? arrays.embedRows[i] : 0;
+        start[i + 1] = start[i] + (mode === 1 ? 1 : mode === 2 ? seqs[i].numTokens : 0);
+      }
+      res.hidden = { start, width: out.hidden.length / start[S], data: out.hidden };
+    }
     if (out.promptLogprob !== undefined && out.promptLogprob.length > 0) {
       // queryStart is a view of a reused buffer: the copy outlives the next pack.
       res.prompt = {

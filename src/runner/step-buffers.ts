@@ -59,6 +59,7 @@ export class StepBuffers {
   readonly biasStart = new Grow(Int32Array);
   readonly promptTargets = new Grow(Int32Array, 256);
   readonly numPromptLogprobs = new Grow(Int32Array);
+  readonly embedRows = new Grow(Uint8Array);
   readonly stopTokens = new Grow(Int32Array);
   readonly stopStart = new Grow(Int32Array);
   readonly maxSteps = new Grow(Int32Array);

@@ -58,7 +58,7 @@ export async function startScripted(t: Test, config: Partial<ServeConfig> = {}, 
     return Promise.resolve({ sampled, logprob: new Float32Array(S).fill(-0.25), topN: 0, topIds: new Int32Array(0), topLogprobs: new Float32Array(0) });
   };
   const engine = new LlmEngine(
-    { name: 'scripted', maxModelLen: 2048, vocabSize, architecture: 'qwen3', eosTokenIds: eos, isDemo: false },
+    { name: 'scripted', maxModelLen: 2048, vocabSize, architecture: 'qwen3', eosTokenIds: eos, isDemo: false, hiddenSize: 64, pooling: 'last' },
     tokenizer,
     createScheduler({ numBlocks: 512, blockSize: 16, maxNumBatchedTokens: 2048, maxNumSeqs: 4, hashSeed: 'test' }),
     new ModelRunner(forward, 16),

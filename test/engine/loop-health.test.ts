@@ -66,7 +66,7 @@ function makeEngine(broken: Broken, fwd: ForwardFn = forward(broken), overlapSte
   const errors: string[] = [];
   const log = { info: () => undefined, warn: () => undefined, error: (_o: object, m?: string) => errors.push(m ?? '') };
   const engine = new LlmEngine(
-    { name: 'letters', maxModelLen: 64, vocabSize: V, architecture: 'test', eosTokenIds: [25], isDemo: false },
+    { name: 'letters', maxModelLen: 64, vocabSize: V, architecture: 'test', eosTokenIds: [25], isDemo: false, hiddenSize: 8, pooling: 'last' },
     letters,
     scheduler,
     new ThrowingRunner(fwd, broken),

@@ -34,7 +34,7 @@ t.test('the queue bound counts sequences (n) and is checked at submission', asyn
   // One sequence runs at a time; the queue holds at most 3 sequences.
   const scheduler = createScheduler({ numBlocks: 64, blockSize: 4, maxNumBatchedTokens: 64, maxNumSeqs: 1, hashSeed: 'test' });
   const engine = new LlmEngine(
-    { name: 'letters', maxModelLen: 64, vocabSize: 26, architecture: 'test', eosTokenIds: [25], isDemo: false },
+    { name: 'letters', maxModelLen: 64, vocabSize: 26, architecture: 'test', eosTokenIds: [25], isDemo: false, hiddenSize: 8, pooling: 'last' },
     letters, scheduler, new ModelRunner(fwd, 4), { maxNumQueuedRequests: 3, seed: 0, numSchedulerSteps: 1 },
     { info: () => undefined, warn: () => undefined, error: () => undefined },
   );

@@ -77,7 +77,7 @@ export function makeEngine(script: Script, opts: { numBlocks?: number; maxQueued
   const logs: string[] = [];
   const log = { info: () => undefined, warn: (_o: object, m?: string) => logs.push(m ?? ''), error: (_o: object, m?: string) => logs.push(m ?? '') };
   const engine = new LlmEngine(
-    { name: 'letters', maxModelLen: 64, vocabSize: V, architecture: 'test', eosTokenIds: [EOS], isDemo: false },
+    { name: 'letters', maxModelLen: 64, vocabSize: V, architecture: 'test', eosTokenIds: [EOS], isDemo: false, hiddenSize: 8, pooling: 'last' },
     letters,
     scheduler,
     runner,

@@ -33,6 +33,13 @@ export interface PeerModel {
     experimentalKvCacheValueType?: string;
   }): Promise<PeerContext>;
   dispose(): Promise<void>;
+  /** llama.cpp's embeddings: the final-normed hidden state of the input's last token for a model without a pooling type. */
+  createEmbeddingContext(opts: { contextSize?: number; threads?: number }): Promise<PeerEmbeddingContext>;
+  readonly tokens: { bos: number | null; shouldPrependBosToken: boolean; shouldAppendEosToken: boolean };
+}
+export interface PeerEmbeddingContext {
+  getEmbeddingFor(input: number[]): Promise<{ vector: readonly number[] }>;
+  dispose(): Promise<void>;
 }
 export interface PeerLlama {
   loadModel(opts: { modelPath: string; gpuLayers?: number }): Promise<PeerModel>;

@@ -68,8 +68,8 @@ int64_t req_int(Napi::Object o, const char* key, int64_t lo, int64_t hi) {
 void copy_i32(Napi::Object o, const char* key, std::vector<int32_t>* out, bool optional) {
   copy_typed<int32_t>(o, key, napi_int32_array, "Int32Array", out, optional);
 }
-void copy_u8(Napi::Object o, const char* key, std::vector<uint8_t>* out) {
-  copy_typed<uint8_t>(o, key, napi_uint8_array, "Uint8Array", out, false);
+void copy_u8(Napi::Object o, const char* key, std::vector<uint8_t>* out, bool optional) {
+  copy_typed<uint8_t>(o, key, napi_uint8_array, "Uint8Array", out, optional);
 }
 void copy_f32(Napi::Object o, const char* key, std::vector<float>* out, bool optional) {
   copy_typed<float>(o, key, napi_float32_array, "Float32Array", out, optional);

@@ -23,7 +23,7 @@ int64_t req_int(Napi::Object o, const char* key, int64_t lo, int64_t hi);
 // Required typed-array members of the exact element type; `optional` ones
 // read as empty when absent.
 void copy_i32(Napi::Object o, const char* key, std::vector<int32_t>* out, bool optional = false);
-void copy_u8(Napi::Object o, const char* key, std::vector<uint8_t>* out);
+void copy_u8(Napi::Object o, const char* key, std::vector<uint8_t>* out, bool optional = false);
 void copy_f32(Napi::Object o, const char* key, std::vector<float>* out, bool optional = false);
 void copy_u64(Napi::Object o, const char* key, std::vector<uint64_t>* out);
 

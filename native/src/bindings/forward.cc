@@ -61,6 +61,7 @@ void read_step(Napi::Object o, StepInput* s) {
   copy_f32(o, "biasValues", &s->bias_values, true);
   copy_i32(o, "promptTargets", &s->prompt_targets, true);
   copy_i32(o, "numPromptLogprobs", &s->num_prompt_logprobs, true);
+  copy_u8(o, "embedRows", &s->embed_rows, true);
 }
 
 // The optional multi-step members (native/README.md); all absent: one step.
@@ -92,6 +93,7 @@ Napi::Object step_result(Napi::Env env, const Status& st, const StepOutput& out)
     v.Set("promptTopIds", to_i32(env, out.prompt_top_ids));
     v.Set("promptTopLogprobs", to_f32(env, out.prompt_top_logprobs));
   }
+  if (!out.hidden.empty()) v.Set("hidden", to_f32(env, out.hidden));
   Napi::Object t = Napi::Object::New(env);
   t.Set("forwardMs", Napi::Number::New(env, out.forward_ms));
   t.Set("sampleMs", Napi::Number::New(env, out.sample_ms));

@@ -135,6 +135,10 @@ Status run_device_forward(Model& m, const KvCache& kv, const StepInput& s, StepO
   const bool prompt_lps = !prepare_prompt_logprobs(s, out).rows.empty();
   d.prompt_targets = prompt_lps ? s.prompt_targets.data() : nullptr;
   d.num_prompt_logprobs = prompt_lps ? s.num_prompt_logprobs.data() : nullptr;
+  const std::vector<int32_t> hrows = hidden_rows(s);
+  d.hidden_rows = hrows.empty() ? nullptr : hrows.data();
+  d.num_hidden_rows = static_cast<int32_t>(hrows.size());
+  out->hidden.assign(hrows.size() * static_cast<size_t>(m.cfg.hidden_size), 0.0f);
   hs_dev_step_out o{};
   o.top_n = out->top_n;
   o.sampled = out->sampled.data();
@@ -146,6 +150,7 @@ Status run_device_forward(Model& m, const KvCache& kv, const StepInput& s, StepO
   o.prompt_rank = prompt_lps ? out->prompt_rank.data() : nullptr;
   o.prompt_top_ids = prompt_lps ? out->prompt_top_ids.data() : nullptr;
   o.prompt_top_logprobs = prompt_lps ? out->prompt_top_logprobs.data() : nullptr;
+  o.hidden = hrows.empty() ? nullptr : out->hidden.data();
   st = m.device->forward(kv.device.get(), d, &o);
   // Sampling runs on the device inside the same stream: one total.
   out->forward_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

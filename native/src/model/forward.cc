@@ -119,6 +119,20 @@ PromptRowPlan prepare_prompt_logprobs(const StepInput& s, StepOutput* out) {
   return plan;
 }
 
+std::vector<int32_t> hidden_rows(const StepInput& s) {
+  std::vector<int32_t> rows;
+  // Invariant: validate_step checked embed_rows (empty or [S], modes 0..2)
+  // and query_start (0 .. T, strictly increasing).
+  for (size_t i = 0; i < s.embed_rows.size(); ++i) {
+    const int32_t a = s.query_start[i], b = s.query_start[i + 1];
+    if (s.embed_rows[i] == kEmbedLast) rows.push_back(b - 1);
+    if (s.embed_rows[i] == kEmbedAll) {
+      for (int32_t t = a; t < b; ++t) rows.push_back(t);
+    }
+  }
+  return rows;
+}
+
 Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* out) {
   Status st = validate_step(m, kv, s);
   if (!st.ok()) return st;
@@ -139,6 +153,7 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
   }
   out->top_ids.assign(S * static_cast<size_t>(out->top_n), -1);
   out->top_logprobs.assign(S * static_cast<size_t>(out->top_n), -std::numeric_limits<float>::infinity());
+  out->hidden.clear();
   if (T == 0) return Status();
 
   // Sizes below are products of validated config values and T <= 2^20.
@@ -209,6 +224,17 @@ Status run_forward(Model& m, const KvCache& kv, const StepInput& s, StepOutput* 
     cpu::matmul(pool, gate, Ti, w.down, xn);
     cpu::add_inplace(x, xn, Ti * H);
     m.note_progress();
+  }
+
+  // Hidden states (embeddings): the asked rows through the final norm.
+  const std::vector<int32_t> hrows = hidden_rows(s);
+  if (!hrows.empty()) {
+    out->hidden.resize(hrows.size() * static_cast<size_t>(H));
+    for (size_t r = 0; r < hrows.size(); ++r) {
+      // Invariant: hidden rows are token indices < T (hidden_rows); hidden holds rows * H floats.
+      std::memcpy(out->hidden.data() + r * H, x + static_cast<size_t>(hrows[r]) * H, sizeof(float) * static_cast<size_t>(H));
+    }
+    cpu::rmsnorm(out->hidden.data(), m.final_norm, out->hidden.data(), static_cast<int64_t>(hrows.size()), H, eps);
   }
 
   // Prompt logprobs (echo): every token with a target, a few rows at a time

@@ -27,7 +27,14 @@ struct StepInput {
   // (-1: none) [T], and per sequence the top-N wanted (-1: none) [S]. Both
   // empty: no prompt logprobs in this step.
   std::vector<int32_t> prompt_targets, num_prompt_logprobs;
+  // Hidden states (embeddings): per sequence [S], or empty for none: 0 none,
+  // 1 its last token's, 2 each of its tokens'. A sequence that asks for them
+  // does not sample.
+  std::vector<uint8_t> embed_rows;
 };
+
+// embed_rows' modes.
+enum EmbedRows : uint8_t { kEmbedNone = 0, kEmbedLast = 1, kEmbedAll = 2 };
 
 // Several decode steps in one call (vLLM's multi-step scheduling; layout in
 // native/README.md). Empty per-sequence arrays read as their defaults.
@@ -56,6 +63,9 @@ struct StepOutput {
   std::vector<int32_t> prompt_rank;
   std::vector<int32_t> prompt_top_ids;
   std::vector<float> prompt_top_logprobs;
+  // Hidden states after the final norm, [rows][hidden], for the tokens
+  // hidden_rows() lists (the first step's only); empty when none was asked.
+  std::vector<float> hidden;
   double forward_ms = 0, sample_ms = 0;
 };
 
@@ -76,6 +86,10 @@ struct PromptRowPlan {
 // every token when some token has a target, top-N the largest asked; the
 // rows start as NaN / 0 / -1 / -inf. Returns the rows to fill.
 PromptRowPlan prepare_prompt_logprobs(const StepInput& s, StepOutput* out);
+
+// The token indices (< T, in sequence order) whose hidden states the step
+// returns, by embed_rows (validated); empty when it asks for none.
+std::vector<int32_t> hidden_rows(const StepInput& s);
 
 // Every size and index of the step checked against the model and the cache
 // (INVALID_ARGUMENT naming the field): after this, no kernel can index out of bounds.

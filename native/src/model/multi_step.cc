@@ -162,12 +162,13 @@ Status run_steps(Model& m, const KvCache& kv, const StepInput& first, const Mult
   out->logprob.assign(K * S, std::numeric_limits<float>::quiet_NaN());
   out->top_ids.assign(K * S * N, -1);
   out->top_logprobs.assign(K * S * N, -std::numeric_limits<float>::infinity());
-  // Only the first step can carry prompt targets (later ones are built here without).
+  // Only the first step can carry prompt targets or hidden rows (later ones are built here without).
   out->prompt_top_n = o.prompt_top_n;
   out->prompt_logprob = std::move(o.prompt_logprob);
   out->prompt_rank = std::move(o.prompt_rank);
   out->prompt_top_ids = std::move(o.prompt_top_ids);
   out->prompt_top_logprobs = std::move(o.prompt_top_logprobs);
+  out->hidden = std::move(o.hidden);
   out->forward_ms = 0;
   out->sample_ms = 0;
 

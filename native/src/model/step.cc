@@ -152,6 +152,16 @@ Status validate_step(const Model& m, const KvCache& kv, const StepInput& s) {
       if (!std::isfinite(s.bias_values[u])) return bad("biasValues", "sequence " + std::to_string(i) + ": values must be finite");
     }
   }
+  if (!s.embed_rows.empty()) {
+    st = need_len(s.embed_rows, S, "embedRows");
+    if (!st.ok()) return st;
+    for (size_t i = 0; i < S; ++i) {
+      if (s.embed_rows[i] > kEmbedAll) return bad("embedRows", "sequence " + std::to_string(i) + ": mode must be 0, 1 or 2");
+      if (s.embed_rows[i] != kEmbedNone && s.do_sample[i] != 0) {
+        return bad("embedRows", "sequence " + std::to_string(i) + " asks for hidden states and samples; it may do one");
+      }
+    }
+  }
   if (s.prompt_targets.empty() && s.num_prompt_logprobs.empty()) return Status();
   st = need_len(s.prompt_targets, T, "promptTargets");
   if (!st.ok()) return st;
