@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Scheduler, SchedulerOutput } from '../scheduler/interface.js';
-import { MAX_AUTO_STEPS, type ModelRunner, type PromptRows, type SeqSampling, type StepResult } from '../runner/runner.js';
+import { MAX_AUTO_STEPS, type ModelRunner, type SeqSampling, type StepResult } from '../runner/runner.js';
 import { EngineError } from './errors.js';
 import { GuideBook } from './guides.js';
 import { LoopSupervisor } from './loop-supervisor.js';
@@ -14,7 +14,8 @@ import { RequestTable } from './request-table.js';
 import { mixSeed } from './seeds.js';
 import { ChoiceState, RequestState, tokenLogprob } from './request-state.js';
 import { BadWords, badWordSequences } from './bad-words.js';
-import { bookEmbeddings, EmbedPool, embedRowsFor, poolingSkipsPrefixCache } from './embedding.js';
+import { EmbedPool, embedRowsFor, poolingSkipsPrefixCache } from './embedding.js';
+import { applyEmbeddings, applyPromptRows } from './step-rows.js';
 import type {
   Engine,
   EngineEvents,
@@ -253,9 +254,9 @@ export class LlmEngine implements Engine {
         const tResolved = performance.now();
         this.scheduler.update(cur.out, res.sampled);
         flying = null;
-        if (res.prompt !== undefined) this.applyPromptRows(cur.out, res.prompt);
+        if (res.prompt !== undefined) applyPromptRows(this.table, this.tokenizer, cur.out, res.prompt);
         let numGenerated = 0;
-        let numPrompt = this.applyEmbeddings(cur.out, res);
+        let numPrompt = applyEmbeddings(this.table, cur.out, res);
         // A step at a time (a multi-step call has several): a stop string met
         // in step k finishes the choice before step k + 1's tokens are looked
         // at. An overlapped launch goes after the last step's token stops.
@@ -366,34 +367,6 @@ export class LlmEngine implements Engine {
       else c.updateBanned();
     }
     return { fresh, newPromptTokens };
-  }
-
-  /** Books prompt logprobs (echo) into their requests; a choice that has all of them stops asking. */
-  private applyPromptRows(out: SchedulerOutput, rows: PromptRows): void {
-    out.seqs.forEach((s, i) => {
-      const c = this.table.choice(s.requestId);
-      if (c?.sampling.promptTopN === undefined) return;
-      const from = rows.queryStart[i];
-      if (c.parent.bookPromptRows(this.tokenizer, rows, from, rows.queryStart[i + 1] - from, s.startPos)) {
-        delete c.sampling.promptTopN;
-      }
-    });
-  }
-
-  /** Books hidden rows into embedding requests; one whose prompt is done ends with its vector. Returns their prompt tokens. */
-  private applyEmbeddings(out: SchedulerOutput, res: StepResult): number {
-    let promptTokens = 0;
-    for (const [st, vec] of bookEmbeddings(out.seqs, res.hidden, (id) => this.table.choice(id)?.parent)) {
-      if (vec === null) {
-        this.table.failRequest(st, new EngineError('HIPSERVE_ERR_NATIVE', 'the forward returned no hidden states for an embedding'));
-        continue;
-      }
-      st.embedding = vec;
-      promptTokens += st.promptTokenIds.length;
-      this.table.finishChoice(st.choices[0], 'stop', null);
-      this.table.settle(st);
-    }
-    return promptTokens;
   }
 
   /** Detokenizes the new tokens, applies stop strings and emits the deltas. */
