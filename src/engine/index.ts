@@ -8,6 +8,7 @@ import { resolveModel } from '../catalog/resolve.js';
 import { sizeKvCache } from '../kvcache/sizing.js';
 import { ensureDemoModel } from '../models/demo.js';
 import { samplingDefaults } from '../models/generation-config.js';
+import { parsePoolerConfig, resolvePooling } from '../models/pooling.js';
 import { loadTokenizer, readChatTemplateOption, type ChatTemplateOverride, type LoadedTokenizer } from '../models/tokenizer.js';
 import * as native from '../native.js';
 import { makeStepRunner, syncStepBudgetFromEnv } from '../runner/forward-policy.js';
@@ -73,6 +74,10 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
   if (Object.keys(gen.defaults).length > 0) {
     logger.info({ defaults: gen.defaults, source: gen.source ?? '--override-generation-config' }, 'requests\' unset sampling fields take the model\'s generation config (vLLM\'s default; --generation-config vllm ignores it)');
   }
+  // Embeddings' pooling (--pooling, --pooler-config, else the model's): a bad flag fails before the load too.
+  const pool = resolvePooling(config.pooling, parsePoolerConfig(config.poolerConfig), path, (p) => unwrap(native.ggufMetadata(p), `cannot read the metadata of ${p}`).metadata);
+  if (pool.warning !== null) logger.warn({ pooling: pool.pooling }, pool.warning);
+  logger.info({ pooling: pool.pooling, source: pool.source }, `/v1/embeddings pools the prompt's final hidden states: ${pool.pooling}`);
   // While it is served, `hipserve gc` must not evict the model (a no-op for
   // paths outside the hub cache).
   const unmark = markInUse(path);
@@ -94,7 +99,7 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
     logger.info({ device: 'auto', backend: 'cpu', skipped }, `device auto: serving on the CPU${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}`);
   }
   try {
-    return await finishStartup(config, logger, loaded, path, isDemo, unmark, chatTemplate, gen.defaults);
+    return await finishStartup(config, logger, loaded, path, isDemo, unmark, chatTemplate, gen.defaults, pool.pooling);
   } catch (err) {
     native.releaseModel(loaded.handle);
     unmark();
@@ -111,6 +116,7 @@ async function finishStartup(
   unmark: () => void,
   chatTemplate: ChatTemplateOverride | null,
   defaults: SamplingDefaults,
+  pooling: PoolingType,
 ): Promise<Engine> {
   const info = loaded.info;
   const tokenizer = await loadTokenizer(path, chatTemplate);
@@ -160,6 +166,7 @@ async function finishStartup(
     name: config.servedModelName[0] ?? (config.model === null ? 'hipserve-demo' : config.model),
     isDemo,
     samplingDefaults: defaults,
+    pooling,
     logger,
     onRelease: unmark,
   });

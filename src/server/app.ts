@@ -21,6 +21,7 @@ import { completionsRoute } from './routes/completions.js';
 import { responsesRoute } from './routes/responses.js';
 import { messagesRoute } from './routes/messages.js';
 import { llamaCppRoutes } from './routes/llamacpp.js';
+import { embeddingsRoutes } from './routes/embeddings.js';
 import { ResponseStore } from './responses-store.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
@@ -138,5 +139,6 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
   await app.register(responsesRoute, { ctx });
   await app.register(messagesRoute, { ctx });
   await app.register(llamaCppRoutes, { ctx });
+  await app.register(embeddingsRoutes, { ctx });
   return { app, ctx };
 }

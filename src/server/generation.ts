@@ -2,7 +2,7 @@
 // order. If the consumer stops early (error, disconnect), every engine
 // request still running is aborted.
 
-import type { Engine, RequestOutput, SamplingParams, TokenGuide } from '../engine/types.js';
+import type { EmbedSpec, Engine, RequestOutput, SamplingParams, TokenGuide } from '../engine/types.js';
 
 /** Frees guides that never reached the engine (a request refused or abandoned before submission). */
 export function disposeGuideSets(sets: readonly (readonly TokenGuide[])[]): void {
@@ -27,6 +27,8 @@ export function runPrompts(
   idBase: string,
   /** Per prompt, its choices' guides (response_format); each set belongs to the engine once handed to generate(). */
   guides: TokenGuide[][] | null = null,
+  /** Embedding requests (/v1/embeddings): each prompt pooled instead of generated from. */
+  embed: EmbedSpec | null = null,
 ): AsyncGenerator<TaggedOutput> {
   const local = new AbortController();
   const both = AbortSignal.any([signal, local.signal]);
@@ -37,7 +39,7 @@ export function runPrompts(
       handed = i + 1;
       const g = guides?.[i];
       iters.push(
-        engine.generate({ requestId: prompts.length === 1 ? idBase : `${idBase}-${i}`, prompt: ids, params, signal: both, ...(g ? { guides: g } : {}) })[
+        engine.generate({ requestId: prompts.length === 1 ? idBase : `${idBase}-${i}`, prompt: ids, params, signal: both, ...(g ? { guides: g } : {}), ...(embed ? { embed } : {}) })[
           Symbol.asyncIterator
         ](),
       );

@@ -4,7 +4,7 @@
 // error event, or nothing once the client is gone), or a dropped reply.
 
 import type { FastifyReply } from 'fastify';
-import type { SamplingParams, TokenGuide } from '../engine/types.js';
+import type { EmbedSpec, SamplingParams, TokenGuide } from '../engine/types.js';
 import { GuideError } from '../guided/xgrammar.js';
 import { requestAbort, type RequestAbort } from './abort.js';
 import { Choices } from './choices.js';
@@ -54,6 +54,8 @@ export class RouteRun {
   readonly choices: Choices;
   private outputs: AsyncGenerator<TaggedOutput> | null = null;
   private readonly timeoutS: number;
+  /** Set before start(): an embedding run (/v1/embeddings), whose prompts are pooled; its params carry n and priority only. */
+  embed: EmbedSpec | null = null;
 
   /**
    * Arms the request's abort (client gone, timeout). Construct it before
@@ -82,7 +84,7 @@ export class RouteRun {
    */
   async start(
     prepare: () => Promise<{ prompts: number[][]; maxTokens: number; wrapGuide?: (g: TokenGuide) => TokenGuide }>,
-    params: Omit<SamplingParams, 'maxTokens'>,
+    params: Omit<Partial<SamplingParams>, 'maxTokens'> & Pick<SamplingParams, 'n'>,
     id: string,
     /** response_format (or vLLM's guided fields): the grammar each prompt's choices are held to. */
     format: OutputFormat | null = null,
@@ -113,7 +115,7 @@ export class RouteRun {
       this.choices.promptTokens = prompts.reduce((a, p) => a + p.length, 0);
       const handed = guides;
       guides = null; // runPrompts owns them now
-      this.outputs = runPrompts(ctx.engine, prompts, { ...params, maxTokens }, abort.signal, id, handed);
+      this.outputs = runPrompts(ctx.engine, prompts, this.embed === null ? { ...params, maxTokens } : params, abort.signal, id, handed, this.embed);
       return true;
     } catch (err) {
       dropGuides();

@@ -189,3 +189,26 @@ export type MessagesBody = Static<typeof MessagesBody>;
 /** POST /v1/messages/count_tokens: the prompt's parts of a Messages request. */
 export const CountTokensBody = Type.Object(anthropicPrompt);
 export type CountTokensBody = Static<typeof CountTokensBody>;
+
+/**
+ * POST /v1/embeddings: OpenAI's EmbeddingRequest and vLLM's extras; vLLM's
+ * chat form takes `messages` instead of `input` (routes/embeddings.ts
+ * checks that exactly one is given, and the items).
+ */
+export const EmbeddingBody = Type.Object({
+  model: Nullable(Type.String()),
+  input: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String()), Type.Array(Type.Integer()), Type.Array(Type.Array(Type.Integer()))])),
+  messages: Type.Optional(Type.Array(ChatMessageSchema)),
+  // Checked in the route, whose message names the two formats.
+  encoding_format: Nullable(Type.String()),
+  dimensions: Nullable(Type.Integer()),
+  user: sampling.user,
+  truncate_prompt_tokens: sampling.truncate_prompt_tokens,
+  add_special_tokens: Nullable(Type.Boolean()),
+  normalize: Nullable(Type.Boolean()),
+  priority: sampling.priority,
+  add_generation_prompt: Nullable(Type.Boolean()),
+  continue_final_message: Nullable(Type.Boolean()),
+  chat_template_kwargs: Nullable(Type.Record(Type.String(), Type.Unknown())),
+});
+export type EmbeddingBody = Static<typeof EmbeddingBody>;

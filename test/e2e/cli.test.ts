@@ -3,7 +3,8 @@
 // JSON log lines with request ids; a flag typo exits 2 with a suggestion, as
 // do no arguments (the usage) and an unknown config subcommand;
 // no --model serves the demo model and says its text is noise; the model's
-// generation config (here an override) sets what requests leave unset.
+// generation config (here an override) sets what requests leave unset; the
+// embeddings' pooling is logged, and a bad --pooler-config is one line.
 
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -148,12 +149,17 @@ t.test('no --model: the demo model is served, and the log says its text is noise
   const r = await client.chat.completions.create({ model: 'hipserve-demo', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 4, temperature: 0, ...noEos });
   t.equal(r.usage?.completion_tokens, 4, 'the demo model generates');
   t.equal((await fetch(`${address}/health`)).status, 200);
+  const pooled = await child.waitForLog((l) => l.pooling !== undefined);
+  t.match(pooled, { pooling: 'last', source: /^default/ }, 'the embeddings\' pooling is logged at start');
+  const e = await client.embeddings.create({ model: 'hipserve-demo', input: ['hi', 'there'] });
+  t.ok(e.data.length === 2 && e.data[0].embedding.length > 0, 'embeddings are served');
   child.proc.kill('SIGTERM');
   t.same(await child.exited, { code: 0, signal: null }, 'exit 0');
 });
 
 t.test('--override-generation-config: unset request fields take it; a bad one is one line before the model loads', async (t) => {
   await failsToStart(t, ['--override-generation-config', '{"temperature": -1}'], 'hipserve: --override-generation-config: temperature must be a number in [0, 100], got -1\n', 'one line naming the flag and the key');
+  await failsToStart(t, ['--pooler-config', '{"pooling_type": "MAX"}'], 'hipserve: --pooler-config: pooling_type must be one of LAST, MEAN, CLS, got "MAX"\n', '--pooler-config too');
 
   const child = startCli(['serve', '--port', '0', '--log-level', 'info', '--kv-cache-memory', '32MiB', '--max-model-len', '512', '--override-generation-config', '{"temperature": 0, "max_new_tokens": 3}'], env);
   t.teardown(() => { child.kill(); });

@@ -1,11 +1,12 @@
 // An honest in-memory Engine for server tests: a real tokenizer, a bounded
 // waiting queue, a step loop on a timer, deterministic token choice (greedy
 // or seeded), stop strings / stop ids / max_tokens, KV-block accounting,
-// abort signals, events, heartbeat and drain. The server tests run against
+// abort signals, events, heartbeat and drain; embedding requests (input.embed)
+// answer after one step with fakeEmbedding(). The server tests run against
 // it; the same tests can later run against the real engine.
 
 import type {
-  ChoiceDelta, Engine, EngineEvents, EngineStats, FinishReason, GenerateInput, Heartbeat, ModelInfo, RequestOutput, SamplingParams, TokenLogprob,
+  ChoiceDelta, EmbedSpec, Engine, EngineEvents, EngineStats, FinishReason, GenerateInput, Heartbeat, ModelInfo, PoolingType, RequestOutput, SamplingParams, TokenLogprob,
 } from '../../src/engine/types.js';
 import { qwen3Tokenizer } from './fake-tokenizer.js';
 
@@ -19,6 +20,10 @@ export interface FakeEngineOptions {
   /** Milliseconds between steps. */
   stepMs?: number;
   isDemo?: boolean;
+  /** ModelInfo.pooling: embeddings' pooling (default 'last'). */
+  pooling?: PoolingType;
+  /** ModelInfo.hiddenSize: an embedding's length (default 32). */
+  hiddenSize?: number;
 }
 
 const DEFAULTS: SamplingParams = {
@@ -38,6 +43,7 @@ interface Seq {
 
 interface Req {
   id: string;
+  embed: EmbedSpec | null;
   prompt: number[];
   params: SamplingParams;
   seqs: Seq[];
@@ -68,6 +74,19 @@ function rng(seed: number): () => number {
   };
 }
 
+/** A token's fake hidden state: deterministic, of no unit norm. */
+function tokenState(id: number, size: number): number[] {
+  return Array.from({ length: size }, (_, i) => Math.sin(id * 0.37 + i * 0.71) * (1 + (i % 3)));
+}
+
+/** The fake engine's embedding of a prompt: its tokens' fake states pooled (not normalized), as the engine contract says. */
+export function fakeEmbedding(prompt: readonly number[], pooling: PoolingType, size: number): Float32Array {
+  if (pooling !== 'mean') return Float32Array.from(tokenState(pooling === 'cls' ? prompt[0] : prompt[prompt.length - 1], size));
+  const sum = new Array<number>(size).fill(0);
+  for (const id of prompt) tokenState(id, size).forEach((x, i) => { sum[i] += x / prompt.length; });
+  return Float32Array.from(sum);
+}
+
 function hashIds(ids: readonly number[]): number {
   let h = 2166136261;
   for (const x of ids) h = Math.imul(h ^ x, 16777619) >>> 0;
@@ -82,6 +101,8 @@ export class FakeEngine implements Engine {
   readonly started: string[] = [];
   /** The resolved sampling parameters of each request started, in order. */
   readonly startedParams: SamplingParams[] = [];
+  /** The embed spec of each request started (null: a generation), in order. */
+  readonly startedEmbeds: (EmbedSpec | null)[] = [];
   private readonly words: number[];
   private readonly waiting: Req[] = [];
   private readonly running: Req[] = [];
@@ -97,9 +118,9 @@ export class FakeEngine implements Engine {
   readonly opts: Required<FakeEngineOptions>;
 
   constructor(opts: FakeEngineOptions = {}) {
-    this.opts = { name: 'fake-model', maxModelLen: 512, maxNumSeqs: 8, maxNumQueuedRequests: 16, blockSize: 16, kvBlocks: 4096, stepMs: 2, isDemo: false, ...opts };
+    this.opts = { name: 'fake-model', maxModelLen: 512, maxNumSeqs: 8, maxNumQueuedRequests: 16, blockSize: 16, kvBlocks: 4096, stepMs: 2, isDemo: false, pooling: 'last', hiddenSize: 32, ...opts };
     const tok = qwen3Tokenizer();
-    this.model = { name: this.opts.name, maxModelLen: this.opts.maxModelLen, vocabSize: tok.vocabSize, architecture: 'FakeForCausalLM', eosTokenIds: tok.eosTokenIds, isDemo: this.opts.isDemo };
+    this.model = { name: this.opts.name, maxModelLen: this.opts.maxModelLen, vocabSize: tok.vocabSize, architecture: 'FakeForCausalLM', eosTokenIds: tok.eosTokenIds, isDemo: this.opts.isDemo, hiddenSize: this.opts.hiddenSize, pooling: this.opts.pooling };
     // Whole-word tokens, so generated text reads as words and stop strings can match.
     this.words = [...new Set(this.tokenizer.encode(' the quick brown fox jumps over a lazy dog and then runs far away into green hills where seven small birds sing', false))];
   }
@@ -130,17 +151,23 @@ export class FakeEngine implements Engine {
     if (this.waiting.length >= this.opts.maxNumQueuedRequests) throw new QueueFullError('queue full');
     const prompt = typeof input.prompt === 'string' ? this.tokenizer.encode(input.prompt, true) : [...input.prompt];
     const params: SamplingParams = { ...DEFAULTS, ...input.params };
+    const embed = input.embed ?? null;
+    if (embed !== null && params.n !== 1) throw Object.assign(new Error('an embedding request has one choice'), { code: 'HIPSERVE_ERR_INVALID_PARAM', param: 'n' });
+    if (embed !== null && prompt.length > this.opts.maxModelLen) {
+      throw Object.assign(new Error(`The prompt (${prompt.length} tokens) is longer than the context (${this.opts.maxModelLen}).`), { code: 'HIPSERVE_ERR_PROMPT_TOO_LONG', param: 'prompt' });
+    }
     const id = input.requestId ?? `fake-${++this.seq}`;
     const items: (RequestOutput | Error)[] = [];
     let wake: (() => void) | null = null;
     const base = params.seed ?? (params.temperature === 0 ? hashIds(prompt) : Math.floor(Math.random() * 2 ** 32));
     const req: Req = {
-      id, prompt, params, arrival: performance.now(), firstScheduled: null, firstToken: null, lastToken: null, gaps: [], blocks: 0, done: false,
+      id, embed, prompt, params, arrival: performance.now(), firstScheduled: null, firstToken: null, lastToken: null, gaps: [], blocks: 0, done: false,
       seqs: Array.from({ length: params.n }, (_, index) => ({ index, ids: [], text: '', sent: 0, finish: null, stopReason: null, rng: rng(base + index * 7919) })),
       push: (o) => { items.push(o); wake?.(); },
     };
     this.started.push(id);
     this.startedParams.push(params);
+    this.startedEmbeds.push(embed);
     const onAbort = (): void => { this.finish(req, 'abort'); };
     if (input.signal?.aborted === true) queueMicrotask(onAbort);
     else input.signal?.addEventListener('abort', onAbort, { once: true });
@@ -199,6 +226,10 @@ export class FakeEngine implements Engine {
     }
     let genTokens = 0;
     for (const r of [...this.running]) {
+      if (r.embed !== null) {
+        this.embedStep(r, now, r.embed);
+        continue;
+      }
       const deltas: ChoiceDelta[] = [];
       for (const s of r.seqs) {
         if (s.finish !== null) continue;
@@ -217,6 +248,17 @@ export class FakeEngine implements Engine {
     this.lastStepAt = performance.now();
     this.events.onStep?.({ numTokens: promptTokens + genTokens, numPromptTokens: promptTokens, numGenerationTokens: genTokens, jsMs: 0, nativeMs: 0 });
     if (this.waiting.length + this.running.length > 0) this.kick();
+  }
+
+  /** An embedding request's one step: its prompt's blocks for the step, then its one final output. */
+  private embedStep(r: Req, now: number, embed: EmbedSpec): void {
+    r.firstToken = now;
+    r.blocks = Math.ceil(r.prompt.length / this.opts.blockSize);
+    this.usedBlocks += r.blocks;
+    r.seqs[0].finish = 'stop';
+    const delta: ChoiceDelta = { index: 0, text: '', tokenIds: [], logprobs: null, finishReason: 'stop', stopReason: null };
+    r.push({ ...this.output(r, [delta], true), embedding: fakeEmbedding(r.prompt, embed.pooling, this.opts.hiddenSize) });
+    this.retire(r, 'stop');
   }
 
   /** One token for one sequence: deterministic from the seed, a word from a small pool. */

@@ -94,6 +94,8 @@ const bodies: { name: string; path: string; body: object }[] = [
   { name: 'responses, stream', path: '/v1/responses', body: { input: LONG, max_output_tokens: 3000, stream: true } },
   { name: 'messages', path: '/v1/messages', body: { messages: [{ role: 'user', content: LONG }], max_tokens: 3000 } },
   { name: 'messages, stream', path: '/v1/messages', body: { messages: [{ role: 'user', content: LONG }], max_tokens: 3000, stream: true } },
+  { name: 'embeddings', path: '/v1/embeddings', body: { input: LONG } },
+  { name: 'llama.cpp embedding', path: '/embedding', body: { content: LONG } },
 ];
 
 t.test('a client gone while its long prompt is tokenized: nothing reaches the engine, nothing is held, nothing logged', async (t) => {

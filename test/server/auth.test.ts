@@ -39,8 +39,10 @@ t.test('routes behind the key', async (t) => {
   t.equal((await get('/health')).status, 200, 'readiness without key');
   t.equal((await get('/health/live')).status, 200, 'liveness without key');
   t.equal((await get('/metrics')).status, 200, 'metrics open by default');
-  const post = await fetch(`${h.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', max_tokens: 1 }) });
-  t.equal(post.status, 401);
+  for (const [path, body] of [['/v1/completions', { prompt: 'x', max_tokens: 1 }], ['/v1/embeddings', { input: 'x' }], ['/embedding', { content: 'x' }]] as const) {
+    const post = await fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    t.equal(post.status, 401, `POST ${path} without key`);
+  }
   t.equal(h.engine.started.length, 0, 'nothing reached the engine');
 });
 

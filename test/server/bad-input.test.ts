@@ -55,7 +55,7 @@ const cases: { name: string; path?: string; body: Buffer | string; status: numbe
   { name: 'chat: message without role', path: '/v1/chat/completions', body: json({ messages: [{ content: 'hi' }] }), status: 400, code: 'invalid_request', param: 'messages.0.role' },
   { name: 'logit_bias value out of range', body: json({ prompt: 'x', logit_bias: { 5: 101 } }), status: 400, code: 'invalid_request', param: 'logit_bias' },
   { name: 'chat: top_logprobs without logprobs', path: '/v1/chat/completions', body: json({ messages: [{ role: 'user', content: 'hi' }], top_logprobs: 2 }), status: 400, code: 'invalid_request', param: 'top_logprobs' },
-  { name: 'unknown route', path: '/v1/embeddings', body: json({ input: 'x' }), status: 404, code: 'route_not_found' },
+  { name: 'unknown route', path: '/v1/audio/speech', body: json({ input: 'x' }), status: 404, code: 'route_not_found' },
 ];
 
 for (const c of cases) {
