@@ -8,7 +8,7 @@ import { resolveModel } from '../catalog/resolve.js';
 import { sizeKvCache } from '../kvcache/sizing.js';
 import { ensureDemoModel } from '../models/demo.js';
 import { samplingDefaults } from '../models/generation-config.js';
-import { parsePoolerConfig, resolvePooling } from '../models/pooling.js';
+import { parsePoolerConfig, readMatryoshka, resolvePooling } from '../models/pooling.js';
 import { loadTokenizer, readChatTemplateOption, type ChatTemplateOverride, type LoadedTokenizer } from '../models/tokenizer.js';
 import * as native from '../native.js';
 import { makeStepRunner, syncStepBudgetFromEnv } from '../runner/forward-policy.js';
@@ -78,6 +78,8 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
   const pool = resolvePooling(config.pooling, parsePoolerConfig(config.poolerConfig), path, (p) => unwrap(native.ggufMetadata(p), `cannot read the metadata of ${p}`).metadata);
   if (pool.warning !== null) logger.warn({ pooling: pool.pooling }, pool.warning);
   logger.info({ pooling: pool.pooling, source: pool.source }, `/v1/embeddings pools the prompt's final hidden states: ${pool.pooling}`);
+  const matryoshka = readMatryoshka(path);
+  if (matryoshka !== null) logger.info({ dimensions: matryoshka === true ? 'any' : matryoshka }, 'a matryoshka model: /v1/embeddings serves fewer dimensions');
   // While it is served, `hipserve gc` must not evict the model (a no-op for
   // paths outside the hub cache).
   const unmark = markInUse(path);
@@ -99,7 +101,7 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
     logger.info({ device: 'auto', backend: 'cpu', skipped }, `device auto: serving on the CPU${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}`);
   }
   try {
-    return await finishStartup(config, logger, loaded, path, isDemo, unmark, chatTemplate, gen.defaults, pool.pooling);
+    return await finishStartup(config, logger, loaded, path, isDemo, unmark, chatTemplate, gen.defaults, { pooling: pool.pooling, matryoshka });
   } catch (err) {
     native.releaseModel(loaded.handle);
     unmark();
@@ -116,7 +118,7 @@ async function finishStartup(
   unmark: () => void,
   chatTemplate: ChatTemplateOverride | null,
   defaults: SamplingDefaults,
-  pooling: PoolingType,
+  embedding: Pick<EngineParts, 'pooling' | 'matryoshka'>,
 ): Promise<Engine> {
   const info = loaded.info;
   const tokenizer = await loadTokenizer(path, chatTemplate);
@@ -166,7 +168,7 @@ async function finishStartup(
     name: config.servedModelName[0] ?? (config.model === null ? 'hipserve-demo' : config.model),
     isDemo,
     samplingDefaults: defaults,
-    pooling,
+    ...embedding,
     logger,
     onRelease: unmark,
   });
@@ -190,6 +192,8 @@ export interface EngineParts {
   isDemo: boolean;
   /** Embeddings' pooling when a request names none (ModelInfo.pooling); default 'last', vLLM's for a causal LM. */
   pooling?: PoolingType;
+  /** Widths embeddings may be cut to (ModelInfo.matryoshka); null or absent: the full width only. */
+  matryoshka?: true | readonly number[] | null;
   /** Request defaults from the model's generation config (ModelInfo.samplingDefaults). */
   samplingDefaults?: SamplingDefaults;
   logger: EngineLogger;
@@ -241,6 +245,7 @@ export function assembleEngine(p: EngineParts): LlmEngine {
     isDemo: p.isDemo,
     hiddenSize: info.hiddenSize,
     pooling: p.pooling ?? 'last',
+    ...(p.matryoshka != null ? { matryoshka: p.matryoshka } : {}),
     ...(p.samplingDefaults !== undefined && Object.keys(p.samplingDefaults).length > 0 ? { samplingDefaults: p.samplingDefaults } : {}),
   };
   return new LlmEngine(

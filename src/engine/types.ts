@@ -223,6 +223,12 @@ export interface ModelInfo {
   hiddenSize: number;
   /** The model's pooling for embeddings when a request names none (--pooling; 'auto' resolved at load). */
   pooling: PoolingType;
+  /**
+   * Embeddings may be cut to fewer `dimensions` (a matryoshka model, from
+   * its config.json): true for any width, else only these widths. Absent:
+   * only the full width.
+   */
+  matryoshka?: true | readonly number[];
   /** The model's recommended sampling (generation_config.json, --generation-config): a request's unset fields take these. */
   samplingDefaults?: SamplingDefaults;
 }

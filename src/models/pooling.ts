@@ -112,6 +112,27 @@ function ggufPooling(path: string, metadata: Readonly<Record<string, unknown>>):
   return { name: GGUF_POOLING[code] ?? `unknown (${code})`, source: `${path} (${key} = ${code})` };
 }
 
+/**
+ * Whether the model's embeddings may be cut to fewer `dimensions` (vLLM's
+ * matryoshka check, from config.json): `true` for any width
+ * (`is_matryoshka`), the list of widths it was trained for
+ * (`matryoshka_dimensions`), or null (a GGUF file, or neither key).
+ */
+export function readMatryoshka(modelPath: string): true | number[] | null {
+  const file = join(modelPath, 'config.json');
+  if (!existsSync(modelPath) || !statSync(modelPath).isDirectory() || !existsSync(file)) return null;
+  const config = readJson(file);
+  if (!isRecord(config)) return null;
+  const dims = config.matryoshka_dimensions;
+  if (dims !== undefined && dims !== null) {
+    if (!Array.isArray(dims) || dims.length === 0 || !dims.every((d) => Number.isInteger(d) && (d as number) > 0)) {
+      throw new Error(`${file}: matryoshka_dimensions must be a list of positive integers`);
+    }
+    return dims as number[];
+  }
+  return config.is_matryoshka === true ? true : null;
+}
+
 /** What the model at `modelPath` asks for; `ggufMetadata` reads a GGUF file's metadata. */
 function modelPooling(modelPath: string, ggufMetadata: (path: string) => Readonly<Record<string, unknown>>): ModelPooling | null {
   if (!existsSync(modelPath)) return null;

@@ -7,7 +7,7 @@
 // embeddings' pooling is logged, and a bad --pooler-config is one line.
 
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,6 +153,27 @@ t.test('no --model: the demo model is served, and the log says its text is noise
   t.match(pooled, { pooling: 'last', source: /^default/ }, 'the embeddings\' pooling is logged at start');
   const e = await client.embeddings.create({ model: 'hipserve-demo', input: ['hi', 'there'] });
   t.ok(e.data.length === 2 && e.data[0].embedding.length > 0, 'embeddings are served');
+  child.proc.kill('SIGTERM');
+  t.same(await child.exited, { code: 0, signal: null }, 'exit 0');
+});
+
+t.test('a model whose config.json says is_matryoshka serves fewer dimensions', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hipserve-mrl-'));
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }); });
+  cpSync(await fixtureModel('qwen3', 'safetensors'), dir, { recursive: true });
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, matryoshka_dimensions: [16, 32] }));
+  const child = startCli(['serve', '--port', '0', '--log-level', 'info', '--model', dir, '--served-model-name', 'mrl', '--kv-cache-memory', '16MiB', '--max-model-len', '256'], env);
+  t.teardown(() => { child.kill(); });
+  const listening = await child.waitForLog(isListening);
+  const said = await child.waitForLog((l) => l.dimensions !== undefined);
+  t.same(said.dimensions, [16, 32], 'the widths are logged at start');
+  const client = new OpenAI({ baseURL: `${String(listening.address)}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const e = await client.embeddings.create({ model: 'mrl', input: 'hi', dimensions: 16 });
+  t.equal(e.data[0].embedding.length, 16, 'a listed width is served');
+  t.ok(Math.abs(Math.hypot(...e.data[0].embedding) - 1) < 1e-5, 'and normalized after the cut');
+  const refused = await client.embeddings.create({ model: 'mrl', input: 'hi', dimensions: 8 }).then(() => null, (err: unknown) => err);
+  t.ok(refused instanceof OpenAI.APIError && refused.status === 400, 'another width is a 400');
   child.proc.kill('SIGTERM');
   t.same(await child.exited, { code: 0, signal: null }, 'exit 0');
 });

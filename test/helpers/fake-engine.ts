@@ -24,6 +24,8 @@ export interface FakeEngineOptions {
   pooling?: PoolingType;
   /** ModelInfo.hiddenSize: an embedding's length (default 32). */
   hiddenSize?: number;
+  /** ModelInfo.matryoshka: widths embeddings may be cut to (default null: none). */
+  matryoshka?: true | number[] | null;
 }
 
 const DEFAULTS: SamplingParams = {
@@ -118,9 +120,9 @@ export class FakeEngine implements Engine {
   readonly opts: Required<FakeEngineOptions>;
 
   constructor(opts: FakeEngineOptions = {}) {
-    this.opts = { name: 'fake-model', maxModelLen: 512, maxNumSeqs: 8, maxNumQueuedRequests: 16, blockSize: 16, kvBlocks: 4096, stepMs: 2, isDemo: false, pooling: 'last', hiddenSize: 32, ...opts };
+    this.opts = { name: 'fake-model', maxModelLen: 512, maxNumSeqs: 8, maxNumQueuedRequests: 16, blockSize: 16, kvBlocks: 4096, stepMs: 2, isDemo: false, pooling: 'last', hiddenSize: 32, matryoshka: null, ...opts };
     const tok = qwen3Tokenizer();
-    this.model = { name: this.opts.name, maxModelLen: this.opts.maxModelLen, vocabSize: tok.vocabSize, architecture: 'FakeForCausalLM', eosTokenIds: tok.eosTokenIds, isDemo: this.opts.isDemo, hiddenSize: this.opts.hiddenSize, pooling: this.opts.pooling };
+    this.model = { name: this.opts.name, maxModelLen: this.opts.maxModelLen, vocabSize: tok.vocabSize, architecture: 'FakeForCausalLM', eosTokenIds: tok.eosTokenIds, isDemo: this.opts.isDemo, hiddenSize: this.opts.hiddenSize, pooling: this.opts.pooling, ...(this.opts.matryoshka !== null ? { matryoshka: this.opts.matryoshka } : {}) };
     // Whole-word tokens, so generated text reads as words and stop strings can match.
     this.words = [...new Set(this.tokenizer.encode(' the quick brown fox jumps over a lazy dog and then runs far away into green hills where seven small birds sing', false))];
   }

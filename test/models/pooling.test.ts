@@ -10,7 +10,7 @@ import t from 'tap';
 import { loadConfig } from '../../src/config/index.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { serveHelp } from '../../src/config/help.js';
-import { parsePoolerConfig, resolvePooling } from '../../src/models/pooling.js';
+import { parsePoolerConfig, readMatryoshka, resolvePooling } from '../../src/models/pooling.js';
 import { gguf } from '../../src/models/gguf-types.js';
 import { writeGguf } from '../../src/models/writers/gguf.js';
 import * as native from '../../src/native.js';
@@ -101,6 +101,22 @@ t.test('--pooler-config: pooling_type and normalize; errors name the flag', (t) 
     ['{"normalize": "yes"}', /normalize must be true or false/],
     ['{"softmax": true}', /unknown key "softmax" \(served: pooling_type, normalize\)/],
   ] as const) t.throws(() => parsePoolerConfig(text), message, text);
+  t.end();
+});
+
+t.test('matryoshka widths from config.json', (t) => {
+  const dir = (config: unknown): string => {
+    const d = mkdtempSync(join(root, 'mrl-'));
+    writeFileSync(join(d, 'config.json'), typeof config === 'string' ? config : JSON.stringify(config));
+    return d;
+  };
+  t.equal(readMatryoshka(dir({ is_matryoshka: true })), true, 'is_matryoshka: any width');
+  t.same(readMatryoshka(dir({ matryoshka_dimensions: [32, 64, 128], is_matryoshka: true })), [32, 64, 128], 'the listed widths win');
+  t.equal(readMatryoshka(dir({ hidden_size: 64 })), null, 'neither key: full width only');
+  t.equal(readMatryoshka(dir({ is_matryoshka: false })), null);
+  t.equal(readMatryoshka(ggufFile(null)), null, 'a GGUF file: none');
+  t.throws(() => readMatryoshka(dir({ matryoshka_dimensions: [0, 'x'] })), /config\.json: matryoshka_dimensions must be a list of positive integers/);
+  t.throws(() => readMatryoshka(dir('{')), /config\.json: cannot be read as JSON/, 'a broken config.json names the file');
   t.end();
 });
 

@@ -100,6 +100,25 @@ t.test('normalization, base64, dimensions, priority', async (t) => {
   t.equal((await post(h, '/v1/embeddings', { input: 'x', frobnicate: 1 })).status, 200, 'unknown fields are ignored, as on every route');
 });
 
+t.test('dimensions on matryoshka models: cut, then normalized (vLLM\'s order)', async (t) => {
+  const any = await startServer({ engine: { maxModelLen: 64, matryoshka: true } });
+  t.teardown(() => any.close());
+  const raw = expect(ids('Hello there'));
+  const cut = await post(any, '/v1/embeddings', { input: 'Hello there', dimensions: 8 });
+  t.equal(cut.status, 200);
+  close(t, cut.body.data[0].embedding as number[], normalized(raw.subarray(0, 8)), 'the first 8 values, then unit norm');
+  const cutRaw = await post(any, '/v1/embeddings', { input: 'Hello there', dimensions: 5, normalize: false, encoding_format: 'base64' });
+  t.same(floats(cutRaw.body.data[0].embedding as string), [...raw.subarray(0, 5)], 'normalize false: the first 5 as they are');
+  const wide = await post(any, '/v1/embeddings', { input: 'x', dimensions: 33 });
+  t.match({ status: wide.status, body: wide.body }, { status: 400, body: { error: { param: 'dimensions', message: /at most 32/ } } }, 'not wider than the model');
+  const listed = await startServer({ engine: { maxModelLen: 64, matryoshka: [8, 16] } });
+  t.teardown(() => listed.close());
+  t.equal((await post(listed, '/v1/embeddings', { input: 'x', dimensions: 16 })).body.data[0].embedding.length, 16, 'a listed width is served');
+  t.equal((await post(listed, '/v1/embeddings', { input: 'x', dimensions: 32 })).status, 200, 'so is the full width');
+  const other = await post(listed, '/v1/embeddings', { input: 'x', dimensions: 12 });
+  t.match({ status: other.status, body: other.body }, { status: 400, body: { error: { param: 'dimensions', message: /only supports \[8,16\] matryoshka dimensions/ } } }, 'another width is vLLM\'s 400');
+});
+
 t.test('truncate_prompt_tokens, add_special_tokens and vLLM\'s chat form', async (t) => {
   const mean = await startServer({ engine: { maxModelLen: 64, pooling: 'mean' } });
   t.teardown(() => mean.close());

@@ -12,6 +12,7 @@ import type { FastifyReply } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { parsePoolerConfig } from '../../models/pooling.js';
 import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
+import type { ModelInfo } from '../../engine/types.js';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
 import { embeddingInputs, float32Base64, normalizeEmbedding, runEmbeddings, type EmbeddingInput } from '../embeddings.js';
 import { badRequest } from '../errors.js';
@@ -29,6 +30,20 @@ type LlamaEmbeddingBody = Static<typeof LlamaEmbeddingBody>;
 
 const ENCODINGS = ['float', 'base64'];
 
+/** vLLM's rules for `dimensions`: fewer only on a matryoshka model, and only the widths it lists when it lists them. */
+function checkDimensions(dimensions: number, model: ModelInfo): void {
+  if (dimensions < 1) throw badRequest(`dimensions must be at least 1, got ${dimensions}.`, 'dimensions');
+  if (dimensions === model.hiddenSize) return;
+  const m = model.matryoshka;
+  if (m === undefined) {
+    throw badRequest(`Model "${model.name}" does not support matryoshka representation, changing output dimensions will lead to poor results (its embeddings have ${model.hiddenSize} dimensions).`, 'dimensions');
+  }
+  if (dimensions > model.hiddenSize) throw badRequest(`dimensions must be at most ${model.hiddenSize}, the model's width, got ${dimensions}.`, 'dimensions');
+  if (m !== true && !m.includes(dimensions)) {
+    throw badRequest(`Model "${model.name}" only supports ${JSON.stringify(m)} matryoshka dimensions, use other output dimensions will lead to poor results.`, 'dimensions');
+  }
+}
+
 export const embeddingsRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
   const { engine } = ctx;
   // vLLM's --pooler-config normalize: the default of a request's normalize (true unless given).
@@ -41,13 +56,8 @@ export const embeddingsRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     checkModel(ctx, body.model);
     const encoding = body.encoding_format ?? 'float';
     if (!ENCODINGS.includes(encoding)) throw badRequest(`encoding_format must be "float" or "base64", got ${JSON.stringify(encoding)}.`, 'encoding_format');
-    if (body.dimensions != null) {
-      if (body.dimensions < 1) throw badRequest(`dimensions must be at least 1, got ${body.dimensions}.`, 'dimensions');
-      // vLLM allows dimensions only for matryoshka models; this server knows of none, so only the full width is served.
-      if (body.dimensions !== engine.model.hiddenSize) {
-        throw badRequest(`Model "${engine.model.name}" does not support matryoshka representation, changing output dimensions will lead to poor results (its embeddings have ${engine.model.hiddenSize} dimensions).`, 'dimensions');
-      }
-    }
+    const dimensions = body.dimensions ?? null;
+    if (dimensions !== null) checkDimensions(dimensions, engine.model);
     const normalize = body.normalize ?? normalizeByDefault;
     const truncate = (ids: number[]): number[] => truncatePrompt(ids, body.truncate_prompt_tokens, engine.model.maxModelLen);
     let numInputs: number;
@@ -86,7 +96,9 @@ export const embeddingsRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext
       created: unixNow(),
       model: engine.model.name,
       data: embedded.vectors.map((raw, index) => {
-        const v = normalize ? normalizeEmbedding(raw, 2) : raw;
+        // As vLLM's pooler: cut to the asked width, then normalize.
+        const cut = dimensions !== null && dimensions < raw.length ? raw.subarray(0, dimensions) : raw;
+        const v = normalize ? normalizeEmbedding(cut, 2) : cut;
         return { object: 'embedding', index, embedding: encoding === 'base64' ? float32Base64(v) : Array.from(v) };
       }),
       usage: { prompt_tokens: embedded.promptTokens, total_tokens: embedded.promptTokens },
