@@ -16,13 +16,13 @@ import { buildStep, newSeq, promptIds } from '../native/step-helpers.js';
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const H = 64;
 
-async function engineFor(t: Test, path: string, maxBatched: number, prefix = true): Promise<LlmEngine> {
+async function engineFor(t: Test, path: string, maxBatched: number, prefix = true, numBlocks = 64): Promise<LlmEngine> {
   const r = await native.loadModel(path, { device: 'cpu' });
   if (!r.ok) throw r.error;
   const engine = assembleEngine({
     loaded: r.value,
     tokenizer: await loadTokenizer(path),
-    numBlocks: 64,
+    numBlocks,
     blockSize: 16,
     maxModelLen: 256,
     maxNumSeqs: 8,
@@ -134,4 +134,24 @@ t.test('metrics, aborts and refusals', async (t) => {
   const full = await embed(engine, promptIds(256, 2), 'last');
   t.equal(full.length, H, 'a prompt that fills the context is embedded (nothing is generated)');
   t.throws(() => engine.generate({ prompt: promptIds(256, 2) }), { code: 'HIPSERVE_ERR_PROMPT_TOO_LONG' }, 'generating from it is not');
+});
+
+t.test('an embedding preempted half-way computes its prompt again and pools the same vector', async (t) => {
+  const path = await fixtureModel('qwen3', 'safetensors');
+  const prompt = promptIds(100, 13);
+  const ref = await reference(t, path, prompt);
+  // 7 usable blocks of 16 tokens (block 0 is the null block) and 4-token
+  // steps: the generating request (priority 0) grows to 100 tokens, 7
+  // blocks, while the embedding (priority 1, 100 tokens, 7 blocks) takes
+  // its prompt 3 tokens a step beside it, so it is preempted half-way and runs again
+  // once the generation is done.
+  const engine = await engineFor(t, path, 4, false, 8);
+  const [done, mean] = await Promise.all([
+    outputs(engine, { prompt: promptIds(20, 6), params: { maxTokens: 80, temperature: 0, ignoreEos: true } }),
+    outputs(engine, { prompt, embed: { pooling: 'mean' }, params: { priority: 1 } }),
+  ]);
+  t.ok(engine.stats().numPreemptions > 0, `preempted ${engine.stats().numPreemptions} time(s)`);
+  t.equal(done.flatMap((o) => o.deltas.flatMap((d) => d.tokenIds)).length, 80, 'the generation ran to its end');
+  const e = mean[0].embedding ?? new Float32Array(0);
+  t.ok(maxDiff(e, ref.mean) < 1e-5, `the mean equals the one-shot rows' (${maxDiff(e, ref.mean).toExponential(2)})`);
 });
