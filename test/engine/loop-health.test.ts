@@ -245,11 +245,16 @@ t.test('a step longer than the stall threshold is not a stall while its forward 
   );
   const { engine } = makeEngine({ forward: false, pack: false, loop: false }, slow);
   t.teardown(() => engine.close());
-  const STALL_MS = 100;
+  const STALL_MS = 200;
   const out = drainOutputs(engine.generate({ prompt: 'abc', params: { maxTokens: 2 } }));
   await waitFor(() => release !== null, 'the long step to start');
+  // A heartbeat read samples the progress counter; the first only sets its
+  // baseline. Taken here, so that a loaded machine that is slow to reach the
+  // first health read below (a run with the real-model files beside it once
+  // took over 100 ms) does not find the step unmoved since it started.
+  engine.heartbeat();
   const statuses: number[] = [];
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < 12; i++) {
     await new Promise((r) => setTimeout(r, 40));
     statuses.push((await health(engine, STALL_MS)).status);
   }
