@@ -22,6 +22,7 @@ import { responsesRoute } from './routes/responses.js';
 import { messagesRoute } from './routes/messages.js';
 import { llamaCppRoutes } from './routes/llamacpp.js';
 import { embeddingsRoutes } from './routes/embeddings.js';
+import { scoreRoutes } from './routes/score.js';
 import { ResponseStore } from './responses-store.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
@@ -140,5 +141,6 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
   await app.register(messagesRoute, { ctx });
   await app.register(llamaCppRoutes, { ctx });
   await app.register(embeddingsRoutes, { ctx });
+  await app.register(scoreRoutes, { ctx });
   return { app, ctx };
 }

@@ -64,7 +64,7 @@ export function admit(ctx: ServerContext, numSeqs: number, param: string): void 
   }
 }
 
-export function newId(prefix: 'cmpl' | 'chatcmpl' | 'embd'): string {
+export function newId(prefix: 'cmpl' | 'chatcmpl' | 'embd' | 'score' | 'rerank'): string {
   return `${prefix}-${randomUUID().replace(/-/g, '')}`;
 }
 

@@ -35,7 +35,7 @@ export function embeddingInputs(input: string | readonly (string | number | numb
 }
 
 /** The prompt of one embedding: in the vocabulary, and no longer than the context (no token is generated after it). */
-function checkEmbeddingPrompt(ids: readonly number[], ctx: ServerContext, param: string): void {
+export function checkEmbeddingPrompt(ids: readonly number[], ctx: ServerContext, param: string): void {
   const { vocabSize, maxModelLen } = ctx.engine.model;
   checkTokenIds(ids, vocabSize, param);
   if (ids.length > maxModelLen) {

@@ -212,3 +212,38 @@ export const EmbeddingBody = Type.Object({
   chat_template_kwargs: Nullable(Type.Record(Type.String(), Type.Unknown())),
 });
 export type EmbeddingBody = Static<typeof EmbeddingBody>;
+
+const ScoreTexts = Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())]));
+
+/**
+ * POST /score and /v1/score (vLLM's ScoreRequest): the two sides as
+ * text_1/text_2, or current vLLM's data_1/data_2, queries/documents or
+ * queries/items (routes/score.ts takes exactly one pair, and pairs them).
+ */
+export const ScoreBody = Type.Object({
+  model: Nullable(Type.String()),
+  text_1: ScoreTexts,
+  text_2: ScoreTexts,
+  data_1: ScoreTexts,
+  data_2: ScoreTexts,
+  queries: ScoreTexts,
+  documents: ScoreTexts,
+  items: ScoreTexts,
+  truncate_prompt_tokens: sampling.truncate_prompt_tokens,
+  priority: sampling.priority,
+});
+export type ScoreBody = Static<typeof ScoreBody>;
+
+/** POST /rerank, /v1/rerank, /v2/rerank (Jina's and Cohere's API as vLLM serves it; text documents only). */
+export const RerankBody = Type.Object({
+  model: Nullable(Type.String()),
+  query: Type.String(),
+  documents: Type.Union([Type.String(), Type.Array(Type.String())]),
+  // vLLM's: 0 (its default) or less returns every document.
+  top_n: Nullable(Type.Integer()),
+  // Cohere's; vLLM returns every document's text whatever it says.
+  return_documents: Nullable(Type.Boolean()),
+  truncate_prompt_tokens: sampling.truncate_prompt_tokens,
+  priority: sampling.priority,
+});
+export type RerankBody = Static<typeof RerankBody>;

@@ -96,6 +96,9 @@ const bodies: { name: string; path: string; body: object }[] = [
   { name: 'messages, stream', path: '/v1/messages', body: { messages: [{ role: 'user', content: LONG }], max_tokens: 3000, stream: true } },
   { name: 'embeddings', path: '/v1/embeddings', body: { input: LONG } },
   { name: 'llama.cpp embedding', path: '/embedding', body: { content: LONG } },
+  // One distinct text each (score and rerank embed a repeated text once): one encode to hold.
+  { name: 'score', path: '/v1/score', body: { text_1: LONG, text_2: [LONG, LONG] } },
+  { name: 'rerank', path: '/rerank', body: { query: LONG, documents: [LONG] } },
 ];
 
 t.test('a client gone while its long prompt is tokenized: nothing reaches the engine, nothing is held, nothing logged', async (t) => {

@@ -39,7 +39,9 @@ t.test('routes behind the key', async (t) => {
   t.equal((await get('/health')).status, 200, 'readiness without key');
   t.equal((await get('/health/live')).status, 200, 'liveness without key');
   t.equal((await get('/metrics')).status, 200, 'metrics open by default');
-  for (const [path, body] of [['/v1/completions', { prompt: 'x', max_tokens: 1 }], ['/v1/embeddings', { input: 'x' }], ['/embedding', { content: 'x' }]] as const) {
+  for (const [path, body] of [['/v1/completions', { prompt: 'x', max_tokens: 1 }], ['/v1/embeddings', { input: 'x' }], ['/embedding', { content: 'x' }],
+    ['/score', { text_1: 'x', text_2: 'y' }], ['/v1/score', { text_1: 'x', text_2: 'y' }],
+    ['/rerank', { query: 'x', documents: ['y'] }], ['/v1/rerank', { query: 'x', documents: ['y'] }], ['/v2/rerank', { query: 'x', documents: ['y'] }]] as const) {
     const post = await fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     t.equal(post.status, 401, `POST ${path} without key`);
   }
