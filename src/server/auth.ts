@@ -32,7 +32,7 @@ export interface AuthOptions {
   metricsRequireAuth: boolean;
 }
 
-const OPEN = new Set(['/health', '/health/live']);
+const OPEN = new Set(['/health', '/health/live', '/ping']);
 
 /** Installs the check on the root instance (a plain hook rather than an encapsulated plugin, so it covers every route). */
 export function installAuth(app: FastifyInstance, opts: AuthOptions): void {

@@ -107,6 +107,9 @@ export const TokenizeBody = Type.Object({
   add_special_tokens: Nullable(Type.Boolean()),
   add_generation_prompt: Nullable(Type.Boolean()),
   continue_final_message: Nullable(Type.Boolean()),
+  chat_template_kwargs: Nullable(Type.Record(Type.String(), Type.Unknown())),
+  tools: Type.Optional(Type.Unknown()),
+  tool_choice: Type.Optional(Type.Unknown()),
 });
 export type TokenizeBody = Static<typeof TokenizeBody>;
 

@@ -49,6 +49,17 @@ function parseTools(v: unknown): ToolFunction[] {
 }
 
 /**
+ * The tools a chat template is given when nothing is generated (llama.cpp's
+ * /apply-template, vLLM's /tokenize with messages): the request's tools
+ * unless there are none or tool_choice is "none"; null then.
+ */
+export function templateTools(body: { tools?: unknown; tool_choice?: unknown }): ToolPlan['tools'] | null {
+  const hasTools = body.tools !== undefined && body.tools !== null && !(Array.isArray(body.tools) && body.tools.length === 0);
+  if (!hasTools || body.tool_choice === 'none') return null;
+  return parseTools(body.tools).map((f) => ({ type: 'function' as const, function: f }));
+}
+
+/**
  * The request's tool plan, null when no tool is to be called (no tools, or
  * tool_choice "none"). `parser` reads calls for "auto" (null: this model
  * has none, and "auto" is a 400).

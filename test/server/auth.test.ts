@@ -38,8 +38,10 @@ t.test('routes behind the key', async (t) => {
   t.equal((await xKey('nope')).status, 401, 'a wrong x-api-key');
   t.equal((await get('/health')).status, 200, 'readiness without key');
   t.equal((await get('/health/live')).status, 200, 'liveness without key');
+  t.equal((await get('/ping')).status, 200, 'vLLM\'s /ping without key');
+  t.equal((await fetch(`${h.url}/ping`, { method: 'POST' })).status, 200, 'POST /ping too');
   t.equal((await get('/metrics')).status, 200, 'metrics open by default');
-  for (const [path, body] of [['/v1/completions', { prompt: 'x', max_tokens: 1 }], ['/v1/embeddings', { input: 'x' }], ['/embedding', { content: 'x' }],
+  for (const [path, body] of [['/v1/completions', { prompt: 'x', max_tokens: 1 }], ['/apply-template', { messages: [{ role: 'user', content: 'x' }] }], ['/v1/embeddings', { input: 'x' }], ['/embedding', { content: 'x' }],
     ['/score', { text_1: 'x', text_2: 'y' }], ['/v1/score', { text_1: 'x', text_2: 'y' }],
     ['/rerank', { query: 'x', documents: ['y'] }], ['/v1/rerank', { query: 'x', documents: ['y'] }], ['/v2/rerank', { query: 'x', documents: ['y'] }]] as const) {
     const post = await fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

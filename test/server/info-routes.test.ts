@@ -94,3 +94,29 @@ t.test('/tokenize with neither prompt nor messages is a 400 naming prompt', asyn
   t.equal(r.status, 400);
   t.match(r.body, { error: { type: 'invalid_request_error', code: 'invalid_request', param: 'prompt', message: 'Either prompt or messages is required.' } });
 });
+
+t.test('llama.cpp\'s /apply-template: the rendered prompt as text; tools and kwargs reach the template as on chat', async (t) => {
+  const messages = [{ role: 'user', content: 'hi there' }];
+  const tk = h.engine.tokenizer;
+  const r = await post('/apply-template', { messages });
+  t.same(r, { status: 200, body: { prompt: tk.applyChatTemplate(messages, { addGenerationPrompt: true }) } }, 'with the generation prompt by default');
+  t.same((await post('/apply-template', { messages, add_generation_prompt: false })).body, { prompt: tk.applyChatTemplate(messages, { addGenerationPrompt: false }) });
+  const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const withTools = (await post('/apply-template', { messages, tools })).body as { prompt: string };
+  t.match(withTools.prompt, /get_weather/, 'the tools are in the prompt (Qwen3\'s template lists them)');
+  t.same((await post('/apply-template', { messages, tools, tool_choice: 'none' })).body, r.body, 'tool_choice "none": left out, as chat leaves them');
+  const noThink = (await post('/apply-template', { messages, chat_template_kwargs: { enable_thinking: false } })).body as { prompt: string };
+  t.match(noThink.prompt, /<think>\n\n<\/think>/, 'chat_template_kwargs reach the template (Qwen3\'s enable_thinking)');
+  t.same(await tokens({ messages, tools }), tk.encode(withTools.prompt, false), '/tokenize with messages gets the same tools');
+  const bad = await post('/apply-template', { messages: [] });
+  t.match(bad, { status: 400, body: { error: { param: 'messages' } } }, 'no messages: a 400');
+  t.match(await post('/apply-template', { model: 'other', messages }), { status: 404 }, 'another model\'s name: 404');
+});
+
+t.test('vLLM\'s /ping is /health: GET and POST', async (t) => {
+  for (const method of ['GET', 'POST']) {
+    const res = await fetch(`${h.url}/ping`, { method });
+    t.equal(res.status, 200, method);
+    t.same(await res.json(), { status: 'ready', model: h.engine.model.name });
+  }
+});

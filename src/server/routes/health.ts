@@ -1,4 +1,4 @@
-// /health/live proves the process answers HTTP. /health (ready) also proves
+// /health/live proves the process answers HTTP. /health (ready; also vLLM's /ping) also proves
 // the model is loaded and the engine loop is alive: if requests are pending
 // and no step finished and the forward in flight did not move (a layer
 // done) within the stall threshold, or the loop has failed
@@ -7,7 +7,7 @@
 // for a stall threshold after the last failure), so a load balancer stops
 // sending work to a broken engine even though HTTP is up.
 
-import type { FastifyPluginCallback } from 'fastify';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.js';
 import { HttpError } from '../errors.js';
 
@@ -17,7 +17,7 @@ export const LOOP_FAILURES_NOT_READY = 3;
 export const healthRoutes: FastifyPluginCallback<{ ctx: ServerContext }> = (app, { ctx }, done) => {
   app.get('/health/live', () => ({ status: 'live' }));
 
-  app.get('/health', (_request, reply) => {
+  const ready = (_request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     if (ctx.state.shuttingDown) throw new HttpError('shutting_down');
     const hb = ctx.engine.heartbeat();
     const failures = hb.consecutiveFailures ?? 0;
@@ -41,7 +41,11 @@ export const healthRoutes: FastifyPluginCallback<{ ctx: ServerContext }> = (app,
       ]);
     }
     return reply.send({ status: 'ready', model: ctx.engine.model.name });
-  });
+  };
+  app.get('/health', ready);
+  // vLLM's /ping (GET and POST: SageMaker's health check) is the same readiness.
+  app.get('/ping', ready);
+  app.post('/ping', ready);
 
   app.get('/metrics', async (_request, reply) => {
     const text = await ctx.metrics.scrape();

@@ -1,11 +1,21 @@
-// Small read-only routes: /v1/models (and /v1/models/{id}), /version, /tokenize, /detokenize.
+// Small read-only routes: /v1/models (and /v1/models/{id}), /version,
+// /tokenize, /detokenize, and llama.cpp's /apply-template (the chat
+// template's output for a chat request, nothing generated).
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { chatEnding, renderChat, toChatMessages } from '../chat-template.js';
 import { checkModel, servedNames, unixNow, type ServerContext } from '../context.js';
 import { badRequest } from '../errors.js';
-import { DetokenizeBody, TokenizeBody } from '../schemas.js';
+import { ChatBody, DetokenizeBody, TokenizeBody } from '../schemas.js';
+import { templateTools } from '../tools.js';
 import { packageVersion } from '../version.js';
+
+/** What a chat template is given besides the messages: chat_template_kwargs and the tools (as the chat route passes them). */
+function templateExtra(body: { chat_template_kwargs?: Record<string, unknown> | null; tools?: unknown; tool_choice?: unknown }): Record<string, unknown> | undefined {
+  const tools = templateTools(body);
+  const kwargs = body.chat_template_kwargs ?? undefined;
+  return tools === null ? kwargs : { ...kwargs, tools };
+}
 
 export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
   const { engine } = ctx;
@@ -35,7 +45,7 @@ export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = 
     checkModel(ctx, body.model);
     let tokens: number[];
     if (body.messages !== undefined) {
-      tokens = (await renderChat(engine, ctx.encoder, toChatMessages(body.messages), chatEnding(body))).ids;
+      tokens = (await renderChat(engine, ctx.encoder, toChatMessages(body.messages), chatEnding(body), templateExtra(body))).ids;
     } else if (body.prompt !== undefined || body.content !== undefined) {
       // llama.cpp's /tokenize takes `content` and `add_special` (default false there).
       const llama = body.prompt === undefined;
@@ -44,6 +54,14 @@ export const infoRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = 
       throw badRequest('Either prompt or messages is required.', 'prompt');
     }
     return { count: tokens.length, max_model_len: engine.model.maxModelLen, tokens };
+  });
+
+  // llama.cpp's: the prompt a chat request would run, as text.
+  app.post('/apply-template', { schema: { body: ChatBody } }, async (request) => {
+    const body = request.body;
+    checkModel(ctx, body.model);
+    const rendered = await renderChat(engine, ctx.encoder, toChatMessages(body.messages), chatEnding(body), templateExtra(body));
+    return { prompt: rendered.text };
   });
 
   app.post('/detokenize', { schema: { body: DetokenizeBody } }, (request) => {
