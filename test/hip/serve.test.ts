@@ -1,7 +1,7 @@
 // `hipserve serve --device hip-emu` for real, as a child process: the KV pool
 // sized from --gpu-memory-utilization of the emulated device's memory
 // (HIPSERVE_EMU_MEMORY) minus what the weights and scratch already use, and
-// greedy completions over HTTP identical to `--device cpu`. A utilization
+// greedy completions over HTTP identical to `--device cpu`, and so are embeddings. A utilization
 // that leaves nothing for the KV cache stops start-up with a clear error.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,6 +55,15 @@ t.test('serve --device hip-emu: KV from --gpu-memory-utilization, completions eq
     t.equal(a.choices[0]?.text, b.choices[0]?.text, `"${prompt}": the same greedy text`);
     t.same(a.choices[0]?.logprobs?.tokens, b.choices[0]?.logprobs?.tokens, `"${prompt}": the same tokens`);
     t.equal(a.usage?.completion_tokens, 8);
+  }
+  // Embeddings: the device returns the final-normed rows the CPU does.
+  const embed = (c: OpenAI) => c.embeddings.create({ model, input: ['The quick brown fox', 'Once upon a time'], encoding_format: 'float' });
+  const [ea, eb] = await Promise.all([embed(emuClient), embed(cpuClient)]);
+  for (const i of [0, 1]) {
+    const x = ea.data[i].embedding;
+    const y = eb.data[i].embedding;
+    const worst = x.reduce((m, v, d) => Math.max(m, Math.abs(v - y[d])), x.length === y.length ? 0 : Infinity);
+    t.ok(worst < 1e-4, `embedding ${i}: hip-emu equals the CPU (worst ${worst.toExponential(2)})`);
   }
   emu.proc.kill('SIGTERM');
   cpu.proc.kill('SIGTERM');
