@@ -80,6 +80,8 @@ export interface ServeConfig {
   pooling: PoolingOption;
   /** vLLM's: a JSON object with pooling_type (LAST, MEAN, CLS) and normalize; null = none. */
   poolerConfig: string | null;
+  /** vLLM's: a JSON object over the model's config.json; only the classifier-from-token keys are served (src/models/hf-overrides.ts); null = none. */
+  hfOverrides: string | null;
 }
 
 export const TOOL_CALL_PARSER_OPTIONS = ['auto', 'hermes', 'llama3_json', 'mistral', 'pythonic', 'none'] as const;
@@ -129,6 +131,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'overrideGenerationConfig', name: 'override-generation-config', kind: 'string', nullable: true, default: null, help: 'A JSON object of those defaults over the generation config\'s, e.g. \'{"temperature": 0.5}\' (vLLM\'s flag)' },
   { key: 'pooling', name: 'pooling', kind: 'enum', values: POOLING_OPTIONS, default: 'auto', help: 'How /v1/embeddings pools the prompt\'s final hidden states (llama.cpp\'s flag): last (the last token\'s), mean, cls (the first token\'s), auto (a sentence-transformers model\'s Pooling module, a GGUF\'s pooling_type, else last as vLLM for a causal LM)' },
   { key: 'poolerConfig', name: 'pooler-config', kind: 'string', nullable: true, default: null, help: 'vLLM\'s flag: a JSON object, \'{"pooling_type": "MEAN", "normalize": false}\' (pooling_type LAST, MEAN or CLS, as --pooling; normalize: the default of a request\'s normalize, true unless given)' },
+  { key: 'hfOverrides', name: 'hf-overrides', kind: 'string', nullable: true, default: null, help: 'vLLM\'s flag, served for its "classifier from token" rerankers only: \'{"architectures": ["Qwen3ForSequenceClassification"], "classifier_from_token": ["no", "yes"], "is_original_qwen3_reranker": true}\' makes /score and /rerank score a pair by sigmoid(logit of "yes" - logit of "no") after the two texts (Qwen3-Reranker); any other key is a start-up error' },
   { key: 'enablePromptTokensDetails', name: 'enable-prompt-tokens-details', kind: 'bool', default: false, help: 'Add prompt_tokens_details.cached_tokens (prompt tokens served from the prefix cache) to completions\' and chat\'s usage (vLLM\'s flag; the Responses API always counts them)' },
 ];
 

@@ -8,6 +8,7 @@ import { resolveModel } from '../catalog/resolve.js';
 import { sizeKvCache } from '../kvcache/sizing.js';
 import { ensureDemoModel } from '../models/demo.js';
 import { samplingDefaults } from '../models/generation-config.js';
+import { classifierSpec, parseHfOverrides } from '../models/hf-overrides.js';
 import { parsePoolerConfig, readMatryoshka, resolvePooling } from '../models/pooling.js';
 import { loadTokenizer, readChatTemplateOption, type ChatTemplateOverride, type LoadedTokenizer } from '../models/tokenizer.js';
 import * as native from '../native.js';
@@ -78,6 +79,8 @@ export async function createEngine(config: ServeConfig, logger: EngineLogger): P
   const pool = resolvePooling(config.pooling, parsePoolerConfig(config.poolerConfig), path, (p) => unwrap(native.ggufMetadata(p), `cannot read the metadata of ${p}`).metadata);
   if (pool.warning !== null) logger.warn({ pooling: pool.pooling }, pool.warning);
   logger.info({ pooling: pool.pooling, source: pool.source }, `/v1/embeddings pools the prompt's final hidden states: ${pool.pooling}`);
+  // --hf-overrides (the server resolves its tokens with the tokenizer): a bad one fails before the load too.
+  classifierSpec(parseHfOverrides(config.hfOverrides));
   const matryoshka = readMatryoshka(path);
   if (matryoshka !== null) logger.info({ dimensions: matryoshka === true ? 'any' : matryoshka }, 'a matryoshka model: /v1/embeddings serves fewer dimensions');
   // While it is served, `hipserve gc` must not evict the model (a no-op for

@@ -12,6 +12,7 @@ import type { ServeConfig } from '../config/options.js';
 import type { Engine } from '../engine/types.js';
 import { createServerMetrics } from '../metrics/server-metrics.js';
 import { installAuth } from './auth.js';
+import { loadClassifier } from './classifier.js';
 import type { ServerContext } from './context.js';
 import { createEncoder, type TokenizerSource } from './encoder.js';
 import { toHttpError } from './error-map.js';
@@ -74,6 +75,8 @@ export function pickReasoningParser(config: Pick<ServeConfig, 'reasoningParser'>
 
 export async function buildServer(opts: BuildServerOptions): Promise<HipserveServer> {
   const { engine, config } = opts;
+  // Before anything is set up: a bad --hf-overrides is a start-up error.
+  const classifier = loadClassifier(config.hfOverrides, engine.tokenizer, engine.model.vocabSize);
   const loggerInstance: FastifyBaseLogger = opts.logger;
   const app = Fastify({
     loggerInstance,
@@ -94,7 +97,13 @@ export async function buildServer(opts: BuildServerOptions): Promise<HipserveSer
   app.log.info({ toolCallParser: toolParser }, toolParser === null ? 'tool_choice "auto" is not served (no tool-call parser)' : `tool_choice "auto" reads calls with the ${toolParser} parser`);
   const reasoningParser = pickReasoningParser(config, engine.tokenizer.chatTemplateText ?? null);
   if (reasoningParser !== null) app.log.info({ reasoningParser }, 'chat thoughts (<think>) are returned as reasoning_content');
-  const ctx: ServerContext = { engine, config, metrics, encoder, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000, toolParser, reasoningParser, responses: new ResponseStore(config.responsesStoreSize) };
+  if (classifier !== null) {
+    const [no, yes] = classifier.tokens;
+    app.log.info({ classifierFromToken: classifier.tokens, tokenIds: classifier.ids, method: classifier.method }, `/score and /rerank score a pair by the logits after it (--hf-overrides): sigmoid(logit ${JSON.stringify(yes)} - logit ${JSON.stringify(no)})`);
+  }
+  const ctx: ServerContext = {
+    engine, config, metrics, encoder, state: { shuttingDown: false }, stallThresholdMs: opts.stallThresholdMs ?? 30_000, toolParser, reasoningParser, responses: new ResponseStore(config.responsesStoreSize), classifier,
+  };
 
   // JSON must be UTF-8; Fastify's parser would quietly turn bad bytes into U+FFFD.
   const jsonParser = app.getDefaultJsonParser('error', 'ignore');

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Engine } from '../engine/types.js';
 import type { ServeConfig } from '../config/options.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
+import type { Classifier } from './classifier.js';
 import type { Encoder } from './encoder.js';
 import type { ReasoningParserName } from './reasoning.js';
 import type { ResponseStore } from './responses-store.js';
@@ -31,6 +32,8 @@ export interface ServerContext {
   reasoningParser: ReasoningParserName | null;
   /** /v1/responses kept for previous_response_id (--responses-store-size). */
   responses: ResponseStore;
+  /** --hf-overrides' classifier from token: /score and /rerank score with it; null: by cosine of embeddings. */
+  classifier: Classifier | null;
 }
 
 /** The names the server answers to: the engine's, then the other --served-model-name names. */

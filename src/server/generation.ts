@@ -19,16 +19,23 @@ export interface TaggedOutput {
  * (EngineError) surface before a stream has sent its status line, and
  * returns the merged outputs.
  */
+/** What a run's prompts carry besides their sampling params. */
+export interface PromptExtras {
+  /** Per prompt, its choices' guides (response_format); each set belongs to the engine once handed to generate(). */
+  guides?: TokenGuide[][] | null;
+  /** Embedding requests (/v1/embeddings): each prompt pooled instead of generated from. */
+  embed?: EmbedSpec | null;
+  /** Per prompt, fields laid over `params` for its request alone (a classifier's allowed token). */
+  perPrompt?: readonly Partial<SamplingParams>[] | null;
+}
+
 export function runPrompts(
   engine: Engine,
   prompts: readonly number[][],
   params: Partial<SamplingParams>,
   signal: AbortSignal,
   idBase: string,
-  /** Per prompt, its choices' guides (response_format); each set belongs to the engine once handed to generate(). */
-  guides: TokenGuide[][] | null = null,
-  /** Embedding requests (/v1/embeddings): each prompt pooled instead of generated from. */
-  embed: EmbedSpec | null = null,
+  { guides = null, embed = null, perPrompt = null }: PromptExtras = {},
 ): AsyncGenerator<TaggedOutput> {
   const local = new AbortController();
   const both = AbortSignal.any([signal, local.signal]);
@@ -38,8 +45,9 @@ export function runPrompts(
     prompts.forEach((ids, i) => {
       handed = i + 1;
       const g = guides?.[i];
+      const own = perPrompt?.[i];
       iters.push(
-        engine.generate({ requestId: prompts.length === 1 ? idBase : `${idBase}-${i}`, prompt: ids, params, signal: both, ...(g ? { guides: g } : {}), ...(embed ? { embed } : {}) })[
+        engine.generate({ requestId: prompts.length === 1 ? idBase : `${idBase}-${i}`, prompt: ids, params: own ? { ...params, ...own } : params, signal: both, ...(g ? { guides: g } : {}), ...(embed ? { embed } : {}) })[
           Symbol.asyncIterator
         ](),
       );

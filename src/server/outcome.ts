@@ -75,7 +75,8 @@ export class RouteRun {
   /**
    * Runs `prepare` (tokenizing, prompt checks; it may say how each guide
    * is wrapped, once the prompt is known), then submits its prompts
-   * (each with `params`, at most `maxTokens` new tokens). The errors of
+   * (each with `params` and its own `promptParams` over them, at most
+   * `maxTokens` new tokens). The errors of
    * `prepare` and the engine's synchronous validation errors are thrown
    * from here, before anything is sent, and leave nothing running; a full
    * queue at submission is a 429. Returns false when the client left before
@@ -83,7 +84,7 @@ export class RouteRun {
    * route returns `reply`). A timeout before submission throws its 408.
    */
   async start(
-    prepare: () => Promise<{ prompts: number[][]; maxTokens: number; wrapGuide?: (g: TokenGuide) => TokenGuide }>,
+    prepare: () => Promise<{ prompts: number[][]; maxTokens: number; wrapGuide?: (g: TokenGuide) => TokenGuide; promptParams?: readonly Partial<SamplingParams>[] }>,
     params: Omit<Partial<SamplingParams>, 'maxTokens'> & Pick<SamplingParams, 'n'>,
     id: string,
     /** response_format (or vLLM's guided fields): the grammar each prompt's choices are held to. */
@@ -96,7 +97,7 @@ export class RouteRun {
       guides = null;
     };
     try {
-      const { prompts, maxTokens, wrapGuide } = await prepare();
+      const { prompts, maxTokens, wrapGuide, promptParams } = await prepare();
       if (format !== null && !abort.signal.aborted) {
         guides = await this.guides(format, prompts.length, params.n);
         if (wrapGuide !== undefined) guides = guides.map((set) => set.map(wrapGuide));
@@ -115,7 +116,7 @@ export class RouteRun {
       this.choices.promptTokens = prompts.reduce((a, p) => a + p.length, 0);
       const handed = guides;
       guides = null; // runPrompts owns them now
-      this.outputs = runPrompts(ctx.engine, prompts, this.embed === null ? { ...params, maxTokens } : params, abort.signal, id, handed, this.embed);
+      this.outputs = runPrompts(ctx.engine, prompts, this.embed === null ? { ...params, maxTokens } : params, abort.signal, id, { guides: handed, embed: this.embed, perPrompt: promptParams ?? null });
       return true;
     } catch (err) {
       dropGuides();

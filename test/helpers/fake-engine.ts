@@ -2,8 +2,11 @@
 // waiting queue, a step loop on a timer, deterministic token choice (greedy
 // or seeded), stop strings / stop ids / max_tokens, KV-block accounting,
 // abort signals, events, heartbeat and drain; embedding requests (input.embed)
-// answer after one step with fakeEmbedding(). The server tests run against
-// it; the same tests can later run against the real engine.
+// answer after one step with fakeEmbedding(); allowedTokenIds is honoured,
+// the chosen token's logprob then fakeLogprob() (the same whichever ids are
+// allowed, as the real engine's come from the model's own distribution).
+// The server tests run against it; the same tests can later run against
+// the real engine.
 
 import type {
   ChoiceDelta, EmbedSpec, Engine, EngineEvents, EngineStats, FinishReason, GenerateInput, Heartbeat, ModelInfo, PoolingType, RequestOutput, SamplingParams, TokenLogprob,
@@ -95,6 +98,11 @@ function hashIds(ids: readonly number[]): number {
   return h;
 }
 
+/** The fake model's logprob of token `id` after `context` (prompt and output so far): deterministic, in (-10, 0). */
+export function fakeLogprob(context: readonly number[], id: number): number {
+  return -0.01 - (hashIds([...context, id]) % 999) / 100;
+}
+
 export class FakeEngine implements Engine {
   readonly model: ModelInfo;
   readonly tokenizer = qwen3Tokenizer();
@@ -105,6 +113,8 @@ export class FakeEngine implements Engine {
   readonly startedParams: SamplingParams[] = [];
   /** The embed spec of each request started (null: a generation), in order. */
   readonly startedEmbeds: (EmbedSpec | null)[] = [];
+  /** The prompt (token ids) of each request started, in order. */
+  readonly startedPrompts: number[][] = [];
   private readonly words: number[];
   private readonly waiting: Req[] = [];
   private readonly running: Req[] = [];
@@ -170,6 +180,7 @@ export class FakeEngine implements Engine {
     this.started.push(id);
     this.startedParams.push(params);
     this.startedEmbeds.push(embed);
+    this.startedPrompts.push(prompt);
     const onAbort = (): void => { this.finish(req, 'abort'); };
     if (input.signal?.aborted === true) queueMicrotask(onAbort);
     else input.signal?.addEventListener('abort', onAbort, { once: true });
@@ -266,8 +277,11 @@ export class FakeEngine implements Engine {
   /** One token for one sequence: deterministic from the seed, a word from a small pool. */
   private advance(r: Req, s: Seq): ChoiceDelta {
     const p = r.params;
-    const pick = p.temperature === 0 && p.seed === null ? (hashIds([...r.prompt, ...s.ids]) + s.index) % this.words.length : Math.floor(s.rng() * this.words.length);
-    const id = this.words[pick];
+    const allowed = p.allowedTokenIds ?? null;
+    const pool = allowed ?? this.words;
+    const pick = p.temperature === 0 && p.seed === null ? (hashIds([...r.prompt, ...s.ids]) + s.index) % pool.length : Math.floor(s.rng() * pool.length);
+    const id = pool[pick];
+    const logprob = allowed === null ? -0.25 : fakeLogprob([...r.prompt, ...s.ids], id);
     s.ids.push(id);
     let logprobs: TokenLogprob[] | null = null;
     if (p.logprobs !== null) {
@@ -275,7 +289,7 @@ export class FakeEngine implements Engine {
         const t = this.words[(pick + k) % this.words.length];
         return { tokenId: t, token: this.tokenizer.tokenToString(t), logprob: -0.25 * (k + 1) };
       });
-      logprobs = [{ tokenId: id, token: this.tokenizer.tokenToString(id), logprob: -0.25, top }];
+      logprobs = [{ tokenId: id, token: this.tokenizer.tokenToString(id), logprob, top }];
     }
     const before = s.text.length;
     s.text = this.tokenizer.decode(s.ids, p.skipSpecialTokens);

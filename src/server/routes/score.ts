@@ -1,24 +1,22 @@
-// vLLM's score and rerank APIs for embedding models: POST /score (also
-// /v1/score) and POST /rerank (also /v1/rerank and /v2/rerank: Jina's and
-// Cohere's API as vLLM serves it). A pair's score is the cosine similarity
-// of the two texts' pooled embeddings, as vLLM scores with a model that is
-// not a cross-encoder (ServingScores._embedding_score). Each distinct text
-// of a request is embedded once, all in one run of runEmbeddings (queue
-// bound, abort when the client leaves, timeout).
+// vLLM's score and rerank APIs: POST /score (also /v1/score) and POST
+// /rerank (also /v1/rerank and /v2/rerank: Jina's and Cohere's API as vLLM
+// serves it). Without a classifier, as vLLM scores with an embedding model
+// (ServingScores._embedding_score), a pair's score is the cosine similarity
+// of the two texts' pooled embeddings: each distinct text of a request is
+// embedded once, all in one run of runEmbeddings (queue bound, abort when
+// the client leaves, timeout). With --hf-overrides' classifier_from_token
+// (a Qwen3-Reranker), the pair is scored from the model's logits after the
+// two texts concatenated (classifier.ts).
 
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
+import { classifierScores } from '../classifier.js';
 import { checkEmbeddingPrompt, embeddingInputs, runEmbeddings } from '../embeddings.js';
 import { badRequest } from '../errors.js';
+import { Distinct, itemParam, leftOf, type PairRun, type Scored, type Side } from '../pairs.js';
 import { truncatePrompt } from '../prompt.js';
 import { RerankBody, ScoreBody } from '../schemas.js';
-
-/** One side of the pairs: its texts and the field they came from (which errors name). */
-export interface Side {
-  param: string;
-  texts: string[];
-}
 
 /** The texts of a field (a text or a list of them), each non-empty; the list at most embeddingInputs' bound. */
 function side(value: string | string[], param: string): Side {
@@ -76,58 +74,36 @@ export function cosine(a: Float32Array, b: Float32Array): number {
   return norms > 0 ? Math.max(-1, Math.min(1, dot / norms)) : 0;
 }
 
-interface PairRun {
-  /** The response id; the engine requests are `${id}-${k}`, k the distinct text's number. */
-  id: string;
-  left: Side;
-  right: Side;
-  truncate: number | null | undefined;
-  priority: number;
-}
-
-interface Scored {
-  /** Pair i's score: the left text (the only one, or the i-th) against right text i. */
-  scores: number[];
-  /** The tokens embedded: each distinct text's once. */
-  promptTokens: number;
-}
-
 /**
  * Embeds each distinct text of both sides once (identical texts share one
- * engine request) and scores every pair. Null when the client left; the
- * queue bound (429) is checked on the distinct texts before tokenizing.
+ * engine request) and scores every pair by cosine. Null when the client
+ * left; the queue bound (429) is checked on the distinct texts before
+ * tokenizing.
  */
-async function scorePairs(ctx: ServerContext, reply: FastifyReply, run: PairRun): Promise<Scored | null> {
-  const texts: string[] = [];
-  // Where each distinct text first appears: the field its prompt errors name.
-  const origin: string[] = [];
-  const slots = new Map<string, number>();
-  const place = (s: Side): number[] => s.texts.map((text, i) => {
-    let k = slots.get(text);
-    if (k === undefined) {
-      k = texts.length;
-      slots.set(text, k);
-      texts.push(text);
-      origin.push(s.texts.length === 1 ? s.param : `${s.param}.${i}`);
-    }
-    return k;
-  });
+async function embeddingScores(ctx: ServerContext, reply: FastifyReply, run: PairRun): Promise<Scored | null> {
+  const texts = new Distinct<string>();
+  const place = (s: Side): number[] => s.texts.map((text, i) => texts.add(text, text, itemParam(s, i)));
   const left = place(run.left);
   const right = place(run.right);
   const { maxModelLen } = ctx.engine.model;
   // A bad truncate_prompt_tokens is a 400 before the queue is asked.
   truncatePrompt([], run.truncate, maxModelLen);
-  admit(ctx, texts.length, run.right.param);
-  const tokenize = (): Promise<number[][]> => Promise.all(texts.map(async (text, k) => {
+  admit(ctx, texts.items.length, run.right.param);
+  const tokenize = (): Promise<number[][]> => Promise.all(texts.items.map(async (text, k) => {
     const ids = truncatePrompt(await ctx.encoder.encode(text, true), run.truncate, maxModelLen);
-    checkEmbeddingPrompt(ids, ctx, origin[k]);
+    checkEmbeddingPrompt(ids, ctx, texts.origin[k]);
     return ids;
   }));
-  const embedded = await runEmbeddings(ctx, reply, { id: run.id, numInputs: texts.length, tokenize, priority: run.priority, param: run.right.param });
+  const embedded = await runEmbeddings(ctx, reply, { id: run.id, numInputs: texts.items.length, tokenize, priority: run.priority, param: run.right.param });
   if (embedded === null) return null;
   const v = embedded.vectors;
-  const scores = right.map((r, i) => cosine(v[left.length === 1 ? left[0] : left[i]], v[r]));
+  const scores = right.map((r, i) => cosine(v[left[leftOf(run, i)]], v[r]));
   return { scores, promptTokens: embedded.promptTokens };
+}
+
+/** Every pair's score: by the classifier when one is configured, else by cosine. Null when the client left. */
+function scorePairs(ctx: ServerContext, reply: FastifyReply, run: PairRun): Promise<Scored | null> {
+  return ctx.classifier !== null ? classifierScores(ctx, reply, run, ctx.classifier) : embeddingScores(ctx, reply, run);
 }
 
 export const scoreRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
