@@ -88,7 +88,7 @@ export const TOOL_CALL_PARSER_OPTIONS = ['auto', 'hermes', 'llama3_json', 'mistr
 export type ToolCallParserOption = (typeof TOOL_CALL_PARSER_OPTIONS)[number];
 export const REASONING_PARSER_OPTIONS = ['auto', 'qwen3', 'deepseek_r1', 'none'] as const;
 export type ReasoningParserOption = (typeof REASONING_PARSER_OPTIONS)[number];
-export const POOLING_OPTIONS = ['auto', 'last', 'mean', 'cls'] as const;
+export const POOLING_OPTIONS = ['auto', 'last', 'mean', 'cls', 'none'] as const;
 export type PoolingOption = (typeof POOLING_OPTIONS)[number];
 export const DTYPES = ['auto', 'float32', 'float', 'float16', 'half', 'bfloat16'] as const;
 export const KV_CACHE_DTYPES = ['auto', 'float16', 'half', 'float32', 'float'] as const;
@@ -129,7 +129,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'responsesStoreSize', name: 'responses-store-size', kind: 'int', min: 0, max: 1_000_000, default: 0, help: 'Keep the newest N /v1/responses responses in memory, for previous_response_id and GET/DELETE /v1/responses/{id} (0: none are kept, as vLLM by default)' },
   { key: 'generationConfig', name: 'generation-config', kind: 'string', default: 'auto', help: 'Where requests\' unset temperature, top_p, top_k, min_p, repetition_penalty (and chat\'s max_tokens) come from: auto (the model\'s generation_config.json, as vLLM), vllm (the server\'s neutral defaults), or a directory holding a generation_config.json' },
   { key: 'overrideGenerationConfig', name: 'override-generation-config', kind: 'string', nullable: true, default: null, help: 'A JSON object of those defaults over the generation config\'s, e.g. \'{"temperature": 0.5}\' (vLLM\'s flag)' },
-  { key: 'pooling', name: 'pooling', kind: 'enum', values: POOLING_OPTIONS, default: 'auto', help: 'How /v1/embeddings pools the prompt\'s final hidden states (llama.cpp\'s flag): last (the last token\'s), mean, cls (the first token\'s), auto (a sentence-transformers model\'s Pooling module, a GGUF\'s pooling_type, else last as vLLM for a causal LM)' },
+  { key: 'pooling', name: 'pooling', kind: 'enum', values: POOLING_OPTIONS, default: 'auto', help: 'How /v1/embeddings pools the prompt\'s final hidden states (llama.cpp\'s flag): last (the last token\'s), mean, cls (the first token\'s), none (every token\'s, llama.cpp\'s /embedding only), auto (a sentence-transformers model\'s Pooling module, a GGUF\'s pooling_type, else last as vLLM for a causal LM)' },
   { key: 'poolerConfig', name: 'pooler-config', kind: 'string', nullable: true, default: null, help: 'vLLM\'s flag: a JSON object, \'{"pooling_type": "MEAN", "normalize": false}\' (pooling_type LAST, MEAN or CLS, as --pooling; normalize: the default of a request\'s normalize, true unless given)' },
   { key: 'hfOverrides', name: 'hf-overrides', kind: 'string', nullable: true, default: null, help: 'vLLM\'s flag, served for its "classifier from token" rerankers only: \'{"architectures": ["Qwen3ForSequenceClassification"], "classifier_from_token": ["no", "yes"], "is_original_qwen3_reranker": true}\' makes /score and /rerank score a pair by sigmoid(logit of "yes" - logit of "no") after the two texts (Qwen3-Reranker); any other key is a start-up error' },
   { key: 'enablePromptTokensDetails', name: 'enable-prompt-tokens-details', kind: 'bool', default: false, help: 'Add prompt_tokens_details.cached_tokens (prompt tokens served from the prefix cache) to completions\' and chat\'s usage (vLLM\'s flag; the Responses API always counts them)' },

@@ -1,7 +1,8 @@
 // Embedding requests (GenerateInput.embed): the prompt's final hidden states,
 // as the forward returns them chunk by chunk (runner's HiddenRows), pooled
 // into one vector: the last token's (vLLM's default for a causal LM), the
-// mean over the prompt, or the first token's (CLS).
+// mean over the prompt, or the first token's (CLS); or, with llama.cpp's
+// 'none', every token's, one after the other.
 import type { HiddenRows } from '../runner/runner.js';
 import type { PoolingType } from './types.js';
 
@@ -23,6 +24,8 @@ export class EmbedPool {
   private count = 0;
   private last: Float32Array | null = null;
   private first: Float32Array | null = null;
+  /** 'none': the rows so far, by chunk. */
+  private chunks: Float32Array[] = [];
 
   constructor(readonly pooling: PoolingType) {}
 
@@ -40,7 +43,9 @@ export class EmbedPool {
       this.sum = null;
       this.count = 0;
       this.first = this.pooling === 'cls' ? data.slice(from * width, (from + 1) * width) : null;
+      this.chunks = [];
     }
+    if (this.pooling === 'none') this.chunks.push(data.slice(from * width, (from + n) * width));
     this.last = data.slice((from + n - 1) * width, (from + n) * width);
     if (this.pooling !== 'mean') return;
     const sum = (this.sum ??= new Float64Array(width));
@@ -55,6 +60,18 @@ export class EmbedPool {
   result(promptLength: number): Float32Array | null {
     if (this.pooling === 'last') return this.last;
     if (this.pooling === 'cls') return this.first;
+    if (this.pooling === 'none') {
+      const total = this.chunks.reduce((a, c) => a + c.length, 0);
+      const width = total / promptLength;
+      if (this.chunks.length === 0 || !Number.isInteger(width)) return null;
+      const out = new Float32Array(total);
+      let at = 0;
+      for (const c of this.chunks) {
+        out.set(c, at);
+        at += c.length;
+      }
+      return out;
+    }
     if (this.sum === null || this.count !== promptLength) return null;
     const out = new Float32Array(this.sum.length);
     for (let d = 0; d < out.length; d++) out[d] = this.sum[d] / this.count;

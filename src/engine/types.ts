@@ -114,7 +114,11 @@ export interface RequestOutput {
    * prompt token, null for the first (nothing precedes it), as vLLM's.
    */
   promptLogprobs?: (TokenLogprob | null)[];
-  /** With GenerateInput.embed, on the (final) output: the pooled hidden state, [hiddenSize], not normalized. */
+  /**
+   * With GenerateInput.embed, on the (final) output: the pooled hidden
+   * state, [hiddenSize], not normalized; with pooling 'none' every prompt
+   * token's, [promptTokens * hiddenSize].
+   */
   embedding?: Float32Array;
 }
 
@@ -140,8 +144,12 @@ export interface GenerateInput {
   embed?: EmbedSpec;
 }
 
-/** How an embedding request pools its prompt's hidden states (vLLM's and llama.cpp's pooling types). */
-export type PoolingType = 'last' | 'mean' | 'cls';
+/**
+ * How an embedding request pools its prompt's hidden states (vLLM's and
+ * llama.cpp's pooling types); 'none' (llama.cpp's) pools nothing: every
+ * token's state comes back.
+ */
+export type PoolingType = 'last' | 'mean' | 'cls' | 'none';
 
 export interface EmbedSpec {
   pooling: PoolingType;

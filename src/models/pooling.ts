@@ -7,8 +7,10 @@
 //     1_Pooling/config.json: pooling_mode_lasttoken);
 //   - a GGUF file: `<arch>.pooling_type`, llama.cpp's enum;
 //   - else 'last', vLLM's default for a causal LM.
-// A mode this server cannot pool (max, weighted mean, llama.cpp's none or
-// rank) falls back to 'last' with a warning: the model still serves text.
+// A mode this server cannot pool (max, weighted mean, llama.cpp's rank)
+// falls back to 'last' with a warning: the model still serves text.
+// llama.cpp's none (a GGUF's pooling_type 0, or --pooling none) is served:
+// every token's state, on llama.cpp's /embedding only.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PoolingOption } from '../config/options.js';
@@ -43,7 +45,9 @@ const ST_MODES: readonly (readonly [string, PoolingType | null])[] = [
   ['pooling_mode_lasttoken', 'last'],
 ];
 
-const SERVED = new Set<string>(['last', 'mean', 'cls']);
+const SERVED = new Set<string>(['last', 'mean', 'cls', 'none']);
+/** What vLLM's --pooler-config may name (its pooling types; llama.cpp's none is --pooling's). */
+const POOLER_TYPES = new Set<string>(['last', 'mean', 'cls']);
 
 /** Parses --pooler-config (JSON text); an error names the flag and the key. */
 export function parsePoolerConfig(text: string | null): PoolerConfig {
@@ -59,7 +63,7 @@ export function parsePoolerConfig(text: string | null): PoolerConfig {
   for (const [key, value] of Object.entries(v)) {
     if (key === 'pooling_type') {
       const name = typeof value === 'string' ? value.toLowerCase() : '';
-      if (!SERVED.has(name)) throw new Error(`--pooler-config: pooling_type must be one of LAST, MEAN, CLS, got ${JSON.stringify(value)}`);
+      if (!POOLER_TYPES.has(name)) throw new Error(`--pooler-config: pooling_type must be one of LAST, MEAN, CLS, got ${JSON.stringify(value)}`);
       out.poolingType = name as PoolingType;
     } else if (key === 'normalize') {
       if (typeof value !== 'boolean') throw new Error(`--pooler-config: normalize must be true or false, got ${JSON.stringify(value)}`);

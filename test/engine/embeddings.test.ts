@@ -57,7 +57,7 @@ async function reference(t: Test, path: string, prompt: number[]): Promise<Recor
     for (let i = 0; i < prompt.length; i++) s += rows[i * H + d];
     mean[d] = s / prompt.length;
   }
-  return { last: rows.slice((prompt.length - 1) * H), mean, cls: rows.slice(0, H) };
+  return { last: rows.slice((prompt.length - 1) * H), mean, cls: rows.slice(0, H), none: rows.slice() };
 }
 
 async function outputs(engine: LlmEngine, input: GenerateInput): Promise<RequestOutput[]> {
@@ -82,9 +82,9 @@ t.test('each pooling equals the whole-prompt rows, chunked, batched and cached',
   const ref = await reference(t, path, prompt);
   // 16-token steps: the 45-token prompt runs in three chunks.
   const engine = await engineFor(t, path, 16);
-  for (const pooling of ['last', 'mean', 'cls'] as const) {
+  for (const pooling of ['last', 'mean', 'cls', 'none'] as const) {
     const e = await embed(engine, prompt, pooling);
-    t.equal(e.length, H, `${pooling}: hiddenSize values`);
+    t.equal(e.length, pooling === 'none' ? prompt.length * H : H, `${pooling}: ${pooling === 'none' ? 'every token\'s' : 'hiddenSize'} values`);
     t.ok(maxDiff(e, ref[pooling]) < 1e-5, `${pooling}: chunked equals one shot (${maxDiff(e, ref[pooling]).toExponential(2)})`);
   }
   t.equal(engine.model.hiddenSize, H);

@@ -86,6 +86,7 @@ function tokenState(id: number, size: number): number[] {
 
 /** The fake engine's embedding of a prompt: its tokens' fake states pooled (not normalized), as the engine contract says. */
 export function fakeEmbedding(prompt: readonly number[], pooling: PoolingType, size: number): Float32Array {
+  if (pooling === 'none') return Float32Array.from(prompt.flatMap((id) => tokenState(id, size)));
   if (pooling !== 'mean') return Float32Array.from(tokenState(pooling === 'cls' ? prompt[0] : prompt[prompt.length - 1], size));
   const sum = new Array<number>(size).fill(0);
   for (const id of prompt) tokenState(id, size).forEach((x, i) => { sum[i] += x / prompt.length; });

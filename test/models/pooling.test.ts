@@ -73,7 +73,8 @@ t.test('a GGUF file: <arch>.pooling_type, llama.cpp\'s enum', (t) => {
   t.match(auto(ggufFile(1)), { pooling: 'mean', source: /qwen3\.pooling_type = 1/ });
   t.equal(auto(ggufFile(2)).pooling, 'cls');
   t.equal(auto(ggufFile(3)).pooling, 'last');
-  for (const [code, name] of [[0, 'none'], [4, 'rank'], [9, 'unknown \\(9\\)']] as const) {
+  t.match(auto(ggufFile(0)), { pooling: 'none', warning: null }, '0: llama.cpp\'s none, served (per-token vectors on /embedding)');
+  for (const [code, name] of [[4, 'rank'], [9, 'unknown \\(9\\)']] as const) {
     const r = auto(ggufFile(code));
     t.equal(r.pooling, 'last', `${code}: not served, last`);
     t.match(r.warning, new RegExp(`asks for ${name} pooling`));
@@ -98,6 +99,7 @@ t.test('--pooler-config: pooling_type and normalize; errors name the flag', (t) 
     ['{"pooling_type"', /--pooler-config: not JSON/],
     ['[1]', /--pooler-config: must be a JSON object/],
     ['{"pooling_type": "MAX"}', /pooling_type must be one of LAST, MEAN, CLS, got "MAX"/],
+    ['{"pooling_type": "NONE"}', /pooling_type must be one of LAST, MEAN, CLS, got "NONE"/],
     ['{"normalize": "yes"}', /normalize must be true or false/],
     ['{"softmax": true}', /unknown key "softmax" \(served: pooling_type, normalize\)/],
   ] as const) t.throws(() => parsePoolerConfig(text), message, text);
@@ -125,7 +127,8 @@ t.test('the flags in the config system', (t) => {
   t.equal(loadConfig({ argv: ['--pooling', 'mean'], env: {} }).config.pooling, 'mean');
   t.equal(loadConfig({ argv: [], env: { HIPSERVE_POOLING: 'cls' } }).config.pooling, 'cls', 'HIPSERVE_POOLING');
   t.equal(loadConfig({ argv: ['--pooling=last'], env: { HIPSERVE_POOLING: 'cls' } }).config.pooling, 'last', 'flags over env');
-  t.throws(() => loadConfig({ argv: ['--pooling', 'max'], env: {} }), new ConfigError('--pooling must be one of auto, last, mean, cls (got "max")'));
+  t.throws(() => loadConfig({ argv: ['--pooling', 'max'], env: {} }), new ConfigError('--pooling must be one of auto, last, mean, cls, none (got "max")'));
+  t.equal(loadConfig({ argv: ['--pooling', 'none'], env: {} }).config.pooling, 'none', 'llama.cpp\'s none');
   t.equal(loadConfig({ argv: ['--pooler-config', '{"normalize": false}'], env: {} }).config.poolerConfig, '{"normalize": false}');
   t.equal(loadConfig({ argv: [], env: {} }).config.poolerConfig, null);
   t.match(serveHelp(), /--pooling <enum>\s+How \/v1\/embeddings pools/);

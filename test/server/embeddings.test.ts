@@ -276,6 +276,21 @@ t.test('llama.cpp\'s /embedding and /embeddings: its shape and each embd_normali
   }
 });
 
+t.test('--pooling none: every token\'s vector on llama.cpp\'s /embedding (not normalized), a 400 on the OpenAI-shaped routes', async (t) => {
+  const none = await startServer({ engine: { maxModelLen: 64, pooling: 'none' } });
+  t.teardown(() => none.close());
+  const r = await postLlama(none, { content: [[5, 6, 7], [9]] });
+  t.equal(r.status, 200);
+  t.same(r.body[0].embedding, [5, 6, 7].map((id) => [...expect([id])]), 'one raw vector a token, in order');
+  t.same(r.body[1].embedding, [[...expect([9])]]);
+  t.same(none.engine.startedEmbeds.at(-1), { pooling: 'none' }, 'the engine was asked for every row');
+  for (const [path, body, param] of [['/v1/embeddings', { input: 'x' }, 'input'], ['/v1/score', { text_1: 'a', text_2: 'b' }, 'text_1'], ['/v1/rerank', { query: 'a', documents: ['b'] }, 'query']] as const) {
+    const refused = await post(none, path, body);
+    t.equal(refused.status, 400, path);
+    t.match(refused.body.error, { param, message: /Pooling type 'none' is not OAI compatible/ });
+  }
+});
+
 t.test('the official openai client: float, and its base64 default decoded', async (t) => {
   const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   const input = ['The quick brown fox', 'jumps over the lazy dog'];

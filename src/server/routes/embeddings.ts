@@ -30,6 +30,9 @@ type LlamaEmbeddingBody = Static<typeof LlamaEmbeddingBody>;
 
 const ENCODINGS = ['float', 'base64'];
 
+/** llama.cpp's answer to /v1/embeddings under --pooling none (its per-token vectors are on /embedding). */
+export const NOT_OAI = 'Pooling type \'none\' is not OAI compatible. Please use a different pooling type (--pooling); llama.cpp\'s /embedding returns every token\'s vector.';
+
 /** vLLM's rules for `dimensions`: fewer only on a matryoshka model, and only the widths it lists when it lists them. */
 function checkDimensions(dimensions: number, model: ModelInfo): void {
   if (dimensions < 1) throw badRequest(`dimensions must be at least 1, got ${dimensions}.`, 'dimensions');
@@ -58,6 +61,7 @@ export const embeddingsRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     if (!ENCODINGS.includes(encoding)) throw badRequest(`encoding_format must be "float" or "base64", got ${JSON.stringify(encoding)}.`, 'encoding_format');
     const dimensions = body.dimensions ?? null;
     if (dimensions !== null) checkDimensions(dimensions, engine.model);
+    if (engine.model.pooling === 'none') throw badRequest(NOT_OAI, 'input');
     const normalize = body.normalize ?? normalizeByDefault;
     const truncate = (ids: number[]): number[] => truncatePrompt(ids, body.truncate_prompt_tokens, engine.model.maxModelLen);
     let numInputs: number;
@@ -117,7 +121,12 @@ export const embeddingsRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext
     admit(ctx, items.length, param);
     const embedded = await runEmbeddings(ctx, reply, { id: newId('embd'), numInputs: items.length, tokenize: () => tokenizeAll(items, true), priority: 0, param });
     if (embedded === null) return reply;
-    return embedded.vectors.map((v, index) => ({ index, embedding: [Array.from(normalizeEmbedding(v, p))] }));
+    const width = engine.model.hiddenSize;
+    return embedded.vectors.map((v, index) => {
+      // --pooling none: one vector a token, as llama.cpp's server sends them (not normalized).
+      if (engine.model.pooling !== 'none') return { index, embedding: [Array.from(normalizeEmbedding(v, p))] };
+      return { index, embedding: Array.from({ length: v.length / width }, (_, t) => Array.from(v.subarray(t * width, (t + 1) * width))) };
+    });
   };
   app.post('/embedding', { schema: { body: LlamaEmbeddingBody } }, llama);
   app.post('/embeddings', { schema: { body: LlamaEmbeddingBody } }, llama);

@@ -13,6 +13,7 @@ import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import { admit, checkModel, newId, unixNow, type ServerContext } from '../context.js';
 import { classifierScores } from '../classifier.js';
 import { checkEmbeddingPrompt, embeddingInputs, runEmbeddings } from '../embeddings.js';
+import { NOT_OAI } from './embeddings.js';
 import { badRequest } from '../errors.js';
 import { Distinct, itemParam, leftOf, type PairRun, type Scored, type Side } from '../pairs.js';
 import { truncatePrompt } from '../prompt.js';
@@ -102,8 +103,11 @@ async function embeddingScores(ctx: ServerContext, reply: FastifyReply, run: Pai
 }
 
 /** Every pair's score: by the classifier when one is configured, else by cosine. Null when the client left. */
-function scorePairs(ctx: ServerContext, reply: FastifyReply, run: PairRun): Promise<Scored | null> {
-  return ctx.classifier !== null ? classifierScores(ctx, reply, run, ctx.classifier) : embeddingScores(ctx, reply, run);
+async function scorePairs(ctx: ServerContext, reply: FastifyReply, run: PairRun): Promise<Scored | null> {
+  if (ctx.classifier !== null) return classifierScores(ctx, reply, run, ctx.classifier);
+  // Per-token vectors have no one cosine: as llama.cpp refuses them on its OpenAI routes.
+  if (ctx.engine.model.pooling === 'none') throw badRequest(NOT_OAI, run.left.param);
+  return embeddingScores(ctx, reply, run);
 }
 
 export const scoreRoutes: FastifyPluginCallbackTypebox<{ ctx: ServerContext }> = (app, { ctx }, done) => {
