@@ -84,7 +84,7 @@ export interface ServeConfig {
   hfOverrides: string | null;
 }
 
-export const TOOL_CALL_PARSER_OPTIONS = ['auto', 'hermes', 'llama3_json', 'mistral', 'pythonic', 'none'] as const;
+export const TOOL_CALL_PARSER_OPTIONS = ['auto', 'hermes', 'llama3_json', 'mistral', 'pythonic', 'qwen3_coder', 'deepseek_v3', 'deepseek_v31', 'none'] as const;
 export type ToolCallParserOption = (typeof TOOL_CALL_PARSER_OPTIONS)[number];
 export const REASONING_PARSER_OPTIONS = ['auto', 'qwen3', 'deepseek_r1', 'none'] as const;
 export type ReasoningParserOption = (typeof REASONING_PARSER_OPTIONS)[number];
@@ -122,7 +122,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'allowedOrigins', name: 'allowed-origins', kind: 'list', default: [], help: 'CORS origins allowed (comma-separated, "*" for any); CORS is off when empty' },
   { key: 'metricsRequireAuth', name: 'metrics-require-auth', kind: 'bool', default: false, help: 'Require the API key on /metrics too' },
   { key: 'offline', name: 'offline', kind: 'bool', default: false, help: 'Never download: --model must be local or already cached' },
-  { key: 'toolCallParser', name: 'tool-call-parser', kind: 'enum', values: TOOL_CALL_PARSER_OPTIONS, default: 'auto', help: 'How tool calls are read from the output for tool_choice "auto": hermes (<tool_call> blocks: Qwen, Hermes), llama3_json (Llama 3.1/3.2 JSON), mistral ([TOOL_CALLS]), pythonic ([f(a=1)]: Llama 3.2 pythonic, Llama 4), auto (picked from the chat template), none' },
+  { key: 'toolCallParser', name: 'tool-call-parser', kind: 'enum', values: TOOL_CALL_PARSER_OPTIONS, default: 'auto', help: 'How tool calls are read from the output for tool_choice "auto": hermes (<tool_call> blocks: Qwen, Hermes), llama3_json (Llama 3.1/3.2 JSON), mistral ([TOOL_CALLS]), pythonic ([f(a=1)]: Llama 3.2 pythonic, Llama 4), qwen3_coder (<function=f><parameter=a>: Qwen3-Coder, Qwen3.5), deepseek_v3 / deepseek_v31 (<｜tool▁calls▁begin｜>: DeepSeek-V3 and R1 / V3.1), auto (picked from the chat template), none' },
   { key: 'chatTemplate', name: 'chat-template', kind: 'string', nullable: true, default: null, help: 'Chat template for /v1/chat/completions instead of the model\'s: a Jinja file (or a .json holding "chat_template"), or the template text itself' },
   { key: 'reasoningParser', name: 'reasoning-parser', kind: 'enum', values: REASONING_PARSER_OPTIONS, default: 'auto', help: 'Return a chat model\'s <think> thoughts apart, as reasoning_content: qwen3 and deepseek_r1 (vLLM\'s names; one <think> reader here), auto (when the chat template writes <think> blocks, as llama.cpp does by default), none (thoughts stay in content, vLLM\'s default)' },
   { key: 'enableAutoToolChoice', name: 'enable-auto-tool-choice', kind: 'bool', default: true, help: 'Serve tool_choice "auto" where a tool-call parser is known (vLLM\'s flag; on by default here, --no-enable-auto-tool-choice to refuse it)' },

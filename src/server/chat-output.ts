@@ -5,7 +5,7 @@
 // of it once; both end(), so they read the same text the same way.
 
 import { ReasoningReader } from './reasoning.js';
-import { toolReader, type ToolCall, type ToolParserName, type ToolReader } from './tool-parsers.js';
+import { toolReader, type ToolCall, type ToolParserName, type ToolReader, type ToolSchema } from './tool-parsers.js';
 import { guidedToolCalls, type GuidedToolMode } from './tools.js';
 
 export interface ChatRead {
@@ -19,6 +19,8 @@ export interface ChatReadOptions {
   reasoning: { openedByPrompt: boolean } | null;
   /** Read tool calls from the answer (tool_choice "auto"). */
   tools: ToolParserName | null;
+  /** The request's tools, for a parser that reads arguments by their schemas (qwen3_coder). */
+  toolSchemas?: readonly ToolSchema[];
   /** parallel_tool_calls false: calls after the first are dropped (as vLLM; the model is not stopped). */
   oneCall?: boolean;
 }
@@ -33,7 +35,7 @@ export class ChatChoiceReader {
   constructor(o: ChatReadOptions) {
     this.maxCalls = o.oneCall === true ? 1 : Infinity;
     this.thoughts = o.reasoning === null ? null : new ReasoningReader(o.reasoning.openedByPrompt);
-    this.tools = o.tools === null ? null : toolReader(o.tools);
+    this.tools = o.tools === null ? null : toolReader(o.tools, o.toolSchemas);
   }
 
   push(text: string): ChatRead {

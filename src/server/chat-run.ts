@@ -88,7 +88,10 @@ export async function startChat(ctx: ServerContext, reply: FastifyReply, req: Ch
     const ids = truncatePrompt(rendered.ids, req.truncate, engine.model.maxModelLen);
     checkTokenIds(ids, engine.model.vocabSize, req.promptParam);
     const opened = promptOpensThinking(rendered.text);
-    if (thinks || parser !== null) reading.how = { reasoning: thinks ? { openedByPrompt: opened } : null, tools: parser, oneCall: req.oneCall };
+    if (thinks || parser !== null) {
+      const toolSchemas = plan === null ? [] : plan.tools.map((x) => x.function);
+      reading.how = { reasoning: thinks ? { openedByPrompt: opened } : null, tools: parser, toolSchemas, oneCall: req.oneCall };
+    }
     const wrapGuide = format !== null && thinkIds !== null ? (g: TokenGuide) => afterThinking(g, { ...thinkIds, opened }) : undefined;
     return { prompts: [ids], maxTokens: resolveMaxTokens(ids.length, req.maxTokens, engine.model.maxModelLen, engine.model.samplingDefaults?.maxTokens ?? null), ...(wrapGuide !== undefined ? { wrapGuide } : {}) };
   }, params, req.id, format);

@@ -1,6 +1,6 @@
 // The pythonic tool-call parser's reader (tool-parsers.ts): Python's
 // syntax for a list of calls with literal keyword arguments, read without
-// Python.
+// Python; and one literal alone (qwen3_coder's arguments, tool-parsers-xml.ts).
 
 /** A Python list of calls that does not parse (caught inside PythonCalls.read). */
 class NotPython extends Error {}
@@ -23,6 +23,22 @@ export class PythonCalls {
       const calls = p.list(() => p.call(), ']');
       p.ws();
       return p.i === text.length ? calls : null;
+    } catch (err) {
+      if (err instanceof NotPython) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * One literal, as ast.literal_eval reads it within this subset (for
+   * qwen3_coder's untyped and container arguments); null if `text` is not one.
+   */
+  static literal(text: string): { value: unknown } | null {
+    const p = new PythonCalls(text);
+    try {
+      const value = p.value();
+      p.ws();
+      return p.i === text.length ? { value } : null;
     } catch (err) {
       if (err instanceof NotPython) return null;
       throw err;

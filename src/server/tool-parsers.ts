@@ -1,6 +1,7 @@
 // Tool-call parsers for tool_choice "auto": the model writes its calls in
 // its own syntax, free text around them, and the parser reads them out of
-// the generated text (vLLM's --tool-call-parser). Four syntaxes:
+// the generated text (vLLM's --tool-call-parser). Four syntaxes here, and
+// qwen3_coder, deepseek_v3 and deepseek_v31 in tool-parsers-xml.ts:
 //   hermes       <tool_call>{"name": ..., "arguments": {...}}</tool_call>,
 //                one block per call (Qwen2.5, Qwen3, Hermes, and every
 //                template that asks for <tool_call> blocks);
@@ -19,53 +20,16 @@
 // stream feeds it the deltas; a whole response feeds it the text at once,
 // so a streamed choice and a whole one read the same calls out of the same text.
 
-import { randomBytes } from 'node:crypto';
 import type { ToolCallParserOption } from '../config/options.js';
-import { isRecord } from '../is-record.js';
 import { partialTagAt } from './partial-tag.js';
 import { PythonCalls } from './python-calls.js';
+import { callFrom, parseJson, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
+import { deepSeekReader, qwen3CoderReader, DEEPSEEK_CALLS, DEEPSEEK_V3_FENCE, QWEN3_CODER_FUNCTION, QWEN3_CODER_PARAMETER } from './tool-parsers-xml.js';
+
+export { newCallId, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
 
 /** The parsers --tool-call-parser names (its list, in config/options.ts, is the one list of them). */
 export type ToolParserName = Exclude<ToolCallParserOption, 'auto' | 'none'>;
-
-export interface ToolCall {
-  id: string;
-  type: 'function';
-  function: { name: string; arguments: string };
-}
-
-/** What a piece of output gave: text to send as content, and calls completed by it. */
-export interface ToolRead {
-  content: string;
-  calls: ToolCall[];
-}
-
-/** One choice's reader: push() each new piece of text, end() once the choice is done. */
-export interface ToolReader {
-  push(text: string): ToolRead;
-  end(): ToolRead;
-}
-
-export const newCallId = (): string => `call_${randomBytes(12).toString('hex')}`;
-
-/** A call from the model's JSON object: a name and its arguments ("arguments" or "parameters", an object or JSON text); null if it is not one. */
-function callFrom(v: unknown): ToolCall | null {
-  if (!isRecord(v) || typeof v.name !== 'string' || v.name === '') return null;
-  let args: unknown = v.arguments ?? v.parameters ?? {};
-  // JSON text that does not parse is undefined here, and so not a call.
-  if (typeof args === 'string') args = parseJson(args);
-  if (!isRecord(args)) return null;
-  return { id: newCallId(), type: 'function', function: { name: v.name, arguments: JSON.stringify(args) } };
-}
-
-/** JSON text's value; undefined where it does not parse. */
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 function parseCall(text: string): ToolCall | null {
   return callFrom(parseJson(text));
@@ -299,7 +263,8 @@ class MistralReader implements ToolReader {
   }
 }
 
-export function toolReader(parser: ToolParserName): ToolReader {
+/** `tools`: the request's (qwen3_coder types its arguments by their schemas). */
+export function toolReader(parser: ToolParserName, tools: readonly ToolSchema[] = []): ToolReader {
   switch (parser) {
     case 'hermes':
       return new HermesReader();
@@ -309,18 +274,30 @@ export function toolReader(parser: ToolParserName): ToolReader {
       return new WholeOutputReader(PYTHON_START, '[', pythonicCalls);
     case 'mistral':
       return new MistralReader();
+    case 'qwen3_coder':
+      return qwen3CoderReader(tools);
+    case 'deepseek_v3':
+    case 'deepseek_v31':
+      return deepSeekReader(parser === 'deepseek_v31');
   }
 }
 
 /**
- * The parser a chat template asks for: hermes when it writes <tool_call>
- * blocks, mistral when it writes [TOOL_CALLS], llama3_json when it speaks of <|python_tag|> or of
+ * The parser a chat template asks for: qwen3_coder when it writes
+ * <function=...> and <parameter=...> (inside <tool_call> blocks, so asked
+ * before hermes; Llama 3.1's <function=...> prompt has no <parameter=),
+ * deepseek_v3 when it writes <｜tool▁calls▁begin｜> and ```json around the
+ * arguments, deepseek_v31 when the marker without the fence, hermes when it
+ * writes <tool_call> blocks, mistral when it writes [TOOL_CALLS],
+ * llama3_json when it speaks of <|python_tag|> or of
  * {"name": ..., "parameters": ...} objects, pythonic when it shows
  * [func_name1(...)] calls (vLLM's and Llama 4's wording) or
  * <|python_start|>; null when it shows no tool syntax.
  */
 export function detectToolParser(template: string | null): ToolParserName | null {
   if (template === null) return null;
+  if (template.includes(QWEN3_CODER_FUNCTION) && template.includes(QWEN3_CODER_PARAMETER)) return 'qwen3_coder';
+  if (template.includes(DEEPSEEK_CALLS)) return template.includes(DEEPSEEK_V3_FENCE) ? 'deepseek_v3' : 'deepseek_v31';
   if (template.includes(CALL_OPEN)) return 'hermes';
   if (template.includes(MISTRAL_CALLS)) return 'mistral';
   if (template.includes(PYTHON_TAG) || /"parameters": dictionary of argument name/.test(template)) return 'llama3_json';

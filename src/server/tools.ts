@@ -74,7 +74,7 @@ export function toolPlan(body: { tools?: unknown; tool_choice?: unknown; paralle
   if (choice === 'auto') {
     if (parser === null) {
       throw badRequest(
-        'tool_choice "auto" (the default with tools) needs a parser for the model\'s tool-call syntax, and this model\'s chat template shows none; start the server with --tool-call-parser (hermes, llama3_json, mistral or pythonic), or use "required", a named function, or "none".',
+        'tool_choice "auto" (the default with tools) needs a parser for the model\'s tool-call syntax, and this model\'s chat template shows none; start the server with --tool-call-parser (hermes, llama3_json, mistral, pythonic, qwen3_coder, deepseek_v3 or deepseek_v31), or use "required", a named function, or "none".',
         'tool_choice',
       );
     }
