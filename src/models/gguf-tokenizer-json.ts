@@ -23,14 +23,40 @@ export interface GgufTokenizerParts {
   tokens: readonly string[];
 }
 
-/** The post-processor that puts BOS before each sequence, as the Hub's Llama files do. */
-function bosTemplate(bos: string, bosId: number): Record<string, unknown> {
-  return {
-    type: 'TemplateProcessing',
-    single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-    pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
-    special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
+/** A special token the post-processor writes: its text and id. */
+interface Special {
+  text: string;
+  id: number;
+}
+
+/**
+ * The post-processor that puts BOS before each sequence (as the Hub's Llama
+ * files do) and/or EOS after it (tokenizer.ggml.add_eos_token, as llama.cpp
+ * tokenizes with special tokens: Qwen3-Embedding's files, whose embeddings
+ * are read at that EOS). Null when neither is added.
+ */
+function specialsTemplate(bos: Special | null, eos: Special | null): Record<string, unknown> | null {
+  if (bos === null && eos === null) return null;
+  const seq = (id: 'A' | 'B', type: number): Record<string, unknown>[] => [
+    ...(bos !== null ? [{ SpecialToken: { id: bos.text, type_id: type } }] : []),
+    { Sequence: { id, type_id: type } },
+    ...(eos !== null ? [{ SpecialToken: { id: eos.text, type_id: type } }] : []),
+  ];
+  const specials: Record<string, unknown> = {};
+  for (const s of [bos, eos]) if (s !== null) specials[s.text] = { id: s.text, ids: [s.id], tokens: [s.text] };
+  return { type: 'TemplateProcessing', single: seq('A', 0), pair: [...seq('A', 0), ...seq('B', 1)], special_tokens: specials };
+}
+
+/** BOS and EOS as the file says to add them (add_bos_token defaulting to `bosDefault`, add_eos_token to false). */
+function addedSpecials(md: GgufMetadata, tokens: readonly string[], bosDefault: boolean): [Special | null, Special | null] {
+  const at = (key: string): Special | null => {
+    const id = md.optionalNumber(key);
+    const text = id !== null ? tokens[id] : undefined;
+    return id !== null && text !== undefined ? { text, id } : null;
   };
+  const bos = md.bool('tokenizer.ggml.add_bos_token', bosDefault) ? at('tokenizer.ggml.bos_token_id') : null;
+  const eos = md.bool('tokenizer.ggml.add_eos_token', false) ? at('tokenizer.ggml.eos_token_id') : null;
+  return [bos, eos];
 }
 
 function tokenizerConfig(md: GgufMetadata, tokens: readonly string[], bos: string | null, eosId: number | null): Record<string, unknown> {
@@ -71,12 +97,8 @@ export function tokenizerJsonFromGguf(md: GgufMetadata): GgufTokenizerParts {
   });
   const bosId = md.optionalNumber('tokenizer.ggml.bos_token_id');
   const eosId = md.optionalNumber('tokenizer.ggml.eos_token_id');
-  const addBos = md.bool('tokenizer.ggml.add_bos_token', pre === 'llama-bpe') && bosId !== null;
   const bos = bosId !== null ? (tokens[bosId] ?? null) : null;
-  const postProcessor =
-    addBos && bos !== null
-      ? bosTemplate(bos, bosId)
-      : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
+  const postProcessor = specialsTemplate(...addedSpecials(md, tokens, pre === 'llama-bpe')) ?? { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
   const tokenizerJson = {
     version: '1.0',
     truncation: null,
@@ -154,7 +176,6 @@ function sentencePieceParts(md: GgufMetadata): GgufTokenizerParts {
   const bosId = md.optionalNumber('tokenizer.ggml.bos_token_id');
   const eosId = md.optionalNumber('tokenizer.ggml.eos_token_id');
   const bos = bosId !== null ? (tokens[bosId] ?? null) : null;
-  const addBos = md.bool('tokenizer.ggml.add_bos_token', true) && bos !== null;
   // SentencePiece prepends a space to the text (llama.cpp: add_space_prefix, default on).
   const spacePrefix = md.bool('tokenizer.ggml.add_space_prefix', true);
   const replace = { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' };
@@ -165,7 +186,7 @@ function sentencePieceParts(md: GgufMetadata): GgufTokenizerParts {
     added_tokens: added,
     normalizer: { type: 'Sequence', normalizers: spacePrefix ? [{ type: 'Prepend', prepend: '\u2581' }, replace] : [replace] },
     pre_tokenizer: null,
-    post_processor: addBos && bosId !== null ? bosTemplate(bos, bosId) : null,
+    post_processor: specialsTemplate(...addedSpecials(md, tokens, true)),
     decoder: {
       type: 'Sequence',
       decoders: [

@@ -2,13 +2,13 @@
 // the same ids as the model directory's tokenizer.json, decode must
 // round-trip, and chat templates must render each family's prompt format.
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GgufMetadata, readGguf } from '../../src/models/gguf-reader.js';
 import { tokenizerJsonFromGguf } from '../../src/models/gguf-tokenizer-json.js';
 import { npmTokenizer } from '../../src/models/npm-tokenizers.js';
-import { loadTokenizer as load, readChatTemplateOption, type LoadedTokenizer } from '../../src/models/tokenizer.js';
+import { loadTokenizer as load, loadTokenizerDirSync, readChatTemplateOption, type LoadedTokenizer } from '../../src/models/tokenizer.js';
 import { fixtureModel } from '../fixtures/models.js';
 
 // Loading a 150k-token vocabulary takes a moment: load each file once.
@@ -169,4 +169,34 @@ t.test('--chat-template replaces the model\'s template: a file, a .json, or the 
   t.throws(() => readChatTemplateOption(join(dir, 'none.json')), /no "chat_template" string/, 'a .json without the key');
   const path = await fixtureModel('llama', 'safetensors');
   await t.rejects(load(path, readChatTemplateOption('{% for %}')), /--chat-template \(the text given\).*does not parse/, 'a template that does not parse names where it came from');
+});
+
+t.test('GGUF add_eos_token: EOS after the text with special tokens (llama.cpp\'s tokenize; Qwen3-Embedding\'s files)', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'hipserve-add-eos-'));
+  t.teardown(() => { rmSync(root, { recursive: true, force: true }); });
+  let n = 0;
+  // The tokenizer rebuilt from the file's metadata with `set` changed, loaded as the server loads one.
+  const build = (file: ReturnType<typeof readGguf>, set: [string, boolean | number][]): { encode: (text: string, opts: { add_special_tokens: boolean }) => { ids: number[] } } => {
+    const metadata = new Map(file.metadata);
+    for (const [key, value] of set) metadata.set(key, typeof value === 'boolean' ? { type: 'bool', value } : { type: 'u32', value });
+    const parts = tokenizerJsonFromGguf(new GgufMetadata({ ...file, metadata }));
+    const dir = join(root, String(n++));
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(parts.tokenizerJson));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(parts.tokenizerConfig));
+    const tok = loadTokenizerDirSync(dir);
+    return { encode: (text, opts) => ({ ids: tok.encode(text, opts.add_special_tokens) }) };
+  };
+  // BPE (Qwen3's vocabulary): EOS <|endoftext|> appended, nothing before.
+  const qwen = readGguf(await fixtureModel('qwen3', 'gguf'));
+  const plain = build(qwen, []).encode('Hi there', { add_special_tokens: true }).ids;
+  const withEos = build(qwen, [['tokenizer.ggml.add_eos_token', true], ['tokenizer.ggml.eos_token_id', 151643]]);
+  t.same(withEos.encode('Hi there', { add_special_tokens: true }).ids, [...plain, 151643], 'the text, then EOS');
+  t.same(withEos.encode('Hi there', { add_special_tokens: false }).ids, plain, 'not without special tokens');
+  t.same(build(qwen, [['tokenizer.ggml.add_eos_token', false]]).encode('Hi there', { add_special_tokens: true }).ids, plain, 'add_eos_token false: as before');
+  // SentencePiece (Llama 2's): BOS first as before, EOS last.
+  const spm = readGguf(await fixtureModel('llama', 'gguf', { tokenizer: 'llama2' }));
+  const ids = build(spm, [['tokenizer.ggml.add_eos_token', true]]).encode('Hi there', { add_special_tokens: true }).ids;
+  const md = new GgufMetadata(spm);
+  t.same([ids[0], ids[ids.length - 1]], [md.optionalNumber('tokenizer.ggml.bos_token_id'), md.optionalNumber('tokenizer.ggml.eos_token_id')], 'BOS ... EOS');
 });
