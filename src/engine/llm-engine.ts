@@ -170,6 +170,7 @@ export class LlmEngine implements Engine {
         priority: params.priority,
         // Prompt logprobs need every prompt position computed by the choice that collects them.
         skipPrefixCache: c.sampling.promptTopN !== undefined || (embed !== null && poolingSkipsPrefixCache(embed.pooling)),
+        promptOnly: embed !== null,
       });
     }
     const signal = input.signal;

@@ -59,6 +59,12 @@ export interface SchedRequestInit {
    * logprobs need each position's output). Its blocks are still cached for others.
    */
   skipPrefixCache?: boolean;
+  /**
+   * An embedding: its last prompt chunk computes hidden states and samples
+   * nothing (no token comes back for it), and it never joins a multi-step
+   * call (whose steps all sample).
+   */
+  promptOnly?: boolean;
 }
 
 /** One request's share of a step. */

@@ -17,6 +17,7 @@ export class SchedRequest implements KvSeq, SchedRequestView {
   /** Insertion order: the last tie-breaker, so ordering is total and deterministic. */
   readonly seqNo: number;
   readonly skipPrefixCache: boolean;
+  readonly promptOnly: boolean;
   numComputedTokens = 0;
   numCachedTokens = 0;
   numPreemptions = 0;
@@ -31,6 +32,7 @@ export class SchedRequest implements KvSeq, SchedRequestView {
     this.arrival = init.arrival ?? seqNo;
     this.seqNo = seqNo;
     this.skipPrefixCache = init.skipPrefixCache ?? false;
+    this.promptOnly = init.promptOnly ?? false;
   }
 
   get numTokens(): number {

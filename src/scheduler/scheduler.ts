@@ -184,7 +184,8 @@ export class BatchScheduler implements Scheduler {
   private scheduleMulti(k: number): SchedulerOutput | null {
     if (k <= 1 || this.waiting.length > 0 || this.running.length === 0) return null;
     if (this.running.length > this.maxNumBatchedTokens) return null;
-    for (const req of this.running) if (req.numTokens - req.numComputedTokens !== 1) return null;
+    // An embedding's last one-token chunk looks like a decode but samples nothing.
+    for (const req of this.running) if (req.numTokens - req.numComputedTokens !== 1 || req.promptOnly) return null;
     const want: number[] = [];
     for (const req of this.running) {
       // The engine finishes a request at max_tokens, so a running one has room for one more.
@@ -218,11 +219,13 @@ export class BatchScheduler implements Scheduler {
         // A sampling seq without a token did not really run (or, after the
         // first step of a multi-step output, had stopped): leave it as it
         // was (like cancelStep) so it is offered again and nothing is cached.
-        if (f.sample && !(tok >= 0)) return;
-        if (k > 0 && !f.sample) return;
+        // An embedding's last chunk ran without one: its blocks are cached
+        // (for a later prompt that shares them) before the engine finishes it.
+        if (f.sample && !(tok >= 0) && !req.promptOnly) return;
+        if (k > 0 && (!f.sample || req.promptOnly)) return;
         req.numComputedTokens += f.numTokens;
         this.kv.cacheFullBlocks(req, req.numComputedTokens);
-        if (f.sample) req.appendOutput(tok);
+        if (f.sample && tok >= 0) req.appendOutput(tok);
       });
     }
   }

@@ -16,7 +16,7 @@ import { buildStep, newSeq, promptIds } from '../native/step-helpers.js';
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const H = 64;
 
-async function engineFor(t: Test, path: string, maxBatched: number, prefix = true, numBlocks = 64): Promise<LlmEngine> {
+async function engineFor(t: Test, path: string, maxBatched: number, prefix = true, numBlocks = 64, numSchedulerSteps: number | 'auto' = 'auto'): Promise<LlmEngine> {
   const r = await native.loadModel(path, { device: 'cpu' });
   if (!r.ok) throw r.error;
   const engine = assembleEngine({
@@ -33,6 +33,7 @@ async function engineFor(t: Test, path: string, maxBatched: number, prefix = tru
     name: 'fixture',
     isDemo: false,
     logger: quiet,
+    numSchedulerSteps,
   });
   t.teardown(() => engine.close());
   return engine;
@@ -154,4 +155,31 @@ t.test('an embedding preempted half-way computes its prompt again and pools the 
   t.equal(done.flatMap((o) => o.deltas.flatMap((d) => d.tokenIds)).length, 80, 'the generation ran to its end');
   const e = mean[0].embedding ?? new Float32Array(0);
   t.ok(maxDiff(e, ref.mean) < 1e-5, `the mean equals the one-shot rows' (${maxDiff(e, ref.mean).toExponential(2)})`);
+});
+
+t.test('an embedding never joins a multi-step call, and a one-step prompt fills the prefix cache', async (t) => {
+  const path = await fixtureModel('qwen3', 'safetensors');
+  // 16-token steps and 4 decode steps a call: a 16-token embedding arriving
+  // beside a decoding request gets 15 tokens, then its last one alone, which
+  // looks like a decode (found by review: the burst then failed both requests).
+  const engine = await engineFor(t, path, 16, true, 64, 4);
+  const genInput = { prompt: promptIds(5, 4), params: { maxTokens: 60, temperature: 0, ignoreEos: true } };
+  const alone = (await outputs(engine, genInput)).flatMap((o) => o.deltas.flatMap((d) => d.tokenIds));
+  const prompt = promptIds(16, 9);
+  const ref = await reference(t, path, prompt);
+  const gen = outputs(engine, genInput);
+  await new Promise((r) => setTimeout(r, 30));
+  const [g, e] = await Promise.all([gen, outputs(engine, { prompt, embed: { pooling: 'mean' } })]);
+  t.same(g.flatMap((o) => o.deltas.flatMap((d) => d.tokenIds)), alone, 'the generation beside it is unchanged');
+  t.ok(maxDiff(e[0].embedding ?? new Float32Array(0), ref.mean) < 1e-5, 'and the embedding is right');
+
+  // A prompt in one step: its full blocks are cached when it ends, so 'last' reuses them.
+  const one = await engineFor(t, path, 256);
+  const p45 = promptIds(45, 17);
+  const first = await outputs(one, { prompt: p45, embed: { pooling: 'last' } });
+  const again = await outputs(one, { prompt: p45, embed: { pooling: 'last' } });
+  t.equal(first[0].numCachedTokens, 0);
+  t.equal(again[0].numCachedTokens, 32, 'the second finds the first\'s two full blocks');
+  t.same(again[0].embedding, first[0].embedding, 'and gives the same vector');
+  t.equal(one.stats().kvBlocksUsed, 0, 'no block held');
 });
