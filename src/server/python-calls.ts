@@ -6,6 +6,13 @@
 class NotPython extends Error {}
 
 /**
+ * Containers nested deeper than this are not read (the text stays text):
+ * the reader recurses, and a model's output of ten thousand '[' would
+ * otherwise overflow the stack and fail the request.
+ */
+export const MAX_NESTING = 256;
+
+/**
  * Python's syntax for a list of calls with keyword arguments whose values
  * are literals, as vLLM's pythonic parser takes them: [f(a=1, b='x'),
  * g(c=[True, None], d={'k': 2.5})]. Strings ('', "", triple-quoted, with
@@ -15,6 +22,7 @@ class NotPython extends Error {}
  */
 export class PythonCalls {
   private i = 0;
+  private depth = 0;
   private constructor(private readonly s: string) {}
 
   static read(text: string): { name: string; args: Record<string, unknown> }[] | null {
@@ -101,23 +109,39 @@ export class PythonCalls {
     return { name, args };
   }
 
+  /** Reads a container one level deeper; past MAX_NESTING the text is not Python here. */
+  private nested<T>(read: () => T): T {
+    if (++this.depth > MAX_NESTING) this.fail();
+    try {
+      return read();
+    } finally {
+      this.depth--;
+    }
+  }
+
   private value(): unknown {
     this.ws();
     const c = this.s[this.i];
     if (c === '"' || c === "'") return this.string(c);
+    if (c === '[' || c === '(' || c === '{') return this.nested(() => this.container(c));
+    return this.scalar();
+  }
+
+  private container(c: '[' | '(' | '{'): unknown {
     if (c === '[') return this.list(() => this.value(), ']');
     if (c === '(') return this.list(() => this.value(), ')');
-    if (c === '{') {
-      this.i++;
-      const obj: Record<string, unknown> = {};
-      this.items(() => {
-        const k = this.value();
-        if (typeof k !== 'string' && typeof k !== 'number') this.fail();
-        this.expect(':');
-        obj[String(k)] = this.value();
-      }, '}');
-      return obj;
-    }
+    this.i++;
+    const obj: Record<string, unknown> = {};
+    this.items(() => {
+      const k = this.value();
+      if (typeof k !== 'string' && typeof k !== 'number') this.fail();
+      this.expect(':');
+      obj[String(k)] = this.value();
+    }, '}');
+    return obj;
+  }
+
+  private scalar(): unknown {
     const num = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/.exec(this.s.slice(this.i));
     if (num !== null) {
       this.i += num[0].length;

@@ -5,6 +5,7 @@ import t from 'tap';
 import { npmTokenizer, type TokenizerName } from '../../src/models/npm-tokenizers.js';
 import { pickToolParser } from '../../src/server/app.js';
 import { readChatText } from '../../src/server/chat-output.js';
+import { MAX_NESTING } from '../../src/server/python-calls.js';
 import { detectToolParser, toolReader, type ToolParserName } from '../../src/server/tool-parsers.js';
 
 const calls = (parser: ToolParserName, text: string) => {
@@ -121,6 +122,13 @@ t.test('pythonic', (t) => {
   const r = toolReader('pythonic');
   t.same(r.push('Sure'), { content: 'Sure', calls: [] });
   t.same(r.push(' [x]'), { content: ' [x]', calls: [] });
+  // Nesting past MAX_NESTING is not Python here: the text stays text
+  // instead of the reader overflowing the stack (found by review).
+  const deep = `[f(a=${'['.repeat(MAX_NESTING + 1)}${']'.repeat(MAX_NESTING + 1)})]`;
+  t.same(calls('pythonic', deep), { content: deep, calls: [] }, 'too deep: text');
+  const ok = `[f(a=${'['.repeat(MAX_NESTING)}${']'.repeat(MAX_NESTING)})]`;
+  t.equal(calls('pythonic', ok).calls.length, 1, 'as deep as allowed: a call');
+  t.same(calls('pythonic', `[f(a=${'['.repeat(100000)})]`).calls, [], 'a hundred thousand [: no crash');
   t.end();
 });
 
