@@ -3,8 +3,9 @@
 //   qwen3_coder   <tool_call>\n<function=NAME>\n<parameter=KEY>\nvalue\n
 //                 </parameter>\n...</function>\n</tool_call>, one block per
 //                 call, each value raw text typed by the tool's schema for
-//                 it, as vLLM's qwen3coder_tool_parser (Qwen3-Coder, and the
-//                 Qwen3.5 / Qwen3-Next templates that write the same);
+//                 it, the </function> of a closed block optional, as vLLM's
+//                 qwen3coder_tool_parser (Qwen3-Coder, and the Qwen3.5 /
+//                 Qwen3-Next templates that write the same);
 //   deepseek_v3   <｜tool▁calls▁begin｜>, then per call <｜tool▁call▁begin｜>
 //                 function<｜tool▁sep｜>NAME\n```json\n{...}\n```
 //                 <｜tool▁call▁end｜>, then <｜tool▁calls▁end｜> (DeepSeek-V3, R1);
@@ -19,8 +20,8 @@
 
 import { isRecord } from '../is-record.js';
 import { partialTagAt } from './partial-tag.js';
-import { PythonCalls } from './python-calls.js';
-import { callFrom, newCallId, parseJson, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
+import { typedArgument } from './qwen3-coder-args.js';
+import { callFrom, newCallId, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
 
 /** How one syntax marks its calls. */
 interface BlockSyntax {
@@ -28,10 +29,37 @@ interface BlockSyntax {
   section: { open: string; close: string } | null;
   open: string;
   close: string;
-  /** Where the open block (the text after `open`) closes: the index of its `close`, or -1 while it has not. */
-  closeAt(block: string): number;
-  /** The call a block's body is; null: it is not one (and stays text). */
-  call(body: string): ToolCall | null;
+  /** A new search for where an open block closes (see Closer). */
+  closer(): Closer;
+  /** The call a block's body is (`closed`: its `close` ended it, rather than the output); null: it is not one (and stays text). */
+  call(body: string, closed: boolean): ToolCall | null;
+}
+
+/**
+ * Where an open block (the text after `open`) closes, fed its text piece
+ * by piece: the index in the block of its `close`, once a piece completes
+ * it; -1 until then. It reads each piece once, holding back only what may
+ * start the marker, so a long block streamed in small pieces is neither
+ * searched again nor copied at every piece.
+ */
+type Closer = (text: string) => number;
+
+/** A Closer at the first `marker`. */
+function firstOf(marker: string): () => Closer {
+  return () => {
+    /** The block's last characters, which may start a marker; and where they start in it. */
+    let held = '';
+    let at = 0;
+    return (text) => {
+      const window = held + text;
+      const i = window.indexOf(marker);
+      if (i >= 0) return at + i;
+      const keep = Math.min(window.length, marker.length - 1);
+      at += window.length - keep;
+      held = window.slice(window.length - keep);
+      return -1;
+    };
+  };
 }
 
 class TaggedBlockReader implements ToolReader {
@@ -43,47 +71,65 @@ class TaggedBlockReader implements ToolReader {
   /** The section read so far (its opening marker, whitespace) while none of its blocks was a call: text unless one is. */
   private opening = '';
   private sectionCalled = false;
+  /** The open block's text, in the pieces it came in (joined once, when it closes), and its search for its close. */
+  private pieces: string[] = [];
+  private closeAt: Closer = () => -1;
 
   constructor(private readonly s: BlockSyntax) {}
 
   push(text: string): ToolRead {
-    this.buf += text;
     const out: ToolRead = { content: '', calls: [] };
+    if (this.where === 'block') this.feed(text, out);
+    else this.buf += text;
     while (this.step(out));
     return out;
   }
 
   end(): ToolRead {
     const out: ToolRead = { content: '', calls: [] };
-    if (this.where === 'block') this.block(this.buf, '', out);
+    if (this.where === 'block') this.block(this.pieces.join(''), '', out);
     else if (this.where === 'section' && !this.sectionCalled) out.content += this.opening + this.buf;
     else this.text(this.buf, out);
     this.buf = '';
+    this.pieces = [];
     this.gap = '';
     this.opening = '';
     this.where = 'text';
     return out;
   }
 
+  /** Opens a block whose text starts with `text`. */
+  private enter(text: string, out: ToolRead): void {
+    this.where = 'block';
+    this.buf = '';
+    this.pieces = [];
+    this.closeAt = this.s.closer();
+    this.feed(text, out);
+  }
+
+  /** More of the open block's text; the block read, and what follows it held, if this closes it. */
+  private feed(text: string, out: ToolRead): void {
+    this.pieces.push(text);
+    const at = this.closeAt(text);
+    if (at < 0) return;
+    const block = this.pieces.join('');
+    this.pieces = [];
+    this.block(block.slice(0, at), this.s.close, out);
+    this.buf = block.slice(at + this.s.close.length);
+    this.where = this.s.section === null ? 'text' : 'section';
+  }
+
   /** Reads on through the held text; false when it needs more. */
   private step(out: ToolRead): boolean {
-    const { section, open, close } = this.s;
-    if (this.where === 'block') {
-      const at = this.s.closeAt(this.buf);
-      if (at < 0) return false;
-      this.block(this.buf.slice(0, at), close, out);
-      this.buf = this.buf.slice(at + close.length);
-      this.where = section === null ? 'text' : 'section';
-      return true;
-    }
+    const { section, open } = this.s;
+    if (this.where === 'block') return false;
     if (this.where === 'section' && section !== null) {
       const rest = this.buf.trimStart();
       const opens = rest.startsWith(open);
       if (opens || rest.startsWith(section.close)) {
         if (!this.sectionCalled) this.opening += this.buf.slice(0, this.buf.length - rest.length);
         if (opens) {
-          this.buf = rest.slice(open.length);
-          this.where = 'block';
+          this.enter(rest.slice(open.length), out);
           return true;
         }
         // A section none of whose blocks was a call is text, markers and all.
@@ -110,10 +156,14 @@ class TaggedBlockReader implements ToolReader {
     }
     this.text(this.buf.slice(0, at), out);
     this.gap = '';
-    this.buf = this.buf.slice(at + marker.length);
-    this.where = section === null ? 'block' : 'section';
     this.opening = section === null ? '' : marker;
     this.sectionCalled = false;
+    const rest = this.buf.slice(at + marker.length);
+    if (section === null) this.enter(rest, out);
+    else {
+      this.buf = rest;
+      this.where = 'section';
+    }
     return true;
   }
 
@@ -135,7 +185,7 @@ class TaggedBlockReader implements ToolReader {
 
   /** A block's body (`close`: its closing marker, '' if the output ended inside it). */
   private block(body: string, close: string, out: ToolRead): void {
-    const call = this.s.call(body);
+    const call = this.s.call(body, close !== '');
     if (call === null) {
       out.content += this.opening + this.s.open + body + close;
     } else {
@@ -159,22 +209,89 @@ const PARAMETER_END = '</parameter>';
 
 /**
  * Where a qwen3_coder block closes: at the first </tool_call> right after
- * </function> (a value, code say, may hold a </tool_call> of its own), or
- * at the first one if the block is not a <function=...> (and so text).
+ * </function> (a value, code say, may hold a </tool_call> of its own); if
+ * no </function> came before it (the model left it out, which vLLM
+ * accepts), at the first one outside a value: right after a </parameter>,
+ * or after the <function=NAME> with no parameter; at the first one if the
+ * block is not a <function=...> (and so text). Whether a </tool_call>
+ * closes rests on the text before it only, so the block is read once, in
+ * order, keeping only what that needs.
  */
-function qwenCloseAt(block: string): number {
-  for (let at = block.indexOf(QWEN_CLOSE); at >= 0; at = block.indexOf(QWEN_CLOSE, at + 1)) {
-    const body = block.slice(0, at);
-    if (!body.trimStart().startsWith(QWEN3_CODER_FUNCTION) || body.trimEnd().endsWith(FUNCTION_END)) return at;
-  }
-  return -1;
+function qwenCloser(): Closer {
+  /** The text not read yet (what may start a </tool_call>), and where it starts in the block. */
+  let held = '';
+  let at = 0;
+  /** Whether the leading whitespace is behind; the first characters after it. */
+  let started = false;
+  let head = '';
+  /** How many '<' after the leading whitespace, up to 2. */
+  let tags = 0;
+  /** Whether a </function> was read; if not, the last characters read, which may start one. */
+  let functionEnded = false;
+  let fnHeld = '';
+  /** The last characters up to the last one that is not whitespace, and the whitespace since (its last characters). */
+  let last = '';
+  let space = '';
+  const keep = PARAMETER_END.length;
+
+  const read = (s: string): void => {
+    let from = 0;
+    if (!started) {
+      from = s.length - s.trimStart().length;
+      started = from < s.length;
+    }
+    if (started && head.length < QWEN3_CODER_FUNCTION.length) head += s.slice(from, from + QWEN3_CODER_FUNCTION.length - head.length);
+    for (let i = started ? s.indexOf('<', from) : -1; i >= 0 && tags < 2; i = s.indexOf('<', i + 1)) tags++;
+    if (!functionEnded) {
+      const w = fnHeld + s;
+      functionEnded = w.includes(FUNCTION_END);
+      fnHeld = w.slice(Math.max(0, w.length - FUNCTION_END.length + 1));
+    }
+    const end = s.trimEnd().length;
+    if (end > 0) {
+      const w = last + space + s.slice(Math.max(0, end - keep), end);
+      last = w.slice(Math.max(0, w.length - keep));
+      space = '';
+    }
+    const ws = space + s.slice(end);
+    space = ws.slice(Math.max(0, ws.length - keep));
+  };
+
+  /** Whether a </tool_call> after all that was read closes the block. */
+  const closes = (): boolean => {
+    if (head !== QWEN3_CODER_FUNCTION) return true;
+    if (functionEnded) return last.endsWith(FUNCTION_END);
+    // Outside a value: after a </parameter>, or after the function's own tag with no other tag since.
+    return last.endsWith(PARAMETER_END) || (last.endsWith('>') && tags === 1);
+  };
+
+  return (text) => {
+    const window = held + text;
+    let done = 0;
+    for (let i = window.indexOf(QWEN_CLOSE); i >= 0; i = window.indexOf(QWEN_CLOSE, done)) {
+      read(window.slice(done, i));
+      if (closes()) return at + i;
+      done = i + QWEN_CLOSE.length;
+      read(window.slice(i, done));
+    }
+    const rest = Math.min(window.length - done, QWEN_CLOSE.length - 1);
+    read(window.slice(done, window.length - rest));
+    at += window.length - rest;
+    held = window.slice(window.length - rest);
+    return -1;
+  };
 }
 
-/** <function=NAME> ... </function>, each argument typed by the tool's schema; null if the body is not that. */
-function qwenCall(body: string, tools: readonly ToolSchema[]): ToolCall | null {
+/**
+ * <function=NAME> ... </function>, each argument typed by the tool's
+ * schema; in a block its </tool_call> closed, the </function> may be left
+ * out (as vLLM); null if the body is not that.
+ */
+function qwenCall(body: string, closed: boolean, tools: readonly ToolSchema[]): ToolCall | null {
   const t = body.trim();
-  if (!t.startsWith(QWEN3_CODER_FUNCTION) || !t.endsWith(FUNCTION_END)) return null;
-  const inner = t.slice(0, t.length - FUNCTION_END.length);
+  const ended = t.endsWith(FUNCTION_END);
+  if (!t.startsWith(QWEN3_CODER_FUNCTION) || !(ended || closed)) return null;
+  const inner = ended ? t.slice(0, t.length - FUNCTION_END.length) : t;
   const nameEnd = inner.indexOf('>', QWEN3_CODER_FUNCTION.length);
   if (nameEnd < 0) return null;
   const name = inner.slice(QWEN3_CODER_FUNCTION.length, nameEnd);
@@ -200,7 +317,7 @@ function qwenArgs(params: string, props: Record<string, unknown>): string | null
     let value = params.slice(nameEnd + 1, end);
     if (value.startsWith('\n')) value = value.slice(1);
     if (value.endsWith('\n')) value = value.slice(0, -1);
-    args.set(key, typed(value, Object.hasOwn(props, key) ? props[key] : undefined));
+    args.set(key, typedArgument(value, Object.hasOwn(props, key) ? props[key] : undefined));
     pos = next;
   }
   return `{${[...args].map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`;
@@ -221,76 +338,9 @@ function valueEnd(params: string, from: number): [number, number] {
   return next < 0 ? [params.length, params.length] : [next + 1, next + 1];
 }
 
-const STRING_TYPES = ['string', 'str', 'text', 'varchar', 'char', 'enum'];
-
-/**
- * A raw value as the parameter's JSON-schema type has it, vLLM's
- * _convert_param_value rule for rule: a parameter the tool does not list,
- * or one without a type, stays a string; the type is the schema's "type"
- * (or anyOf's first that is not "null"); null/None is null where the
- * schema allows null, and for every type but a string one; integers and
- * numbers parse (a number with no fraction is an integer) or stay the
- * string; a boolean is true for "true" (any case), else false; an object
- * or array is JSON, else a Python literal, else the string, and any other
- * type (a list of types among them, whose Python text names none) a
- * Python literal or the string.
- */
-function typed(value: string, schema: unknown): unknown {
-  if (schema === undefined) return value;
-  let type = 'string';
-  let nullable = false;
-  if (isRecord(schema) && 'type' in schema) {
-    type = typeName(schema.type);
-    nullable = type === 'null';
-  } else if (isRecord(schema) && Array.isArray(schema.anyOf)) {
-    let picked = false;
-    for (const option of schema.anyOf as unknown[]) {
-      if (!isRecord(option) || !('type' in option)) continue;
-      const t = typeName(option.type);
-      if (t === 'null') nullable = true;
-      else if (!picked) {
-        type = t;
-        picked = true;
-      }
-    }
-  }
-  const lower = value.toLowerCase();
-  const isNull = lower === 'null' || lower === 'none';
-  if (nullable && isNull) return null;
-  if (STRING_TYPES.includes(type)) return value;
-  if (isNull) return null;
-  if (/^(?:int|uint|long|short|unsigned)/.test(type)) return /^[+-]?\d+(?:_\d+)*$/.test(value.trim()) ? Number(value.trim().replace(/_/g, '')) : value;
-  if (/^(?:num|float)/.test(type)) {
-    const n = /^[+-]?(?:\d+(?:_\d+)*(?:\.(?:\d+(?:_\d+)*)?)?|\.\d+(?:_\d+)*)(?:[eE][+-]?\d+(?:_\d+)*)?$/.test(value.trim()) ? Number(value.trim().replace(/_/g, '')) : NaN;
-    // Infinity and NaN have no JSON: the string (vLLM too keeps "nan"; "inf" fails its whole output).
-    return Number.isFinite(n) ? n : value;
-  }
-  if (type === 'boolean' || type === 'bool' || type === 'binary') return lower === 'true';
-  const container = type === 'object' || type === 'array' || type === 'arr' || type.startsWith('dict') || type.startsWith('list');
-  if (container) {
-    const parsed = parseJson(value);
-    // JSON text of a Python repr ("{'k': 'v'}", from a template that wrote str(dict)) is read once more.
-    if (parsed !== undefined) return typeof parsed === 'string' ? literalOr(parsed) : parsed;
-  }
-  const lit = PythonCalls.literal(value);
-  if (lit === null) return value;
-  return container && typeof lit.value === 'string' ? literalOr(lit.value) : lit.value;
-}
-
-/** A schema's "type" as vLLM compares it: its Python text, trimmed and lower-cased (a list's text names no type). */
-function typeName(t: unknown): string {
-  return (typeof t === 'string' ? t : JSON.stringify(t)).trim().toLowerCase();
-}
-
-/** `text` as a Python literal, or itself. */
-function literalOr(text: string): unknown {
-  const lit = PythonCalls.literal(text);
-  return lit === null ? text : lit.value;
-}
-
 /** qwen3_coder's reader; `tools`: the request's, whose schemas type the arguments. */
 export function qwen3CoderReader(tools: readonly ToolSchema[]): ToolReader {
-  return new TaggedBlockReader({ section: null, open: QWEN_OPEN, close: QWEN_CLOSE, closeAt: qwenCloseAt, call: (body) => qwenCall(body, tools) });
+  return new TaggedBlockReader({ section: null, open: QWEN_OPEN, close: QWEN_CLOSE, closer: qwenCloser, call: (body, closed) => qwenCall(body, closed, tools) });
 }
 
 export const DEEPSEEK_CALLS = '<｜tool▁calls▁begin｜>';
@@ -329,7 +379,7 @@ export function deepSeekReader(v31: boolean): ToolReader {
     section: { open: DEEPSEEK_CALLS, close: DEEPSEEK_CALLS_END },
     open: DEEPSEEK_CALL,
     close: DEEPSEEK_CALL_END,
-    closeAt: (block) => block.indexOf(DEEPSEEK_CALL_END),
+    closer: firstOf(DEEPSEEK_CALL_END),
     call: (body) => deepSeekCall(body, v31),
   });
 }

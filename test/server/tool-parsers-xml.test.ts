@@ -73,6 +73,26 @@ const QWEN: [string, string, Want][] = [
   ['an open block with a whole function is a call', '<tool_call>\n<function=get_weather>\n<parameter=city>\nOslo\n</parameter>\n</function>\n', { content: null, calls: [['get_weather', '{"city":"Oslo"}']] }],
   ['an open block cut short stays text', 'x<tool_call>\n<function=get_weather>\n<parameter=city>\nOs', { content: 'x<tool_call>\n<function=get_weather>\n<parameter=city>\nOs', calls: [] }],
   ['a tag-like word is text', 'use <tool_cal> and <tool', { content: 'use <tool_cal> and <tool', calls: [] }],
+  [
+    'a left-out </function>: the </tool_call> after the last </parameter> closes the call (as vLLM), text after it is content',
+    '<tool_call>\n<function=f>\n<parameter=a>\n1\n</parameter>\n</tool_call> then text',
+    { content: ' then text', calls: [['f', '{"a":"1"}']] },
+  ],
+  [
+    'a left-out </function> with no parameters, then a whole call',
+    `<tool_call>\n<function=now>\n</tool_call>\n${q('get_weather', ['days', '2'])}`,
+    { content: null, calls: [['now', '{}'], ['get_weather', '{"days":2}']] },
+  ],
+  [
+    'a left-out </function>: a value may still hold a </tool_call>',
+    '<tool_call>\n<function=write>\n<parameter=code>\nx = "</tool_call>"\n</parameter>\n</tool_call>\nDone.',
+    { content: '\nDone.', calls: [['write', '{"code":"x = \\"</tool_call>\\""}']] },
+  ],
+  [
+    'a </tool_call> inside a value with </function> after it still does not close the block',
+    '<tool_call>\n<function=write>\n<parameter=code>\n</tool_call>\n</parameter>\n</function>\n</tool_call>',
+    { content: null, calls: [['write', '{"code":"</tool_call>"}']] },
+  ],
 ];
 
 const S = '<｜tool▁calls▁begin｜>';
@@ -168,12 +188,47 @@ t.test('content goes out as it comes, only what may open a call held back; each 
   t.match(read.calls, [{ id: /^call_[0-9a-f]{24}$/, type: 'function', function: { name: 'get_weather', arguments: '{"days":2}' } }], 'the call when its block closes');
   t.same(qr.end(), { content: '', calls: [] });
 
+  const lr = toolReader('qwen3_coder', TOOLS);
+  t.same(lr.push('<tool_call>\n<function=get_weather>\n<parameter=days>\n2\n</parameter>\n').calls, []);
+  t.same(
+    lr.push('</tool_call>').calls.map((c) => c.function.arguments),
+    ['{"days":2}'],
+    'a call that left out </function> when its </tool_call> comes',
+  );
+  t.same(lr.push(' then text'), { content: ' then text', calls: [] }, 'and the text after it at once, not at the end');
+  t.same(lr.end(), { content: '', calls: [] });
+
   const dr = toolReader('deepseek_v3');
   t.same(dr.push('Hi <｜tool▁calls'), { content: 'Hi ', calls: [] });
   t.same(dr.push(`▁begin｜>${v3('a', '{}')}`).calls.length, 1, 'a call when its block closes, before the section does');
   t.same(dr.push(`\n${v3('b', '{"k": 1}').slice(0, 30)}`), { content: '', calls: [] });
   t.same(dr.push(`${v3('b', '{"k": 1}').slice(30)}${E}`).calls.map((c) => c.function.arguments), ['{"k":1}']);
   t.same(dr.end(), { content: '', calls: [] });
+  t.end();
+});
+
+t.test('a long block streamed in small pieces reads as the whole (each piece reads only the new text)', (t) => {
+  const long = 'y'.repeat(200_000);
+  const code = Array.from({ length: 8000 }, (_, i) => `f(${i}) # "</tool_call>" </parameter> <function=g>`).join('\n');
+  const cases: [ToolParserName, string, string, Want][] = [
+    ['deepseek_v3', 'a call', `${S}${v3('a', `{"x": "${long}"}`)}${E}`, { content: null, calls: [['a', `{"x":"${long}"}`]] }],
+    ['deepseek_v3', 'a block left open, cut short: text', `${S}<｜tool▁call▁begin｜>function<｜tool▁sep｜>a\n\`\`\`json\n{"x": "${long}`, { content: `${S}<｜tool▁call▁begin｜>function<｜tool▁sep｜>a\n\`\`\`json\n{"x": "${long}`, calls: [] }],
+    ['deepseek_v31', 'a call', `${S}${v31('a', `{"x": "${long}"}`)}${E}ok`, { content: 'ok', calls: [['a', `{"x":"${long}"}`]] }],
+    ['qwen3_coder', 'a value', `${q('write', ['code', long])}\nDone.`, { content: '\nDone.', calls: [['write', JSON.stringify({ code: long })]] }],
+    ['qwen3_coder', 'a value holding many </tool_call>', `${q('write', ['code', code])}\nDone.`, { content: '\nDone.', calls: [['write', JSON.stringify({ code })]] }],
+    [
+      'qwen3_coder',
+      'a value holding many </tool_call>, </function> left out',
+      `<tool_call>\n<function=write>\n<parameter=code>\n${code}\n</parameter>\n</tool_call>\nDone.`,
+      { content: '\nDone.', calls: [['write', JSON.stringify({ code })]] },
+    ],
+    ['qwen3_coder', 'a block left open, cut short: text', `<tool_call>\n<function=write>\n<parameter=code>\n${code}`, { content: `<tool_call>\n<function=write>\n<parameter=code>\n${code}`, calls: [] }],
+  ];
+  for (const [parser, name, text, want] of cases) {
+    t.ok(text.length > 200_000, `${parser}, ${name}: long`);
+    t.same(streamed(parser, chunks(text, 4)), want, `${parser}, ${name}: streamed 4 chars at a time`);
+    t.same(calls(parser, text), want, `${parser}, ${name}: whole`);
+  }
   t.end();
 });
 
