@@ -49,3 +49,32 @@ export function callFrom(v: unknown): ToolCall | null {
   if (!isRecord(args)) return null;
   return { id: newCallId(), type: 'function', function: { name: v.name, arguments: JSON.stringify(args) } };
 }
+
+/**
+ * The text around tool-call blocks: before the first call, content as it
+ * comes; after a call, whitespace is the blocks' separator, not an answer:
+ * it is held, and dropped unless other text follows it.
+ */
+export class CallGap {
+  private held = '';
+
+  /** Adds `t` to the content (the held whitespace first, once other text follows). */
+  text(t: string, called: boolean, out: ToolRead): void {
+    if (!called) {
+      out.content += t;
+      return;
+    }
+    const all = this.held + t;
+    if (all.trim() === '') {
+      this.held = all;
+      return;
+    }
+    out.content += all;
+    this.held = '';
+  }
+
+  /** Drops the held whitespace (a block opens, or the output ends). */
+  drop(): void {
+    this.held = '';
+  }
+}

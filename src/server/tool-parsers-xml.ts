@@ -21,7 +21,7 @@
 import { isRecord } from '../is-record.js';
 import { partialTagAt } from './partial-tag.js';
 import { typedArgument } from './qwen3-coder-args.js';
-import { callFrom, newCallId, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
+import { CallGap, callFrom, newCallId, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
 
 /** How one syntax marks its calls. */
 interface BlockSyntax {
@@ -67,7 +67,7 @@ class TaggedBlockReader implements ToolReader {
   private where: 'text' | 'section' | 'block' = 'text';
   private called = false;
   /** Whitespace after a call, held until text shows it is not only a separator. */
-  private gap = '';
+  private readonly gap = new CallGap();
   /** The section read so far (its opening marker, whitespace) while none of its blocks was a call: text unless one is. */
   private opening = '';
   private sectionCalled = false;
@@ -92,7 +92,7 @@ class TaggedBlockReader implements ToolReader {
     else this.text(this.buf, out);
     this.buf = '';
     this.pieces = [];
-    this.gap = '';
+    this.gap.drop();
     this.opening = '';
     this.where = 'text';
     return out;
@@ -155,7 +155,7 @@ class TaggedBlockReader implements ToolReader {
       return false;
     }
     this.text(this.buf.slice(0, at), out);
-    this.gap = '';
+    this.gap.drop();
     this.opening = section === null ? '' : marker;
     this.sectionCalled = false;
     const rest = this.buf.slice(at + marker.length);
@@ -168,19 +168,7 @@ class TaggedBlockReader implements ToolReader {
   }
 
   private text(t: string, out: ToolRead): void {
-    if (!this.called) {
-      out.content += t;
-      return;
-    }
-    // After a call, whitespace is the blocks' separator, not an answer:
-    // it is held, and dropped unless other text follows it.
-    const all = this.gap + t;
-    if (all.trim() === '') {
-      this.gap = all;
-      return;
-    }
-    out.content += all;
-    this.gap = '';
+    this.gap.text(t, this.called, out);
   }
 
   /** A block's body (`close`: its closing marker, '' if the output ended inside it). */

@@ -23,7 +23,7 @@
 import type { ToolCallParserOption } from '../config/options.js';
 import { partialTagAt } from './partial-tag.js';
 import { PythonCalls } from './python-calls.js';
-import { callFrom, parseJson, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
+import { CallGap, callFrom, parseJson, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
 import { deepSeekReader, qwen3CoderReader, DEEPSEEK_CALLS, DEEPSEEK_V3_FENCE, QWEN3_CODER_FUNCTION, QWEN3_CODER_PARAMETER } from './tool-parsers-xml.js';
 
 export { newCallId, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
@@ -51,7 +51,7 @@ class HermesReader implements ToolReader {
   private inCall = false;
   private called = false;
   /** Whitespace after a call, held until text shows it is not only a separator. */
-  private gap = '';
+  private readonly gap = new CallGap();
 
   push(text: string): ToolRead {
     this.buf += text;
@@ -68,7 +68,7 @@ class HermesReader implements ToolReader {
       const open = this.buf.indexOf(CALL_OPEN);
       if (open >= 0) {
         this.text(this.buf.slice(0, open), out);
-        this.gap = '';
+        this.gap.drop();
         this.buf = this.buf.slice(open + CALL_OPEN.length);
         this.inCall = true;
         continue;
@@ -85,25 +85,13 @@ class HermesReader implements ToolReader {
     if (this.inCall) this.block(this.buf, out, '');
     else this.text(this.buf, out);
     this.buf = '';
-    this.gap = '';
+    this.gap.drop();
     this.inCall = false;
     return out;
   }
 
   private text(t: string, out: ToolRead): void {
-    if (!this.called) {
-      out.content += t;
-      return;
-    }
-    // After a call, whitespace is the blocks' separator, not an answer:
-    // it is held, and dropped unless other text follows it.
-    const all = this.gap + t;
-    if (all.trim() === '') {
-      this.gap = all;
-      return;
-    }
-    out.content += all;
-    this.gap = '';
+    this.gap.text(t, this.called, out);
   }
 
   private block(body: string, out: ToolRead, close: string): void {
