@@ -53,24 +53,23 @@ export function callFrom(v: unknown): ToolCall | null {
 /**
  * The text around tool-call blocks: before the first call, content as it
  * comes; after a call, whitespace is the blocks' separator, not an answer:
- * it is held, and dropped unless other text follows it.
+ * a text's trailing whitespace is held, and dropped unless other text
+ * follows it (so a text streamed in pieces reads as the whole text does:
+ * whether a space is the text's or the separator's is known only later).
  */
 export class CallGap {
   private held = '';
 
-  /** Adds `t` to the content (the held whitespace first, once other text follows). */
+  /** Adds `t` to the content up to its trailing whitespace (the held whitespace first, once other text follows). */
   text(t: string, called: boolean, out: ToolRead): void {
     if (!called) {
       out.content += t;
       return;
     }
     const all = this.held + t;
-    if (all.trim() === '') {
-      this.held = all;
-      return;
-    }
-    out.content += all;
-    this.held = '';
+    const end = all.trimEnd().length;
+    out.content += all.slice(0, end);
+    this.held = all.slice(end);
   }
 
   /** Drops the held whitespace (a block opens, or the output ends). */

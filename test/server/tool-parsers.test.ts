@@ -132,6 +132,17 @@ t.test('pythonic', (t) => {
   t.end();
 });
 
+t.test('text between calls reads the same streamed in any pieces as whole (its trailing whitespace is the separator\'s)', (t) => {
+  const call = (name: string): string => `<tool_call>{"name": "${name}", "arguments": {}}</tool_call>`;
+  for (const [between, content] of [[' hi ', ' hi'], ['\n\nso:  \n', '\n\nso:'], ['  ', null]] as const) {
+    const text = `${call('a')}${between}${call('b')}`;
+    const whole = calls('hermes', text);
+    t.same(whole, { content, calls: [['a', '{}'], ['b', '{}']] }, `${JSON.stringify(between)}: whole`);
+    for (let size = 1; size <= text.length; size++) t.same(streamed('hermes', text, size), whole, `${JSON.stringify(between)}: ${size} characters a piece`);
+  }
+  t.end();
+});
+
 t.test('hermes sends content as it comes, holding back only what may open a block', (t) => {
   const r = toolReader('hermes');
   t.same(r.push('Sure, '), { content: 'Sure, ', calls: [] });
