@@ -21,9 +21,10 @@
 // so a streamed choice and a whole one read the same calls out of the same text.
 
 import type { ToolCallParserOption } from '../config/options.js';
+import { firstOf, TaggedBlockReader } from './block-reader.js';
 import { partialTagAt } from './partial-tag.js';
 import { PythonCalls } from './python-calls.js';
-import { CallGap, callFrom, parseJson, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
+import { callFrom, parseJson, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
 import { deepSeekReader, qwen3CoderReader, DEEPSEEK_CALLS, DEEPSEEK_V3_FENCE, QWEN3_CODER_FUNCTION, QWEN3_CODER_PARAMETER } from './tool-parsers-xml.js';
 
 export { newCallId, type ToolCall, type ToolRead, type ToolReader, type ToolSchema } from './tool-call.js';
@@ -39,70 +40,13 @@ const CALL_OPEN = '<tool_call>';
 const CALL_CLOSE = '</tool_call>';
 
 /**
- * hermes: text before the first block is content, sent as it comes (a tail
- * that may be the start of <tool_call> is held back until it is not); each
- * block becomes a call when it closes. Whitespace between and after blocks
- * is dropped; other text after them is content. A block whose JSON is not a
- * call stays text (content), tags and all, so nothing the model wrote is
- * lost. A block left open at the end is a call if its JSON is complete.
+ * hermes: <tool_call>{"name": ..., "arguments": ...}</tool_call> blocks
+ * (TaggedBlockReader: content as it comes, each call when its block
+ * closes, a block whose JSON is not a call stays text, one left open at
+ * the end is a call if its JSON is complete).
  */
-class HermesReader implements ToolReader {
-  private buf = '';
-  private inCall = false;
-  private called = false;
-  /** Whitespace after a call, held until text shows it is not only a separator. */
-  private readonly gap = new CallGap();
-
-  push(text: string): ToolRead {
-    this.buf += text;
-    const out: ToolRead = { content: '', calls: [] };
-    for (;;) {
-      if (this.inCall) {
-        const close = this.buf.indexOf(CALL_CLOSE);
-        if (close < 0) return out;
-        this.block(this.buf.slice(0, close), out, CALL_CLOSE);
-        this.buf = this.buf.slice(close + CALL_CLOSE.length);
-        this.inCall = false;
-        continue;
-      }
-      const open = this.buf.indexOf(CALL_OPEN);
-      if (open >= 0) {
-        this.text(this.buf.slice(0, open), out);
-        this.gap.drop();
-        this.buf = this.buf.slice(open + CALL_OPEN.length);
-        this.inCall = true;
-        continue;
-      }
-      const keep = partialTagAt(this.buf, CALL_OPEN);
-      this.text(this.buf.slice(0, this.buf.length - keep), out);
-      this.buf = this.buf.slice(this.buf.length - keep);
-      return out;
-    }
-  }
-
-  end(): ToolRead {
-    const out: ToolRead = { content: '', calls: [] };
-    if (this.inCall) this.block(this.buf, out, '');
-    else this.text(this.buf, out);
-    this.buf = '';
-    this.gap.drop();
-    this.inCall = false;
-    return out;
-  }
-
-  private text(t: string, out: ToolRead): void {
-    this.gap.text(t, this.called, out);
-  }
-
-  private block(body: string, out: ToolRead, close: string): void {
-    const call = parseCall(body.trim());
-    if (call === null) {
-      out.content += CALL_OPEN + body + close;
-      return;
-    }
-    out.calls.push(call);
-    this.called = true;
-  }
+function hermesReader(): ToolReader {
+  return new TaggedBlockReader({ section: null, open: CALL_OPEN, close: CALL_CLOSE, closer: firstOf(CALL_CLOSE), call: (body) => parseCall(body.trim()) });
 }
 
 const PYTHON_TAG = '<|python_tag|>';
@@ -255,7 +199,7 @@ class MistralReader implements ToolReader {
 export function toolReader(parser: ToolParserName, tools: readonly ToolSchema[] = []): ToolReader {
   switch (parser) {
     case 'hermes':
-      return new HermesReader();
+      return hermesReader();
     case 'llama3_json':
       return new WholeOutputReader(PYTHON_TAG, '{', llama3Calls);
     case 'pythonic':
