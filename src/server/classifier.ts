@@ -21,9 +21,9 @@ import type { FastifyReply } from 'fastify';
 import type { TokenizerApi } from '../engine/types.js';
 import { classifierSpec, parseHfOverrides, type ClassifierSpec } from '../models/hf-overrides.js';
 import { admit, type ServerContext } from './context.js';
-import { badRequest, HttpError } from './errors.js';
-import { RouteRun } from './outcome.js';
-import { Distinct, itemParam, leftOf, type PairRun, type Scored } from './pairs.js';
+import { badRequest } from './errors.js';
+import { endedWithout, RouteRun } from './outcome.js';
+import { Distinct, sideParam, leftOf, type PairRun, type Scored } from './pairs.js';
 import { checkTokenIds, truncatePrompt } from './prompt.js';
 
 /** A resolved classifier: vLLM's from_2_way_softmax over two vocabulary entries, [false, true]. */
@@ -88,7 +88,7 @@ export async function classifierScores(ctx: ServerContext, reply: FastifyReply, 
   const slots = run.right.texts.map((right, i) => {
     const l = leftOf(run, i);
     const text = run.left.texts[l] + right;
-    return pairs.add(text, { text, what: `${itemParam(run.left, l)} followed by ${itemParam(run.right, i)}` }, itemParam(run.right, i));
+    return pairs.add(text, { text, what: `${sideParam(run.left, l)} followed by ${sideParam(run.right, i)}` }, sideParam(run.right, i));
   });
   // The prompt may take every position but the one its logits are read at.
   const room = ctx.engine.model.maxModelLen - 1;
@@ -115,11 +115,7 @@ export async function classifierScores(ctx: ServerContext, reply: FastifyReply, 
   if (!started || !(await rr.collect())) return null;
   const logprob = (i: number): number => {
     const got = rr.choices.get(i).logprobs.at(0);
-    if (got === undefined) {
-      // A request ends without its token only when the engine aborted it: a drain at shutdown.
-      if (ctx.state.shuttingDown) throw new HttpError('shutting_down');
-      throw new Error(`the engine ended request ${i} of ${run.id} without a token`);
-    }
+    if (got === undefined) endedWithout(ctx, `the engine ended request ${i} of ${run.id} without a token`);
     if (got.tokenId !== c.ids[i % perPair]) throw new Error(`request ${i} of ${run.id} sampled token ${got.tokenId}, not the one allowed (${c.ids[i % perPair]})`);
     return got.logprob;
   };

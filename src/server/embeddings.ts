@@ -5,12 +5,17 @@
 
 import type { FastifyReply } from 'fastify';
 import type { ServerContext } from './context.js';
-import { badRequest, HttpError } from './errors.js';
-import { RouteRun } from './outcome.js';
+import { badRequest } from './errors.js';
+import { endedWithout, RouteRun } from './outcome.js';
 import { checkTokenIds } from './prompt.js';
 
 /** Inputs one request may embed (OpenAI's bound). */
 export const MAX_EMBEDDING_INPUTS = 2048;
+
+/** Where item i of a field holding `count` items came from, for errors: the field alone, or `field.i` when it holds several. */
+export function itemParam(param: string, count: number, i: number): string {
+  return count === 1 ? param : `${param}.${i}`;
+}
 
 /** One input: a text to tokenize, or token ids as they are. */
 export type EmbeddingInput = string | number[];
@@ -29,7 +34,8 @@ export function embeddingInputs(input: string | readonly (string | number | numb
   else items = input as EmbeddingInput[];
   if (items.length > MAX_EMBEDDING_INPUTS) throw badRequest(`${param} has ${items.length} items; at most ${MAX_EMBEDDING_INPUTS} can be embedded in one request.`, param);
   items.forEach((x, i) => {
-    if (x.length === 0) throw badRequest(`${items.length === 1 ? param : `${param}.${i}`} is empty: each input must be a non-empty text or list of token ids.`, items.length === 1 ? param : `${param}.${i}`);
+    const at = itemParam(param, items.length, i);
+    if (x.length === 0) throw badRequest(`${at} is empty: each input must be a non-empty text or list of token ids.`, at);
   });
   return items;
 }
@@ -72,7 +78,7 @@ export async function runEmbeddings(ctx: ServerContext, reply: FastifyReply, req
   run.embed = { pooling: ctx.engine.model.pooling };
   const started = await run.start(async () => {
     const prompts = await req.tokenize();
-    prompts.forEach((p, i) => { checkEmbeddingPrompt(p, ctx, prompts.length === 1 ? req.param : `${req.param}.${i}`); });
+    prompts.forEach((p, i) => { checkEmbeddingPrompt(p, ctx, itemParam(req.param, prompts.length, i)); });
     return { prompts, maxTokens: 1 };
   }, { n: 1, priority: req.priority }, req.id);
   if (!started) return null;
@@ -82,11 +88,7 @@ export async function runEmbeddings(ctx: ServerContext, reply: FastifyReply, req
   });
   if (!ok) return null;
   const missing = vectors.findIndex((v) => v === undefined);
-  if (missing !== -1) {
-    // An embedding ends without its vector only when the engine aborted it: a drain at shutdown.
-    if (ctx.state.shuttingDown) throw new HttpError('shutting_down');
-    throw new Error(`the engine ended embedding ${missing} of request ${req.id} without a vector`);
-  }
+  if (missing !== -1) endedWithout(ctx, `the engine ended embedding ${missing} of request ${req.id} without a vector`);
   return { vectors: vectors as Float32Array[], promptTokens: run.choices.promptTokens };
 }
 

@@ -48,6 +48,16 @@ export interface StreamShape {
   framing?: SseFraming<object>;
 }
 
+/**
+ * A prompt-only run's request ended without its result (an embedding's
+ * vector, a classifier's token): only the engine's abort does that, the
+ * drain at shutdown (503); anything else is a bug (500) told by `what`.
+ */
+export function endedWithout(ctx: ServerContext, what: string): never {
+  if (ctx.state.shuttingDown) throw new HttpError('shutting_down');
+  throw new Error(what);
+}
+
 export class RouteRun {
   private readonly abort: RequestAbort;
   /** Choice i * n + j is prompt i's choice j, as OpenAI numbers them. */

@@ -2,6 +2,8 @@
 // of embeddings, routes/score.ts; a classifier from token, classifier.ts):
 // the request's sides, its run, the answer, and each distinct item once.
 
+import { itemParam } from './embeddings.js';
+
 /** One side of the pairs: its texts and the field they came from (which errors name). */
 export interface Side {
   param: string;
@@ -9,8 +11,8 @@ export interface Side {
 }
 
 /** Where text i of a side came from: the field, or `field.i` when it holds several. */
-export function itemParam(s: Side, i: number): string {
-  return s.texts.length === 1 ? s.param : `${s.param}.${i}`;
+export function sideParam(s: Side, i: number): string {
+  return itemParam(s.param, s.texts.length, i);
 }
 
 export interface PairRun {

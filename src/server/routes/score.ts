@@ -15,7 +15,7 @@ import { classifierScores } from '../classifier.js';
 import { checkEmbeddingPrompt, embeddingInputs, runEmbeddings } from '../embeddings.js';
 import { NOT_OAI } from './embeddings.js';
 import { badRequest } from '../errors.js';
-import { Distinct, itemParam, leftOf, type PairRun, type Scored, type Side } from '../pairs.js';
+import { Distinct, sideParam, leftOf, type PairRun, type Scored, type Side } from '../pairs.js';
 import { truncatePrompt } from '../prompt.js';
 import { RerankBody, ScoreBody } from '../schemas.js';
 
@@ -83,7 +83,7 @@ export function cosine(a: Float32Array, b: Float32Array): number {
  */
 async function embeddingScores(ctx: ServerContext, reply: FastifyReply, run: PairRun): Promise<Scored | null> {
   const texts = new Distinct<string>();
-  const place = (s: Side): number[] => s.texts.map((text, i) => texts.add(text, text, itemParam(s, i)));
+  const place = (s: Side): number[] => s.texts.map((text, i) => texts.add(text, text, sideParam(s, i)));
   const left = place(run.left);
   const right = place(run.right);
   const { maxModelLen } = ctx.engine.model;
