@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { fixtureModel } from '../fixtures/models.js';
 import { createKvCache, forward, loadModel } from '../../src/native.js';
-import type { KvCacheHandle, ModelHandle, Step, StepOutput } from '../../src/native.js';
+import type { KvCacheHandle, ModelHandle, Step } from '../../src/native.js';
 import { ownKv, ownModel } from '../helpers/native-handles.js';
-import { buildStep, newSeq, promptIds, type Chunk } from './step-helpers.js';
+import { blockAllocator, buildStep, forwardOk, newSeq, promptIds, type Chunk } from './step-helpers.js';
 
 const BS = 16;
 const H = 64; // the fixtures' hidden size
@@ -27,14 +27,8 @@ async function open(t: Test, device?: 'hip-emu' | 'cpu-f32-kv'): Promise<{ model
   return { model, kv: ownKv(t, kv.value.handle), vocab: r.value.info.vocabSize, dir };
 }
 
-let nextBlock = 1;
-const blocks = (n: number): number[] => Array.from({ length: Math.ceil(n / BS) + 1 }, () => nextBlock++);
-
-async function run(model: ModelHandle, kv: KvCacheHandle, step: Step): Promise<StepOutput> {
-  const r = await forward(model, kv, step);
-  if (!r.ok) throw r.error;
-  return r.value;
-}
+const blocks = blockAllocator(BS);
+const run = forwardOk;
 
 function embedStep(chunks: Chunk[], modes: number[]): Step {
   const s = buildStep(chunks, BS);

@@ -9,7 +9,7 @@ import { fixtureModel } from '../fixtures/models.js';
 import { createKvCache, forward, loadModel } from '../../src/native.js';
 import type { KvCacheHandle, ModelHandle, Step, StepOutput } from '../../src/native.js';
 import { ownKv, ownModel } from '../helpers/native-handles.js';
-import { buildStep, newSeq, promptIds, type Chunk } from './step-helpers.js';
+import { blockAllocator, buildStep, forwardOk, newSeq, promptIds, type Chunk } from './step-helpers.js';
 
 const BS = 16;
 const N = 3;
@@ -23,14 +23,8 @@ async function open(t: Test): Promise<{ model: ModelHandle; kv: KvCacheHandle; v
   return { model, kv: ownKv(t, kv.value.handle), vocab: r.value.info.vocabSize };
 }
 
-let nextBlock = 1;
-const blocks = (n: number): number[] => Array.from({ length: Math.ceil(n / BS) + 1 }, () => nextBlock++);
-
-async function run(model: ModelHandle, kv: KvCacheHandle, step: Step): Promise<StepOutput> {
-  const r = await forward(model, kv, step);
-  if (!r.ok) throw r.error;
-  return r.value;
-}
+const blocks = blockAllocator(BS);
+const run = forwardOk;
 
 /** A step of chunks where chunk i asks for prompt logprobs of its tokens when nlp[i] >= 0. */
 function withTargets(chunks: Chunk[], prompts: number[][], nlp: number[]): Step {

@@ -68,6 +68,19 @@ export function buildStep(chunks: Chunk[], blockSize: number): Step {
   };
 }
 
+/** forward() of one step; its error Result thrown. */
+export async function forwardOk(model: ModelHandle, kv: KvCacheHandle, step: Step): Promise<StepOutput> {
+  const r = await forward(model, kv, step);
+  if (!r.ok) throw r.error;
+  return r.value;
+}
+
+/** A source of fresh block ids: each call takes enough for `n` tokens of `blockSize` (plus one), never handed out again. */
+export function blockAllocator(blockSize: number): (n: number) => number[] {
+  let next = 1;
+  return (n) => Array.from({ length: Math.ceil(n / blockSize) + 1 }, () => next++);
+}
+
 export interface Sampled {
   token: number;
   logprob: number;
